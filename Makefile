@@ -1,0 +1,64 @@
+# Card-fraud feature platform: developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_VERSION ?= 3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS_VENV := .venv-tools
+TOOLS_BIN := $(CURDIR)/.tools/bin
+NODE_TOOLS := .tools/node
+ACTIONLINT_VERSION := v1.7.12
+ASL_VALIDATOR_VERSION := 4.0.0
+LAKE_ROOT ?= ./lake
+export SPARK_CONF_DIR := $(CURDIR)/.spark/conf
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help setup test lint format pytest clean demo bench package
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed .spark/conf/spark-defaults.conf $(TOOLS_VENV)/.installed $(TOOLS_BIN)/actionlint $(NODE_TOOLS)/.installed ## Create .venv, install pinned deps, fetch jars and tools (idempotent)
+	@echo "setup complete: source $(VENV)/bin/activate"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-lock.txt
+	@command -v python$(PYTHON_VERSION) >/dev/null || { echo "python$(PYTHON_VERSION) is required"; exit 1; }
+	test -x $(PY) || python$(PYTHON_VERSION) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c requirements-lock.txt
+	grep -q SPARK_CONF_DIR $(VENV)/bin/activate || echo 'export SPARK_CONF_DIR="$(CURDIR)/.spark/conf"' >> $(VENV)/bin/activate
+	touch $@
+
+.spark/conf/spark-defaults.conf: spark_jobs/conf/jars.lock spark_jobs/conf/spark-defaults.conf.template scripts/fetch_jars.py | $(VENV)/.installed
+	$(PY) scripts/fetch_jars.py
+
+# checkov pins its own dependency tree, so it lives in a venv of its own.
+$(TOOLS_VENV)/.installed: requirements-tools.txt
+	test -x $(TOOLS_VENV)/bin/python || python$(PYTHON_VERSION) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+	touch $@
+
+$(TOOLS_BIN)/actionlint:
+	GOBIN=$(TOOLS_BIN) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+$(NODE_TOOLS)/.installed:
+	mkdir -p $(NODE_TOOLS)
+	npm install --silent --no-audit --no-fund --prefix $(NODE_TOOLS) asl-validator@$(ASL_VALIDATOR_VERSION)
+	touch $@
+
+lint: ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: ## Apply ruff formatting and autofixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+pytest: ## Run the test suite only
+	$(VENV)/bin/pytest
+
+test: lint pytest ## Lint, then run every test
+
+clean: ## Remove the local lake and caches (keeps .venv and jars)
+	rm -rf lake spark-warehouse metastore_db .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""PySpark jobs and the library they share (session, storage, bronze contract, silver, gold)."""
