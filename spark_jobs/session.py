@@ -33,6 +33,8 @@ LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.executorEnv.TZ": "UTC",
+    # Delta rebuilds table state with this many tasks (default 50): far too many for a small machine.
+    "spark.databricks.delta.snapshotPartitions": "2",
 }
 
 

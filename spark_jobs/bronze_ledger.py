@@ -1,0 +1,162 @@
+"""Which bronze files a run processes: the ledger, the pending plan and bounded listing.
+
+State lives under `<lake-root>/_state/bronze_ledger/` (through the storage layer):
+- `committed.json`: the commit point, `{"last_batch": N, "high_water_hour": "YYYY/MM/DD/HH"}`.
+- `hours/<YYYY-MM-DD-HH>.json` (and `hours/unpartitioned.json` for files found by --full-scan outside
+  `ingest_dt=` folders): `{uri: {"size", "version", "batch"}}` for every processed file of that arrival
+  hour. Entries whose batch is above `last_batch` belong to an uncommitted batch and are ignored.
+- `pending.json`: the batch being processed, written before any table is touched, so a crashed run's
+  successor finishes exactly that batch (same files, same order) before planning a new one.
+
+Listing does not grow with the lake: only arrival-hour folders from the high-water mark minus a lookback
+are listed (S3 ListObjectsV2 StartAfter), and only their hour ledgers are read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from spark_jobs.storage import LakeStorage, StoredFile
+
+BRONZE_EVENTS_PREFIX = "bronze/streaming/card_authorization"
+LEDGER_PREFIX = "_state/bronze_ledger"
+UNPARTITIONED = "unpartitioned"
+_HOUR_FOLDER = re.compile(r"/ingest_dt=(\d{4})/(\d{2})/(\d{2})/(\d{2})/")
+
+
+@dataclass(frozen=True, slots=True)
+class BronzeFile:
+    uri: str
+    size: int
+    version: str
+    arrival_hour: str  # "YYYY/MM/DD/HH", or "unpartitioned" outside ingest_dt= folders
+
+
+@dataclass
+class BatchPlan:
+    batch: int
+    run_id: str
+    files: list[BronzeFile]
+    resumed: bool = False
+
+
+@dataclass
+class ListingResult:
+    new_files: list[BronzeFile] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    changed: list[dict] = field(default_factory=list)
+    outside_hour_folders: int = 0
+    listed_files: int = 0
+    listed_from: str | None = None
+
+
+def arrival_hour_of(uri: str) -> str:
+    match = _HOUR_FOLDER.search(uri)
+    return "/".join(match.groups()) if match else UNPARTITIONED
+
+
+def _hour_key(arrival_hour: str) -> str:
+    return arrival_hour.replace("/", "-")
+
+
+def is_ignored_name(uri: str, prefix_uri: str) -> bool:
+    """Files (or folders) whose name starts with `_` or `.` are never data (e.g. `_SUCCESS`, `.tmp`)."""
+    relative = uri[len(prefix_uri) :].strip("/")
+    return any(part.startswith(("_", ".")) for part in relative.split("/"))
+
+
+class BronzeLedger:
+    def __init__(self, storage: LakeStorage) -> None:
+        self.storage = storage
+        self.prefix_uri = storage.uri(BRONZE_EVENTS_PREFIX)
+
+    # State files ---------------------------------------------------------------------------------
+    def _state_uri(self, *parts: str) -> str:
+        return self.storage.uri(LEDGER_PREFIX, *parts)
+
+    def committed(self) -> dict:
+        return self.storage.read_json(self._state_uri("committed.json"), {"last_batch": 0, "high_water_hour": None})
+
+    def _hour_entries(self, arrival_hour: str, last_batch: int) -> dict[str, dict]:
+        entries = self.storage.read_json(self._state_uri("hours", f"{_hour_key(arrival_hour)}.json"), {})
+        return {uri: entry for uri, entry in entries.items() if entry["batch"] <= last_batch}
+
+    def pending(self) -> BatchPlan | None:
+        """The planned but uncommitted batch, if a previous run stopped before committing it."""
+        document = self.storage.read_json(self._state_uri("pending.json"))
+        if not document or document["batch"] <= self.committed()["last_batch"]:
+            return None
+        files = [BronzeFile(**item) for item in document["files"]]
+        return BatchPlan(batch=document["batch"], run_id=document["run_id"], files=files, resumed=True)
+
+    # Listing and planning ------------------------------------------------------------------------
+    def list_new_files(self, *, lookback_hours: int, full_scan: bool) -> ListingResult:
+        committed = self.committed()
+        last_batch = committed["last_batch"]
+        result = ListingResult()
+        start_after = None
+        if not full_scan and committed["high_water_hour"]:
+            high_water = datetime.strptime(committed["high_water_hour"], "%Y/%m/%d/%H").replace(tzinfo=UTC)
+            start_hour = (high_water - timedelta(hours=lookback_hours)).strftime("%Y/%m/%d/%H")
+            # Keys of that hour's folder and later sort after ".../ingest_dt=YYYY/MM/DD/HH".
+            start_after = f"{self.prefix_uri}/ingest_dt={start_hour}"
+            result.listed_from = start_hour
+        known: dict[str, dict[str, dict]] = {}
+        for stored in self.storage.list_files(self.prefix_uri, start_after=start_after):
+            result.listed_files += 1
+            if is_ignored_name(stored.uri, self.prefix_uri):
+                result.ignored.append(stored.uri)
+                continue
+            hour = arrival_hour_of(stored.uri)
+            if hour == UNPARTITIONED and not full_scan:
+                result.outside_hour_folders += 1
+                continue
+            if hour not in known:
+                known[hour] = self._hour_entries(hour, last_batch)
+            entry = known[hour].get(stored.uri)
+            if entry is None:
+                result.new_files.append(_bronze_file(stored, hour))
+            elif entry["size"] != stored.size or entry["version"] != stored.version:
+                result.changed.append({"uri": stored.uri, "processed_size": entry["size"], "current_size": stored.size})
+        result.new_files.sort(key=lambda item: item.uri)
+        return result
+
+    def plan(self, run_id: str, files: list[BronzeFile]) -> BatchPlan:
+        """Persist the next batch before processing it."""
+        batch = max(self.committed()["last_batch"], self._pending_batch_number()) + 1
+        plan = BatchPlan(batch=batch, run_id=run_id, files=sorted(files, key=lambda item: item.uri))
+        self.storage.write_json(
+            self._state_uri("pending.json"),
+            {"batch": plan.batch, "run_id": run_id, "files": [asdict(item) for item in plan.files]},
+        )
+        return plan
+
+    def _pending_batch_number(self) -> int:
+        document = self.storage.read_json(self._state_uri("pending.json"))
+        return document["batch"] if document else 0
+
+    def commit(self, plan: BatchPlan) -> None:
+        """Record the batch's files, then move the commit point. The ledger commits last."""
+        committed = self.committed()
+        by_hour: dict[str, list[BronzeFile]] = {}
+        for item in plan.files:
+            by_hour.setdefault(item.arrival_hour, []).append(item)
+        for hour, files in sorted(by_hour.items()):
+            uri = self._state_uri("hours", f"{_hour_key(hour)}.json")
+            entries = self.storage.read_json(uri, {})
+            for item in files:
+                entries[item.uri] = {"size": item.size, "version": item.version, "batch": plan.batch}
+            self.storage.write_json(uri, entries)
+        hours = [hour for hour in by_hour if hour != UNPARTITIONED]
+        high_water = max([committed["high_water_hour"] or "", *hours]) or None
+        self.storage.write_json(
+            self._state_uri("committed.json"),
+            {"last_batch": plan.batch, "high_water_hour": high_water, "last_run_id": plan.run_id},
+        )
+        self.storage.delete(self._state_uri("pending.json"))
+
+
+def _bronze_file(stored: StoredFile, hour: str) -> BronzeFile:
+    return BronzeFile(uri=stored.uri, size=stored.size, version=stored.version, arrival_hour=hour)

@@ -1,0 +1,42 @@
+"""Command-line options every job shares, so each script's --help explains them the same way."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, date, datetime, timedelta
+
+REPO_ROOT_FX_RATES = "sample_data/fx_rates.csv"
+
+
+def add_lake_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lake-root",
+        default="./lake",
+        help="lake location: a local folder or s3://bucket/prefix (default: ./lake)",
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        default=None,
+        help="custom S3 endpoint (e.g. a local moto server); default: AWS_ENDPOINT_URL or AWS itself",
+    )
+
+
+def parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from error
+
+
+def parse_timestamp(text: str) -> datetime:
+    """ISO-8601 as EventBridge Scheduler passes it (e.g. 2026-01-02T00:05:00Z); naive means UTC."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected an ISO-8601 timestamp, got {text!r}") from error
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def day_before(moment: datetime) -> date:
+    """The day a daily run processes: the UTC day before its scheduled time."""
+    return moment.astimezone(UTC).date() - timedelta(days=1)

@@ -1,0 +1,123 @@
+"""Run identity, step timing, the run report in `_runs/`, and CloudWatch embedded-metric-format lines.
+
+Every run writes `<lake-root>/_runs/<run_id>.json`, failed or not, prints a one-line summary, and prints
+its counts as EMF log lines (namespace CardFeatures, dimension Stage) so CloudWatch alarms can watch the
+quarantine rate and silence without parsing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from spark_jobs.storage import LakeStorage
+
+METRIC_NAMESPACE = "CardFeatures"
+
+
+def new_run_id(mode: str, started_at: datetime) -> str:
+    """`<mode>-<yyyymmddTHHMMSSZ>-<8 hex>`: sortable by start time, unique across concurrent starts."""
+    return f"{mode}-{started_at.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def emf_line(stage: str, metrics: dict[str, float | int], *, timestamp_ms: int | None = None) -> str:
+    """One CloudWatch embedded-metric-format log line for `metrics` under dimension Stage=`stage`."""
+    document: dict[str, Any] = {
+        "_aws": {
+            "Timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": METRIC_NAMESPACE,
+                    "Dimensions": [["Stage"]],
+                    "Metrics": [{"Name": name, "Unit": "Count"} for name in metrics],
+                }
+            ],
+        },
+        "Stage": stage,
+    }
+    document.update(metrics)
+    return json.dumps(document, sort_keys=True)
+
+
+@dataclass
+class RunReport:
+    """Collects what a run did; `finish()` persists it and prints the summary and metrics."""
+
+    storage: LakeStorage
+    job: str
+    mode: str
+    started_at: datetime = field(default_factory=utc_now)
+    run_id: str = ""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    status: str = "running"
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.run_id:
+            self.run_id = new_run_id(self.mode, self.started_at)
+
+    @property
+    def uri(self) -> str:
+        return self.storage.uri("_runs", f"{self.run_id}.json")
+
+    @contextmanager
+    def step(self, name: str):
+        """Time a step; durations accumulate when a step runs more than once (several batches)."""
+        began = time.perf_counter()
+        print(f"[{self.run_id}] {name} ...", flush=True)
+        try:
+            yield
+        finally:
+            self.steps[name] = round(self.steps.get(name, 0.0) + time.perf_counter() - began, 3)
+
+    def add(self, **counts: int) -> None:
+        for name, value in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + value
+
+    def as_dict(self) -> dict[str, Any]:
+        finished = utc_now()
+        return {
+            "run_id": self.run_id,
+            "job": self.job,
+            "mode": self.mode,
+            "status": self.status,
+            "error": self.error,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": finished.isoformat(),
+            "duration_seconds": round((finished - self.started_at).total_seconds(), 3),
+            "arguments": self.arguments,
+            "counts": self.counts,
+            "duration_per_step_seconds": self.steps,
+            **self.details,
+        }
+
+    def finish(self, status: str, *, error: BaseException | None = None, metrics: dict[str, dict] | None = None):
+        """Write `_runs/<run_id>.json`, print EMF lines (one per stage) and the one-line summary."""
+        self.status = status
+        if error is not None:
+            self.error = f"{type(error).__name__}: {error}"
+        document = self.as_dict()
+        self.storage.write_json(self.uri, document)
+        for stage, values in (metrics or {}).items():
+            print(emf_line(stage, values), flush=True)
+        summary = " ".join(f"{key}={value}" for key, value in self.counts.items() if not isinstance(value, dict))
+        print(
+            f"{self.job} {self.mode} {status}: run_id={self.run_id} {summary} "
+            f"duration={document['duration_seconds']}s report={self.uri}",
+            file=sys.stdout if status == "succeeded" else sys.stderr,
+            flush=True,
+        )
+        return document

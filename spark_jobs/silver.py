@@ -1,0 +1,336 @@
+"""Silver: bronze lines → validated, deduplicated, masked card transactions.
+
+Pure DataFrame transforms (no I/O) plus the table contracts; `silver_and_gold.py` does the reading and
+writing. The flow for one ledger batch:
+
+1. `parse_bronze_files`: one vectorised Arrow step per bronze file (the JVM cannot check JSON types
+   exactly, keep line numbers, or detect duplicate keys) → one row per non-blank line, accepted or
+   rejected with a reason, plus one stats row per file.
+2. `classify_valid_records`: first seen wins per event_id. Rows already in silver (earlier batches) come
+   first, then the batch ordered by (source_file, line_number). A row that *is* the silver row (same file
+   and line: a resumed batch) is a no-op; the first new row is inserted; a later row with equal contract
+   fields is a duplicate, with different ones a `conflicting_duplicate`.
+3. `silver_rows`, `duplicate_rows`, `quarantine_rows`: the exact output columns of each table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+SILVER_TABLE = "silver/card_transactions"
+DUPLICATES_TABLE = "silver/duplicates"
+QUARANTINE_TABLE = "silver/quarantine"
+
+# Fields whose equality makes a re-delivery a duplicate rather than a conflict (compared by value).
+PAYLOAD_FIELDS = (
+    "card_id",
+    "ts_us",
+    "merchant_id",
+    "amount",
+    "currency",
+    "country",
+    "pos_mode",
+    "card_last4",
+    "card_token",
+)
+
+KIND_ACCEPTED = "accepted"
+KIND_REJECTED = "rejected"
+KIND_FILE = "file"
+
+PARSED_SCHEMA = T.StructType(
+    [
+        T.StructField("kind", T.StringType(), False),
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("line_number", T.LongType(), True),
+        T.StructField("event_id", T.StringType(), True),
+        T.StructField("card_id", T.StringType(), True),
+        T.StructField("ts", T.DecimalType(16, 6), True),
+        T.StructField("ts_us", T.LongType(), True),
+        T.StructField("merchant_id", T.StringType(), True),
+        T.StructField("amount", T.DecimalType(18, 4), True),
+        T.StructField("currency", T.StringType(), True),
+        T.StructField("amount_usd", T.DecimalType(30, 10), True),
+        T.StructField("country", T.StringType(), True),
+        T.StructField("pos_mode", T.StringType(), True),
+        T.StructField("card_last4", T.StringType(), True),
+        T.StructField("card_token", T.StringType(), True),
+        T.StructField("raw_record", T.StringType(), True),
+        T.StructField("reason", T.StringType(), True),
+        T.StructField("detail", T.StringType(), True),
+        # File rows only: physical lines, blank lines, records read (non-blank lines; 1 if unreadable).
+        T.StructField("file_lines", T.LongType(), True),
+        T.StructField("file_blank_lines", T.LongType(), True),
+        T.StructField("file_records_read", T.LongType(), True),
+    ]
+)
+
+SILVER_SCHEMA = T.StructType(
+    [
+        T.StructField("event_id", T.StringType(), False),
+        T.StructField("card_id", T.StringType(), False),
+        T.StructField("ts", T.DecimalType(16, 6), False),
+        T.StructField("ts_us", T.LongType(), False),
+        T.StructField("event_ts", T.TimestampType(), False),
+        T.StructField("dt", T.DateType(), False),
+        T.StructField("merchant_id", T.StringType(), False),
+        T.StructField("amount", T.DecimalType(18, 4), False),
+        T.StructField("currency", T.StringType(), False),
+        T.StructField("amount_usd", T.DecimalType(30, 10), False),
+        T.StructField("country", T.StringType(), False),
+        T.StructField("pos_mode", T.StringType(), False),
+        T.StructField("card_last4", T.StringType(), True),
+        T.StructField("card_token", T.StringType(), True),
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("line_number", T.LongType(), False),
+        T.StructField("ingested_at", T.TimestampType(), False),
+        T.StructField("run_id", T.StringType(), False),
+    ]
+)
+
+DUPLICATES_SCHEMA = T.StructType(
+    [
+        T.StructField("event_id", T.StringType(), False),
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("line_number", T.LongType(), False),
+        T.StructField("ingest_date", T.DateType(), True),
+        T.StructField("run_id", T.StringType(), False),
+    ]
+)
+
+QUARANTINE_SCHEMA = T.StructType(
+    [
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("line_number", T.LongType(), True),
+        T.StructField("raw_record", T.StringType(), True),
+        T.StructField("reason", T.StringType(), False),
+        T.StructField("detail", T.StringType(), True),
+        T.StructField("ingest_date", T.DateType(), True),
+        T.StructField("run_id", T.StringType(), False),
+    ]
+)
+
+
+def _arrow_schema() -> pa.Schema:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(PARSED_SCHEMA)
+
+
+def parse_bronze_files(
+    binary_files: DataFrame, *, fx_rates: Mapping[str, Decimal], token_key: bytes, uri_of=None
+) -> DataFrame:
+    """Parse a `binaryFile` DataFrame (path, content) into PARSED_SCHEMA rows.
+
+    One Python call per file inside `mapInArrow`: the validation itself is the pure-Python bronze
+    contract, applied to whole files (not a row-at-a-time UDF).
+    """
+    from spark_jobs.bronze_contract import parse_bronze_file
+    from spark_jobs.storage import canonical_uri
+
+    to_uri = uri_of or canonical_uri
+    rates = dict(fx_rates)
+
+    def parse_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        schema = _arrow_schema()
+        for batch in batches:
+            paths = batch.column("path").to_pylist()
+            contents = batch.column("content")
+            for index, path in enumerate(paths):
+                content = contents[index].as_py() or b""
+                result = parse_bronze_file(content, fx_rates=rates, token_key=token_key)
+                yield _parse_result_batch(to_uri(path), result, schema)
+
+    return binary_files.select("path", "content").mapInArrow(parse_partition, PARSED_SCHEMA)
+
+
+def _parse_result_batch(source_file: str, result, schema: pa.Schema) -> pa.RecordBatch:
+    """Lay one file's parse result out as Arrow columns: accepted rows, rejected rows, one file row."""
+    accepted = result.accepted
+    rejected = result.rejected
+    n_accepted = len(accepted.line_number)
+    n_rejected = len(rejected.line_number)
+    size = n_accepted + n_rejected + 1
+
+    def padded(values, before: int, after: int) -> list:
+        return [None] * before + list(values) + [None] * after
+
+    def accepted_column(values) -> list:
+        return padded(values, 0, n_rejected + 1)
+
+    def rejected_column(values) -> list:
+        return padded(values, n_accepted, 1)
+
+    unreadable = result.unreadable_reason is not None
+    columns = {
+        "kind": [KIND_ACCEPTED] * n_accepted + [KIND_REJECTED] * n_rejected + [KIND_FILE],
+        "source_file": [source_file] * size,
+        "line_number": list(accepted.line_number) + list(rejected.line_number) + [None],
+        "event_id": accepted_column(accepted.event_id),
+        "card_id": accepted_column(accepted.card_id),
+        "ts": accepted_column(accepted.ts),
+        "ts_us": accepted_column(accepted.ts_us),
+        "merchant_id": accepted_column(accepted.merchant_id),
+        "amount": accepted_column(accepted.amount),
+        "currency": accepted_column(accepted.currency),
+        "amount_usd": accepted_column(accepted.amount_usd),
+        "country": accepted_column(accepted.country),
+        "pos_mode": accepted_column(accepted.pos_mode),
+        "card_last4": accepted_column(accepted.card_last4),
+        "card_token": accepted_column(accepted.card_token),
+        "raw_record": rejected_column(rejected.raw_record),
+        "reason": [*rejected_column(rejected.reason)[:-1], "unreadable_file" if unreadable else None],
+        "detail": [*rejected_column(rejected.detail)[:-1], result.unreadable_reason],
+        "file_lines": [None] * (size - 1) + [result.lines],
+        "file_blank_lines": [None] * (size - 1) + [result.blank_lines],
+        "file_records_read": [None] * (size - 1) + [1 if unreadable else result.records_read],
+    }
+    return pa.RecordBatch.from_arrays(
+        [pa.array(columns[field.name], type=field.type) for field in schema], schema=schema
+    )
+
+
+def ingest_date_of(source_file: Column) -> Column:
+    """The arrival date encoded in a Firehose path (`ingest_dt=YYYY/MM/DD/`), null elsewhere.
+
+    Duplicates and quarantine are partitioned by it so their MERGE touches only the batch's dates.
+    """
+    digits = F.regexp_extract(source_file, r"/ingest_dt=(\d{4})/(\d{2})/(\d{2})/", 0)
+    return F.when(digits == "", F.lit(None).cast("date")).otherwise(
+        F.to_date(F.regexp_replace(F.regexp_extract(source_file, r"ingest_dt=(\d{4}/\d{2}/\d{2})", 1), "/", "-"))
+    )
+
+
+def accepted_records(parsed: DataFrame) -> DataFrame:
+    return parsed.where(F.col("kind") == KIND_ACCEPTED).withColumn("dt", F.to_date(F.expr("timestamp_micros(ts_us)")))
+
+
+def classify_valid_records(batch_valid: DataFrame, silver_known: DataFrame) -> DataFrame:
+    """Tag each valid batch row with `outcome`: insert, noop, duplicate or conflicting_duplicate.
+
+    `silver_known` holds the silver rows that may share an event_id with the batch (the batch's dt
+    partitions ± 1 day). Ranking puts silver rows first (earlier batches win), then the batch by
+    (source_file, line_number).
+    """
+    payload = ["event_id", *PAYLOAD_FIELDS, "source_file", "line_number"]
+    candidates = silver_known.select(*payload, F.lit(0).alias("priority")).unionByName(
+        batch_valid.select(*payload, F.lit(1).alias("priority"))
+    )
+    by_event = Window.partitionBy("event_id").orderBy("priority", "source_file", "line_number")
+    ranked = candidates.withColumn("rank", F.row_number().over(by_event))
+    winners = ranked.where(F.col("rank") == 1).select(
+        "event_id",
+        F.col("priority").alias("winner_priority"),
+        F.col("source_file").alias("winner_file"),
+        F.col("line_number").alias("winner_line"),
+        *[F.col(name).alias(f"winner_{name}") for name in PAYLOAD_FIELDS],
+    )
+    same_payload = F.lit(True)
+    first_difference = F.lit(None).cast("string")
+    for name in reversed(PAYLOAD_FIELDS):
+        equal = F.col(name).eqNullSafe(F.col(f"winner_{name}"))
+        same_payload = same_payload & equal
+        # JSON literal of the re-delivered value, e.g. field=amount value=12.5000
+        literal = F.regexp_extract(F.to_json(F.struct(F.col(name).alias("v"))), r'^\{"v":(.*)\}$', 1)
+        shown = F.concat(F.lit(f"field={name} value="), F.when(F.col(name).isNull(), "null").otherwise(literal))
+        first_difference = F.when(~equal, shown).otherwise(first_difference)
+    is_winner_location = (F.col("source_file") == F.col("winner_file")) & (F.col("line_number") == F.col("winner_line"))
+    outcome = (
+        F.when(is_winner_location & (F.col("winner_priority") == 0), "noop")
+        .when(is_winner_location, "insert")
+        .when(same_payload, "duplicate")
+        .otherwise("conflicting_duplicate")
+    )
+    return (
+        batch_valid.join(winners, "event_id")
+        .withColumn("outcome", outcome)
+        .withColumn(
+            "conflict_detail",
+            F.when(
+                F.col("outcome") == "conflicting_duplicate",
+                F.concat_ws(
+                    " ",
+                    first_difference,
+                    F.concat(F.lit("first_seen="), "winner_file", F.lit(":"), F.col("winner_line").cast("string")),
+                ),
+            ),
+        )
+        .drop(*winners.columns[1:])
+    )
+
+
+def silver_rows(inserts: DataFrame, *, run_id: str, ingested_at) -> DataFrame:
+    event_ts = F.expr("timestamp_micros(ts_us)")
+    return inserts.select(
+        "event_id",
+        "card_id",
+        "ts",
+        "ts_us",
+        event_ts.alias("event_ts"),
+        F.to_date(event_ts).alias("dt"),
+        "merchant_id",
+        "amount",
+        "currency",
+        "amount_usd",
+        "country",
+        "pos_mode",
+        "card_last4",
+        "card_token",
+        "source_file",
+        "line_number",
+        F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
+        F.lit(run_id).alias("run_id"),
+    )
+
+
+def duplicate_rows(duplicates: DataFrame, *, run_id: str) -> DataFrame:
+    return duplicates.select(
+        "event_id",
+        "source_file",
+        "line_number",
+        ingest_date_of(F.col("source_file")).alias("ingest_date"),
+        F.lit(run_id).alias("run_id"),
+    )
+
+
+def conflict_quarantine(conflicts: DataFrame) -> DataFrame:
+    """Conflicting re-deliveries as quarantine input.
+
+    raw_record is the parsed record as JSON (the card shown only as card_last4/card_token: the raw line
+    may hold a card number); replay re-reads the original line from bronze by (source_file, line_number).
+    """
+    record = F.to_json(
+        F.struct("event_id", "card_id", "ts", "merchant_id", "amount", "currency", "country", "pos_mode", "card_last4")
+    )
+    return conflicts.select(
+        "source_file",
+        "line_number",
+        record.alias("raw_record"),
+        F.lit("conflicting_duplicate").alias("reason"),
+        F.col("conflict_detail").alias("detail"),
+    )
+
+
+def quarantine_rows(rejected: DataFrame, *, run_id: str) -> DataFrame:
+    return rejected.select(
+        "source_file",
+        "line_number",
+        "raw_record",
+        "reason",
+        "detail",
+        ingest_date_of(F.col("source_file")).alias("ingest_date"),
+        F.lit(run_id).alias("run_id"),
+    )
+
+
+def rejected_lines(parsed: DataFrame) -> DataFrame:
+    """Lines the contract rejected plus whole unreadable files (line_number null)."""
+    lines = parsed.where(F.col("kind") == KIND_REJECTED)
+    unreadable = parsed.where((F.col("kind") == KIND_FILE) & F.col("reason").isNotNull())
+    return lines.unionByName(unreadable).select("source_file", "line_number", "raw_record", "reason", "detail")

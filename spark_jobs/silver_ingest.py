@@ -1,0 +1,216 @@
+"""Bronze → silver for every pending and new ledger batch (the I/O around the transforms in silver.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_jobs import silver
+from spark_jobs.bronze_ledger import BatchPlan, BronzeLedger
+from spark_jobs.delta_tables import ensure_table, insert_new_rows, sql_literal_list, table_exists
+from spark_jobs.fault_injection import fail_point
+from spark_jobs.run_report import RunReport
+from spark_jobs.storage import LakeStorage, spark_path
+
+
+@dataclass(frozen=True)
+class SilverOptions:
+    fx_rates: dict[str, Decimal]
+    token_key: bytes
+    lookback_hours: int = 48
+    full_scan: bool = False
+    max_batch_files: int = 2000
+
+
+class BalanceError(RuntimeError):
+    """Records read != accepted + duplicates + quarantined: a bug, never committed."""
+
+
+def table_uri(storage: LakeStorage, table: str) -> str:
+    """The path Spark uses for one of the lake's Delta tables."""
+    return spark_path(storage.uri(table))
+
+
+def ensure_silver_tables(spark: SparkSession, storage: LakeStorage) -> None:
+    ensure_table(
+        spark,
+        table_uri(storage, silver.SILVER_TABLE),
+        silver.SILVER_SCHEMA,
+        partition_by=("dt",),
+        change_data_feed=True,
+    )
+    for name, schema in (
+        (silver.DUPLICATES_TABLE, silver.DUPLICATES_SCHEMA),
+        (silver.QUARANTINE_TABLE, silver.QUARANTINE_SCHEMA),
+    ):
+        ensure_table(spark, table_uri(storage, name), schema, partition_by=("ingest_date",))
+
+
+def ingest_bronze(
+    spark: SparkSession, storage: LakeStorage, options: SilverOptions, report: RunReport, *, ingested_at: datetime
+) -> None:
+    """Finish a pending batch, then process new files in batches; the ledger commits after the tables."""
+    ledger = BronzeLedger(storage)
+    report.add(
+        batches=0,
+        files=0,
+        empty_files=0,
+        bytes_scanned=0,
+        records_read=0,
+        blank_lines=0,
+        accepted=0,
+        already_in_silver=0,
+        duplicates=0,
+        quarantined=0,
+    )
+    report.counts.setdefault("quarantined_by_reason", {})
+    with report.step("silver_prepare"):
+        ensure_silver_tables(spark, storage)
+    pending = ledger.pending()
+    if pending:
+        print(f"[{report.run_id}] resuming uncommitted batch {pending.batch} of run {pending.run_id}", flush=True)
+        process_batch(spark, storage, ledger, pending, options, report, ingested_at=ingested_at)
+    with report.step("bronze_listing"):
+        listing = ledger.list_new_files(lookback_hours=options.lookback_hours, full_scan=options.full_scan)
+    report.details["bronze_listing"] = {
+        "listed_from_hour": listing.listed_from,
+        "files_listed": listing.listed_files,
+        "new_files": len(listing.new_files),
+        "ignored_files": listing.ignored,
+        "changed_files": listing.changed,
+        "files_outside_hour_folders": listing.outside_hour_folders,
+    }
+    for start in range(0, len(listing.new_files), options.max_batch_files):
+        plan = ledger.plan(report.run_id, listing.new_files[start : start + options.max_batch_files])
+        process_batch(spark, storage, ledger, plan, options, report, ingested_at=ingested_at)
+
+
+def process_batch(
+    spark: SparkSession,
+    storage: LakeStorage,
+    ledger: BronzeLedger,
+    plan: BatchPlan,
+    options: SilverOptions,
+    report: RunReport,
+    *,
+    ingested_at: datetime,
+) -> None:
+    readable = [item for item in plan.files if item.size > 0]
+    report.add(batches=1, files=len(plan.files), empty_files=len(plan.files) - len(readable))
+    report.add(bytes_scanned=sum(item.size for item in readable))
+    if readable:
+        write_batch(spark, storage, [item.uri for item in readable], options, report, ingested_at=ingested_at)
+    fail_point("before_ledger_commit")
+    with report.step("ledger_commit"):
+        ledger.commit(plan)
+    fail_point("after_ledger_commit")
+
+
+def write_batch(
+    spark: SparkSession,
+    storage: LakeStorage,
+    uris: list[str],
+    options: SilverOptions,
+    report: RunReport,
+    *,
+    ingested_at: datetime,
+) -> None:
+    run_id = report.run_id
+    with report.step("parse_bronze"):
+        binary = spark.read.format("binaryFile").load([spark_path(uri) for uri in uris])
+        parsed = silver.parse_bronze_files(binary, fx_rates=options.fx_rates, token_key=options.token_key)
+        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+        file_totals = (
+            parsed.where(F.col("kind") == silver.KIND_FILE)
+            .agg(
+                F.count("*").alias("files"),
+                F.sum("file_records_read").alias("records_read"),
+                F.sum("file_blank_lines").alias("blank_lines"),
+            )
+            .collect()[0]
+        )
+    valid = silver.accepted_records(parsed)
+    with report.step("deduplicate"):
+        silver_path = table_uri(storage, silver.SILVER_TABLE)
+        batch_dates = sorted(row.dt for row in valid.select("dt").distinct().collect())
+        lookup_dates = sorted({day + timedelta(days=delta) for day in batch_dates for delta in (-1, 0, 1)})
+        known = (
+            spark.read.format("delta").load(silver_path).where(F.col("dt").isin(lookup_dates))
+            if lookup_dates and table_exists(spark, silver_path)
+            else spark.createDataFrame([], silver.SILVER_SCHEMA)
+        )
+        classified = silver.classify_valid_records(valid, known).persist(StorageLevel.MEMORY_AND_DISK)
+        outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
+        rejected = silver.rejected_lines(parsed).unionByName(
+            silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate"))
+        )
+        reasons = {row.reason: row["count"] for row in rejected.groupBy("reason").count().collect()}
+    accepted = outcomes.get("insert", 0) + outcomes.get("noop", 0)
+    duplicates = outcomes.get("duplicate", 0)
+    quarantined = sum(reasons.values())
+    records_read = int(file_totals.records_read or 0)
+    if records_read != accepted + duplicates + quarantined:
+        raise BalanceError(
+            f"records read {records_read} != accepted {accepted} + duplicates {duplicates} + quarantined "
+            f"{quarantined} for files {uris[:3]}..."
+        )
+
+    with report.step("write_silver"):
+        inserts = silver.silver_rows(
+            classified.where(F.col("outcome") == "insert"), run_id=run_id, ingested_at=ingested_at
+        )
+        date_list = sql_literal_list(batch_dates) if batch_dates else "NULL"
+        insert_new_rows(
+            spark,
+            silver_path,
+            inserts,
+            match_condition=f"t.dt IN ({date_list}) AND t.dt = s.dt AND t.event_id = s.event_id",
+        )
+    fail_point("after_silver_commit")
+    with report.step("write_duplicates"):
+        _insert_by_location(
+            spark,
+            table_uri(storage, silver.DUPLICATES_TABLE),
+            silver.duplicate_rows(classified.where(F.col("outcome") == "duplicate"), run_id=run_id),
+        )
+    fail_point("after_duplicates_commit")
+    with report.step("write_quarantine"):
+        _insert_by_location(
+            spark, table_uri(storage, silver.QUARANTINE_TABLE), silver.quarantine_rows(rejected, run_id=run_id)
+        )
+    fail_point("after_quarantine_commit")
+    parsed.unpersist()
+    classified.unpersist()
+
+    report.add(
+        records_read=records_read,
+        blank_lines=int(file_totals.blank_lines or 0),
+        accepted=accepted,
+        already_in_silver=outcomes.get("noop", 0),
+        duplicates=duplicates,
+        quarantined=quarantined,
+    )
+    by_reason = report.counts["quarantined_by_reason"]
+    for reason, count in reasons.items():
+        by_reason[reason] = by_reason.get(reason, 0) + count
+
+
+def _insert_by_location(spark: SparkSession, path: str, rows: DataFrame) -> None:
+    """Insert rows keyed by (source_file, line_number), null-safe for whole-file rows, pruned by date."""
+    dates = [row.ingest_date for row in rows.select("ingest_date").distinct().collect()]
+    known_dates = [day for day in dates if day is not None]
+    pruning = [f"t.ingest_date IN ({sql_literal_list(known_dates)})"] if known_dates else []
+    if None in dates:
+        pruning.append("t.ingest_date IS NULL")
+    if not pruning:
+        return
+    condition = (
+        f"({' OR '.join(pruning)}) AND t.ingest_date <=> s.ingest_date AND t.source_file = s.source_file "
+        "AND t.line_number <=> s.line_number"
+    )
+    insert_new_rows(spark, path, rows, match_condition=condition)

@@ -1,0 +1,253 @@
+"""The silver stage through the real job: exactly once, nothing lost, crash-safe, no card number leaks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spark_jobs import silver_and_gold
+from spark_jobs.fault_injection import InjectedFault
+from tests.lake_helpers import (
+    card_numbers_in_bronze,
+    event,
+    files_containing_card_numbers,
+    table_rows,
+    table_version,
+    write_bronze,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TABLES = ("silver/card_transactions", "silver/duplicates", "silver/quarantine")
+PAN = "4111111111111111"
+T0 = 1767225600  # 2026-01-01T00:00:00Z
+
+
+def build_messy_lake(lake: Path) -> None:
+    """Two arrival hours covering every outcome: valid, each reason, duplicates, conflicts, odd files."""
+    write_bronze(
+        lake,
+        "2026/01/01/00",
+        "part-1.gz",
+        [
+            event("e1", card_number=PAN),
+            event("e2", ts=T0 + 0.25, amount=12.5),
+            "",
+            "   ",
+            event("e3", amount="12.50"),  # bad_type
+            "[1, 2]",  # malformed_json
+            '{"event_id": "e4", "event_id": "e4"}',  # duplicate key: malformed_json
+            event("e5", currency="usd"),  # unknown_currency
+            event("e6", card_number="4111 1111 1111 1111"),  # invalid_card_number (spaces), masked in quarantine
+            event("e1", card_number=PAN),  # exact re-delivery in the same file
+        ],
+    )
+    write_bronze(
+        lake,
+        "2026/01/01/00",
+        "part-2",  # gzip without a .gz name
+        [
+            json.dumps({"pos_mode": "chip", **event("e2", ts=T0 + 0.25, amount=12.5), "extra": 1}),  # duplicate
+            event("e7", ts=T0 - 1, country="FR"),  # the previous UTC day
+            event("e2", ts=T0 + 0.25, amount=13),  # conflicting_duplicate
+        ],
+    )
+    write_bronze(lake, "2026/01/01/00", "part-3.gz", ["x"], compress=False)  # plain text: malformed_json
+    (lake / "bronze/streaming/card_authorization/ingest_dt=2026/01/01/00/_SUCCESS").write_bytes(b"")
+    (lake / "bronze/streaming/card_authorization/ingest_dt=2026/01/01/00/empty.gz").write_bytes(b"")
+    write_bronze(lake, "2026/01/01/01", "part-4.gz", [event("e8", ts=T0 + 3600)])
+    (lake / "bronze/streaming/card_authorization/ingest_dt=2026/01/01/01/part-5.gz").write_bytes(
+        b"\x1f\x8b\x08\x00corrupt"
+    )  # unreadable_file
+
+
+def run_job(lake: Path, *extra: str) -> dict:
+    """Run the real entry point in-process (sharing the test session) and return its run report."""
+    silver_and_gold.main(["--mode", "stream", "--lake-root", str(lake), *extra])
+    return latest_report(lake)
+
+
+def latest_report(lake: Path) -> dict:
+    reports = sorted((lake / "_runs").glob("*.json"), key=lambda path: path.stat().st_mtime_ns)
+    return json.loads(reports[-1].read_text())
+
+
+def snapshot(spark, lake: Path) -> dict:
+    """Each table's rows with source_file relative to the lake, so lakes in different folders compare."""
+    prefix = f"file://{lake.resolve()}/"
+
+    def relative(row: tuple) -> tuple:
+        return tuple(value.replace(prefix, "") if isinstance(value, str) else value for value in row)
+
+    return {table: sorted(relative(row) for row in table_rows(spark, lake / table)) for table in TABLES}
+
+
+@pytest.fixture(scope="module")
+def reference_lake(spark, tmp_path_factory) -> Path:
+    """The messy lake after one uninterrupted run."""
+    lake = tmp_path_factory.mktemp("reference") / "lake"
+    build_messy_lake(lake)
+    run_job(lake)
+    return lake
+
+
+def test_every_line_lands_exactly_once_and_the_report_balances(spark, reference_lake):
+    report = latest_report(reference_lake)
+    counts = report["counts"]
+    assert report["status"] == "succeeded"
+    assert counts["records_read"] == counts["accepted"] + counts["duplicates"] + counts["quarantined"]
+    assert counts["quarantined_by_reason"] == {
+        "bad_type": 1,
+        "malformed_json": 3,
+        "unknown_currency": 1,
+        "invalid_card_number": 1,
+        "conflicting_duplicate": 1,
+        "unreadable_file": 1,
+    }
+    assert (counts["accepted"], counts["duplicates"], counts["blank_lines"]) == (4, 2, 2)
+    assert (counts["files"], counts["empty_files"]) == (6, 1)
+    assert report["bronze_listing"]["ignored_files"][0].endswith("/_SUCCESS")
+    assert set(report["duration_per_step_seconds"]) >= {"parse_bronze", "deduplicate", "write_silver"}
+
+    # Every non-blank (source_file, line_number) appears in exactly one table.
+    locations = []
+    for table in TABLES:
+        frame = spark.read.format("delta").load(str(reference_lake / table))
+        locations += [
+            (row.source_file, row.line_number) for row in frame.select("source_file", "line_number").collect()
+        ]
+    assert len(locations) == len(set(locations)) == counts["records_read"]
+    silver_ids = sorted(row[0] for row in table_rows(spark, reference_lake / TABLES[0]))
+    assert silver_ids == ["e1", "e2", "e7", "e8"]
+
+
+def test_silver_rows_are_exact_and_masked(spark, reference_lake):
+    silver = spark.read.format("delta").load(str(reference_lake / TABLES[0]))
+    rows = {row.event_id: row for row in silver.collect()}
+    assert str(rows["e2"].ts) == "1767225600.250000" and rows["e2"].ts_us == 1_767_225_600_250_000
+    assert str(rows["e2"].amount_usd) == "13.5000000000"  # 12.5 EUR x 1.08
+    assert str(rows["e7"].dt) == "2025-12-31"
+    assert rows["e1"].card_last4 == "1111" and len(rows["e1"].card_token) == 64
+    assert rows["e2"].card_last4 is None
+    quarantine = spark.read.format("delta").load(str(reference_lake / TABLES[2]))
+    invalid = quarantine.where("reason = 'invalid_card_number'").collect()[0]
+    assert "4111 1111" not in invalid.raw_record and "**** **** **** 1111" in invalid.raw_record
+    conflict = quarantine.where("reason = 'conflicting_duplicate'").collect()[0]
+    assert conflict.detail.startswith("field=amount value=13.0000 first_seen=file://")
+    unreadable = quarantine.where("reason = 'unreadable_file'").collect()[0]
+    assert unreadable.line_number is None and unreadable.source_file.endswith("/part-5.gz")
+
+
+def test_rerun_changes_nothing_and_a_later_batch_dedupes_against_silver(spark, tmp_path):
+    lake = tmp_path / "lake"
+    build_messy_lake(lake)
+    run_job(lake)
+    versions = {table: table_version(spark, lake / table) for table in TABLES}
+    report = run_job(lake)
+    assert report["counts"]["files"] == 0 and report["status"] == "succeeded"
+    assert {table: table_version(spark, lake / table) for table in TABLES} == versions
+
+    write_bronze(
+        lake,
+        "2026/01/01/05",
+        "late.gz",
+        [event("e1", card_number=PAN), event("e7", ts=T0 - 1, country="GB"), event("e9", ts=T0 - 86400 * 3)],
+    )
+    counts = run_job(lake)["counts"]
+    assert (counts["accepted"], counts["duplicates"], counts["quarantined_by_reason"]) == (
+        1,
+        1,
+        {"conflicting_duplicate": 1},
+    )
+    quarantine = spark.read.format("delta").load(str(lake / TABLES[2]))
+    assert (
+        quarantine.where("reason = 'conflicting_duplicate' AND detail LIKE 'field=country value=\"GB\"%'").count() == 1
+    )
+
+
+@pytest.mark.parametrize(
+    "fail_at",
+    ["after_silver_commit", "after_duplicates_commit", "after_quarantine_commit", "before_ledger_commit"],
+)
+def test_crash_and_rerun_equals_an_uninterrupted_run(spark, reference_lake, tmp_path, monkeypatch, fail_at):
+    lake = tmp_path / "lake"
+    build_messy_lake(lake)
+    monkeypatch.setenv("LAKEHOUSE_FAIL_AT", fail_at)
+    with pytest.raises(InjectedFault):
+        run_job(lake)
+    failed = latest_report(lake)
+    assert failed["status"] == "failed" and fail_at in failed["error"]
+    monkeypatch.delenv("LAKEHOUSE_FAIL_AT")
+    report = run_job(lake)
+    assert report["counts"]["batches"] == 1  # the pending batch, resumed
+    assert snapshot(spark, lake) == snapshot(spark, reference_lake)
+    assert run_job(lake)["counts"]["files"] == 0
+
+
+def test_no_card_number_outside_bronze(spark, reference_lake, tmp_path):
+    numbers = card_numbers_in_bronze(reference_lake)
+    assert PAN in numbers
+    # The scanner proves itself on a planted number, in plain, gzip and Parquet form.
+    planted = tmp_path / "planted"
+    (planted / "_runs").mkdir(parents=True)
+    (planted / "_runs" / "log.txt").write_text("card 4111-1111-1111-1111 seen")
+    spark.createDataFrame([(PAN,)], "v string").write.parquet(str(planted / "silver" / "p"))
+    found = files_containing_card_numbers(planted, {PAN})
+    assert {path.split("/")[0] for path, _ in found} == {"_runs", "silver"}
+    assert files_containing_card_numbers(reference_lake, numbers) == []
+
+
+@pytest.mark.slow
+def test_spark_submit_on_the_committed_sample_is_timezone_independent(spark, tmp_path):
+    """The documented spark-submit command under TZ=Asia/Singapore gives the same tables as a UTC run."""
+    sample = REPO_ROOT / "sample_data" / "lake"
+    if not (sample / "bronze").is_dir():
+        pytest.fail("sample_data/lake is missing: regenerate it as sample_data/README.md says")
+    singapore, utc = tmp_path / "sg", tmp_path / "utc"
+    shutil.copytree(sample / "bronze", singapore / "bronze")
+    shutil.copytree(sample / "bronze", utc / "bronze")
+    environment = {**os.environ, "TZ": "Asia/Singapore", "SPARK_CONF_DIR": str(REPO_ROOT / ".spark" / "conf")}
+    spark_submit = Path(sys.executable).parent / "spark-submit"
+    command = [str(spark_submit), "--master", "local[2]", "spark_jobs/silver_and_gold.py", "--mode", "stream"]
+    result = subprocess.run(
+        [*command, "--lake-root", str(singapore)],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "silver_and_gold stream succeeded" in result.stdout
+    run_job(utc)
+    for table in TABLES:
+        assert table_rows(spark, singapore / table, drop=("run_id", "ingested_at", "source_file")) == table_rows(
+            spark, utc / table, drop=("run_id", "ingested_at", "source_file")
+        )
+
+
+@pytest.mark.slow
+def test_process_exit_mid_run_then_rerun(spark, reference_lake, tmp_path):
+    """A real process death after the silver commit: the rerun heals it."""
+    lake = tmp_path / "lake"
+    build_messy_lake(lake)
+    environment = {**os.environ, "LAKEHOUSE_FAIL_AT": "after_silver_commit", "LAKEHOUSE_FAIL_MODE": "exit"}
+    result = subprocess.run(
+        [sys.executable, "spark_jobs/silver_and_gold.py", "--mode", "stream", "--lake-root", str(lake)],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 86, result.stderr[-3000:]
+    assert (lake / "_state/bronze_ledger/pending.json").exists()
+    run_job(lake)
+    assert snapshot(spark, lake) == snapshot(spark, reference_lake)

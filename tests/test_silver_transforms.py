@@ -1,0 +1,119 @@
+"""Unit tests of the silver transforms on small hand-written DataFrames."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from spark_jobs import silver
+from spark_jobs.bronze_contract import load_fx_rates
+from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX
+
+PAYLOAD_SCHEMA = (
+    "event_id string, card_id string, ts_us long, merchant_id string, amount decimal(18,4), currency string, "
+    "country string, pos_mode string, card_last4 string, card_token string, source_file string, line_number long"
+)
+
+
+def _row(event_id, source_file, line_number, *, amount="10.0000", card_token=None, ts_us=1_767_225_600_000_000):
+    return (
+        event_id,
+        "c1",
+        ts_us,
+        "m1",
+        Decimal(amount),
+        "EUR",
+        "DE",
+        "chip",
+        None,
+        card_token,
+        source_file,
+        line_number,
+    )
+
+
+def test_classify_first_seen_wins_and_compares_payload_by_value(spark):
+    known = spark.createDataFrame([_row("e1", "s3://b/f0", 7)], PAYLOAD_SCHEMA)
+    batch = spark.createDataFrame(
+        [
+            _row("e1", "s3://b/f0", 7),  # the silver row itself: a resumed batch
+            _row("e1", "s3://b/f2", 1),  # same payload as silver: duplicate
+            _row("e1", "s3://b/f2", 2, amount="11"),  # different amount: conflict
+            _row("e2", "s3://b/f2", 5),  # first of e2 in (file, line) order
+            _row("e2", "s3://b/f1", 9, card_token="t"),  # earlier file wins even with a later line number
+            _row("e3", "s3://b/f3", 1, amount="10.5"),
+            _row("e3", "s3://b/f3", 2, amount="10.5000"),  # equal by value
+        ],
+        PAYLOAD_SCHEMA,
+    )
+    result = silver.classify_valid_records(batch, known)
+    outcomes = {(r.event_id, r.source_file, r.line_number): (r.outcome, r.conflict_detail) for r in result.collect()}
+    assert outcomes == {
+        ("e1", "s3://b/f0", 7): ("noop", None),
+        ("e1", "s3://b/f2", 1): ("duplicate", None),
+        ("e1", "s3://b/f2", 2): ("conflicting_duplicate", "field=amount value=11.0000 first_seen=s3://b/f0:7"),
+        ("e2", "s3://b/f1", 9): ("insert", None),
+        ("e2", "s3://b/f2", 5): ("conflicting_duplicate", "field=card_token value=null first_seen=s3://b/f1:9"),
+        ("e3", "s3://b/f3", 1): ("insert", None),
+        ("e3", "s3://b/f3", 2): ("duplicate", None),
+    }
+
+
+def test_ingest_date_from_firehose_path(spark):
+    frame = spark.createDataFrame(
+        [("s3://b/p/bronze/streaming/card_authorization/ingest_dt=2026/01/31/23/f.gz",), ("s3://b/other/f.gz",)],
+        "source_file string",
+    )
+    result = frame.select(silver.ingest_date_of(F.col("source_file")).alias("d")).collect()
+    assert [row.d for row in result] == [date(2026, 1, 31), None]
+
+
+def test_silver_rows_derive_event_time_and_day_in_utc(spark):
+    batch = spark.createDataFrame([_row("e1", "s3://b/f", 1, ts_us=1_767_225_599_999_999)], PAYLOAD_SCHEMA).withColumns(
+        {
+            "ts": F.lit(Decimal("1767225599.999999")).cast("decimal(16,6)"),
+            "amount_usd": F.lit(Decimal("10.8000000000")).cast("decimal(30,10)"),
+        }
+    )
+    rows = silver.silver_rows(batch, run_id="r", ingested_at=datetime(2026, 1, 2))
+    assert rows.schema.fieldNames() == silver.SILVER_SCHEMA.fieldNames()
+    row = rows.collect()[0]
+    assert row.dt == date(2025, 12, 31)  # 23:59:59.999999 UTC, whatever the machine's zone
+    assert row.event_ts == datetime(2025, 12, 31, 23, 59, 59, 999999)
+
+
+def test_parse_bronze_files_lays_out_accepted_rejected_and_file_rows(spark):
+    content = b'{"event_id":"e1","card_id":"c","ts":1767225600.5,"merchant_id":"m","amount":1,"currency":"USD",'
+    content += b'"country":"US","pos_mode":"chip","card_number":"4111111111111111"}\n\n[1]\n'
+    files = spark.createDataFrame(
+        [("file:/x/ingest_dt=2026/01/01/00/f", bytearray(content))], "path string, content binary"
+    )
+    parsed = silver.parse_bronze_files(
+        files,
+        fx_rates=load_fx_rates("currency,usd_rate\nUSD,1.0\n"),
+        token_key=bytes.fromhex(DEVELOPMENT_TOKEN_KEY_HEX),
+    )
+    rows = {row.kind: row for row in parsed.collect()}
+    assert rows["accepted"].source_file == "file:///x/ingest_dt=2026/01/01/00/f"
+    assert rows["accepted"].ts_us == 1_767_225_600_500_000 and rows["accepted"].card_last4 == "1111"
+    assert rows["rejected"].line_number == 3 and rows["rejected"].reason == "malformed_json"
+    assert (rows["file"].file_lines, rows["file"].file_blank_lines, rows["file"].file_records_read) == (3, 1, 2)
+    assert "4111111111111111" not in str(rows)
+
+
+def test_rejected_lines_include_unreadable_files(spark):
+    parsed = spark.createDataFrame(
+        [("file", "f1", None, "unreadable_file", "corrupt gzip"), ("file", "f2", None, None, None)],
+        "kind string, source_file string, line_number long, reason string, detail string",
+    )
+    for field in silver.PARSED_SCHEMA:
+        if field.name not in parsed.columns:
+            parsed = parsed.withColumn(field.name, F.lit(None).cast(field.dataType))
+    expected = spark.createDataFrame(
+        [("f1", None, None, "unreadable_file", "corrupt gzip")],
+        "source_file string, line_number long, raw_record string, reason string, detail string",
+    )
+    assert_df_equality(silver.rejected_lines(parsed), expected, ignore_nullable=True)
