@@ -16,6 +16,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script by spark-submit: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from spark_jobs.gold import GOLD_TABLE
 from spark_jobs.job_options import REPO_ROOT_FX_RATES, add_lake_options, day_before, parse_day, parse_timestamp
 
 MODES = ("stream", "daily", "full")
@@ -69,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "LAKEHOUSE_CARD_TOKEN_KEY, else the documented development key",
     )
     parser.add_argument(
+        "--vacuum-retention-hours",
+        type=int,
+        default=168,
+        help="daily mode: VACUUM keeps files needed by versions younger than this (default: 168 = 7 days)",
+    )
+    parser.add_argument(
         "--glue-database",
         default=None,
         help="register the tables in this catalog database (Glue on EMR) so Athena can query them",
@@ -76,6 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.lookback_hours < 0:
         parser.error("--lookback-hours must be >= 0")
+    if args.vacuum_retention_hours < 0:
+        parser.error("--vacuum-retention-hours must be >= 0")
     if args.max_batch_files < 1:
         parser.error("--max-batch-files must be >= 1")
     if args.mode == "daily" and args.date is None:
@@ -111,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         spark = build_spark_session(f"silver_and_gold-{args.mode}", s3_endpoint_url=args.endpoint_url)
         ingest_bronze(spark, storage, options, report, ingested_at=report.started_at)
+        run_gold(spark, storage, report, args)
         if args.glue_database:
-            for table in (SILVER_TABLE, DUPLICATES_TABLE, QUARANTINE_TABLE):
+            for table in (SILVER_TABLE, DUPLICATES_TABLE, QUARANTINE_TABLE, GOLD_TABLE):
                 register_in_catalog(spark, args.glue_database, table.split("/")[-1], table_uri(storage, table))
     except Exception as error:
         report.finish("failed", error=error)
@@ -128,10 +138,51 @@ def main(argv: list[str] | None = None) -> int:
                 "QuarantinedRecords": counts["quarantined"],
                 "BronzeFiles": counts["files"],
                 "BronzeBytesScanned": counts["bytes_scanned"],
-            }
+            },
+            "gold": {
+                "GoldRowsInserted": counts["gold_rows_inserted"],
+                "GoldRowsUpdated": counts["gold_rows_updated"],
+                "GoldFilesScanned": counts["gold_files_scanned"],
+                "GoldBytesScanned": counts["gold_bytes_scanned"],
+            },
         },
     )
     return 0
+
+
+def run_gold(spark, storage, report, args: argparse.Namespace) -> None:
+    """Gold for the mode: the stream update always; then a day's or everything's recompute."""
+    from datetime import UTC, datetime, timedelta
+
+    from spark_jobs.gold_update import recompute_range, update_from_changes
+    from spark_jobs.maintenance import maintain_tables
+    from spark_jobs.silver import SILVER_TABLE
+    from spark_jobs.silver_ingest import table_uri
+
+    computed_at = report.started_at
+    runs = [update_from_changes(spark, storage, report, computed_at=computed_at)]
+    if args.mode == "daily":
+        start = datetime.combine(args.date, datetime.min.time(), tzinfo=UTC)
+        low = int(start.timestamp()) * 1_000_000
+        high = int((start + timedelta(days=8)).timestamp()) * 1_000_000
+        runs.append(recompute_range(spark, storage, report, computed_at=computed_at, ts_range=(low, high)))
+        with report.step("maintenance"):
+            report.details["maintenance"] = maintain_tables(
+                spark,
+                storage,
+                {"silver": table_uri(storage, SILVER_TABLE), "gold": table_uri(storage, GOLD_TABLE)},
+                retention_hours=args.vacuum_retention_hours,
+            )
+    elif args.mode == "full" and runs[0].mode != "initial":  # an initial build already computed everything
+        runs.append(recompute_range(spark, storage, report, computed_at=computed_at, ts_range=None))
+    report.details["gold"] = [vars(run) for run in runs]
+    report.add(
+        gold_rows_recomputed=sum(run.rows_recomputed for run in runs),
+        gold_rows_inserted=sum(run.rows_inserted for run in runs),
+        gold_rows_updated=sum(run.rows_updated for run in runs),
+        gold_files_scanned=sum(run.files_scanned for run in runs),
+        gold_bytes_scanned=sum(run.bytes_scanned for run in runs),
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,203 @@
+"""Gold features: hand-written boundary cases, a DuckDB differential test, stream vs full equivalence."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from scripts.generate_transactions import GeneratorConfig, generate_lake
+from spark_jobs import gold, silver_and_gold
+from spark_jobs.feature_registry import DECIMAL, DOUBLE, FEATURES, INTEGER
+from tests.gold_reference import reference_features
+from tests.lake_helpers import BRONZE, event, table_rows, table_version, write_bronze
+
+H = 3600
+T0 = 1767225600  # 2026-01-01T00:00:00Z
+EVENT_SCHEMA = (
+    "event_id string, card_id string, ts decimal(16,6), ts_us long, event_ts timestamp, dt date, "
+    "amount_usd decimal(30,10), merchant_id string, country string"
+)
+
+
+def _events(spark, rows):
+    """rows: (event_id, card_id, ts_seconds as str, amount, merchant, country)."""
+    data = []
+    for event_id, card_id, ts_text, amount, merchant, country in rows:
+        ts = Decimal(ts_text)
+        ts_us = int(ts * 1_000_000)
+        data.append((event_id, card_id, ts, ts_us, None, date(2026, 1, 1), Decimal(amount), merchant, country))
+    frame = spark.createDataFrame(data, EVENT_SCHEMA)
+    return frame.withColumn("event_ts", frame.ts_us.cast("long")).selectExpr(
+        "event_id",
+        "card_id",
+        "ts",
+        "ts_us",
+        "timestamp_micros(ts_us) AS event_ts",
+        "dt",
+        "amount_usd",
+        "merchant_id",
+        "country",
+    )
+
+
+def _features(spark, rows) -> dict[str, dict]:
+    result = gold.card_features(_events(spark, rows), computed_at="2026-01-01 00:00:00")
+    return {row.event_id: row.asDict() for row in result.collect()}
+
+
+def test_window_boundaries_are_inclusive_and_ties_are_peers(spark):
+    features = _features(
+        spark,
+        [
+            ("a", "c", str(T0), "10", "m1", "US"),
+            ("b", "c", str(T0 + H), "20", "m2", "US"),  # exactly 1 h after a: a is in its 1 h window
+            ("c", "c", str(T0 + H) + ".000001", "30", "m2", "FR"),  # 1 h + 1 µs after a: a is out
+            ("d", "c", str(T0 + H) + ".000001", "40", "m3", "FR"),  # same-microsecond tie with c
+            ("e", "c", str(T0 + 7 * 24 * H + H), "50", "m1", "US"),  # exactly 7 d after b
+            ("z", "other", str(T0), "99", "m9", "JP"),  # another card never mixes in
+        ],
+    )
+    assert features["a"]["txn_count_1h"] == 1 and features["a"]["secs_since_prev_txn"] is None
+    assert features["b"]["txn_count_1h"] == 2 and features["b"]["secs_since_prev_txn"] == 3600.0
+    # c and d are ties: each sees the other, whatever the order; a is 1 µs too old for 1 h.
+    for tie in ("c", "d"):
+        assert features[tie]["txn_count_1h"] == 3
+        assert features[tie]["txn_amount_1h"] == Decimal("90.0000000000")
+        assert features[tie]["merchant_count_24h"] == 3 and features[tie]["country_count_24h"] == 2
+        assert math.isclose(features[tie]["secs_since_prev_txn"], 0.000001, rel_tol=1e-12)  # b, not the tie
+    assert features["d"]["max_amount_24h"] == Decimal("40.0000000000")
+    # e: b is exactly 7 d back (inside), a is outside; c and d are 1 µs inside.
+    assert features["e"]["txn_count_24h"] == 1
+    assert math.isclose(features["e"]["avg_amount_7d"], (20 + 30 + 40 + 50) / 4, rel_tol=1e-15)
+    assert math.isclose(features["e"]["amount_to_avg_7d"], 50 / 35, rel_tol=1e-15)
+    assert math.isclose(features["e"]["secs_since_prev_txn"], 7 * 24 * 3600 - 0.000001, rel_tol=1e-15)
+    assert features["z"]["txn_count_24h"] == 1
+
+
+def test_gap_longer_than_seven_days_resets_history(spark):
+    features = _features(
+        spark,
+        [("a", "c", str(T0), "10", "m1", "US"), ("b", "c", str(T0 + 7 * 24 * H) + ".000001", "20", "m1", "US")],
+    )
+    assert features["b"]["secs_since_prev_txn"] is None
+    assert features["b"]["avg_amount_7d"] == 20.0 and features["b"]["amount_to_avg_7d"] == 1.0
+
+
+def test_gold_schema_follows_the_registry():
+    names = gold.GOLD_SCHEMA.fieldNames()
+    assert names[: len(gold.KEY_COLUMNS)] == list(gold.KEY_COLUMNS)
+    assert names[len(gold.KEY_COLUMNS) : -2] == [item.name for item in FEATURES]
+    assert names[-2:] == ["feature_set_version", "computed_at"]
+
+
+def test_docs_features_table_is_current():
+    from spark_jobs.feature_registry import markdown_table
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "features.md"
+    assert docs.read_text() == markdown_table(), "docs/features.md is stale: python -m spark_jobs.feature_registry"
+
+
+# --- Through the real job ------------------------------------------------------------------------
+
+BOUNDARY_EVENTS = [
+    # One card with exact window boundaries, ties and fractional seconds, delivered with the generated data.
+    event("bnd-1", card_id="card-boundary", ts=T0 + 2 * 86400, amount=10),
+    event("bnd-2", card_id="card-boundary", ts=T0 + 2 * 86400 + 3600, amount=20.25, merchant_id="m-2"),
+    event("bnd-3", card_id="card-boundary", ts=T0 + 2 * 86400 + 3600, amount=1, country="FR"),
+    event("bnd-4", card_id="card-boundary", ts=T0 + 3 * 86400 + 3600, amount=5.5),
+    event("bnd-5", card_id="card-boundary", ts=T0 + 9 * 86400 + 3600, amount=7),
+    event("bnd-6", card_id="card-boundary", ts=T0 + 9 * 86400 + 3600.000001, amount=7.0001),
+]
+
+
+def _generate(lake: Path, seed: int = 11) -> None:
+    generate_lake(
+        GeneratorConfig(
+            events=3000, cards=40, days=10, seed=seed, lake_root=lake, late_rate=0.1, late_max_hours=72, dup_rate=0.02
+        )
+    )
+    write_bronze(lake, "2026/01/10/02", "boundaries.gz", BOUNDARY_EVENTS)
+
+
+def run(lake: Path, mode: str, *extra: str) -> dict:
+    silver_and_gold.main(["--mode", mode, "--lake-root", str(lake), *extra])
+    reports = sorted((lake / "_runs").glob("*.json"), key=lambda path: path.stat().st_mtime_ns)
+    return json.loads(reports[-1].read_text())
+
+
+def assert_gold_matches_reference(spark, lake: Path) -> None:
+    expected = reference_features(lake / "silver/card_transactions")
+    actual = {
+        row.event_id: row.asDict() for row in spark.read.format("delta").load(str(lake / gold.GOLD_TABLE)).collect()
+    }
+    assert set(actual) == set(expected)
+    mismatches = []
+    for event_id, row in actual.items():
+        for item in FEATURES:
+            mine, theirs = row[item.name], expected[event_id][item.name]
+            if item.dtype in (INTEGER, DECIMAL):
+                same = mine == theirs
+            else:
+                assert item.dtype == DOUBLE
+                same = (mine is None and theirs is None) or (
+                    mine is not None and theirs is not None and math.isclose(mine, theirs, rel_tol=1e-12)
+                )
+            if not same:
+                mismatches.append((event_id, item.name, mine, theirs))
+    assert mismatches == []
+
+
+@pytest.fixture(scope="module")
+def full_lake(spark, tmp_path_factory) -> Path:
+    lake = tmp_path_factory.mktemp("gold_full") / "lake"
+    _generate(lake)
+    run(lake, "full")
+    return lake
+
+
+def test_gold_equals_duckdb_reference(spark, full_lake):
+    assert_gold_matches_reference(spark, full_lake)
+    frame = spark.read.format("delta").load(str(full_lake / gold.GOLD_TABLE))
+    assert frame.count() == spark.read.format("delta").load(str(full_lake / "silver/card_transactions")).count()
+    assert frame.select("event_id").distinct().count() == frame.count()
+
+
+def _arrival_hours(lake: Path) -> list[Path]:
+    return sorted((lake / BRONZE).glob("ingest_dt=*/*/*/*"))
+
+
+def test_stream_batches_with_late_events_equal_full_and_reruns_change_nothing(spark, full_lake, tmp_path):
+    staged = tmp_path / "staged"
+    _generate(staged)
+    lake = tmp_path / "lake"
+    hours = _arrival_hours(staged)
+    batches = 4
+    for index in range(batches):
+        for hour in hours[index * len(hours) // batches : (index + 1) * len(hours) // batches]:
+            target = lake / hour.relative_to(staged)
+            shutil.copytree(hour, target)
+        report = run(lake, "stream")
+        gold_run = report["gold"][0]
+        assert report["status"] == "succeeded"
+        if index:
+            assert gold_run["mode"] == "incremental" and gold_run["affected_cards"] > 0
+            assert report["counts"]["gold_files_scanned"] > 0
+    assert_gold_matches_reference(spark, lake)
+    drop = ("run_id", "ingested_at", "computed_at", "source_file")
+    assert table_rows(spark, lake / gold.GOLD_TABLE, drop=drop) == table_rows(
+        spark, full_lake / gold.GOLD_TABLE, drop=drop
+    )
+
+    # A full recompute over the stream-built gold changes no row; a rerun writes nothing.
+    version = table_version(spark, lake / gold.GOLD_TABLE)
+    report = run(lake, "full")
+    assert (report["counts"]["gold_rows_inserted"], report["counts"]["gold_rows_updated"]) == (0, 0)
+    report = run(lake, "stream")
+    assert report["gold"][0]["notes"] == ["silver unchanged since the watermark"]
+    assert table_version(spark, lake / gold.GOLD_TABLE) - version <= 1  # at most an empty MERGE commit
