@@ -1,0 +1,67 @@
+module "kms" {
+  source = "../kms_key"
+
+  alias_name              = "${var.name_prefix}-dynamodb"
+  description             = "Encrypts the ${var.name_prefix} run-lease and Delta log-store tables."
+  deletion_window_in_days = var.kms_deletion_window_in_days
+  tags                    = var.tags
+}
+
+# One item per lease: the state machines put `{lease_id, holder}` with attribute_not_exists.
+resource "aws_dynamodb_table" "lease" {
+  name                        = "${var.name_prefix}-run-lease"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "lease_id"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "lease_id"
+    type = "S"
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = module.kms.key_arn
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  tags = var.tags
+}
+
+# Delta Lake S3DynamoDBLogStore: one item per commit file, expired by DynamoDB TTL.
+resource "aws_dynamodb_table" "delta_log" {
+  name                        = "${var.name_prefix}-delta-log"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "tablePath"
+  range_key                   = "fileName"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "tablePath"
+    type = "S"
+  }
+
+  attribute {
+    name = "fileName"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expireTime"
+    enabled        = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = module.kms.key_arn
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  tags = var.tags
+}
