@@ -1,0 +1,711 @@
+"""Bronze contract v1 for card authorizations: parse one bronze file into accepted and quarantined lines.
+
+Pure Python with no Spark import. The silver job calls `parse_bronze_file` once per bronze file inside
+its `mapInArrow` function and the benchmark's reference calls it too, so this is the hot path: one
+precompiled JSON scanner, no exceptions on the happy path, columnar output that converts to Arrow
+without per-row objects. The rules are written for producers and on-call in
+docs/contracts/bronze_card_authorization.md; keep the two in step.
+
+A raw card number never leaves this module: accepted records carry `card_last4` and `card_token`
+only, and every quarantine `raw_record` and `detail` goes through `mask_card_numbers`.
+"""
+
+from __future__ import annotations
+
+import csv
+import decimal
+import gzip
+import io
+import json
+import re
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from spark_jobs.card_numbers import card_tokenizer, luhn_valid, mask_card_numbers
+
+__all__ = [
+    "ACCEPTED_COLUMNS",
+    "AMOUNT_LIMIT_EXCLUSIVE",
+    "CONTRACT_FIELDS",
+    "POS_MODES",
+    "QUARANTINE_REASONS",
+    "REJECTED_COLUMNS",
+    "TS_MAX_EXCLUSIVE",
+    "TS_MIN",
+    "AcceptedColumns",
+    "BronzeFileParse",
+    "RejectedColumns",
+    "load_fx_rates",
+    "parse_bronze_file",
+]
+
+CONTRACT_FIELDS = (
+    "event_id",
+    "card_id",
+    "ts",
+    "merchant_id",
+    "amount",
+    "currency",
+    "country",
+    "pos_mode",
+    "card_number",
+)
+REQUIRED_FIELDS = CONTRACT_FIELDS[:-1]
+STRING_FIELDS = frozenset({"event_id", "card_id", "merchant_id", "currency", "country", "pos_mode", "card_number"})
+NUMBER_FIELDS = frozenset({"ts", "amount"})
+POS_MODES = ("chip", "contactless", "swipe", "ecommerce", "manual")
+
+MALFORMED_JSON = "malformed_json"
+MISSING_FIELD = "missing_field"
+BAD_TYPE = "bad_type"
+OUT_OF_RANGE = "out_of_range"
+NON_POSITIVE_AMOUNT = "non_positive_amount"
+UNKNOWN_CURRENCY = "unknown_currency"
+BAD_ENUM = "bad_enum"
+INVALID_CARD_NUMBER = "invalid_card_number"
+CONFLICTING_DUPLICATE = "conflicting_duplicate"  # decided in silver, across files
+UNREADABLE_FILE = "unreadable_file"
+QUARANTINE_REASONS = (
+    MALFORMED_JSON,
+    MISSING_FIELD,
+    BAD_TYPE,
+    OUT_OF_RANGE,
+    NON_POSITIVE_AMOUNT,
+    UNKNOWN_CURRENCY,
+    BAD_ENUM,
+    INVALID_CARD_NUMBER,
+    CONFLICTING_DUPLICATE,
+    UNREADABLE_FILE,
+)
+
+TS_MIN = 946684800  # 2000-01-01T00:00:00Z
+TS_MAX_EXCLUSIVE = 4102444800  # 2100-01-01T00:00:00Z
+TS_MAX_DECIMALS = 6
+AMOUNT_LIMIT_EXCLUSIVE = 10**14
+AMOUNT_MAX_DECIMALS = 4
+FX_RATE_MAX_DECIMALS = 6
+FX_RATE_LIMIT_EXCLUSIVE = 10**6  # usd_rate is DECIMAL(12,6)
+DETAIL_VALUE_MAX_CHARS = 200
+
+# Output columns, in the order the silver job writes them.
+ACCEPTED_COLUMNS = (
+    "line_number",
+    "event_id",
+    "card_id",
+    "ts",
+    "ts_us",
+    "merchant_id",
+    "amount",
+    "currency",
+    "amount_usd",
+    "country",
+    "pos_mode",
+    "card_last4",
+    "card_token",
+)
+REJECTED_COLUMNS = ("line_number", "raw_record", "reason", "detail")
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # also the start of the UTF-32 BOMs
+_JSON_WHITESPACE = " \t\r"  # "\n" cannot occur inside a line
+_COUNTRIES = frozenset(chr(a) + chr(b) for a in range(65, 91) for b in range(65, 91))
+_POS_MODES = frozenset(POS_MODES)
+_CARD_LENGTHS = range(12, 20)
+
+# Exact decimal arithmetic: every value that reaches an operation is bounded by the checks before it,
+# so 60 digits never round; InvalidOperation still traps, so nothing silently turns into NaN.
+_EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation])
+_TS_MIN = Decimal(TS_MIN)
+_TS_MAX_EXCLUSIVE = Decimal(TS_MAX_EXCLUSIVE)
+_AMOUNT_LIMIT = Decimal(AMOUNT_LIMIT_EXCLUSIVE)
+_ZERO = Decimal(0)
+_TS_QUANTUM = Decimal("1e-6")
+_AMOUNT_QUANTUM = Decimal("1e-4")
+_LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+class JsonNumber(str):
+    """A JSON number kept as its exact source text (the slow path's `parse_int`/`parse_float`)."""
+
+    __slots__ = ()
+
+
+class _NonStandardConstantError(ValueError):
+    """NaN, Infinity or -Infinity: accepted by Python's json module, not JSON."""
+
+
+def _reject_constant(name: str) -> object:
+    raise _NonStandardConstantError(name)
+
+
+# Objects decode to tuples of (key, value) pairs, so a repeated key stays visible (a dict would keep the
+# last value silently) and the hook stays in C; arrays stay lists. The fast scanner turns numbers into
+# Decimal straight from their text; the judging scanner keeps the text itself, for exact details.
+_SCAN_FAST = json.JSONDecoder(
+    object_pairs_hook=tuple, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant, strict=True
+).scan_once
+_SCAN_TEXT = json.JSONDecoder(
+    object_pairs_hook=tuple, parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=_reject_constant, strict=True
+).scan_once
+
+
+@dataclass(slots=True)
+class AcceptedColumns:
+    """Accepted records, one list per output column (all the same length), in line order."""
+
+    line_number: list[int] = field(default_factory=list)
+    event_id: list[str] = field(default_factory=list)
+    card_id: list[str] = field(default_factory=list)
+    ts: list[Decimal] = field(default_factory=list)  # quantized to 6 places: DECIMAL(16,6)
+    ts_us: list[int] = field(default_factory=list)  # exact integer microseconds since the epoch
+    merchant_id: list[str] = field(default_factory=list)
+    amount: list[Decimal] = field(default_factory=list)  # quantized to 4 places: DECIMAL(18,4)
+    currency: list[str] = field(default_factory=list)
+    amount_usd: list[Decimal] = field(default_factory=list)  # exact amount x usd_rate, <= 10 places: DECIMAL(30,10)
+    country: list[str] = field(default_factory=list)
+    pos_mode: list[str] = field(default_factory=list)
+    card_last4: list[str | None] = field(default_factory=list)
+    card_token: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.line_number)
+
+    def rows(self) -> Iterator[dict[str, object]]:
+        """Each accepted record as a plain dict keyed by ACCEPTED_COLUMNS (for tests and small tools)."""
+        columns = [getattr(self, name) for name in ACCEPTED_COLUMNS]
+        for values in zip(*columns, strict=True):
+            yield dict(zip(ACCEPTED_COLUMNS, values, strict=True))
+
+
+@dataclass(slots=True)
+class RejectedColumns:
+    """Quarantined lines, one list per column, in line order; `raw_record` and `detail` are masked."""
+
+    line_number: list[int] = field(default_factory=list)
+    raw_record: list[str] = field(default_factory=list)
+    reason: list[str] = field(default_factory=list)
+    detail: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.line_number)
+
+    def rows(self) -> Iterator[dict[str, object]]:
+        """Each quarantined line as a plain dict keyed by REJECTED_COLUMNS."""
+        for values in zip(self.line_number, self.raw_record, self.reason, self.detail, strict=True):
+            yield dict(zip(REJECTED_COLUMNS, values, strict=True))
+
+
+@dataclass(slots=True)
+class BronzeFileParse:
+    """The outcome of one bronze file.
+
+    `lines` counts physical lines of the decompressed file, `blank_lines` the whitespace-only ones and
+    `records_read` the others; every record read is in exactly one of `accepted` and `rejected`. When
+    the whole file cannot be read, `unreadable_reason` says why (quarantine reason unreadable_file) and
+    the counts are 0.
+    """
+
+    lines: int = 0
+    blank_lines: int = 0
+    records_read: int = 0
+    unreadable_reason: str | None = None
+    accepted: AcceptedColumns = field(default_factory=AcceptedColumns)
+    rejected: RejectedColumns = field(default_factory=RejectedColumns)
+
+    def accepted_records(self) -> Iterator[dict[str, object]]:
+        return self.accepted.rows()
+
+    def rejected_records(self) -> Iterator[dict[str, object]]:
+        return self.rejected.rows()
+
+
+def parse_bronze_file(data: bytes, *, fx_rates: Mapping[str, Decimal], token_key: bytes) -> BronzeFileParse:
+    """Parse one bronze file (its raw bytes, gzip or not) under contract v1. Never raises on bad data.
+
+    `fx_rates` maps currency code to usd_rate (see `load_fx_rates`); `token_key` is the card-token HMAC
+    key (see `spark_jobs.card_numbers.resolve_token_key`).
+    """
+    rates = _checked_rates(fx_rates)
+    result = BronzeFileParse()
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    if data.startswith(_GZIP_MAGIC):
+        try:
+            data = _gunzip(data)
+        except (OSError, EOFError, zlib.error) as error:
+            result.unreadable_reason = f"corrupt gzip: {error}"
+            return result
+    if data.startswith(_UTF16_BOMS) or data.startswith(b"\x00\x00\xfe\xff"):
+        result.unreadable_reason = "bad encoding: UTF-16 or UTF-32 byte order mark (bronze is UTF-8)"
+        return result
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        result.unreadable_reason = f"bad encoding: NUL byte at offset {nul} (bronze is UTF-8 text)"
+        return result
+    if not data:
+        return result
+
+    lines = _split_lines(data)
+    result.lines = len(lines)
+    # Decimal operators below run in the exact context: checks before each one bound its operands.
+    with decimal.localcontext(_EXACT):
+        result.blank_lines = _parse_lines(lines, result, rates, token_key)
+    result.records_read = result.lines - result.blank_lines
+    return result
+
+
+def _parse_lines(lines: list[str | bytes], result: BronzeFileParse, rates: dict[str, Decimal], token_key: bytes) -> int:
+    """Validate every line into result.accepted / result.rejected; returns the number of blank lines.
+
+    The loop is a fast path that only ever accepts: a line that is not plainly valid goes to
+    `_judge_line`, which applies every rule in order and has the last word (reject, accept or blank).
+    """
+    accepted = result.accepted
+    rejected = result.rejected
+    add_line = accepted.line_number.append
+    add_event_id = accepted.event_id.append
+    add_card_id = accepted.card_id.append
+    add_ts = accepted.ts.append
+    add_ts_us = accepted.ts_us.append
+    add_merchant_id = accepted.merchant_id.append
+    add_amount = accepted.amount.append
+    add_currency = accepted.currency.append
+    add_amount_usd = accepted.amount_usd.append
+    add_country = accepted.country.append
+    add_pos_mode = accepted.pos_mode.append
+    add_last4 = accepted.card_last4.append
+    add_token = accepted.card_token.append
+    card_info = _CardInfo(token_key)
+    cards = card_info.cache
+    scan = _SCAN_FAST
+    decimal_type = Decimal
+    countries = _COUNTRIES
+    pos_modes = _POS_MODES
+    lone_surrogate = _LONE_SURROGATE_ESCAPE.search
+    ts_min, ts_max, zero, amount_limit = _TS_MIN, _TS_MAX_EXCLUSIVE, _ZERO, _AMOUNT_LIMIT
+    ts_quantum, amount_quantum = _TS_QUANTUM, _AMOUNT_QUANTUM
+    blank_lines = 0
+
+    for line_number, line in enumerate(lines, 1):
+        try:
+            pairs, end = scan(line, 0)
+        except Exception:  # any failure is for _judge_line to name
+            end = -1
+        if end == len(line) and type(pairs) is tuple and ("\\" not in line or not lone_surrogate(line)):
+            obj = dict(pairs)
+            try:
+                event_id = obj["event_id"]
+                card_id = obj["card_id"]
+                ts = obj["ts"]
+                merchant_id = obj["merchant_id"]
+                amount = obj["amount"]
+                currency = obj["currency"]
+                country = obj["country"]
+                pos_mode = obj["pos_mode"]
+            except KeyError:
+                event_id = None
+            card_number = obj.get("card_number")
+            if (
+                len(obj) == len(pairs)  # no repeated key
+                and type(event_id) is str
+                and event_id
+                and type(card_id) is str
+                and card_id
+                and type(ts) is decimal_type
+                and ts_min <= ts < ts_max
+                and type(merchant_id) is str
+                and merchant_id
+                and type(amount) is decimal_type
+                and zero < amount < amount_limit
+                and type(currency) is str
+                and currency in rates
+                and type(country) is str
+                and country in countries
+                and type(pos_mode) is str
+                and pos_mode in pos_modes
+            ):
+                ts_exact = ts.quantize(ts_quantum)
+                amount_exact = amount.quantize(amount_quantum)
+                if card_number is None:
+                    card = _NO_CARD
+                elif type(card_number) is str:
+                    card = cards.get(card_number) or card_info(card_number)
+                else:
+                    card = None
+                if ts_exact == ts and amount_exact == amount and card is not None:
+                    add_line(line_number)
+                    add_event_id(event_id)
+                    add_card_id(card_id)
+                    add_ts(ts_exact)
+                    add_ts_us(int(ts_exact.scaleb(6)))
+                    add_merchant_id(merchant_id)
+                    add_amount(amount_exact)
+                    add_currency(currency)
+                    add_amount_usd(amount_exact * rates[currency])
+                    add_country(country)
+                    add_pos_mode(pos_mode)
+                    add_last4(card[0])
+                    add_token(card[1])
+                    continue
+
+        outcome = _judge_line(line, rates, card_info)
+        if outcome is None:
+            blank_lines += 1
+        elif len(outcome) == 2:
+            reason, detail = outcome
+            text = line if isinstance(line, str) else line.decode("utf-8", "replace")
+            rejected.line_number.append(line_number)
+            rejected.raw_record.append(mask_card_numbers(text))
+            rejected.reason.append(reason)
+            rejected.detail.append(mask_card_numbers(detail))
+        else:
+            add_line(line_number)
+            for column, value in zip(ACCEPTED_COLUMNS[1:], outcome, strict=True):
+                getattr(accepted, column).append(value)
+    return blank_lines
+
+
+_NO_CARD = (None, None)
+
+
+class _CardInfo:
+    """card_number -> (card_last4, card_token) for valid card numbers, cached per file; None if invalid."""
+
+    __slots__ = ("cache", "tokenize")
+
+    def __init__(self, token_key: bytes) -> None:
+        self.cache: dict[str, tuple[str, str]] = {}
+        self.tokenize = card_tokenizer(token_key)
+
+    def __call__(self, card_number: str) -> tuple[str, str] | None:
+        card = self.cache.get(card_number)
+        if card is None:
+            if not (len(card_number) in _CARD_LENGTHS and luhn_valid(card_number)):
+                return None
+            card = self.cache[card_number] = (card_number[-4:], self.tokenize(card_number))
+        return card
+
+
+def _judge_line(line: str | bytes, rates: dict[str, Decimal], card_info: _CardInfo) -> tuple | None:  # noqa: PLR0911
+    """Every rule of the contract, in order, for one line.
+
+    Returns None for a blank line, (reason, detail) for a quarantined one, or the accepted values in
+    ACCEPTED_COLUMNS order without line_number. Decimal operations run in the caller's exact context.
+    """
+    framed = _frame_line(line)
+    if framed is None or isinstance(framed, str):
+        return framed if framed is None else (MALFORMED_JSON, framed)
+    pairs, obj = framed
+    if "\\" in line and _LONE_SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(pairs):
+        return MALFORMED_JSON, "invalid JSON: lone surrogate escape (not encodable as UTF-8)"
+    finding = _missing_or_bad_type(obj)
+    if finding is not None:
+        return finding
+
+    ts, amount = obj["ts"], obj["amount"]
+    # ts: in range, at most 6 decimal places (trailing zeros do not count)
+    try:
+        ts_value = Decimal(ts)
+    except decimal.InvalidOperation:  # an exponent beyond what Decimal holds: far out of range
+        return OUT_OF_RANGE, f"field=ts value={ts}"
+    if not (_TS_MIN <= ts_value < _TS_MAX_EXCLUSIVE) or _decimal_places(ts_value) > TS_MAX_DECIMALS:
+        return OUT_OF_RANGE, f"field=ts value={ts}"
+    # amount: below 1e14 with at most 4 decimal places (trailing zeros do not count), else out_of_range;
+    # then > 0, else non_positive_amount
+    try:
+        amount_value = Decimal(amount)
+    except decimal.InvalidOperation:
+        return OUT_OF_RANGE, f"field=amount value={amount}"
+    if amount_value >= _AMOUNT_LIMIT or _decimal_places(amount_value) > AMOUNT_MAX_DECIMALS:
+        return OUT_OF_RANGE, f"field=amount value={amount}"
+    if amount_value <= _ZERO:
+        return NON_POSITIVE_AMOUNT, f"field=amount value={amount}"
+
+    currency, country, pos_mode = obj["currency"], obj["country"], obj["pos_mode"]
+    rate = rates.get(currency)
+    if rate is None:
+        return UNKNOWN_CURRENCY, f"field=currency value={_json_literal(currency)}"
+    if country not in _COUNTRIES:
+        return BAD_ENUM, f"field=country value={_json_literal(country)}"
+    if pos_mode not in _POS_MODES:
+        return BAD_ENUM, f"field=pos_mode value={_json_literal(pos_mode)}"
+    card_number = obj.get("card_number")
+    card = _NO_CARD if card_number is None else card_info(card_number)
+    if card is None:
+        return INVALID_CARD_NUMBER, f"field=card_number value={_json_literal(card_number)}"
+
+    ts_exact = ts_value.quantize(_TS_QUANTUM)
+    amount_exact = amount_value.quantize(_AMOUNT_QUANTUM)
+    return (
+        obj["event_id"],
+        obj["card_id"],
+        ts_exact,
+        int(ts_exact.scaleb(6)),
+        obj["merchant_id"],
+        amount_exact,
+        currency,
+        amount_exact * rate,
+        country,
+        pos_mode,
+        card[0],
+        card[1],
+    )
+
+
+def _gunzip(data: bytes) -> bytes:
+    """Decompress gzip data: zlib in one call for the usual single member, the gzip module otherwise."""
+    decompressor = zlib.decompressobj(31)
+    decompressed = decompressor.decompress(data)
+    if decompressor.eof and not decompressor.unused_data:
+        return decompressed
+    return gzip.decompress(data)  # several members, trailing bytes or a truncated stream: let gzip decide
+
+
+def _split_lines(data: bytes) -> list[str | bytes]:
+    """The physical lines of a decompressed file, trailing CRs and a leading BOM stripped; invalid UTF-8 stays bytes."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        lines: list[str | bytes] = [_decode_line(raw) for raw in data.split(b"\n")]
+        if lines[-1] == "":
+            lines.pop()  # the empty string after the last "\n" is not a line
+        return lines
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if "\r" in text:
+        lines = [line.rstrip("\r") for line in lines]
+    if "\ufeff" in text:
+        lines = [line[1:] if line.startswith("\ufeff") else line for line in lines]
+    return lines
+
+
+def _decode_line(raw: bytes) -> str | bytes:
+    raw = raw.rstrip(b"\r")
+    if raw.startswith(_UTF8_BOM):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def _frame_line(line: str | bytes) -> tuple[tuple, dict] | str | None:  # noqa: PLR0911 - one return per finding
+    """A line the fast path did not take: None when blank, the malformed_json detail, or (pairs, object)."""
+    if isinstance(line, bytes):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            return f"invalid UTF-8 at byte {error.start}"
+    body = line.strip(_JSON_WHITESPACE)
+    if not body:
+        return None
+    try:
+        pairs, end = _SCAN_TEXT(body, 0)
+    except StopIteration:
+        return f"invalid JSON: Expecting value at column {_column(line, 0)}"
+    except json.JSONDecodeError as error:
+        return f"invalid JSON: {error.msg} at column {_column(line, error.pos)}"
+    except _NonStandardConstantError as error:
+        return f"invalid JSON: non-standard number {error.args[0]}"
+    except RecursionError:
+        return "invalid JSON: nesting too deep"
+    if end != len(body):
+        extra = body[end:]
+        position = end + len(extra) - len(extra.lstrip(_JSON_WHITESPACE))
+        return f"invalid JSON: Extra data at column {_column(line, position)}"
+    if type(pairs) is not tuple:
+        return f"not an object: {_json_type(pairs)}"
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        return f"duplicate key {json.dumps(duplicate, ensure_ascii=False)}"
+    return pairs, obj
+
+
+def _missing_or_bad_type(obj: dict) -> tuple[str, str] | None:
+    """The missing_field or bad_type finding of a decoded (text-number) record, if any."""
+    for name in REQUIRED_FIELDS:
+        if name not in obj:
+            return MISSING_FIELD, f"field={name} value=missing"
+        value = obj[name]
+        if value is None or value == "":  # an empty string is missing, whatever the field's type
+            return MISSING_FIELD, f"field={name} value={_json_literal(value)}"
+    for name in CONTRACT_FIELDS:
+        value = obj.get(name)
+        if value is None:
+            continue  # only card_number can still be absent (or null) here
+        expected = JsonNumber if name in NUMBER_FIELDS else str
+        if type(value) is not expected:
+            return BAD_TYPE, f"field={name} value={_json_literal(value)}"
+    return None
+
+
+def _decimal_places(value: Decimal) -> int:
+    """Decimal places of `value` as written, not counting trailing zeros; exact for any exponent."""
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0:
+        return 0
+    trailing_zeros = len(digits) - len(bytes(digits).rstrip(b"\x00"))
+    return max(0, -exponent - trailing_zeros)
+
+
+def _column(text: str, body_offset: int) -> int:
+    """1-based character column in the line text of an offset into its whitespace-stripped body."""
+    return len(text) - len(text.lstrip(_JSON_WHITESPACE)) + body_offset + 1
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "boolean"
+    if type(value) is JsonNumber:
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if type(value) is tuple:
+        return "object"
+    return "array"
+
+
+def _json_literal(value: object) -> str:
+    """The JSON text of a parsed value: numbers exactly as written, strings re-escaped; long values cut."""
+    parts: list[str] = []
+    _render(value, parts, 0)
+    literal = "".join(parts)
+    if len(literal) > DETAIL_VALUE_MAX_CHARS:
+        # mask before cutting, so a cut can never leave a partial card number unmasked
+        literal = mask_card_numbers(literal)[:DETAIL_VALUE_MAX_CHARS] + "…"
+    return literal
+
+
+_RENDER_MAX_DEPTH = 8
+
+
+def _render(value: object, parts: list[str], depth: int) -> None:
+    if type(value) is JsonNumber:
+        parts.append(value)
+    elif isinstance(value, str):
+        parts.append(json.dumps(value, ensure_ascii=False))
+    elif value is None or type(value) is bool:
+        parts.append(json.dumps(value))
+    elif depth >= _RENDER_MAX_DEPTH or sum(map(len, parts)) > DETAIL_VALUE_MAX_CHARS:
+        parts.append("…")
+    elif type(value) is tuple:  # a decoded object: (key, value) pairs
+        parts.append("{")
+        for index, (key, item) in enumerate(value):
+            parts.append("," if index else "")
+            parts.append(json.dumps(key, ensure_ascii=False))
+            parts.append(":")
+            _render(item, parts, depth + 1)
+        parts.append("}")
+    else:
+        parts.append("[")
+        for index, item in enumerate(value):  # type: ignore[attr-defined]
+            parts.append("," if index else "")
+            _render(item, parts, depth + 1)
+        parts.append("]")
+
+
+def _has_lone_surrogate(obj: object) -> bool:
+    """True when any string or key in `obj` holds an unpaired surrogate (cannot be encoded as UTF-8)."""
+    pending = [obj]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if not _encodes_as_utf8(value):
+                return True
+        elif type(value) is tuple:  # a decoded object: (key, value) pairs
+            for key, item in value:
+                if not _encodes_as_utf8(key):
+                    return True
+                pending.append(item)
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
+def _encodes_as_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _checked_rates(fx_rates: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    rates: dict[str, Decimal] = {}
+    for currency, rate in fx_rates.items():
+        if not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0:
+            raise ValueError(f"fx rate for {currency!r} must be a positive finite Decimal, got {rate!r}")
+        if _decimal_places(rate) > FX_RATE_MAX_DECIMALS or rate >= FX_RATE_LIMIT_EXCLUSIVE:
+            raise ValueError(f"fx rate for {currency!r} does not fit DECIMAL(12,6): {rate}")
+        rates[currency] = rate
+    return rates
+
+
+def load_fx_rates(path_or_text: str | Path | bytes) -> dict[str, Decimal]:
+    """Read a `currency,usd_rate` CSV into {currency: usd_rate}.
+
+    `path_or_text` is a path (Path, or str without a newline) or the file's content (bytes, or str with
+    a newline). Raises ValueError naming the file, line and field on: a missing or different header,
+    a row without exactly two fields, an empty or space-padded or duplicated currency, a usd_rate that is
+    not a plain decimal (digits, optional fraction), not positive, with more than 6 decimal places
+    (trailing zeros do not count) or of 1e6 or more (usd_rate is DECIMAL(12,6)), or no rows at all.
+    Blank lines are skipped.
+    """
+    if isinstance(path_or_text, bytes):
+        source, text = "<fx rates text>", path_or_text.decode("utf-8-sig")
+    elif isinstance(path_or_text, str) and "\n" in path_or_text:
+        source, text = "<fx rates text>", path_or_text.removeprefix("\ufeff")
+    else:
+        source = str(path_or_text)
+        text = Path(path_or_text).read_text(encoding="utf-8-sig")
+
+    rates: dict[str, Decimal] = {}
+    first_line_of: dict[str, int] = {}
+    header_seen = False
+    for line_number, row in enumerate(csv.reader(io.StringIO(text, newline="")), 1):
+        if not row or row == [""]:
+            continue
+        where = f"{source} line {line_number}"
+        if not header_seen:
+            if row != ["currency", "usd_rate"]:
+                raise ValueError(f"{where}: expected the header 'currency,usd_rate', found {','.join(row)!r}")
+            header_seen = True
+            continue
+        if len(row) != 2:
+            raise ValueError(f"{where}: expected 2 fields (currency,usd_rate), found {len(row)}")
+        currency, rate_text = row
+        if not currency or currency != currency.strip():
+            raise ValueError(f"{where} field currency: {currency!r} is empty or has surrounding spaces")
+        if currency in rates:
+            raise ValueError(
+                f"{where} field currency: duplicate currency {currency!r} (first on line {first_line_of[currency]})"
+            )
+        if not _PLAIN_DECIMAL.fullmatch(rate_text):
+            raise ValueError(f"{where} field usd_rate: {rate_text!r} is not a plain decimal number")
+        rate = Decimal(rate_text)
+        if rate <= 0:
+            raise ValueError(f"{where} field usd_rate: {rate_text!r} is not positive")
+        if _decimal_places(rate) > FX_RATE_MAX_DECIMALS:
+            raise ValueError(
+                f"{where} field usd_rate: {rate_text!r} has more than {FX_RATE_MAX_DECIMALS} decimal places "
+                "(usd_rate is DECIMAL(12,6))"
+            )
+        if rate >= FX_RATE_LIMIT_EXCLUSIVE:
+            raise ValueError(f"{where} field usd_rate: {rate_text!r} does not fit DECIMAL(12,6)")
+        rates[currency] = rate
+        first_line_of[currency] = line_number
+    if not header_seen:
+        raise ValueError(f"{source}: empty file, expected the header 'currency,usd_rate'")
+    if not rates:
+        raise ValueError(f"{source}: no currencies after the header")
+    return rates
