@@ -9,6 +9,8 @@ TOOLS_VENV := .venv-tools
 TOOLS_BIN := $(CURDIR)/.tools/bin
 NODE_TOOLS := .tools/node
 ACTIONLINT_VERSION := v1.7.12
+TOFU_VERSION := v1.12.6
+TFLINT_VERSION := v0.64.0
 ASL_VALIDATOR_VERSION := 4.0.0
 LAKE_ROOT ?= ./lake
 export SPARK_CONF_DIR := $(CURDIR)/.spark/conf
@@ -19,7 +21,7 @@ export PYTHONPATH := $(CURDIR)
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed .spark/conf/spark-defaults.conf $(TOOLS_VENV)/.installed $(TOOLS_BIN)/actionlint $(NODE_TOOLS)/.installed ## Create .venv, install pinned deps, fetch jars and tools (idempotent)
+setup: $(VENV)/.installed .spark/conf/spark-defaults.conf $(TOOLS_VENV)/.installed $(TOOLS_BIN)/actionlint $(TOOLS_BIN)/tofu $(TOOLS_BIN)/tflint $(NODE_TOOLS)/.installed ## Create .venv, install pinned deps, fetch jars and tools (idempotent)
 	@echo "setup complete: source $(VENV)/bin/activate"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-lock.txt
@@ -42,6 +44,14 @@ $(TOOLS_VENV)/.installed: requirements-tools.txt
 $(TOOLS_BIN)/actionlint:
 	GOBIN=$(TOOLS_BIN) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
+# OpenTofu's go.mod has a replace directive, so `go install ...@version` refuses it: build inside the module instead.
+$(TOOLS_BIN)/tofu:
+	go mod download github.com/opentofu/opentofu@$(TOFU_VERSION)
+	cd "$$(go env GOMODCACHE)/github.com/opentofu/opentofu@$(TOFU_VERSION)" && go build -trimpath -ldflags "-X github.com/opentofu/opentofu/version.dev=no" -o $(TOOLS_BIN)/tofu ./cmd/tofu
+
+$(TOOLS_BIN)/tflint:
+	GOBIN=$(TOOLS_BIN) go install github.com/terraform-linters/tflint@$(TFLINT_VERSION)
+
 $(NODE_TOOLS)/.installed:
 	mkdir -p $(NODE_TOOLS)
 	npm install --silent --no-audit --no-fund --prefix $(NODE_TOOLS) asl-validator@$(ASL_VALIDATOR_VERSION)
@@ -59,6 +69,9 @@ pytest: ## Run the test suite only
 	$(VENV)/bin/pytest
 
 test: lint pytest ## Lint, then run every test
+
+package: ## Build dist/ for EMR Serverless
+	$(PY) scripts/package.py
 
 clean: ## Remove the local lake and caches (keeps .venv and jars)
 	rm -rf lake spark-warehouse metastore_db .pytest_cache .ruff_cache

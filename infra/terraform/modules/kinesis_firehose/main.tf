@@ -2,12 +2,9 @@ data "aws_caller_identity" "current" {}
 
 data "aws_region" "current" {}
 
-data "aws_partition" "current" {}
-
 locals {
   account_id = data.aws_caller_identity.current.account_id
   region     = data.aws_region.current.region
-  partition  = data.aws_partition.current.partition
 
   stream_name   = "${var.name_prefix}-card-authorization"
   bronze_prefix = "${var.lake_prefix}/bronze/"

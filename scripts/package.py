@@ -1,0 +1,149 @@
+"""Build dist/ for EMR Serverless: the job entry points, lakehouse.zip and the custom image's build context.
+
+    python scripts/package.py [--dist DIR]       (make package)
+
+dist/code/ is uploaded as is to s3://<artifacts bucket>/code/<git sha>/ by the deploy workflow, so the state
+machines find `<code_uri>/spark_jobs/silver_and_gold.py`, `<code_uri>/lakehouse.zip` and so on:
+
+    dist/code/spark_jobs/silver_and_gold.py      entry points, at their repository paths
+    dist/code/spark_jobs/build_datasets.py
+    dist/code/feature_store/ingest_features.py
+    dist/code/feature_store/register_feature_groups.py
+    dist/code/lakehouse.zip                      packages spark_jobs/ and feature_store/ (--py-files)
+    dist/image/Dockerfile                        build context of infra/docker/emr/Dockerfile
+    dist/image/requirements-emr.txt
+    dist/manifest.json                           every file with its sha256, and the git commit
+
+Entry points not yet in the repository are reported and skipped. The zip is reproducible: sorted entries,
+fixed timestamps, no tests or caches. Standard library only, so CI runs it without the project's venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ENTRY_POINTS = (
+    "spark_jobs/silver_and_gold.py",
+    "spark_jobs/build_datasets.py",
+    "feature_store/ingest_features.py",
+    "feature_store/register_feature_groups.py",
+)
+PACKAGES = ("spark_jobs", "feature_store")
+IMAGE_FILES = {"infra/docker/emr/Dockerfile": "Dockerfile", "requirements-emr.txt": "requirements-emr.txt"}
+EXCLUDED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".ruff_cache", ".hypothesis"}
+EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def package_files(package: str) -> list[Path]:
+    """Every file of a package except tests and caches, in a stable order."""
+    root = REPO_ROOT / package
+    files = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(REPO_ROOT)
+        if not path.is_file() or EXCLUDED_DIRS.intersection(relative.parts) or path.suffix in EXCLUDED_SUFFIXES:
+            continue
+        if path.name.startswith("test_") or path.name == "conftest.py":
+            continue
+        files.append(path)
+    return files
+
+
+def build_zip(target: Path, packages: list[str]) -> list[str]:
+    members = []
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for package in packages:
+            for path in package_files(package):
+                name = path.relative_to(REPO_ROOT).as_posix()
+                info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, path.read_bytes())
+                members.append(name)
+    return members
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def build(dist: Path) -> dict:
+    if dist.exists():
+        shutil.rmtree(dist)
+    code_dir, image_dir = dist / "code", dist / "image"
+    code_dir.mkdir(parents=True)
+    image_dir.mkdir(parents=True)
+
+    entry_points, missing = [], []
+    for entry_point in ENTRY_POINTS:
+        source = REPO_ROOT / entry_point
+        if not source.exists():
+            missing.append(entry_point)
+            continue
+        target = code_dir / entry_point
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        entry_points.append(entry_point)
+
+    packages = [package for package in PACKAGES if (REPO_ROOT / package / "__init__.py").exists()]
+    if not packages:
+        raise SystemExit(
+            f"none of {', '.join(PACKAGES)} is a package (no __init__.py): nothing to put in lakehouse.zip"
+        )
+    zip_members = build_zip(code_dir / "lakehouse.zip", packages)
+
+    for source, name in IMAGE_FILES.items():
+        shutil.copyfile(REPO_ROOT / source, image_dir / name)
+
+    files = {path.relative_to(dist).as_posix(): sha256(path) for path in sorted(dist.rglob("*")) if path.is_file()}
+    manifest = {
+        "git_commit": git_commit(),
+        "entry_points": entry_points,
+        "missing_entry_points": missing,
+        "packages": packages,
+        "missing_packages": [package for package in PACKAGES if package not in packages],
+        "lakehouse_zip_members": zip_members,
+        "files": files,
+    }
+    (dist / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dist", type=Path, default=REPO_ROOT / "dist", help="output directory (default: dist/)")
+    args = parser.parse_args(argv)
+
+    dist = args.dist.resolve()
+    manifest = build(dist)
+    print(f"built {dist} (git commit {manifest['git_commit'] or 'unknown'})")
+    for name, digest in manifest["files"].items():
+        print(f"  {name}  sha256:{digest[:16]}")
+    print(f"lakehouse.zip: {len(manifest['lakehouse_zip_members'])} files from {', '.join(manifest['packages'])}")
+    for entry_point in manifest["missing_entry_points"]:
+        print(f"not packaged (not in the repository yet): {entry_point}", file=sys.stderr)
+    for package in manifest["missing_packages"]:
+        print(f"not in lakehouse.zip (no {package}/__init__.py yet): {package}/", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
