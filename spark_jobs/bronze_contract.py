@@ -19,7 +19,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -373,14 +373,27 @@ def _parse_lines(lines: list[str | bytes], result: BronzeFileParse, rates: dict[
 _NO_CARD = (None, None)
 
 
+CARD_CACHE_MAX_ENTRIES = 100_000
+
+
 class _CardInfo:
-    """card_number -> (card_last4, card_token) for valid card numbers, cached per file; None if invalid."""
+    """card_number -> (card_last4, card_token) for valid card numbers; None for invalid ones.
+
+    Valid cards are cached across files for one token key (a Spark Python worker parses many small
+    Firehose files in turn, and the same cards recur); the cache is emptied when it reaches
+    CARD_CACHE_MAX_ENTRIES (about 40 MB) or the key changes.
+    """
 
     __slots__ = ("cache", "tokenize")
+    _shared: tuple[bytes, dict[str, tuple[str, str]], Callable[[str], str]] | None = None
 
     def __init__(self, token_key: bytes) -> None:
-        self.cache: dict[str, tuple[str, str]] = {}
-        self.tokenize = card_tokenizer(token_key)
+        shared = _CardInfo._shared
+        if shared is None or shared[0] != token_key:
+            shared = _CardInfo._shared = (token_key, {}, card_tokenizer(token_key))
+        elif len(shared[1]) >= CARD_CACHE_MAX_ENTRIES:
+            shared[1].clear()
+        _, self.cache, self.tokenize = shared
 
     def __call__(self, card_number: str) -> tuple[str, str] | None:
         card = self.cache.get(card_number)
@@ -507,10 +520,10 @@ def _frame_line(line: str | bytes) -> tuple[tuple, dict] | str | None:  # noqa: 
         return None
     try:
         pairs, end = _SCAN_TEXT(body, 0)
-    except StopIteration:
-        return f"invalid JSON: Expecting value at column {_column(line, 0)}"
+    except StopIteration as error:  # the scanner's way of saying "Expecting value" at error.value
+        return f"invalid JSON: Expecting value at column {_column(line, error.value)}"
     except json.JSONDecodeError as error:
-        return f"invalid JSON: {error.msg} at column {_column(line, error.pos)}"
+        return f"invalid JSON: {error.msg.removesuffix(' at')} at column {_column(line, error.pos)}"
     except _NonStandardConstantError as error:
         return f"invalid JSON: non-standard number {error.args[0]}"
     except RecursionError:
@@ -552,8 +565,10 @@ def _decimal_places(value: Decimal) -> int:
     _, digits, exponent = value.as_tuple()
     if not isinstance(exponent, int) or exponent >= 0:
         return 0
-    trailing_zeros = len(digits) - len(bytes(digits).rstrip(b"\x00"))
-    return max(0, -exponent - trailing_zeros)
+    significant = bytes(digits).rstrip(b"\x00")
+    if not significant:
+        return 0  # zero, however many zeros it was written with
+    return max(0, -exponent - (len(digits) - len(significant)))
 
 
 def _column(text: str, body_offset: int) -> int:
