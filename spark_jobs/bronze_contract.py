@@ -666,7 +666,7 @@ def _checked_rates(fx_rates: Mapping[str, Decimal]) -> dict[str, Decimal]:
     return rates
 
 
-def load_fx_rates(path_or_text: str | Path | bytes) -> dict[str, Decimal]:
+def load_fx_rates(path_or_text: str | Path | bytes, *, source: str | None = None) -> dict[str, Decimal]:
     """Read a `currency,usd_rate` CSV into {currency: usd_rate}.
 
     `path_or_text` is a path (Path, or str without a newline) or the file's content (bytes, or str with
@@ -674,20 +674,29 @@ def load_fx_rates(path_or_text: str | Path | bytes) -> dict[str, Decimal]:
     a row without exactly two fields, an empty or space-padded or duplicated currency, a usd_rate that is
     not a plain decimal (digits, optional fraction), not positive, with more than 6 decimal places
     (trailing zeros do not count) or of 1e6 or more (usd_rate is DECIMAL(12,6)), or no rows at all.
-    Blank lines are skipped.
+    Blank lines are skipped. `source` names the file in errors when its content is passed (e.g. the
+    S3 URI it was read from).
     """
     if isinstance(path_or_text, bytes):
-        source, text = "<fx rates text>", path_or_text.decode("utf-8-sig")
+        try:
+            text = path_or_text.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"{source or '<fx rates text>'}: not UTF-8 ({error.reason} at byte {error.start})"
+            ) from None
     elif isinstance(path_or_text, str) and "\n" in path_or_text:
-        source, text = "<fx rates text>", path_or_text.removeprefix("\ufeff")
+        text = path_or_text.removeprefix("\ufeff")
     else:
-        source = str(path_or_text)
+        source = source or str(path_or_text)
         text = Path(path_or_text).read_text(encoding="utf-8-sig")
+    source = source or "<fx rates text>"
 
     rates: dict[str, Decimal] = {}
     first_line_of: dict[str, int] = {}
     header_seen = False
-    for line_number, row in enumerate(csv.reader(io.StringIO(text, newline="")), 1):
+    reader = csv.reader(io.StringIO(text, newline=""))
+    for row in reader:
+        line_number = reader.line_num
         if not row or row == [""]:
             continue
         where = f"{source} line {line_number}"

@@ -253,6 +253,8 @@ CASES = [
         "malformed_json",
         "invalid JSON: Invalid control character at column 80",
     ),
+    ("deep nesting", "[" * 5000 + "]" * 5000, "malformed_json", "invalid JSON: nesting too deep"),
+    ("unterminated string", '{"a":"abc', "malformed_json", "invalid JSON: Unterminated string starting at column 6"),
     # missing_field: absent, null and empty string
     ("absent merchant_id", line(merchant_id=ABSENT), "missing_field", "field=merchant_id value=missing"),
     ("null card_id", line(card_id=None), "missing_field", "field=card_id value=null"),
@@ -273,6 +275,12 @@ CASES = [
     ("merchant_id as float", line(merchant_id=Raw("1.0e3")), "bad_type", "field=merchant_id value=1.0e3"),
     ("card_number as number", line(card_number=Raw(VISA)), "bad_type", "field=card_number value=************1111"),
     ("card_number as bool", line(card_number=True), "bad_type", "field=card_number value=true"),
+    (
+        "deep array in card_id",
+        line(card_id=Raw("[" * 900 + "]" * 900)),
+        "bad_type",
+        "field=card_id value=[[[[[[[[…]]]]]]]]",
+    ),
     # out_of_range: ts
     ("ts below range", line(ts=Raw(str(TS_MIN - 1))), "out_of_range", f"field=ts value={TS_MIN - 1}"),
     ("ts at the end", line(ts=Raw(str(TS_MAX_EXCLUSIVE))), "out_of_range", f"field=ts value={TS_MAX_EXCLUSIVE}"),
@@ -659,3 +667,35 @@ def test_tokens_follow_the_key_across_calls() -> None:
     third = parse_bronze_file(line().encode(), fx_rates=FX_RATES, token_key=KEY)
     assert first.accepted.card_token == third.accepted.card_token == [card_token(VISA, KEY)]
     assert second.accepted.card_token == [card_token(VISA, other_key)]
+
+
+def test_fx_rates_content_errors_name_the_given_source() -> None:
+    with pytest.raises(ValueError, match=re.escape("s3://bucket/fx_rates.csv line 2 field usd_rate")):
+        load_fx_rates(b"currency,usd_rate\nUSD,one\n", source="s3://bucket/fx_rates.csv")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        load_fx_rates(b"currency,usd_rate\nUSD,1\xff\n", source="s3://bucket/fx_rates.csv")
+
+
+# --- the contract document ----------------------------------------------------------------------------
+
+CONTRACT_DOC = REPO / "docs" / "contracts" / "bronze_card_authorization.md"
+EXAMPLE_ROW = re.compile(r"^\| `(?P<reason>[a-z_]+)` \| `(?P<line>.+)` \| `(?P<detail>.+)` \|$")
+
+
+def test_every_example_in_the_contract_document_holds() -> None:
+    rows = [m for m in map(EXAMPLE_ROW.match, CONTRACT_DOC.read_text(encoding="utf-8").splitlines()) if m]
+    assert len(rows) >= 25
+    assert {m["reason"] for m in rows} >= {"accepted", *QUARANTINE_REASONS} - {
+        "conflicting_duplicate",
+        "unreadable_file",
+    }
+    for match in rows:
+        status, value = outcome(match["line"])
+        if status == "accepted":
+            shown = (
+                f"ts_us={value['ts_us']} amount={value['amount']} "
+                f"amount_usd={format(value['amount_usd'].normalize(), 'f')} card_last4={value['card_last4']}"
+            )
+            assert ("accepted", shown) == (match["reason"], match["detail"]), match["line"]
+        else:
+            assert (status, value) == (match["reason"], match["detail"]), match["line"]
