@@ -655,7 +655,16 @@ def _encodes_as_utf8(text: str) -> bool:
     return True
 
 
+_last_checked_rates: tuple[tuple, dict[str, Decimal]] | None = None
+
+
 def _checked_rates(fx_rates: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """A validated copy of `fx_rates`; the last one is reused, since every file of a run has the same rates."""
+    global _last_checked_rates  # noqa: PLW0603 - a one-entry cache
+    items = tuple(fx_rates.items())
+    last = _last_checked_rates
+    if last is not None and last[0] == items and all(type(rate) is Decimal for _, rate in items):
+        return last[1]
     rates: dict[str, Decimal] = {}
     for currency, rate in fx_rates.items():
         if not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0:
@@ -663,6 +672,7 @@ def _checked_rates(fx_rates: Mapping[str, Decimal]) -> dict[str, Decimal]:
         if _decimal_places(rate) > FX_RATE_MAX_DECIMALS or rate >= FX_RATE_LIMIT_EXCLUSIVE:
             raise ValueError(f"fx rate for {currency!r} does not fit DECIMAL(12,6): {rate}")
         rates[currency] = rate
+    _last_checked_rates = (items, rates)
     return rates
 
 
