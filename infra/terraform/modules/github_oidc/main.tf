@@ -271,7 +271,7 @@ data "aws_iam_policy_document" "plan" {
   }
 }
 
-resource "aws_iam_role_policy" "plan" {
+resource "aws_iam_role_policy" "this" {
   name   = "terraform-state"
   role   = aws_iam_role.plan.id
   policy = data.aws_iam_policy_document.plan.json

@@ -206,7 +206,7 @@ resource "aws_route_table_association" "public" {
   route_table_id = aws_route_table.public[0].id
 }
 
-resource "aws_eip" "nat" {
+resource "aws_eip" "this" {
   count = var.enable_nat_gateway ? 1 : 0
 
   domain = "vpc"
@@ -216,7 +216,7 @@ resource "aws_eip" "nat" {
 resource "aws_nat_gateway" "this" {
   count = var.enable_nat_gateway ? 1 : 0
 
-  allocation_id = aws_eip.nat[0].id
+  allocation_id = aws_eip.this[0].id
   subnet_id     = aws_subnet.public[0].id
   tags          = merge(var.tags, { Name = var.name_prefix })
 
@@ -235,7 +235,7 @@ resource "aws_route" "private_nat" {
 # Flow logs
 ################################################################################
 
-resource "aws_cloudwatch_log_group" "flow_logs" {
+resource "aws_cloudwatch_log_group" "this" {
   name              = "/aws/vpc/flow-logs/${var.name_prefix}"
   retention_in_days = var.flow_log_retention_days
   kms_key_id        = var.logs_kms_key_arn
@@ -261,7 +261,7 @@ data "aws_iam_policy_document" "flow_logs_assume" {
   }
 }
 
-resource "aws_iam_role" "flow_logs" {
+resource "aws_iam_role" "this" {
   name                 = "${var.name_prefix}-vpc-flow-logs"
   description          = "Delivers VPC flow logs of ${var.name_prefix} to CloudWatch Logs."
   assume_role_policy   = data.aws_iam_policy_document.flow_logs_assume.json
@@ -278,13 +278,13 @@ data "aws_iam_policy_document" "flow_logs" {
       "logs:DescribeLogStreams",
       "logs:PutLogEvents",
     ]
-    resources = ["${aws_cloudwatch_log_group.flow_logs.arn}:*"]
+    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
   }
 }
 
-resource "aws_iam_role_policy" "flow_logs" {
+resource "aws_iam_role_policy" "this" {
   name   = "vpc-flow-logs"
-  role   = aws_iam_role.flow_logs.id
+  role   = aws_iam_role.this.id
   policy = data.aws_iam_policy_document.flow_logs.json
 }
 
@@ -292,8 +292,8 @@ resource "aws_flow_log" "this" {
   vpc_id                   = aws_vpc.this.id
   traffic_type             = "ALL"
   log_destination_type     = "cloud-watch-logs"
-  log_destination          = aws_cloudwatch_log_group.flow_logs.arn
-  iam_role_arn             = aws_iam_role.flow_logs.arn
+  log_destination          = aws_cloudwatch_log_group.this.arn
+  iam_role_arn             = aws_iam_role.this.arn
   max_aggregation_interval = 600
   tags                     = var.tags
 }
