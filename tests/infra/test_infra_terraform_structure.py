@@ -1,0 +1,151 @@
+"""Layout and hygiene of the Terraform code: parses, four-file modules, typed and described variables."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from tests.infra import infra_model as tf
+
+MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
+
+
+@pytest.mark.parametrize("path", tf.tf_files(), ids=lambda p: p.relative_to(tf.TERRAFORM_ROOT).as_posix())
+def test_every_tf_file_parses(path):
+    assert isinstance(tf.parsed(path), dict)
+
+
+def test_the_expected_modules_exist():
+    expected = {
+        "s3_datalake",
+        "kinesis_firehose",
+        "network",
+        "emr_serverless",
+        "glue",
+        "dynamodb",
+        "sagemaker_featurestore",
+        "step_functions",
+        "eventbridge",
+        "monitoring",
+        "github_oidc",
+    }
+    assert expected <= {path.name for path in tf.module_dirs()}
+
+
+@pytest.mark.parametrize("module_dir", tf.module_dirs(), ids=lambda p: p.name)
+def test_every_module_has_the_four_files_and_a_readme(module_dir):
+    missing = [name for name in MODULE_FILES if not (module_dir / name).is_file()]
+    assert not missing, f"{module_dir.name} lacks {missing}"
+
+
+@pytest.mark.parametrize("root", tf.ROOT_CONFIGS, ids=lambda p: p.relative_to(tf.TERRAFORM_ROOT).as_posix())
+def test_every_root_has_its_files_and_a_tfvars_example(root):
+    missing = [name for name in (*MODULE_FILES, "terraform.tfvars.example") if not (root / name).is_file()]
+    assert not missing, f"{root.name} lacks {missing}"
+
+
+def test_every_variable_has_a_type_and_a_description():
+    problems = []
+    for block in tf.blocks():
+        if block.kind != "variable":
+            continue
+        if "type" not in block.body:
+            problems.append(f"{block.address}: no type")
+        description = tf.template(block.body.get("description", ""))
+        if not description or not description.strip():
+            problems.append(f"{block.address}: no description")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_output_has_a_description():
+    problems = [
+        block.address
+        for block in tf.blocks()
+        if block.kind == "output" and not (tf.template(block.body.get("description", "")) or "").strip()
+    ]
+    assert not problems, f"outputs without description: {problems}"
+
+
+def test_variables_that_take_names_arns_or_numbers_are_validated():
+    """Free-form inputs (tags, booleans, maps of settings) may go unvalidated; identifiers and limits may not."""
+    unvalidated = []
+    for block in tf.blocks():
+        if block.kind != "variable" or "validation" in block.body:
+            continue
+        type_ = str(block.body.get("type"))
+        name = block.name
+        if type_ in {"bool", "${bool}"} or name in {"tags", "state_machines_dir", "alarm_email"} or "object" in type_:
+            continue
+        if name.endswith(
+            ("_arn", "_arns", "_id", "_ids", "_name", "_prefix", "_days", "_cidr", "_cidrs", "_region")
+        ) or type_ in {
+            "number",
+            "${number}",
+        }:
+            unvalidated.append(block.address)
+    assert not unvalidated, f"add a validation block to: {unvalidated}"
+
+
+def test_single_resources_of_a_kind_are_named_this():
+    problems = []
+    for module_dir in tf.module_dirs():
+        module = module_dir.relative_to(tf.TERRAFORM_ROOT).as_posix()
+        kinds = Counter(block.type for block in tf.resources() if block.module == module)
+        for block in tf.resources():
+            if block.module == module and kinds[block.type] == 1 and block.name != "this":
+                problems.append(f"{block.address} is the only {block.type} of the module: name it `this`")
+    assert not problems, "\n".join(problems)
+
+
+def test_versions_pin_terraform_and_the_aws_provider():
+    for path in [*(d / "versions.tf" for d in tf.module_dirs()), *(r / "versions.tf" for r in tf.ROOT_CONFIGS)]:
+        terraform = tf.parsed(path)["terraform"][0]
+        assert tf.literal(terraform["required_version"]) == ">= 1.10", path
+        aws = terraform["required_providers"][0]["aws"]
+        assert tf.literal(aws["source"]) == "hashicorp/aws", path
+        assert tf.literal(aws["version"]) == ">= 6.0, < 7.0", path
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_env_roots_use_the_s3_backend_with_lockfile(env):
+    terraform = tf.parsed(tf.TERRAFORM_ROOT / "envs" / env / "versions.tf")["terraform"][0]
+    backend = terraform["backend"][0]['"s3"']
+    assert backend["use_lockfile"] is True
+    assert backend["encrypt"] is True
+    assert tf.literal(backend["key"]) == f"envs/{env}/terraform.tfstate"
+    # Partial configuration: nothing account-specific in the repository.
+    assert "bucket" not in backend and "dynamodb_table" not in backend
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_env_roots_are_thin(env):
+    document = tf.parsed(tf.TERRAFORM_ROOT / "envs" / env / "main.tf")
+    assert "resource" not in document, "env roots call modules only"
+    assert [tf.name_of(name) for entry in document["module"] for name in entry] == ["platform"]
+
+
+def test_module_readmes_are_up_to_date():
+    result = subprocess.run(
+        [sys.executable, str(tf.TERRAFORM_ROOT / "tfdocs.py"), "--check"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_secret_values_in_terraform():
+    secret_like = re.compile(r"(secret_string|password|access_key|secret_key)\s*=", re.IGNORECASE)
+    offenders = [str(p) for p in tf.tf_files() if secret_like.search(p.read_text(encoding="utf-8"))]
+    assert not offenders, f"secret values must never be in Terraform code: {offenders}"
+
+
+def test_tfvars_examples_hold_no_secrets():
+    secret_setting = re.compile(r"^\s*\w*(secret|password|token|access_key)\w*\s*=", re.IGNORECASE | re.MULTILINE)
+    for example in tf.TERRAFORM_ROOT.rglob("terraform.tfvars.example"):
+        assert not secret_setting.search(example.read_text(encoding="utf-8")), example
