@@ -122,9 +122,7 @@ def write_batch(
 ) -> None:
     run_id = report.run_id
     with report.step("parse_bronze"):
-        binary = spark.read.format("binaryFile").load([spark_path(uri) for uri in uris])
-        parsed = silver.parse_bronze_files(binary, fx_rates=options.fx_rates, token_key=options.token_key)
-        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+        parsed = read_and_parse(spark, uris, options).persist(StorageLevel.MEMORY_AND_DISK)
         file_totals = (
             parsed.where(F.col("kind") == silver.KIND_FILE)
             .agg(
@@ -137,13 +135,7 @@ def write_batch(
     valid = silver.accepted_records(parsed)
     with report.step("deduplicate"):
         silver_path = table_uri(storage, silver.SILVER_TABLE)
-        batch_dates = sorted(row.dt for row in valid.select("dt").distinct().collect())
-        lookup_dates = sorted({day + timedelta(days=delta) for day in batch_dates for delta in (-1, 0, 1)})
-        known = (
-            spark.read.format("delta").load(silver_path).where(F.col("dt").isin(lookup_dates))
-            if lookup_dates and table_exists(spark, silver_path)
-            else spark.createDataFrame([], silver.SILVER_SCHEMA)
-        )
+        batch_dates, known = known_silver_rows(spark, silver_path, valid)
         classified = silver.classify_valid_records(valid, known).persist(StorageLevel.MEMORY_AND_DISK)
         outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
         rejected = silver.rejected_lines(parsed).unionByName(
@@ -164,23 +156,17 @@ def write_batch(
         inserts = silver.silver_rows(
             classified.where(F.col("outcome") == "insert"), run_id=run_id, ingested_at=ingested_at
         )
-        date_list = sql_literal_list(batch_dates) if batch_dates else "NULL"
-        insert_new_rows(
-            spark,
-            silver_path,
-            inserts,
-            match_condition=f"t.dt IN ({date_list}) AND t.dt = s.dt AND t.event_id = s.event_id",
-        )
+        insert_silver(spark, silver_path, inserts, batch_dates)
     fail_point("after_silver_commit")
     with report.step("write_duplicates"):
-        _insert_by_location(
+        insert_by_location(
             spark,
             table_uri(storage, silver.DUPLICATES_TABLE),
             silver.duplicate_rows(classified.where(F.col("outcome") == "duplicate"), run_id=run_id),
         )
     fail_point("after_duplicates_commit")
     with report.step("write_quarantine"):
-        _insert_by_location(
+        insert_by_location(
             spark, table_uri(storage, silver.QUARANTINE_TABLE), silver.quarantine_rows(rejected, run_id=run_id)
         )
     fail_point("after_quarantine_commit")
@@ -200,7 +186,33 @@ def write_batch(
         by_reason[reason] = by_reason.get(reason, 0) + count
 
 
-def _insert_by_location(spark: SparkSession, path: str, rows: DataFrame) -> None:
+def read_and_parse(spark: SparkSession, uris: list[str], options: SilverOptions) -> DataFrame:
+    binary = spark.read.format("binaryFile").load([spark_path(uri) for uri in uris])
+    return silver.parse_bronze_files(binary, fx_rates=options.fx_rates, token_key=options.token_key)
+
+
+def known_silver_rows(spark: SparkSession, silver_path: str, valid: DataFrame) -> tuple[list, DataFrame]:
+    """The batch's event days, and the silver rows that may share an event_id with it (those days ± 1)."""
+    batch_dates = sorted(row.dt for row in valid.select("dt").distinct().collect())
+    lookup_dates = sorted({day + timedelta(days=delta) for day in batch_dates for delta in (-1, 0, 1)})
+    if lookup_dates and table_exists(spark, silver_path):
+        known = spark.read.format("delta").load(silver_path).where(F.col("dt").isin(lookup_dates))
+    else:
+        known = spark.createDataFrame([], silver.SILVER_SCHEMA)
+    return batch_dates, known
+
+
+def insert_silver(spark: SparkSession, silver_path: str, inserts: DataFrame, batch_dates: list) -> None:
+    date_list = sql_literal_list(batch_dates) if batch_dates else "NULL"
+    insert_new_rows(
+        spark,
+        silver_path,
+        inserts,
+        match_condition=f"t.dt IN ({date_list}) AND t.dt = s.dt AND t.event_id = s.event_id",
+    )
+
+
+def insert_by_location(spark: SparkSession, path: str, rows: DataFrame) -> None:
     """Insert rows keyed by (source_file, line_number), null-safe for whole-file rows, pruned by date."""
     dates = [row.ingest_date for row in rows.select("ingest_date").distinct().collect()]
     known_dates = [day for day in dates if day is not None]

@@ -43,7 +43,12 @@ def table_rows(spark, path: Path | str, *, drop=VOLATILE_COLUMNS) -> list[tuple]
     """A Delta table's rows without run-specific columns, sorted: for equality between runs."""
     frame = spark.read.format("delta").load(str(path))
     frame = frame.drop(*[name for name in drop if name in frame.columns])
-    return sorted(tuple(row) for row in frame.collect())
+    return sort_rows(tuple(row) for row in frame.collect())
+
+
+def sort_rows(rows) -> list[tuple]:
+    """Sorted rows whose values may be None (None sorts first in each column)."""
+    return sorted(rows, key=lambda row: [(value is not None, str(value)) for value in row])
 
 
 def table_version(spark, path: Path | str) -> int:

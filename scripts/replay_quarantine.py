@@ -1,0 +1,84 @@
+"""Re-validate quarantined bronze lines with today's contract and reference data; move what passes.
+
+Reads each quarantined (source_file, line_number) again from bronze, validates it against the current
+contract and FX rates (e.g. after a currency was added), and moves lines that now pass into silver (or
+the duplicates log), deleting them from quarantine. The next stream run carries them into gold. Writes a
+run report `_runs/replay-….json`.
+
+Example: scripts/replay_quarantine.py --lake-root ./lake --reason unknown_currency --fx-rates new_rates.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from spark_jobs.bronze_contract import QUARANTINE_REASONS
+from spark_jobs.job_options import REPO_ROOT_FX_RATES, add_lake_options, parse_day
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="replay_quarantine.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_lake_options(parser)
+    parser.add_argument(
+        "--reason",
+        action="append",
+        choices=QUARANTINE_REASONS,
+        help="only lines quarantined for this reason (repeatable; default: every reason)",
+    )
+    parser.add_argument("--since", type=parse_day, help="only lines whose bronze arrival date is on or after this day")
+    parser.add_argument(
+        "--fx-rates", default=None, help=f"currency,usd_rate CSV to validate with (default: {REPO_ROOT_FX_RATES})"
+    )
+    parser.add_argument(
+        "--card-token-secret-id",
+        default=None,
+        help="Secrets Manager secret with the hex card-token key (default: env LAKEHOUSE_CARD_TOKEN_KEY, else dev key)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from spark_jobs.bronze_contract import load_fx_rates
+    from spark_jobs.card_numbers import resolve_token_key
+    from spark_jobs.quarantine_replay import replay_quarantine
+    from spark_jobs.run_report import RunReport
+    from spark_jobs.session import REPO_ROOT, build_spark_session
+    from spark_jobs.silver_ingest import SilverOptions, ensure_silver_tables
+    from spark_jobs.storage import open_file_bytes, open_lake
+
+    storage = open_lake(args.lake_root, endpoint_url=args.endpoint_url)
+    report = RunReport(storage, job="replay_quarantine", mode="replay")
+    report.arguments = {key: str(value) for key, value in vars(args).items() if value is not None}
+    try:
+        fx_source = args.fx_rates or str(REPO_ROOT / REPO_ROOT_FX_RATES)
+        options = SilverOptions(
+            fx_rates=load_fx_rates(open_file_bytes(fx_source, endpoint_url=args.endpoint_url).decode("utf-8")),
+            token_key=resolve_token_key(args.card_token_secret_id),
+        )
+        spark = build_spark_session("replay_quarantine", s3_endpoint_url=args.endpoint_url)
+        ensure_silver_tables(spark, storage)
+        replay_quarantine(
+            spark, storage, options, report, reasons=args.reason, since=args.since, ingested_at=report.started_at
+        )
+    except Exception as error:
+        report.finish("failed", error=error)
+        raise
+    report.finish(
+        "succeeded",
+        metrics={
+            "replay": {"ReplayedToSilver": report.counts["moved_to_silver"], "Selected": report.counts["selected"]}
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""Replay quarantined bronze lines against today's contract and reference data.
+
+Each quarantined (source_file, line_number) is re-read from bronze and validated again (say, after a
+currency was added to the FX file). A line that now passes goes through the same first-seen-wins
+classification as new data: into silver, the duplicates log, or back to quarantine as a conflict. Lines
+that leave quarantine are deleted from it after the silver and duplicates commits, so a crash in between
+leaves a line in two places only until the rerun (which finds it in silver as a no-op and deletes it).
+A formerly unreadable file that now reads is replayed whole: its lines take the place of the file row.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_jobs import silver
+from spark_jobs.delta_tables import table_exists
+from spark_jobs.fault_injection import fail_point
+from spark_jobs.run_report import RunReport
+from spark_jobs.silver_ingest import (
+    SilverOptions,
+    insert_by_location,
+    insert_silver,
+    known_silver_rows,
+    read_and_parse,
+    table_uri,
+)
+from spark_jobs.storage import LakeStorage
+
+REPLAYABLE_OUTCOMES = ("insert", "noop", "duplicate")
+
+
+def replay_quarantine(
+    spark: SparkSession,
+    storage: LakeStorage,
+    options: SilverOptions,
+    report: RunReport,
+    *,
+    reasons: list[str] | None,
+    since: date | None,
+    ingested_at: datetime,
+) -> None:
+    quarantine_path = table_uri(storage, silver.QUARANTINE_TABLE)
+    silver_path = table_uri(storage, silver.SILVER_TABLE)
+    report.add(selected=0, moved_to_silver=0, moved_to_duplicates=0, still_quarantined=0, newly_quarantined=0)
+    if not table_exists(spark, quarantine_path):
+        return
+    selected = spark.read.format("delta").load(quarantine_path)
+    if reasons:
+        selected = selected.where(F.col("reason").isin(reasons))
+    if since:
+        selected = selected.where(F.col("ingest_date") >= F.lit(since))
+    selected = selected.select("source_file", "line_number", "reason").persist(StorageLevel.MEMORY_AND_DISK)
+    files = sorted(row.source_file for row in selected.select("source_file").distinct().collect())
+    report.add(selected=selected.count())
+    if not files:
+        return
+
+    with report.step("reparse"):
+        parsed = read_and_parse(spark, files, options).persist(StorageLevel.MEMORY_AND_DISK)
+        line_rows = parsed.where(F.col("kind") != silver.KIND_FILE)
+        whole_files = selected.where(F.col("line_number").isNull()).select("source_file").distinct()
+        # Selected lines, plus every line of a selected whole-file row whose file now reads.
+        replayed_lines = line_rows.join(
+            selected.where(F.col("line_number").isNotNull()).select("source_file", "line_number"),
+            ["source_file", "line_number"],
+            "left_semi",
+        ).unionByName(line_rows.join(whole_files, "source_file", "left_semi"))
+        still_unreadable = parsed.where((F.col("kind") == silver.KIND_FILE) & F.col("reason").isNotNull()).join(
+            whole_files, "source_file", "left_semi"
+        )
+        replayed_lines = replayed_lines.persist(StorageLevel.MEMORY_AND_DISK)
+
+    with report.step("classify"):
+        valid = silver.accepted_records(replayed_lines)
+        batch_dates, known = known_silver_rows(spark, silver_path, valid)
+        classified = silver.classify_valid_records(valid, known).persist(StorageLevel.MEMORY_AND_DISK)
+        rejected = silver.rejected_lines(replayed_lines.unionByName(still_unreadable)).unionByName(
+            silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate"))
+        )
+        outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
+
+    with report.step("write"):
+        inserts = silver.silver_rows(
+            classified.where(F.col("outcome") == "insert"), run_id=report.run_id, ingested_at=ingested_at
+        )
+        insert_silver(spark, silver_path, inserts, batch_dates)
+        insert_by_location(
+            spark,
+            table_uri(storage, silver.DUPLICATES_TABLE),
+            silver.duplicate_rows(classified.where(F.col("outcome") == "duplicate"), run_id=report.run_id),
+        )
+        fail_point("replay_before_quarantine_update")
+        newly = _update_quarantine(spark, quarantine_path, selected, classified, rejected, report.run_id)
+
+    report.add(
+        moved_to_silver=outcomes.get("insert", 0) + outcomes.get("noop", 0),
+        moved_to_duplicates=outcomes.get("duplicate", 0),
+        still_quarantined=rejected.count() - newly,
+        newly_quarantined=newly,
+    )
+    for frame in (selected, parsed, replayed_lines, classified):
+        frame.unpersist()
+
+
+def _update_quarantine(
+    spark: SparkSession,
+    quarantine_path: str,
+    selected: DataFrame,
+    classified: DataFrame,
+    rejected: DataFrame,
+    run_id: str,
+) -> int:
+    """Delete what left quarantine, refresh reason/detail of what stays, add lines of files that now read."""
+    from delta.tables import DeltaTable
+
+    table = DeltaTable.forPath(spark, quarantine_path)
+    departed = classified.where(F.col("outcome").isin(*REPLAYABLE_OUTCOMES)).select("source_file", "line_number")
+    readable_again = selected.where(F.col("line_number").isNull()).join(
+        rejected.where(F.col("line_number").isNull()).select("source_file"), "source_file", "left_anti"
+    )
+    leaving = departed.unionByName(readable_again.select("source_file", "line_number"))
+    (
+        table.alias("t")
+        .merge(leaving.alias("s"), "t.source_file = s.source_file AND t.line_number <=> s.line_number")
+        .whenMatchedDelete()
+        .execute()
+    )
+    staying = silver.quarantine_rows(rejected, run_id=run_id)
+    (
+        table.alias("t")
+        .merge(
+            staying.alias("s"),
+            "t.ingest_date <=> s.ingest_date AND t.source_file = s.source_file AND t.line_number <=> s.line_number",
+        )
+        .whenMatchedUpdate(
+            condition="NOT (t.reason <=> s.reason AND t.detail <=> s.detail)",
+            set={"reason": "s.reason", "detail": "s.detail", "raw_record": "s.raw_record", "run_id": "s.run_id"},
+        )
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    return staying.join(
+        selected.select("source_file", "line_number"), ["source_file", "line_number"], "left_anti"
+    ).count()
