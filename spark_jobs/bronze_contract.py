@@ -37,7 +37,11 @@ __all__ = [
     "TS_MIN",
     "AcceptedColumns",
     "BronzeFileParse",
+    "FramedFile",
+    "JsonNumber",
     "RejectedColumns",
+    "decode_json_object",
+    "frame_file",
     "load_fx_rates",
     "parse_bronze_file",
 ]
@@ -232,31 +236,73 @@ def parse_bronze_file(data: bytes, *, fx_rates: Mapping[str, Decimal], token_key
     """
     rates = _checked_rates(fx_rates)
     result = BronzeFileParse()
-    if not isinstance(data, bytes):
-        data = bytes(data)
-    if data.startswith(_GZIP_MAGIC):
-        try:
-            data = _gunzip(data)
-        except (OSError, EOFError, zlib.error) as error:
-            result.unreadable_reason = f"corrupt gzip: {error}"
-            return result
-    if data.startswith(_UTF16_BOMS) or data.startswith(b"\x00\x00\xfe\xff"):
-        result.unreadable_reason = "bad encoding: UTF-16 or UTF-32 byte order mark (bronze is UTF-8)"
+    framed = frame_file(data)
+    if framed.unreadable_reason is not None:
+        result.unreadable_reason = framed.unreadable_reason
         return result
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        result.unreadable_reason = f"bad encoding: NUL byte at offset {nul} (bronze is UTF-8 text)"
+    lines = framed.lines
+    if not lines:
         return result
-    if not data:
-        return result
-
-    lines = _split_lines(data)
     result.lines = len(lines)
     # Decimal operators below run in the exact context: checks before each one bound its operands.
     with decimal.localcontext(_EXACT):
         result.blank_lines = _parse_lines(lines, result, rates, token_key)
     result.records_read = result.lines - result.blank_lines
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class FramedFile:
+    """A file's physical lines under the bronze framing rules, or why the whole file cannot be read.
+
+    `lines[i]` is physical line i + 1 of the decompressed file, without its line break, trailing CR or
+    leading UTF-8 BOM; a line that is not valid UTF-8 stays `bytes` (`decode_json_object` names it).
+    """
+
+    lines: list[str | bytes]
+    unreadable_reason: str | None = None
+
+
+def frame_file(data: bytes) -> FramedFile:
+    """Split one file (raw bytes, gzip detected by its magic bytes, not its name) into physical lines.
+
+    The framing half of the contract, shared by every NDJSON feed that follows it (the chargeback feed
+    too): gzip by magic bytes; a corrupt gzip stream, a UTF-16/UTF-32 byte order mark or a NUL byte make
+    the whole file unreadable (`unreadable_file`); CRLF and a leading BOM are stripped; the empty string
+    after the last newline is not a line. Never raises on bad data.
+    """
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    if data.startswith(_GZIP_MAGIC):
+        try:
+            data = _gunzip(data)
+        except (OSError, EOFError, zlib.error) as error:
+            return FramedFile([], f"corrupt gzip: {error}")
+    if data.startswith(_UTF16_BOMS) or data.startswith(b"\x00\x00\xfe\xff"):
+        return FramedFile([], "bad encoding: UTF-16 or UTF-32 byte order mark (bronze is UTF-8)")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        return FramedFile([], f"bad encoding: NUL byte at offset {nul} (bronze is UTF-8 text)")
+    return FramedFile(_split_lines(data) if data else [])
+
+
+def decode_json_object(line: str | bytes) -> tuple[dict | None, str | None]:
+    """One line of `frame_file` as a JSON object, under the contract's malformed_json rules.
+
+    Returns (None, None) for a blank (whitespace-only) line, (None, detail) for a malformed_json line
+    (invalid UTF-8, invalid JSON, NaN/Infinity, not an object, a duplicate key, a lone surrogate escape),
+    else (object, None): a dict whose numbers are `JsonNumber` (their exact source text, a str subclass),
+    nested objects (key, value) tuples and arrays lists.
+    """
+    framed = _frame_line(line)
+    if framed is None:
+        return None, None
+    if isinstance(framed, str):
+        return None, framed
+    pairs, obj = framed
+    if "\\" in line and _LONE_SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(pairs):
+        return None, "invalid JSON: lone surrogate escape (not encodable as UTF-8)"
+    return obj, None
 
 
 def _parse_lines(lines: list[str | bytes], result: BronzeFileParse, rates: dict[str, Decimal], token_key: bytes) -> int:
@@ -410,12 +456,9 @@ def _judge_line(line: str | bytes, rates: dict[str, Decimal], card_info: _CardIn
     Returns None for a blank line, (reason, detail) for a quarantined one, or the accepted values in
     ACCEPTED_COLUMNS order without line_number. Decimal operations run in the caller's exact context.
     """
-    framed = _frame_line(line)
-    if framed is None or isinstance(framed, str):
-        return framed if framed is None else (MALFORMED_JSON, framed)
-    pairs, obj = framed
-    if "\\" in line and _LONE_SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(pairs):
-        return MALFORMED_JSON, "invalid JSON: lone surrogate escape (not encodable as UTF-8)"
+    obj, malformed = decode_json_object(line)
+    if obj is None:
+        return None if malformed is None else (MALFORMED_JSON, malformed)
     finding = _missing_or_bad_type(obj)
     if finding is not None:
         return finding
