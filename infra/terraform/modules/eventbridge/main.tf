@@ -27,10 +27,14 @@ data "aws_iam_policy_document" "assume" {
       values   = [data.aws_caller_identity.current.account_id]
     }
 
+    # Scheduler reports the schedule group as the source; the schedule pattern covers the schedules themselves.
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = ["${replace(aws_scheduler_schedule_group.this.arn, ":schedule-group/", ":schedule/")}/*"]
+      values = [
+        aws_scheduler_schedule_group.this.arn,
+        "${replace(aws_scheduler_schedule_group.this.arn, ":schedule-group/", ":schedule/")}/*",
+      ]
     }
   }
 }
