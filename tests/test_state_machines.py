@@ -1,0 +1,262 @@
+"""Static checks of state_machines/*.asl.json: valid ASL, known placeholders, intended integrations only, and
+the lease discipline (never released before it is taken; released on every way out after it is taken)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from scripts.run_pipeline import (
+    PLACEHOLDERS,
+    LocalServices,
+    fill_template,
+    template_placeholders,
+    validate_definition,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MACHINES = ("stream", "daily")
+ASL_VALIDATOR = REPO_ROOT / ".tools" / "node" / "node_modules" / ".bin" / "asl-validator"
+INTENDED_RESOURCES = {
+    "arn:aws:states:::emr-serverless:startJobRun.sync",
+    "arn:aws:states:::dynamodb:putItem",
+    "arn:aws:states:::dynamodb:getItem",
+    "arn:aws:states:::dynamodb:deleteItem",
+    "arn:aws:states:::aws-sdk:sfn:describeExecution",
+    "arn:aws:states:::sns:publish",
+}
+CLIENT_TOKEN = "States.Hash(States.Format('{}/{}/{}', $$.Execution.Name, $$.State.Name, $$.State.RetryCount), 'MD5')"
+LEASE_KEY = {"lease_id": {"S": "card-features-pipeline"}}
+EMR_TRANSIENT = {"EMRServerless.ThrottlingException", "EMRServerless.InternalServerException"}
+
+
+def raw_text(machine: str) -> str:
+    return (REPO_ROOT / "state_machines" / f"{machine}.asl.json").read_text(encoding="utf-8")
+
+
+def definition(machine: str) -> dict:
+    return json.loads(fill_template(raw_text(machine), {name: f"<{name}>" for name in PLACEHOLDERS}))
+
+
+def edges(state: dict) -> list[str]:
+    targets = [state.get("Next"), state.get("Default")]
+    targets += [rule["Next"] for rule in state.get("Choices", [])]
+    targets += [catcher["Next"] for catcher in state.get("Catch", [])]
+    return [target for target in targets if target]
+
+
+def is_self_release(state: dict) -> bool:
+    parameters = state.get("Parameters", {})
+    return (
+        state.get("Resource") == "arn:aws:states:::dynamodb:deleteItem"
+        and parameters.get("Key") == LEASE_KEY
+        and parameters.get("ExpressionAttributeValues", {}).get(":self") == {"S.$": "$$.Execution.Id"}
+    )
+
+
+def acquired_entries(states: dict) -> set[str]:
+    """The states entered with the lease held: AcquireLease's success and 'the holder is this execution'."""
+    entries = {states["AcquireLease"]["Next"]}
+    for rule in states["LeaseHolder?"]["Choices"]:
+        if rule.get("StringEqualsPath") == "$.execution_id":
+            entries.add(rule["Next"])
+    return entries
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_asl_validator_accepts_the_definition(machine):
+    if not ASL_VALIDATOR.exists():
+        pytest.fail(f"{ASL_VALIDATOR} is missing: run `make setup`")
+    result = subprocess.run(
+        [str(ASL_VALIDATOR), "--json-path", str(REPO_ROOT / "state_machines" / f"{machine}.asl.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_placeholders_are_exactly_the_terraform_template_variables():
+    used = set().union(*(template_placeholders(raw_text(machine)) for machine in MACHINES))
+    assert used == set(PLACEHOLDERS)
+    main_tf = (REPO_ROOT / "infra/terraform/modules/step_functions/main.tf").read_text(encoding="utf-8")
+    block = re.search(r"template_variables = \{(.*?)\n  \}", main_tf, re.DOTALL).group(1)
+    terraform = set(re.findall(r"^\s*([a-z_]+)\s*=", block, re.MULTILINE))
+    assert terraform == set(PLACEHOLDERS)
+    for machine in MACHINES:
+        text = raw_text(machine)
+        assert "%{" not in text, "templatefile() would read %{ as a directive"
+        assert "$${" not in text
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_every_resource_is_an_intended_integration_the_runner_implements(machine):
+    states = definition(machine)["States"]
+    resources = {state["Resource"] for state in states.values() if state["Type"] == "Task"}
+    assert resources <= INTENDED_RESOURCES
+    assert set(LocalServices.RESOURCES) == INTENDED_RESOURCES
+    validate_definition(definition(machine), LocalServices.RESOURCES)
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_job_states(machine):
+    states = definition(machine)["States"]
+    jobs = {
+        name: s for name, s in states.items() if s.get("Resource", "").startswith("arn:aws:states:::emr-serverless")
+    }
+    assert len(jobs) == {"stream": 2, "daily": 3}[machine]
+    for name, state in jobs.items():
+        parameters = state["Parameters"]
+        assert parameters["ClientToken.$"] == CLIENT_TOKEN, name
+        assert parameters["ApplicationId"] == "<emr_application_id>"
+        assert parameters["ExecutionRoleArn"] == "<emr_job_role_arn>"
+        assert parameters["ExecutionTimeoutMinutes"] * 60 < state["TimeoutSeconds"], name
+        spark_submit = parameters["JobDriver"]["SparkSubmit"]
+        assert spark_submit["EntryPoint"].startswith("<code_uri>/")
+        options = spark_submit["SparkSubmitParameters"]
+        assert "--py-files <code_uri>/lakehouse.zip" in options
+        assert "spark.delta.logStore.s3.impl=io.delta.storage.S3DynamoDBLogStore" in options
+        assert "S3DynamoDBLogStore.ddb.tableName=<delta_log_table_name>" in options
+        assert "S3DynamoDBLogStore.ddb.region=<aws_region>" in options
+        logging = parameters["ConfigurationOverrides"]["MonitoringConfiguration"]["CloudWatchLoggingConfiguration"]
+        assert logging["Enabled"] is True and logging["LogGroupName"] == "<log_group_name>"
+        assert "STDOUT" in logging["LogTypes"]["SPARK_DRIVER"]  # the EMF metric lines
+        retrier = state["Retry"][0]
+        assert set(retrier["ErrorEquals"]) >= EMR_TRANSIENT
+        assert "States.ALL" not in retrier["ErrorEquals"] and "States.TaskFailed" not in retrier["ErrorEquals"]
+        assert retrier["BackoffRate"] > 1 and retrier["MaxAttempts"] >= 2
+        assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": f"{name}Failed"}]
+        record = states[f"{name}Failed"]
+        assert record["Parameters"] == {"execution.$": "$$.Execution.Id", "state": name, "error.$": "$.caught"}
+        assert record["Next"] == "NotifyFailure"
+    notify = states["NotifyFailure"]
+    assert notify["Resource"] == "arn:aws:states:::sns:publish"
+    assert notify["Parameters"]["TopicArn"] == "<alerts_topic_arn>"
+    assert notify["Parameters"]["Message.$"] == "States.JsonToString($.failure)"
+    assert notify["Next"] == "ReleaseLeaseAfterFailure" and notify["Catch"][0]["Next"] == "ReleaseLeaseAfterFailure"
+    assert is_self_release(states["ReleaseLeaseAfterFailure"])
+    assert states[states["ReleaseLeaseAfterFailure"]["Next"]]["Type"] == "Fail"
+
+
+def test_the_client_token_fits_the_api():
+    """MD5 hex: 32 characters of [0-9a-f], within StartJobRun's 64 characters of [A-Za-z0-9._-]."""
+    name = "daily-20260102T000500Z-" + "x" * 57  # the longest execution name Step Functions allows (80)
+    token = hashlib.md5(f"{name}/RunDailySilverAndGold/3".encode()).hexdigest()
+    assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", token)
+
+
+def test_job_arguments():
+    stream = definition("stream")["States"]
+    assert stream["RunSilverAndGold"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments"] == [
+        "--mode", "stream", "--lake-root", "<lake_root>", "--glue-database", "<glue_database>",
+        "--card-token-secret-id", "<card_token_secret_id>",
+    ]  # fmt: skip
+    ingest = stream["IngestFeatures"]["Parameters"]["JobDriver"]["SparkSubmit"]
+    assert ingest["EntryPoint"] == "<code_uri>/feature_store/ingest_features.py"
+    assert ingest["EntryPointArguments"][:2] == ["--backend", "<feature_store_backend>"]
+    assert "<online_store_path>" in ingest["EntryPointArguments"]
+    daily = definition("daily")["States"]
+    assert [name for name in daily if daily[name].get("Resource", "").startswith("arn:aws:states:::emr")] == [
+        "RunDailySilverAndGold",
+        "BuildDatasets",
+        "IngestFeatures",
+    ]
+    silver = daily["RunDailySilverAndGold"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments.$"]
+    assert silver.startswith("States.Array('--mode', 'daily'") and silver.endswith("$.day.silver_flag, $.day.value)")
+    datasets = daily["BuildDatasets"]["Parameters"]["JobDriver"]["SparkSubmit"]
+    assert datasets["EntryPoint"] == "<code_uri>/spark_jobs/build_datasets.py"
+    assert datasets["EntryPointArguments.$"].endswith("$.day.datasets_flag, $.day.value)")
+    assert daily["UseDate"]["Parameters"] == {
+        "silver_flag": "--date",
+        "datasets_flag": "--as-of",
+        "value.$": "$.input.date",
+    }
+    assert daily["UseScheduledTime"]["Parameters"]["value.$"] == "$.input.scheduled_time"
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_lease_is_taken_with_attribute_not_exists_and_the_execution_id(machine):
+    states = definition(machine)["States"]
+    acquire = states["AcquireLease"]["Parameters"]
+    assert acquire["TableName"] == "<lease_table_name>"
+    assert acquire["Item"]["lease_id"] == {"S": "card-features-pipeline"}
+    assert acquire["Item"]["holder"] == {"S.$": "$$.Execution.Id"}
+    assert acquire["ConditionExpression"] == "attribute_not_exists(lease_id)"
+    catchers = states["AcquireLease"]["Catch"]
+    assert catchers[0]["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
+    assert catchers[0]["Next"] == "ReadLeaseHolder"
+    assert states["DescribeLeaseHolder"]["Resource"] == "arn:aws:states:::aws-sdk:sfn:describeExecution"
+    stale = states["ReleaseStaleLease"]["Parameters"]
+    assert stale["ConditionExpression"] == "#holder = :stale_holder"
+    assert stale["ExpressionAttributeValues"] == {":stale_holder": {"S.$": "$.lease.Item.holder.S"}}
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_no_release_before_the_lease_is_taken(machine):
+    states = definition(machine)["States"]
+    entries = acquired_entries(states)
+    seen, queue = set(), deque([definition(machine)["StartAt"]])
+    while queue:
+        name = queue.popleft()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = states[name]
+        for target in edges(state):
+            acquired_edge = (name == "AcquireLease" and target == state["Next"]) or (
+                name == "LeaseHolder?" and target in entries
+            )
+            if not acquired_edge:
+                queue.append(target)
+    assert not [name for name in seen if is_self_release(states[name])]
+    assert "NotifyLeaseFailure" in seen and "Failed" in seen  # failures before the lease alert and fail
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_every_way_out_after_the_lease_is_taken_releases_it(machine):
+    """Without the release states, no Succeed or Fail is reachable from where the lease is held."""
+    states = definition(machine)["States"]
+    seen, queue = set(), deque(acquired_entries(states))
+    while queue:
+        name = queue.popleft()
+        if name in seen or is_self_release(states[name]):
+            continue
+        seen.add(name)
+        assert states[name]["Type"] not in ("Succeed", "Fail"), f"{name} is reachable without a release"
+        queue.extend(edges(states[name]))
+    assert {"ReleaseLease", "ReleaseLeaseAfterFailure"} <= {n for n in states if is_self_release(states[n])}
+
+
+def test_stream_skips_on_a_live_holder_or_a_pending_daily():
+    states = definition("stream")["States"]
+    assert states["LeaseHolderRunning?"]["Choices"][0] == {
+        "Variable": "$.lease_holder.status",
+        "StringEquals": "RUNNING",
+        "Next": "SkipForLiveHolder",
+    }
+    for skip in ("SkipForLiveHolder", "SkipForDaily"):
+        assert states[skip]["Parameters"]["status"] == "skipped"
+        assert states[states[skip]["Next"]]["Type"] == "Succeed"
+    assert definition("stream")["StartAt"] == "Init"
+    assert states["Init"]["Next"] == "CheckDailyPending"
+    assert states["CheckDailyPending"]["Parameters"]["Key"] == {
+        "lease_id": {"S": "card-features-pipeline#daily-pending"}
+    }
+
+
+def test_daily_waits_two_hours_for_the_lease_then_alerts():
+    states = definition("daily")["States"]
+    assert states["LeaseHolderRunning?"]["Choices"][0]["Next"] == "LeaseWaitExhausted?"
+    attempts = states["LeaseWaitExhausted?"]["Choices"][0]["NumericGreaterThanEquals"]
+    assert attempts * states["WaitForLease"]["Seconds"] == 2 * 3600
+    assert states["CountLeaseWait"]["Parameters"] == {"attempts.$": "States.MathAdd($.lease_wait.attempts, 1)"}
+    assert states["LeaseWaitTimedOut"]["Next"] == "NotifyLeaseFailure"
+    assert states["MarkDailyPending"]["Parameters"]["Item"]["lease_id"] == {"S": "card-features-pipeline#daily-pending"}
+    assert states["ChooseDay"]["Choices"][0]["Variable"] == "$.input.date"
