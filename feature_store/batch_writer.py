@@ -1,0 +1,466 @@
+"""Writing Records to a feature group: the online/offline split, the late-data correction, batching,
+retries and dead letters. The same function runs against SageMaker's featurestore-runtime client (on the
+executors, one client per partition) and against the local backend (on the driver), so both backends see
+the same request sequence.
+
+For a chunk of records (see docs/feature_store.md, "Request sequence"):
+1. BatchGetRecord (≤ 100 identifiers a call, only `event_time`) for the cards whose newest gold row is in
+   the chunk: the event time the online store holds.
+2. For each such card whose stored event time is not older than the new record's (equal: the online store
+   would keep the stale record; newer: the store holds something gold no longer has): DeleteRecord with
+   DeletionMode=HardDelete, TargetStores=[OnlineStore] and EventTime = stored + 1 ms (the API requires a
+   delete's EventTime to be later than the stored one), which removes the record completely.
+3. BatchWriteRecord (≤ 25 entries a call): the newest row of a card with TargetStores=[OnlineStore,
+   OfflineStore], every other row with TargetStores=[OfflineStore].
+
+Retries: throttling, 5xx and connection errors of a call, per-entry errors with a retryable code and
+UnprocessedEntries are retried with exponential backoff and full jitter, re-batched into full batches;
+ValidationError (and any other non-retryable entry error) is never retried. After the last attempt a record
+becomes a dead letter (code, message, stage). A call failing with an error that no retry can fix
+(AccessForbidden, ResourceNotFound, bad credentials) raises `FeatureStoreUnavailable`: the run stops
+without moving its watermark.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from feature_store.definitions import EVENT_TIME_FEATURE, OFFLINE_STORE, ONLINE_STORE, RECORD_IDENTIFIER, TtlDuration
+from feature_store.records import RecordError, event_time_ms, event_time_text, record_value, to_record
+
+MAX_BATCH_WRITE_ENTRIES = 25  # BatchWriteRecord: Entries 1–25
+MAX_BATCH_GET_IDENTIFIERS = 100  # BatchGetRecord: RecordIdentifiersValueAsString 1–100
+DEFAULT_CHUNK_RECORDS = 500  # records planned together (one read, the deletes, then the writes)
+
+RETRYABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ConnectionError",
+        "Unprocessed",
+    }
+)
+VALIDATION_ERROR = "ValidationError"
+HARD_DELETE = "HardDelete"
+
+
+class FeatureStoreUnavailable(RuntimeError):
+    """A call failed with an error that retrying cannot fix (permissions, missing group, credentials)."""
+
+
+@dataclass
+class PendingRecord:
+    """One gold row to write. `online`: it is its card's newest gold row at the version read, so it goes to
+    the online store too. `source` (event_id, ts_us, dt) travels into dead letters for the replay."""
+
+    record: list[dict[str, str]]
+    online: bool
+    source: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def card_id(self) -> str:
+        return record_value(self.record, RECORD_IDENTIFIER) or ""
+
+    @property
+    def event_time(self) -> str:
+        return record_value(self.record, EVENT_TIME_FEATURE) or ""
+
+
+@dataclass
+class WriterOptions:
+    feature_group: str
+    max_attempts: int = 8
+    base_delay_seconds: float = 0.2
+    max_delay_seconds: float = 20.0
+    ttl: TtlDuration | None = None  # record-level TtlDuration on online writes; None: the group's TTL
+    chunk_records: int = DEFAULT_CHUNK_RECORDS
+    sleep: Callable[[float], None] = time.sleep
+    jitter: Callable[[], float] | None = None  # uniform in [0, 1); None: each process's own random.random
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+
+    def backoff_seconds(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base × 2^(attempt-1)))."""
+        draw = (self.jitter or random.random)()
+        return draw * min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (attempt - 1))
+
+
+@dataclass
+class WriteStats:
+    records: int = 0
+    online_records: int = 0
+    offline_only_records: int = 0
+    written: int = 0
+    online_corrections: int = 0  # HardDelete + write (late data changed the stored event time's record)
+    retries: int = 0  # records or calls sent again
+    calls: Counter = field(default_factory=Counter)  # operation -> calls
+    entries_per_call: Counter = field(default_factory=Counter)  # BatchWriteRecord: entries in a call -> calls
+    error_codes: Counter = field(default_factory=Counter)
+    dead_letters: list[dict] = field(default_factory=list)
+
+    def merge(self, other: WriteStats | dict) -> None:
+        data = other if isinstance(other, dict) else other.as_dict()
+        for name in ("records", "online_records", "offline_only_records", "written", "online_corrections", "retries"):
+            setattr(self, name, getattr(self, name) + data[name])
+        self.calls.update(data["calls"])
+        self.entries_per_call.update({int(size): count for size, count in data["entries_per_call"].items()})
+        self.error_codes.update(data["error_codes"])
+        self.dead_letters.extend(data["dead_letters"])
+
+    def as_dict(self) -> dict:
+        return {
+            "records": self.records,
+            "online_records": self.online_records,
+            "offline_only_records": self.offline_only_records,
+            "written": self.written,
+            "online_corrections": self.online_corrections,
+            "retries": self.retries,
+            "calls": dict(self.calls),
+            "entries_per_call": {str(size): count for size, count in sorted(self.entries_per_call.items())},
+            "error_codes": dict(self.error_codes),
+            "dead_letters": self.dead_letters,
+        }
+
+
+def _error_code_and_message(error: Exception) -> tuple[str, str, int | None]:
+    from botocore.exceptions import ClientError
+
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return details.get("Code", "Unknown"), details.get("Message", str(error)), status
+    return "ConnectionError", f"{type(error).__name__}: {error}", None
+
+
+def _connection_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    return (ClientError, ConnectionError, HTTPClientError)
+
+
+def is_retryable(code: str, status: int | None = None) -> bool:
+    if code == VALIDATION_ERROR:
+        return False
+    return code in RETRYABLE_CODES or (status is not None and (status >= 500 or status == 429))
+
+
+def _entry_key(entry: dict) -> str:
+    return json.dumps(entry, sort_keys=True, default=str)
+
+
+class _Attempted:
+    """A record on its way through the writes: how often it was sent and the last error."""
+
+    __slots__ = ("attempts", "entry", "last_error", "pending")
+
+    def __init__(self, pending: PendingRecord, entry: dict) -> None:
+        self.pending = pending
+        self.entry = entry
+        self.attempts = 0
+        self.last_error: tuple[str, str] = ("", "")
+
+
+def write_records(
+    client: Any, records: Iterable[PendingRecord], options: WriterOptions, stats: WriteStats | None = None
+) -> WriteStats:
+    """Write every record (or dead-letter it); return what happened. `client` is a
+    sagemaker-featurestore-runtime client or the local backend's `LocalFeatureStoreRuntime`."""
+    stats = stats if stats is not None else WriteStats()
+    for chunk in _chunks(iter(records), options.chunk_records):
+        _write_chunk(client, chunk, options, stats)
+    return stats
+
+
+SOURCE_COLUMNS = ("event_id", "ts_us", "dt")
+
+
+def pending_from_rows(rows: Iterable[dict], options: WriterOptions, stats: WriteStats) -> Iterator[PendingRecord]:
+    """Gold rows (with `online`) as PendingRecords; a row `to_record` rejects becomes a dead letter."""
+    for row in rows:
+        source = {name: (str(row[name]) if name == "dt" else row[name]) for name in SOURCE_COLUMNS if name in row}
+        try:
+            record = to_record(row)
+        except RecordError as error:
+            stats.records += 1
+            broken = PendingRecord(
+                record=[], online=bool(row.get("online")), source=source | {"card_id": row.get("card_id")}
+            )
+            stats.dead_letters.append(
+                dead_letter(broken, options, code="InvalidRecord", message=str(error), stage="serialize", attempts=0)
+            )
+            continue
+        yield PendingRecord(record=record, online=bool(row["online"]), source=source)
+
+
+def write_rows(client: Any, rows: Iterable[dict], options: WriterOptions) -> WriteStats:
+    """`write_records` for gold rows (dicts with the gold columns and `online`)."""
+    stats = WriteStats()
+    return write_records(client, pending_from_rows(rows, options, stats), options, stats)
+
+
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def dead_letter(pending: PendingRecord, options: WriterOptions, *, code: str, message: str, stage: str, attempts: int):
+    return {
+        "feature_group": options.feature_group,
+        "card_id": pending.card_id,
+        "event_time": pending.event_time,
+        "online": pending.online,
+        "record": pending.record,
+        "source": pending.source,
+        "stage": stage,
+        "error_code": code,
+        "error_message": message,
+        "attempts": attempts,
+        "failed_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _write_chunk(client: Any, chunk: list[PendingRecord], options: WriterOptions, stats: WriteStats) -> None:
+    stats.records += len(chunk)
+    online = [item for item in chunk if item.online]
+    stats.online_records += len(online)
+    stats.offline_only_records += len(chunk) - len(online)
+    stored, read_failures = read_online_event_times(client, [item.card_id for item in online], options, stats)
+    to_write: list[PendingRecord] = [item for item in chunk if not item.online]
+    for item in online:
+        if item.card_id in read_failures:
+            code, message, attempts = read_failures[item.card_id]
+            stats.dead_letters.append(
+                dead_letter(item, options, code=code, message=message, stage="read", attempts=attempts)
+            )
+            continue
+        stored_time = stored.get(item.card_id)
+        try:
+            new_ms = event_time_ms(item.event_time)
+            stored_ms = None if stored_time is None else event_time_ms(stored_time)
+        except RecordError as error:
+            stats.dead_letters.append(
+                dead_letter(item, options, code="InvalidRecord", message=str(error), stage="plan", attempts=0)
+            )
+            continue
+        if stored_ms is not None and stored_ms >= new_ms:
+            failure = _hard_delete_online(client, item.card_id, event_time_text((stored_ms + 1) * 1000), options, stats)
+            if failure is not None:
+                code, message, attempts = failure
+                stats.dead_letters.append(
+                    dead_letter(item, options, code=code, message=message, stage="delete", attempts=attempts)
+                )
+                continue
+            stats.online_corrections += 1
+        to_write.append(item)
+    _batch_write(client, to_write, options, stats)
+
+
+def read_online_event_times(
+    client: Any, card_ids: list[str], options: WriterOptions, stats: WriteStats
+) -> tuple[dict[str, str], dict[str, tuple[str, str, int]]]:
+    """card_id -> the event time its online record holds (absent: no record), and the cards whose read
+    failed for good: card_id -> (code, message, attempts)."""
+    found: dict[str, str] = {}
+    failed: dict[str, tuple[str, str, int]] = {}
+    unique = list(dict.fromkeys(card_ids))
+    for start in range(0, len(unique), MAX_BATCH_GET_IDENTIFIERS):
+        pending = unique[start : start + MAX_BATCH_GET_IDENTIFIERS]
+        attempt = 0
+        last: dict[str, tuple[str, str]] = {}
+        while pending:
+            attempt += 1
+            if attempt > 1:
+                stats.retries += 1
+                options.sleep(options.backoff_seconds(attempt - 1))
+            retry: list[str] = []
+            stats.calls["BatchGetRecord"] += 1
+            try:
+                response = client.batch_get_record(
+                    Identifiers=[
+                        {
+                            "FeatureGroupName": options.feature_group,
+                            "RecordIdentifiersValueAsString": pending,
+                            "FeatureNames": [EVENT_TIME_FEATURE],
+                        }
+                    ]
+                )
+            except _connection_errors() as error:
+                code, message, status = _error_code_and_message(error)
+                stats.error_codes[code] += 1
+                if not is_retryable(code, status):
+                    raise FeatureStoreUnavailable(
+                        f"BatchGetRecord on {options.feature_group}: {code}: {message}"
+                    ) from error
+                retry = pending
+                last = dict.fromkeys(pending, (code, message))
+            else:
+                for result in response.get("Records", []):
+                    event_time = record_value(result["Record"], EVENT_TIME_FEATURE)
+                    if event_time is not None:
+                        found[result["RecordIdentifierValueAsString"]] = event_time
+                for error in response.get("Errors", []):
+                    card_id, code = error["RecordIdentifierValueAsString"], error["ErrorCode"]
+                    stats.error_codes[code] += 1
+                    if code == "ResourceNotFound":  # no record for this identifier
+                        continue
+                    last[card_id] = (code, error.get("ErrorMessage", ""))
+                    if is_retryable(code):
+                        retry.append(card_id)
+                    else:
+                        failed[card_id] = (code, error.get("ErrorMessage", ""), attempt)
+                for unprocessed in response.get("UnprocessedIdentifiers", []):
+                    for card_id in unprocessed["RecordIdentifiersValueAsString"]:
+                        retry.append(card_id)
+                        last[card_id] = ("Unprocessed", "returned in UnprocessedIdentifiers")
+            if retry and attempt >= options.max_attempts:
+                for card_id in retry:
+                    code, message = last[card_id]
+                    failed[card_id] = (code, message, attempt)
+                retry = []
+            pending = list(dict.fromkeys(retry))
+    return found, failed
+
+
+def _hard_delete_online(
+    client: Any, card_id: str, delete_event_time: str, options: WriterOptions, stats: WriteStats
+) -> tuple[str, str, int] | None:
+    """DeleteRecord HardDelete on the online store only; None when done, else (code, message, attempts)."""
+    for attempt in range(1, options.max_attempts + 1):
+        if attempt > 1:
+            stats.retries += 1
+            options.sleep(options.backoff_seconds(attempt - 1))
+        stats.calls["DeleteRecord"] += 1
+        try:
+            client.delete_record(
+                FeatureGroupName=options.feature_group,
+                RecordIdentifierValueAsString=card_id,
+                EventTime=delete_event_time,
+                TargetStores=[ONLINE_STORE],
+                DeletionMode=HARD_DELETE,
+            )
+            return None
+        except _connection_errors() as error:
+            code, message, status = _error_code_and_message(error)
+            stats.error_codes[code] += 1
+            if code == VALIDATION_ERROR:
+                return code, message, attempt
+            if not is_retryable(code, status):
+                raise FeatureStoreUnavailable(f"DeleteRecord on {options.feature_group}: {code}: {message}") from error
+            last = (code, message, attempt)
+    return last
+
+
+def _entry(item: PendingRecord, options: WriterOptions) -> dict:
+    entry: dict[str, Any] = {
+        "FeatureGroupName": options.feature_group,
+        "Record": item.record,
+        "TargetStores": [ONLINE_STORE, OFFLINE_STORE] if item.online else [OFFLINE_STORE],
+    }
+    if item.online and options.ttl is not None:
+        entry["TtlDuration"] = options.ttl.as_api()
+    return entry
+
+
+def _batch_write(client: Any, items: list[PendingRecord], options: WriterOptions, stats: WriteStats) -> None:
+    pending = [_Attempted(item, _entry(item, options)) for item in items]
+    round_number = 0
+    while pending:
+        round_number += 1
+        if round_number > 1:
+            stats.retries += len(pending)
+            options.sleep(options.backoff_seconds(round_number - 1))
+        retry: list[_Attempted] = []
+        for start in range(0, len(pending), MAX_BATCH_WRITE_ENTRIES):
+            batch = pending[start : start + MAX_BATCH_WRITE_ENTRIES]
+            for attempted in batch:
+                attempted.attempts += 1
+            stats.calls["BatchWriteRecord"] += 1
+            stats.entries_per_call[len(batch)] += 1
+            try:
+                response = client.batch_write_record(Entries=[attempted.entry for attempted in batch])
+            except _connection_errors() as error:
+                code, message, status = _error_code_and_message(error)
+                stats.error_codes[code] += 1
+                if code == VALIDATION_ERROR:
+                    for attempted in batch:
+                        _give_up(attempted, options, stats, code, message)
+                    continue
+                if not is_retryable(code, status):
+                    raise FeatureStoreUnavailable(
+                        f"BatchWriteRecord on {options.feature_group}: {code}: {message}"
+                    ) from error
+                for attempted in batch:
+                    attempted.last_error = (code, message)
+                    retry.append(attempted)
+                continue
+            by_key: dict[str, list[_Attempted]] = defaultdict(list)
+            for attempted in batch:
+                by_key[_entry_key(attempted.entry)].append(attempted)
+            settled: set[int] = set()
+            for error in response.get("Errors", []):
+                attempted = _claim(by_key, error["Entry"])
+                if attempted is None:
+                    continue
+                code, message = error["ErrorCode"], error.get("ErrorMessage", "")
+                stats.error_codes[code] += 1
+                settled.add(id(attempted))
+                if is_retryable(code):
+                    attempted.last_error = (code, message)
+                    retry.append(attempted)
+                else:
+                    _give_up(attempted, options, stats, code, message)
+            for entry in response.get("UnprocessedEntries", []):
+                attempted = _claim(by_key, entry)
+                if attempted is None:
+                    continue
+                stats.error_codes["Unprocessed"] += 1
+                settled.add(id(attempted))
+                attempted.last_error = ("Unprocessed", "returned in UnprocessedEntries")
+                retry.append(attempted)
+            stats.written += sum(1 for attempted in batch if id(attempted) not in settled)
+        pending = []
+        for attempted in retry:
+            if attempted.attempts >= options.max_attempts:
+                _give_up(attempted, options, stats, *attempted.last_error)
+            else:
+                pending.append(attempted)
+
+
+def _claim(by_key: dict[str, list[_Attempted]], entry: dict) -> _Attempted | None:
+    candidates = by_key.get(_entry_key(entry))
+    return candidates.pop(0) if candidates else None
+
+
+def _give_up(attempted: _Attempted, options: WriterOptions, stats: WriteStats, code: str, message: str) -> None:
+    stats.dead_letters.append(
+        dead_letter(attempted.pending, options, code=code, message=message, stage="write", attempts=attempted.attempts)
+    )

@@ -1,0 +1,149 @@
+"""A card's online features, as JSON or from Python.
+
+    python feature_store/get_features.py --card-id card-000123 --lake-root ./lake
+    python feature_store/get_features.py --card-id card-000123 --backend sagemaker --region eu-west-1
+
+prints `{"card_id": …, "event_time": …, "features": {name: value}}` (numbers as numbers, a missing value as
+null); an unknown card prints "not found" on stderr and exits 1. In Python (e.g. a scoring service):
+
+    reader = OnlineFeatures.local("./lake")            # or OnlineFeatures.sagemaker(region="eu-west-1")
+    reader.get("card-000123")                          # dict as above, or None
+    reader.get_many(["card-1", "card-2"])              # {card_id: dict} for the cards found (BatchGetRecord)
+
+SageMaker reads use GetRecord / BatchGetRecord; the local backend answers the same calls from SQLite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from feature_store.definitions import EVENT_TIME_FEATURE, RECORD_IDENTIFIER, feature_group_name
+from feature_store.records import parse_features, record_value
+
+NOT_FOUND_EXIT_CODE = 1
+MAX_BATCH_GET = 100
+
+
+class OnlineFeatures:
+    """Reads a feature group's online store through a featurestore-runtime client (or the local one)."""
+
+    def __init__(self, client: Any, feature_group: str | None = None, *, close=None) -> None:
+        self.client = client
+        self.feature_group = feature_group or feature_group_name()
+        self._close = close
+
+    @classmethod
+    def local(
+        cls, lake_root: str = "./lake", *, online_store_path: str | None = None, feature_group: str | None = None
+    ) -> OnlineFeatures:
+        from feature_store.local_backend import LocalFeatureStoreRuntime, LocalStore
+        from feature_store.register_feature_groups import default_online_store_path
+
+        path = online_store_path or default_online_store_path(lake_root)
+        if path is None:
+            raise ValueError("an s3:// lake needs online_store_path for the local backend")
+        if not Path(path).exists():
+            raise FileNotFoundError(f"no local online store at {path}: run register_feature_groups.py and ingest")
+        store = LocalStore(path)
+        return cls(LocalFeatureStoreRuntime(store), feature_group, close=store.close)
+
+    @classmethod
+    def sagemaker(cls, region: str | None = None, *, feature_group: str | None = None) -> OnlineFeatures:
+        from feature_store.sagemaker_backend import runtime_client
+
+        return cls(runtime_client(region, retries=True), feature_group)
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+    def __enter__(self) -> OnlineFeatures:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @staticmethod
+    def _result(record: list[dict]) -> dict:
+        return {
+            "card_id": record_value(record, RECORD_IDENTIFIER),
+            "event_time": record_value(record, EVENT_TIME_FEATURE),
+            "features": parse_features(record),
+        }
+
+    def get(self, card_id: str) -> dict | None:
+        """GetRecord: the card's online features, or None when the online store has no record."""
+        response = self.client.get_record(FeatureGroupName=self.feature_group, RecordIdentifierValueAsString=card_id)
+        record = response.get("Record")
+        return self._result(record) if record else None
+
+    def get_many(self, card_ids: list[str]) -> dict[str, dict]:
+        """BatchGetRecord (≤ 100 cards a call): {card_id: features} for the cards found."""
+        found: dict[str, dict] = {}
+        unique = list(dict.fromkeys(card_ids))
+        for start in range(0, len(unique), MAX_BATCH_GET):
+            chunk = unique[start : start + MAX_BATCH_GET]
+            response = self.client.batch_get_record(
+                Identifiers=[{"FeatureGroupName": self.feature_group, "RecordIdentifiersValueAsString": chunk}]
+            )
+            errors = [error for error in response.get("Errors", []) if error["ErrorCode"] != "ResourceNotFound"]
+            if errors or response.get("UnprocessedIdentifiers"):
+                first = errors[0] if errors else {"ErrorCode": "Unprocessed", "ErrorMessage": "retry later"}
+                raise RuntimeError(f"BatchGetRecord failed: {first['ErrorCode']}: {first['ErrorMessage']}")
+            for result in response.get("Records", []):
+                found[result["RecordIdentifierValueAsString"]] = self._result(result["Record"])
+        return found
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="get_features.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--card-id", required=True, action="append", help="card to look up (repeat for several)")
+    parser.add_argument("--backend", choices=("local", "sagemaker"), default="local", help="(default: local)")
+    parser.add_argument("--lake-root", default="./lake", help="local backend: the lake (default: ./lake)")
+    parser.add_argument(
+        "--online-store-path",
+        default=None,
+        help="local backend: SQLite file (default: <lake-root>/feature_store/online.db)",
+    )
+    parser.add_argument("--region", default=None, help="sagemaker backend: AWS region (default: AWS_REGION)")
+    parser.add_argument(
+        "--feature-group", default=feature_group_name(), help=f"feature group (default: {feature_group_name()})"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.backend == "local":
+        reader = OnlineFeatures.local(
+            args.lake_root, online_store_path=args.online_store_path, feature_group=args.feature_group
+        )
+    else:
+        reader = OnlineFeatures.sagemaker(args.region, feature_group=args.feature_group)
+    with reader:
+        if len(args.card_id) == 1:
+            single = reader.get(args.card_id[0])
+            found = {args.card_id[0]: single} if single else {}
+        else:
+            found = reader.get_many(args.card_id)
+    status = 0
+    for card_id in args.card_id:
+        if card_id in found:
+            print(json.dumps(found[card_id]))
+        else:
+            print(f"card {card_id!r} not found in the online store of {args.feature_group}", file=sys.stderr)
+            status = NOT_FOUND_EXIT_CODE
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
