@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         fx_source = args.fx_rates or str(REPO_ROOT / REPO_ROOT_FX_RATES)
         options = SilverOptions(
-            fx_rates=load_fx_rates(open_file_bytes(fx_source, endpoint_url=args.endpoint_url).decode("utf-8")),
+            fx_rates=load_fx_rates(
+                open_file_bytes(fx_source, endpoint_url=args.endpoint_url).decode("utf-8"), source=fx_source
+            ),
             token_key=resolve_token_key(args.card_token_secret_id),
             lookback_hours=args.lookback_hours,
             full_scan=args.full_scan,

@@ -201,3 +201,46 @@ def test_stream_batches_with_late_events_equal_full_and_reruns_change_nothing(sp
     report = run(lake, "stream")
     assert report["gold"][0]["notes"] == ["silver unchanged since the watermark"]
     assert table_version(spark, lake / gold.GOLD_TABLE) - version <= 1  # at most an empty MERGE commit
+
+
+def test_late_event_crash_before_watermark_and_daily_run(spark, full_lake, tmp_path, monkeypatch):
+    from spark_jobs.fault_injection import InjectedFault
+
+    lake = tmp_path / "lake"
+    write_bronze(
+        lake,
+        "2026/01/08/00",
+        "week.gz",
+        [event(f"wk-{day}", card_id="card-late", ts=T0 + day * 86400, amount=10 + day) for day in range(1, 8)],
+    )
+    run(lake, "stream")
+    # A late event on day 1 changes the card's features for the six days after it.
+    write_bronze(
+        lake, "2026/01/08/01", "late.gz", [event("wk-late", card_id="card-late", ts=T0 + 86400 + 60, amount=500)]
+    )
+    monkeypatch.setenv("LAKEHOUSE_FAIL_AT", "before_gold_watermark")
+    with pytest.raises(InjectedFault):
+        run(lake, "stream")
+    monkeypatch.delenv("LAKEHOUSE_FAIL_AT")
+    # The crash came after the gold MERGE but before the watermark: the rerun re-derives the same rows.
+    report = run(lake, "stream")
+    gold_run = report["gold"][0]
+    assert gold_run["mode"] == "incremental" and gold_run["affected_cards"] == 1
+    assert report["counts"]["gold_rows_updated"] == 0  # already merged before the crash
+    assert_gold_matches_reference(spark, lake)
+    rows = {r.event_id: r for r in spark.read.format("delta").load(str(lake / gold.GOLD_TABLE)).collect()}
+    eur = 1.08  # event() amounts are EUR
+    assert rows["wk-7"].avg_amount_7d == pytest.approx(
+        (sum(10 + day for day in range(1, 8)) + 500) * eur / 8, rel=1e-12
+    )
+    assert rows["wk-1"].txn_count_1h == 1 and rows["wk-late"].secs_since_prev_txn == 60.0
+
+    # A daily run over correct gold changes no row, and maintains the touched partitions.
+    version = table_version(spark, lake / gold.GOLD_TABLE)
+    report = run(lake, "daily", "--date", "2026-01-02")
+    assert (report["counts"]["gold_rows_inserted"], report["counts"]["gold_rows_updated"]) == (0, 0)
+    assert report["gold"][1]["rows_recomputed"] == 8  # wk-1 .. wk-7 and wk-late lie in [D, D + 8 days)
+    assert "2026-01-02" in report["maintenance"]["gold"]["optimized_partitions"]
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{lake / gold.GOLD_TABLE}`").collect()
+    changed = [row for row in history if row.version > version and row.operation in ("MERGE", "WRITE")]
+    assert all(int(row.operationMetrics.get("numTargetRowsUpdated", "0")) == 0 for row in changed)
