@@ -158,5 +158,20 @@ def markdown_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def readme_table() -> str:
+    """The compact table between the `features:start/end` markers in README.md."""
+    lines = [
+        "Generated from `spark_jobs/feature_registry.py` (the one list that drives Spark, the Feature Store and the",
+        "datasets); the full table is [docs/features.md](docs/features.md).",
+        "",
+        "| feature | type | window | definition |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{item.name}` | {item.dtype} | {_window_text(item.window)} | {item.description} |" for item in FEATURES
+    ]
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     print(markdown_table(), end="")

@@ -96,11 +96,15 @@ def test_gold_schema_follows_the_registry():
     assert names[-2:] == ["feature_set_version", "computed_at"]
 
 
-def test_docs_features_table_is_current():
-    from spark_jobs.feature_registry import markdown_table
+def test_docs_features_tables_are_current():
+    from spark_jobs.feature_registry import markdown_table, readme_table
 
-    docs = Path(__file__).resolve().parents[1] / "docs" / "features.md"
+    root = Path(__file__).resolve().parents[1]
+    docs = root / "docs" / "features.md"
     assert docs.read_text() == markdown_table(), "docs/features.md is stale: python -m spark_jobs.feature_registry"
+    readme = (root / "README.md").read_text()
+    block = readme.split("<!-- features:start -->\n", 1)[1].split("<!-- features:end -->", 1)[0]
+    assert block == readme_table(), "README.md's feature table is stale: paste feature_registry.readme_table()"
 
 
 # --- Through the real job ------------------------------------------------------------------------
