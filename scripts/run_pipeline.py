@@ -1147,7 +1147,8 @@ class SparkSubmitLauncher:
                 start_new_session=True,
             )
             lock = threading.Lock()
-            stderr_tail: list[str] = []
+            stdout_tail: list[str] = []  # spark-submit merges the Python driver's stderr into stdout
+            stderr_tail: list[str] = []  # the JVM's log
 
             def pump(stream, is_stdout: bool) -> None:
                 nonlocal report_uri
@@ -1161,6 +1162,8 @@ class SparkSubmitLauncher:
                             report_uri = found.group(1)
                         if not text.startswith('{"'):  # EMF metric lines go to the log only
                             self.echo(f"    | {text}")
+                            stdout_tail.append(text)
+                            del stdout_tail[:-40]
                     else:
                         stderr_tail.append(text)
                         del stderr_tail[:-40]
@@ -1200,7 +1203,9 @@ class SparkSubmitLauncher:
                 reader.join(timeout=30)
         seconds = round(time.monotonic() - started, 1)
         if return_code != 0:
-            details = "\n".join(stderr_tail[-20:])[-4000:]
+            jvm_errors = [line for line in stderr_tail if " ERROR " in line or "Error" in line or "Exception" in line]
+            jvm_errors = jvm_errors or stderr_tail[-5:]
+            details = "\n".join(stdout_tail[-25:] + jvm_errors[-10:])[-6000:]
             raise StatesError(
                 "States.TaskFailed",
                 json.dumps(
@@ -1708,12 +1713,21 @@ def run_pipeline(
     job_launcher: Callable[[JobRequest], dict] | None = None,
     log: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
+    register_feature_group: bool | None = None,
 ) -> ExecutionResult:
-    """Run one execution of state_machines/<mode>.asl.json (or `definition_path`) locally."""
+    """Run one execution of state_machines/<mode>.asl.json (or `definition_path`) locally.
+
+    With the local feature store backend, the feature group is registered first (idempotent), as the deploy
+    workflow does on AWS; by default only when the jobs really run (no `job_launcher` stub).
+    """
     state_dir = Path(state_dir) if state_dir else default_state_dir(lake_root)
     config = local_config(lake_root, state_dir, config_overrides)
     definition_path = definition_path or STATE_MACHINES_DIR / f"{mode}.asl.json"
     definition = load_definition(definition_path, config)
+    if register_feature_group is None:
+        register_feature_group = job_launcher is None
+    if register_feature_group and config["feature_store_backend"] == "local":
+        register_local_feature_group(config, endpoint_url=endpoint_url, log=log)
     started = utc_now()
     execution_name = execution_name or f"{mode}-{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
     services = LocalServices(
@@ -1746,6 +1760,28 @@ def run_pipeline(
             interpreter.execution_arn, result.status, output=result.output, error=result.error, cause=result.cause
         )
     return result
+
+
+def register_local_feature_group(
+    config: Mapping[str, str], *, endpoint_url: str | None, log: Callable[[str], None]
+) -> None:
+    """The local stand-in of the deploy step that creates the feature group (idempotent)."""
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "feature_store" / "register_feature_groups.py"),
+        "--backend",
+        "local",
+        "--lake-root",
+        config["lake_root"],
+        "--online-store-path",
+        config["online_store_path"],
+    ]
+    if endpoint_url:
+        command += ["--endpoint-url", endpoint_url]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=600)
+    if result.returncode != 0:
+        raise DefinitionError(f"registering the local feature group failed: {(result.stdout + result.stderr)[-2000:]}")
+    log(f"local setup: feature group registered in {config['online_store_path']} (the deploy workflow's step on AWS)")
 
 
 def summary_lines(result: ExecutionResult) -> list[str]:

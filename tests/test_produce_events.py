@@ -33,7 +33,11 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
