@@ -174,8 +174,9 @@ def test_daily_runs_its_three_jobs_with_the_date_override(tmp_path):
     result = run(tmp_path, "daily", jobs=jobs, execution_input={"date": "2026-02-14"})
     assert result.status == "SUCCEEDED"
     assert jobs.entry_points == ["silver_and_gold.py", "build_datasets.py", "ingest_features.py"]
-    assert jobs.requests[0].arguments == ["--mode", "daily", "--lake-root", str(tmp_path), "--date", "2026-02-14"]
-    assert jobs.requests[1].arguments == ["--lake-root", str(tmp_path), "--as-of", "2026-02-14"]
+    day_after_at_midnight = ["--scheduled-time", "2026-02-14T23:00:00-01:00"]
+    assert jobs.requests[0].arguments == ["--mode", "daily", "--lake-root", str(tmp_path), *day_after_at_midnight]
+    assert jobs.requests[1].arguments == ["--lake-root", str(tmp_path), *day_after_at_midnight]
     assert lease_table(tmp_path) == {}  # lease released, pending flag cleared
     jobs = StubJobs()
     run(tmp_path, "daily", jobs=jobs, execution_input={"scheduled_time": "2026-02-15T00:05:00Z"})

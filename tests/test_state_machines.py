@@ -169,16 +169,28 @@ def test_job_arguments():
         "IngestFeatures",
     ]
     silver = daily["RunDailySilverAndGold"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments.$"]
-    assert silver.startswith("States.Array('--mode', 'daily'") and silver.endswith("$.day.silver_flag, $.day.value)")
+    assert silver.startswith("States.Array('--mode', 'daily'")
+    assert silver.endswith("'--scheduled-time', $.day.scheduled_time)")
     datasets = daily["BuildDatasets"]["Parameters"]["JobDriver"]["SparkSubmit"]
     assert datasets["EntryPoint"] == "<code_uri>/spark_jobs/build_datasets.py"
-    assert datasets["EntryPointArguments.$"].endswith("$.day.datasets_flag, $.day.value)")
-    assert daily["UseDate"]["Parameters"] == {
-        "silver_flag": "--date",
-        "datasets_flag": "--as-of",
-        "value.$": "$.input.date",
-    }
-    assert daily["UseScheduledTime"]["Parameters"]["value.$"] == "$.input.scheduled_time"
+    assert datasets["EntryPointArguments.$"].endswith("'--scheduled-time', $.day.scheduled_time)")
+    assert daily["UseScheduledTime"]["Parameters"] == {"scheduled_time.$": "$.input.scheduled_time"}
+    assert daily["UseExecutionStartTime"]["Parameters"] == {"scheduled_time.$": "$$.Execution.StartTime"}
+
+
+@pytest.mark.parametrize("day", ["2026-02-14", "2026-02-28", "2026-12-31", "2028-02-29"])
+def test_a_date_override_is_the_scheduled_time_of_that_days_run(day):
+    """{"date": D} → D 23:00 at UTC-1 = D+1 00:00 UTC: silver processes D, the datasets are as of D+1."""
+    from datetime import date, timedelta
+
+    from scripts.run_pipeline import evaluate_intrinsic
+    from spark_jobs.build_datasets import parse_args as datasets_args
+    from spark_jobs.silver_and_gold import parse_args as silver_args
+
+    expression = definition("daily")["States"]["UseDate"]["Parameters"]["scheduled_time.$"]
+    scheduled = evaluate_intrinsic(expression, {"input": {"date": day}}, {})
+    assert silver_args(["--mode", "daily", "--scheduled-time", scheduled]).date == date.fromisoformat(day)
+    assert datasets_args(["--scheduled-time", scheduled]).as_of == date.fromisoformat(day) + timedelta(days=1)
 
 
 @pytest.mark.parametrize("machine", MACHINES)
