@@ -95,6 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--max-concurrency must be >= 1")
     if args.max_attempts < 1:
         parser.error("--max-attempts must be >= 1")
+    args.online_store_path = args.online_store_path or None  # the state machines pass "" on AWS
     if args.backend == "local" and args.online_store_path is None:
         args.online_store_path = default_online_store_path(args.lake_root)
         if args.online_store_path is None:

@@ -1,10 +1,12 @@
 """Create or update the card feature group so it matches the feature registry.
 
     python feature_store/register_feature_groups.py --backend local --lake-root ./lake
-    python feature_store/register_feature_groups.py --backend sagemaker --region eu-west-1 \\
+    python feature_store/register_feature_groups.py --region eu-west-1 \\
         --role-arn arn:aws:iam::…:role/cardfeat-dev-feature-store --offline-store-s3-uri s3://…/feature_store/offline \\
         --glue-database cardfeat_dev_feature_store \\
         --online-store-kms-key-id arn:aws:kms:… --offline-store-kms-key-id arn:aws:kms:…
+
+(--backend defaults to sagemaker when --role-arn is given, as in the deploy workflow, else local.)
 
 - A missing group is created (online store on, offline store in S3 with the Glue catalog, the KMS keys
   given) and the command waits until it is Created; CreateFailed stops with its FailureReason.
@@ -168,7 +170,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="register_feature_groups.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--backend", choices=("local", "sagemaker"), default="local", help="where the group lives (default: local)"
+        "--backend",
+        choices=("local", "sagemaker"),
+        default=None,
+        help="where the group lives (default: sagemaker when --role-arn is given, else local)",
     )
     add_lake_options(parser)
     parser.add_argument(
@@ -200,6 +205,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--poll-seconds", type=int, default=10, help="seconds between DescribeFeatureGroup polls")
     args = parser.parse_args(argv)
     args.ttl = ttl_from_args(parser, args)
+    if args.backend is None:
+        args.backend = "sagemaker" if args.role_arn else "local"
+    args.online_store_path = args.online_store_path or None  # the state machines pass "" on AWS
     if args.backend == "sagemaker":
         missing = [
             option

@@ -57,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.ttl = ttl_from_args(parser, args)
     args.full_resync = False
+    args.online_store_path = args.online_store_path or None  # the state machines pass "" on AWS
     if args.backend == "local" and args.online_store_path is None:
         args.online_store_path = default_online_store_path(args.lake_root)
         if args.online_store_path is None:

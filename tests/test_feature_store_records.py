@@ -182,3 +182,41 @@ def test_plan_read_decides_between_incremental_and_resync(tmp_path):
     assert cleaned.mode == "resync" and "no longer in _delta_log" in cleaned.reason
     assert plan({"feature_group": group, "gold_version": 9}).mode == "resync"  # gold recreated
     assert plan({"feature_group": group, "gold_version": 5}, force_resync=True).mode == "resync"
+
+
+def test_job_arguments_as_the_state_machines_and_the_deploy_workflow_pass_them():
+    from feature_store import ingest_features, register_feature_groups
+
+    # state_machines/*.asl.json: an empty --online-store-path on AWS.
+    args = ingest_features.parse_args(
+        ["--backend", "sagemaker", "--lake-root", "s3://lake/root", "--online-store-path", "", "--region", "eu-west-1"]
+    )
+    assert (args.backend, args.online_store_path, args.region, args.max_concurrency) == (
+        "sagemaker",
+        None,
+        "eu-west-1",
+        4,
+    )
+    local = ingest_features.parse_args(["--lake-root", "lake", "--online-store-path", ""])
+    assert local.backend == "local" and local.online_store_path.endswith("/lake/feature_store/online.db")
+    with pytest.raises(SystemExit):
+        ingest_features.parse_args(["--lake-root", "s3://lake/root"])  # local backend, S3 lake: path required
+    # .github/workflows/deploy.yml: no --backend, the role and store settings → SageMaker.
+    deploy = register_feature_groups.parse_args(
+        [
+            "--region",
+            "eu-west-1",
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/r",
+            "--offline-store-s3-uri",
+            "s3://lake/root/feature_store/offline",
+            "--offline-store-kms-key-id",
+            "arn:aws:kms:eu-west-1:123456789012:key/lake",
+            "--online-store-kms-key-id",
+            "arn:aws:kms:eu-west-1:123456789012:key/online",
+            "--glue-database",
+            "cardfeat_dev_feature_store",
+        ]
+    )
+    assert deploy.backend == "sagemaker" and deploy.ttl is None
+    assert register_feature_groups.parse_args(["--lake-root", "lake"]).backend == "local"
