@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -422,29 +422,25 @@ def _batch_write(client: Any, items: list[PendingRecord], options: WriterOptions
                     attempted.last_error = (code, message)
                     retry.append(attempted)
                 continue
-            by_key: dict[str, list[_Attempted]] = defaultdict(list)
-            for attempted in batch:
-                by_key[_entry_key(attempted.entry)].append(attempted)
             settled: set[int] = set()
             for error in response.get("Errors", []):
-                attempted = _claim(by_key, error["Entry"])
-                if attempted is None:
-                    continue
                 code, message = error["ErrorCode"], error.get("ErrorMessage", "")
                 stats.error_codes[code] += 1
-                settled.add(id(attempted))
+                attempted = _claim(batch, settled, error["Entry"], options, stats, code, message)
+                if attempted is None:
+                    continue
                 if is_retryable(code):
                     attempted.last_error = (code, message)
                     retry.append(attempted)
                 else:
                     _give_up(attempted, options, stats, code, message)
             for entry in response.get("UnprocessedEntries", []):
-                attempted = _claim(by_key, entry)
+                stats.error_codes["Unprocessed"] += 1
+                message = "returned in UnprocessedEntries"
+                attempted = _claim(batch, settled, entry, options, stats, "Unprocessed", message)
                 if attempted is None:
                     continue
-                stats.error_codes["Unprocessed"] += 1
-                settled.add(id(attempted))
-                attempted.last_error = ("Unprocessed", "returned in UnprocessedEntries")
+                attempted.last_error = ("Unprocessed", message)
                 retry.append(attempted)
             stats.written += sum(1 for attempted in batch if id(attempted) not in settled)
         pending = []
@@ -455,9 +451,47 @@ def _batch_write(client: Any, items: list[PendingRecord], options: WriterOptions
                 pending.append(attempted)
 
 
-def _claim(by_key: dict[str, list[_Attempted]], entry: dict) -> _Attempted | None:
-    candidates = by_key.get(_entry_key(entry))
-    return candidates.pop(0) if candidates else None
+def _match_keys(entry: dict) -> tuple:
+    """From exact to loose: the whole entry; group, card, event time and stores; card and event time."""
+    record = entry.get("Record") or []
+    card, event_time = record_value(record, RECORD_IDENTIFIER), record_value(record, EVENT_TIME_FEATURE)
+    return (
+        _entry_key(entry),
+        (entry.get("FeatureGroupName"), card, event_time, tuple(entry.get("TargetStores") or ())),
+        (card, event_time),
+    )
+
+
+def _claim(
+    batch: list[_Attempted],
+    settled: set[int],
+    entry: dict,
+    options: WriterOptions,
+    stats: WriteStats,
+    code: str,
+    message: str,
+) -> _Attempted | None:
+    """The sent entry a response entry (in Errors or UnprocessedEntries) stands for, matched exactly if
+    possible, else on fewer fields. One that matches nothing we sent is dead-lettered as returned, so a
+    reported failure is never counted as written."""
+    wanted = _match_keys(entry)
+    for level in range(len(wanted)):
+        for attempted in batch:
+            if id(attempted) not in settled and _match_keys(attempted.entry)[level] == wanted[level]:
+                settled.add(id(attempted))
+                return attempted
+    stranger = PendingRecord(record=entry.get("Record") or [], online=ONLINE_STORE in (entry.get("TargetStores") or []))
+    stats.dead_letters.append(
+        dead_letter(
+            stranger,
+            options,
+            code=code,
+            message=f"{message} (entry not matched to a sent one)",
+            stage="write",
+            attempts=1,
+        )
+    )
+    return None
 
 
 def _give_up(attempted: _Attempted, options: WriterOptions, stats: WriteStats, code: str, message: str) -> None:

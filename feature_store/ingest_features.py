@@ -305,12 +305,19 @@ class LocalBackend:
     def describe_group(self, name: str) -> dict | None:
         return self.store.describe_group(name)
 
-    def write(self, spark, frame, options):
-        from feature_store.batch_writer import write_rows
+    FLUSH_EVERY_ROWS = 100_000  # offline rows buffered in the driver before an append to Delta
 
-        stats = write_rows(self.runtime, (row.asDict() for row in frame.toLocalIterator()), options)
-        self.runtime.flush_offline(spark, self.lake_root_uri)
-        return stats
+    def write(self, spark, frame, options):
+        from itertools import islice
+
+        from feature_store.batch_writer import WriteStats, write_rows
+
+        total = WriteStats()
+        rows = (row.asDict() for row in frame.toLocalIterator())
+        while batch := list(islice(rows, self.FLUSH_EVERY_ROWS)):
+            total.merge(write_rows(self.runtime, batch, options))
+            self.runtime.flush_offline(spark, self.lake_root_uri)
+        return total
 
     def close(self) -> None:
         self.store.close()

@@ -282,3 +282,28 @@ def test_online_reads_are_retried_and_batched_by_100(client):
         expect_write(client, [entry(item) for item in items[start : start + 25]])
     stats = write_records(client, items, options())
     assert stats.calls["BatchGetRecord"] == 4 and stats.written == 120
+
+
+def test_response_entries_are_matched_loosely_and_never_lost(client):
+    """An entry echoed back without some fields is still matched to what was sent; one that matches
+    nothing sent becomes a dead letter rather than being counted as written."""
+    items = [pending("c1", T0_US, online=True), pending("c2", T0_US)]
+    expect_get(client, ["c1"])
+    sent = [entry(items[1]), entry(items[0], {"Unit": "Days", "Value": 1})]
+    echoed = {"FeatureGroupName": GROUP, "Record": items[0].record}  # no TargetStores, no TtlDuration
+    stranger = {"FeatureGroupName": GROUP, "Record": record("c9", T0_US)}
+    expect_write(
+        client,
+        sent,
+        {
+            "Errors": [
+                {"Entry": echoed, "ErrorCode": "ValidationError", "ErrorMessage": "no"},
+                {"Entry": stranger, "ErrorCode": "ValidationError", "ErrorMessage": "who?"},
+            ],
+            "UnprocessedEntries": [],
+        },
+    )
+    stats = write_records(client, items, options(ttl=TtlDuration("Days", 1)))
+    assert stats.written == 1
+    assert [(letter["card_id"], letter["online"]) for letter in stats.dead_letters] == [("c1", True), ("c9", False)]
+    assert "not matched" in stats.dead_letters[1]["error_message"]
