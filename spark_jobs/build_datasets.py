@@ -1,0 +1,444 @@
+"""Daily datasets: leakage-free, out-of-time training and validation sets and the inference snapshot.
+
+Entry point for `spark-submit --master 'local[*]'` and EMR Serverless (same arguments, with
+`--lake-root s3://bucket/prefix`). For the as-of date A (00:00 UTC) it reads nothing at or after A:
+
+  training    events with ts in [A − D − V − T, A − D − V)   label 1 when charged back before A
+  validation  events with ts in [A − D − V, A − D)           label 1 when charged back before A
+  (neither)   events with ts in [A − D, A)                   their chargebacks have not had time to arrive
+  inference   each card's latest gold row with ts < A
+
+Writes Parquet to <lake-root>/gold/training/as_of=A/{train,validation}/ and
+<lake-root>/gold/inference/as_of=A/, then manifest.json in gold/training/as_of=A/ (written last: a
+dataset is complete when its manifest exists). Invalid chargebacks go to <lake-root>/silver/label_quarantine.
+See docs/datasets.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script by spark-submit: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from spark_jobs.job_options import add_lake_options, parse_day, parse_timestamp
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+BASELINE_OUTPUTS = ("metrics.json", "pr_curve.png")  # written by scripts/train_baseline.py
+ROWS_PER_FILE = 1_000_000
+_REPORTED_DAY = re.compile(r"(?:^|/)reported_dt=(\d{4})/(\d{2})/(\d{2})/")
+
+
+class DatasetInputError(RuntimeError):
+    """The lake cannot give the requested datasets (too little history, no gold table, ...)."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="build_datasets.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    when = parser.add_mutually_exclusive_group(required=True)
+    when.add_argument(
+        "--as-of",
+        type=parse_day,
+        help="A, the as-of date YYYY-MM-DD (00:00 UTC): nothing at or after it is read",
+    )
+    when.add_argument(
+        "--scheduled-time",
+        type=parse_timestamp,
+        help="the scheduler's time (ISO-8601); A is its UTC date, so the daily run for day D has A = D + 1",
+    )
+    parser.add_argument(
+        "--train-days", type=int, default=14, help="T: days of events in the training set (default: 14)"
+    )
+    parser.add_argument(
+        "--validation-days", type=int, default=7, help="V: days of events in the validation set (default: 7)"
+    )
+    parser.add_argument(
+        "--label-delay-days",
+        type=int,
+        default=7,
+        help="D: the last D days before A are in neither set, their chargebacks not having had time to "
+        "arrive (default: 7)",
+    )
+    add_lake_options(parser)
+    args = parser.parse_args(argv)
+    if args.train_days < 1 or args.validation_days < 1:
+        parser.error("--train-days and --validation-days must be >= 1")
+    if args.label_delay_days < 0:
+        parser.error("--label-delay-days must be >= 0")
+    if args.as_of is None:
+        args.as_of = args.scheduled_time.date()  # parse_timestamp returns UTC
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    from spark_jobs.datasets import DatasetWindows
+    from spark_jobs.run_report import RunReport
+    from spark_jobs.session import build_spark_session
+    from spark_jobs.storage import open_lake
+
+    storage = open_lake(args.lake_root, endpoint_url=args.endpoint_url)
+    report = RunReport(storage, job="build_datasets", mode="datasets")
+    report.arguments = {key: str(value) for key, value in vars(args).items() if value is not None}
+    windows = DatasetWindows(args.as_of, args.train_days, args.validation_days, args.label_delay_days)
+    try:
+        spark = build_spark_session("build_datasets", s3_endpoint_url=args.endpoint_url)
+        manifest = build_datasets(spark, storage, report, windows)
+    except DatasetInputError as error:
+        report.finish("failed", error=error)
+        print(f"build_datasets.py: error: {error}", file=sys.stderr, flush=True)
+        return 2
+    except Exception as error:
+        report.finish("failed", error=error)
+        raise
+    print_summary(manifest)
+    counts = report.counts
+    report.finish(
+        "succeeded",
+        metrics={
+            "datasets": {
+                "TrainRows": counts["train_rows"],
+                "TrainFrauds": counts["train_frauds"],
+                "ValidationRows": counts["validation_rows"],
+                "ValidationFrauds": counts["validation_frauds"],
+                "InferenceRows": counts["inference_rows"],
+                "ChargebacksRead": counts["chargebacks_read"],
+                "LabelRecordsQuarantined": counts["labels_quarantined"],
+                "UnknownEventChargebacks": counts["unknown_event_chargebacks"],
+            }
+        },
+    )
+    return 0
+
+
+def build_datasets(spark, storage, report, windows) -> dict:
+    """Read gold, silver and the chargebacks before A; write the three datasets and the manifest."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from spark_jobs import datasets, labels
+    from spark_jobs.datasets import INFERENCE, SPLITS, TRAIN, VALIDATION
+    from spark_jobs.delta_tables import ensure_table, insert_new_rows, table_exists
+    from spark_jobs.feature_registry import FEATURE_NAMES, FEATURE_SET_VERSION
+    from spark_jobs.gold import GOLD_TABLE
+    from spark_jobs.gold_update import table_version
+    from spark_jobs.silver import SILVER_TABLE
+    from spark_jobs.silver_ingest import table_uri
+
+    as_of, as_of_us = windows.as_of, windows.as_of_us
+    folder = f"as_of={as_of.isoformat()}"
+    outputs = {
+        TRAIN: f"{datasets.TRAINING_PREFIX}/{folder}/{TRAIN}",
+        VALIDATION: f"{datasets.TRAINING_PREFIX}/{folder}/{VALIDATION}",
+        INFERENCE: f"{datasets.INFERENCE_PREFIX}/{folder}",
+    }
+    manifest_uri = storage.uri(datasets.TRAINING_PREFIX, folder, MANIFEST_NAME)
+
+    # 1. Sources, pinned to one Delta version each, cut at A ------------------------------------------
+    with report.step("read_sources"):
+        silver_path, gold_path = table_uri(storage, SILVER_TABLE), table_uri(storage, GOLD_TABLE)
+        for name, path in (("silver", silver_path), ("gold", gold_path)):
+            if not table_exists(spark, path):
+                raise DatasetInputError(f"no {name} table at {path}: run spark_jobs/silver_and_gold.py first")
+        versions = {"silver": table_version(spark, silver_path), "gold": table_version(spark, gold_path)}
+
+        def before_as_of(path: str, version: int):
+            table = spark.read.format("delta").option("versionAsOf", version).load(path)
+            return table.where(F.col("dt") < F.lit(as_of)).where(F.col("ts_us") < as_of_us)
+
+        silver_events = before_as_of(silver_path, versions["silver"]).select("event_id", "ts_us", "dt")
+        gold_rows = before_as_of(gold_path, versions["gold"])
+        first_day, last_day = silver_events.agg(F.min("dt"), F.max("dt")).first()
+        check_history(windows, first_day, last_day)
+        stale = gold_rows.where(F.col("feature_set_version") != FEATURE_SET_VERSION).count()
+        if stale:
+            raise DatasetInputError(
+                f"gold holds {stale} rows before {as_of} computed with another feature set version than "
+                f"{FEATURE_SET_VERSION}: recompute gold (silver_and_gold.py --mode full) first"
+            )
+
+    # 2. Labels: chargebacks reported before A, validated against silver -------------------------------
+    with report.step("labels"):
+        prefix_uri = storage.uri(labels.LABELS_PREFIX)
+        label_files, listing = select_label_files(storage, prefix_uri, windows)
+        if label_files:
+            binary = spark.read.format("binaryFile").load([spark_path_of(uri) for uri in label_files])
+            parsed = labels.parse_chargeback_files(binary)
+        else:
+            parsed = spark.createDataFrame([], labels.PARSED_SCHEMA)
+        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+        classified = labels.classify_chargebacks(parsed, silver_events, as_of_us=as_of_us).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        event_labels = labels.event_labels(classified).persist(StorageLevel.MEMORY_AND_DISK)
+        label_counts = count_labels(parsed, classified, event_labels, listing)
+        quarantine_path = table_uri(storage, labels.LABEL_QUARANTINE_TABLE)
+        ensure_table(spark, quarantine_path, labels.LABEL_QUARANTINE_SCHEMA)
+        if label_counts["quarantined"]:
+            insert_new_rows(
+                spark,
+                quarantine_path,
+                labels.label_quarantine_rows(parsed, classified, run_id=report.run_id),
+                match_condition="t.source_file = s.source_file AND t.line_number <=> s.line_number",
+            )
+
+    # 3. The splits and the snapshot, written as Parquet (the manifest goes last) ---------------------
+    previous_manifest = storage.read_json(manifest_uri)
+    storage.delete(manifest_uri)
+    with report.step("write_datasets"):
+        train_start_us = windows.bounds_us(TRAIN)[0]
+        window_rows = gold_rows.where(F.col("dt") >= F.lit(windows.train_start)).where(F.col("ts_us") >= train_start_us)
+        labelled = datasets.labelled_events(window_rows, event_labels).persist(StorageLevel.MEMORY_AND_DISK)
+        expected = {split: datasets.split_rows(labelled, windows, split).count() for split in SPLITS}
+        for split in SPLITS:
+            write_parquet(datasets.split_rows(labelled, windows, split), storage, outputs[split], expected[split])
+        snapshot = datasets.inference_snapshot(gold_rows, as_of_us=as_of_us).persist(StorageLevel.MEMORY_AND_DISK)
+        expected[INFERENCE] = snapshot.count()
+        write_parquet(snapshot, storage, outputs[INFERENCE], expected[INFERENCE])
+        for frame in (parsed, classified, event_labels, labelled, snapshot):
+            frame.unpersist()
+
+    # 4. One pass over what was written: the content hash and each split's statistics -----------------
+    with report.step("content_hash"):
+        hasher = datasets.ContentHasher()
+        digests = {}
+        for split in (TRAIN, VALIDATION, INFERENCE):
+            schema = datasets.INFERENCE_SCHEMA if split == INFERENCE else datasets.TRAINING_SCHEMA
+            written = spark.read.schema(schema).parquet(spark_path_of(storage.uri(outputs[split])))
+            ordered = written.orderBy("ts_us", "event_id")
+            digests[split] = hasher.add_split(row.asDict() for row in ordered.toLocalIterator())
+            if digests[split].rows != expected[split]:
+                raise RuntimeError(f"{split}: wrote {expected[split]} rows but read back {digests[split].rows}")
+    content_hash = hasher.hexdigest()
+
+    splits = {}
+    described = windows.describe()
+    for split in (TRAIN, VALIDATION, INFERENCE):
+        digest = digests[split]
+        entry = {
+            "path": outputs[split],
+            "window": described[split],
+            "rows": digest.rows,
+            "cards": digest.cards,
+            "first_event_at": datasets.iso_from_us(digest.first_ts_us),
+            "last_event_at": datasets.iso_from_us(digest.last_ts_us),
+            "sha256": digest.sha256,
+        }
+        if split != INFERENCE:
+            entry["frauds"] = digest.frauds
+            entry["fraud_rate"] = round(digest.frauds / digest.rows, 6) if digest.rows else None
+        splits[split] = entry
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "job": "spark_jobs/build_datasets.py",
+        "as_of": as_of.isoformat(),
+        "label_cutoff": described["label_cutoff"],
+        "parameters": {
+            "train_days": windows.train_days,
+            "validation_days": windows.validation_days,
+            "label_delay_days": windows.label_delay_days,
+        },
+        "windows": described,
+        "splits": splits,
+        "columns": {
+            "train_and_validation": schema_columns(datasets.TRAINING_SCHEMA),
+            "inference": schema_columns(datasets.INFERENCE_SCHEMA),
+        },
+        "features": list(FEATURE_NAMES),
+        "feature_set_version": FEATURE_SET_VERSION,
+        "sources": {
+            "gold": {"table": GOLD_TABLE, "delta_version": versions["gold"]},
+            "silver": {
+                "table": SILVER_TABLE,
+                "delta_version": versions["silver"],
+                "first_date": first_day.isoformat(),
+                "last_date_before_as_of": last_day.isoformat(),
+            },
+            "chargebacks": {"feed": labels.LABELS_PREFIX, **listing},
+        },
+        "labels": label_counts,
+        "content_hash": content_hash,
+        "content_hash_rule": datasets.CONTENT_HASH_RULE,
+        "run_id": report.run_id,
+        "created_at": report.started_at.isoformat(),
+    }
+    if previous_manifest and previous_manifest.get("content_hash") != content_hash:
+        for name in BASELINE_OUTPUTS:  # metrics of another content: stale
+            storage.delete(storage.uri(datasets.TRAINING_PREFIX, folder, name))
+    storage.write_json(manifest_uri, manifest)
+
+    report.details.update({"manifest": manifest_uri, "content_hash": content_hash, "windows": described})
+    report.add(
+        train_rows=splits[TRAIN]["rows"],
+        train_frauds=splits[TRAIN]["frauds"],
+        validation_rows=splits[VALIDATION]["rows"],
+        validation_frauds=splits[VALIDATION]["frauds"],
+        inference_rows=splits[INFERENCE]["rows"],
+        chargebacks_read=label_counts["records_read"],
+        labels_quarantined=label_counts["quarantined"],
+        unknown_event_chargebacks=label_counts["unknown_event_ids"],
+    )
+    return manifest
+
+
+def check_history(windows, first_day: date | None, last_day: date | None) -> None:
+    """Too little history: silver must have data on the training window's first day or earlier."""
+    needed = windows.train_start
+    span = (
+        f"(as-of {windows.as_of} − {windows.label_delay_days} label-delay − {windows.validation_days} validation "
+        f"− {windows.train_days} training days)"
+    )
+    if first_day is None:
+        raise DatasetInputError(
+            f"too little history: silver holds no event before the as-of date {windows.as_of}; the training "
+            f"window would start on {needed} {span}"
+        )
+    if first_day > needed:
+        earliest = first_day + (windows.as_of - needed)
+        raise DatasetInputError(
+            f"too little history: the training window starts on {needed} {span}, but silver's first date is "
+            f"{first_day} (dates available before the as-of date: {first_day} to {last_day}); use --as-of "
+            f"{earliest} or later, or shorter windows"
+        )
+
+
+def select_label_files(storage, prefix_uri: str, windows) -> tuple[list[str], dict]:
+    """The chargeback files to read: report-day folders from the day before the training window to the
+    day before A (a valid report is never earlier than its event; one day of slack for reports filed
+    under the previous day), plus files outside report-day folders. Folders at or after A are not read."""
+    from spark_jobs.bronze_ledger import is_ignored_name
+
+    first_folder = windows.train_start - timedelta(days=1)
+    selected: list[str] = []
+    listing = {
+        "read_from_reported_dt": first_folder.isoformat(),
+        "read_until_reported_dt_exclusive": windows.as_of.isoformat(),
+        "files_listed": 0,
+        "files_read": 0,
+        "files_outside_day_folders": 0,
+        "files_skipped_before_window": 0,
+        "files_skipped_at_or_after_as_of": 0,
+        "ignored_files": 0,
+    }
+    for stored in storage.list_files(prefix_uri):
+        listing["files_listed"] += 1
+        if is_ignored_name(stored.uri, prefix_uri):
+            listing["ignored_files"] += 1
+            continue
+        match = _REPORTED_DAY.search(stored.uri[len(prefix_uri) :])
+        if match is None:
+            listing["files_outside_day_folders"] += 1
+        else:
+            try:
+                day = date(*(int(part) for part in match.groups()))
+            except ValueError:  # e.g. reported_dt=2026/02/30: not a day folder
+                day = None
+                listing["files_outside_day_folders"] += 1
+            if day is not None and day >= windows.as_of:
+                listing["files_skipped_at_or_after_as_of"] += 1
+                continue
+            if day is not None and day < first_folder:
+                listing["files_skipped_before_window"] += 1
+                continue
+        selected.append(stored.uri)
+    listing["files_read"] = len(selected)
+    return selected, listing
+
+
+def count_labels(parsed, classified, event_labels, listing: dict) -> dict:
+    """The manifest's label section, from three small aggregations."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs import labels
+
+    kinds = parsed.groupBy("kind", "reason").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum("file_records_read").alias("records_read"),
+        F.sum("file_blank_lines").alias("blank_lines"),
+    )
+    records_read = blank_lines = 0
+    quarantined_by_reason = dict.fromkeys(labels.LABEL_QUARANTINE_REASONS, 0)
+    for row in kinds.collect():
+        if row.kind == labels.KIND_FILE:
+            records_read += int(row.records_read or 0)
+            blank_lines += int(row.blank_lines or 0)
+            if row.reason:
+                quarantined_by_reason[row.reason] += row.rows
+        elif row.kind == labels.KIND_REJECTED:
+            quarantined_by_reason[row.reason] += row.rows
+    outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
+    quarantined_by_reason[labels.REPORTED_BEFORE_EVENT] += outcomes.get(labels.REPORTED_BEFORE_EVENT, 0)
+    charged_back = event_labels.count()
+    used = outcomes.get(labels.LABEL, 0)
+    return {
+        "records_read": records_read,
+        "blank_lines": blank_lines,
+        "valid_records": sum(outcomes.values()),
+        "chargebacks_used": used,
+        "events_charged_back": charged_back,
+        "repeated_reports": used - charged_back,
+        "unknown_event_ids": outcomes.get(labels.UNKNOWN_EVENT, 0),
+        "reported_at_or_after_as_of": outcomes.get(labels.AFTER_AS_OF, 0),
+        "quarantined": sum(quarantined_by_reason.values()),
+        "quarantined_by_reason": quarantined_by_reason,
+        "quarantine_table": labels.LABEL_QUARANTINE_TABLE,
+    }
+
+
+def write_parquet(frame, storage, relative_path: str, rows: int) -> None:
+    """Replace the folder with `frame` sorted by (ts_us, event_id), at most ~1M rows per file."""
+    files = max(1, math.ceil(rows / ROWS_PER_FILE))
+    (
+        frame.repartitionByRange(files, "ts_us", "event_id")
+        .sortWithinPartitions("ts_us", "event_id")
+        .write.mode("overwrite")
+        .parquet(spark_path_of(storage.uri(relative_path)))
+    )
+
+
+def spark_path_of(uri: str) -> str:
+    from spark_jobs.storage import spark_path
+
+    return spark_path(uri)
+
+
+def schema_columns(schema) -> list[dict]:
+    return [{"name": item.name, "type": item.dataType.simpleString()} for item in schema.fields]
+
+
+def print_summary(manifest: dict) -> None:
+    """One line per split: window, rows, frauds and fraud rate."""
+    print(f"datasets as_of={manifest['as_of']} content_hash={manifest['content_hash']}", flush=True)
+    for name, split in manifest["splits"].items():
+        window = split["window"]
+        span = (
+            f"[{window.get('start', '-')[:10]}, {window['end'][:10]})"
+            if "start" in window
+            else f"ts < {window['end'][:10]}"
+        )
+        frauds = f" frauds={split['frauds']} fraud_rate={split['fraud_rate']}" if "frauds" in split else ""
+        print(f"  {name:<10} {span:<26} rows={split['rows']} cards={split['cards']}{frauds}", flush=True)
+    labels = manifest["labels"]
+    shown = (
+        "chargebacks_used",
+        "events_charged_back",
+        "unknown_event_ids",
+        "reported_at_or_after_as_of",
+        "quarantined",
+    )
+    print("  labels     " + " ".join(f"{name}={labels[name]}" for name in shown), flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""The baseline model on the generated lake's datasets: the feature model must clearly beat amount alone;
+metrics.json and pr_curve.png are written and reproducible; card precision@k follows the Handbook."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from scripts import train_baseline
+from tests.test_datasets_job import AS_OF, datasets_lake
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    return datasets_lake(tmp_path_factory)
+
+
+def test_feature_model_clearly_beats_amount_alone(lake, capsys):
+    assert train_baseline.main(["--as-of", AS_OF.isoformat(), "--lake-root", str(lake)]) == 0
+    printed = capsys.readouterr().out
+    folder = lake / f"gold/training/as_of={AS_OF}"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    features = metrics["models"][train_baseline.MODEL_FEATURES]
+    amount = metrics["models"][train_baseline.MODEL_AMOUNT]
+    print(json.dumps({"features": features, "amount_only": amount}, indent=1))
+    assert features["roc_auc"] >= 0.85 and amount["roc_auc"] <= 0.7
+    assert features["roc_auc"] - amount["roc_auc"] >= 0.2
+    assert features["average_precision"] >= 4 * amount["average_precision"]
+    assert features["card_precision_at_100"] > amount["card_precision_at_100"]
+    assert metrics["dataset_content_hash"] == json.loads((folder / "manifest.json").read_text())["content_hash"]
+    assert (folder / "pr_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "ROC AUC" in printed and train_baseline.MODEL_AMOUNT in printed
+
+    # Same data, same random_state: the same numbers (metrics.json holds no run-specific values).
+    assert train_baseline.main(["--as-of", AS_OF.isoformat(), "--lake-root", str(lake)]) == 0
+    assert json.loads((folder / "metrics.json").read_text()) == metrics
+
+
+def test_missing_datasets_are_a_clear_error(tmp_path, capsys):
+    assert train_baseline.main(["--as-of", "2026-03-01", "--lake-root", str(tmp_path)]) == 2
+    assert "build_datasets.py --as-of 2026-03-01" in capsys.readouterr().err
+
+
+def test_card_precision_at_k_follows_the_handbook():
+    """Day 1: cards a (fraud, score .9), b (legit, .8), c (fraud, .1): top 2 = a, b → 1/2.
+    Day 2: a is already detected and left out; c (fraud, .7), b (legit, .6) → 1/2. k divides, always."""
+    days = np.array(["d1", "d1", "d1", "d1", "d2", "d2", "d2"])
+    cards = np.array(["a", "a", "b", "c", "a", "c", "b"], dtype=object)
+    labels = np.array([0, 1, 0, 1, 1, 1, 0])
+    scores = np.array([0.2, 0.9, 0.8, 0.1, 0.99, 0.7, 0.6])
+    mean, per_day, compromised = train_baseline.card_precision_at_k(days, cards, labels, scores, 2)
+    assert per_day == {"d1": 0.5, "d2": 0.5} and mean == 0.5
+    assert compromised == {"d1": 2, "d2": 1}
+    _, per_day_k3, _ = train_baseline.card_precision_at_k(days, cards, labels, scores, 3)
+    assert per_day_k3 == {"d1": 2 / 3, "d2": 0.0}  # a and c found on d1: only b is left on d2
