@@ -37,6 +37,8 @@ ENTRY_POINTS = (
     "feature_store/register_feature_groups.py",
 )
 PACKAGES = ("spark_jobs", "feature_store")
+# Reference data the jobs read by path on EMR (the state machines pass --fx-rates ${code_uri}/sample_data/fx_rates.csv).
+REFERENCE_FILES = ("sample_data/fx_rates.csv",)
 IMAGE_FILES = {"infra/docker/emr/Dockerfile": "Dockerfile", "requirements-emr.txt": "requirements-emr.txt"}
 EXCLUDED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
@@ -103,6 +105,11 @@ def build(dist: Path) -> dict:
         shutil.copyfile(source, target)
         entry_points.append(entry_point)
 
+    for reference in REFERENCE_FILES:
+        target = code_dir / reference
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / reference, target)
+
     packages = [package for package in PACKAGES if (REPO_ROOT / package / "__init__.py").exists()]
     if not packages:
         raise SystemExit(
@@ -117,6 +124,7 @@ def build(dist: Path) -> dict:
     manifest = {
         "git_commit": git_commit(),
         "entry_points": entry_points,
+        "reference_files": list(REFERENCE_FILES),
         "missing_entry_points": missing,
         "packages": packages,
         "missing_packages": [package for package in PACKAGES if package not in packages],
