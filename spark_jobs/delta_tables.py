@@ -9,9 +9,11 @@ from pyspark.sql import types as T
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
-
-    return DeltaTable.isDeltaTable(spark, path)
+    """Whether a Delta table lives at `path`: one filesystem call, no snapshot load."""
+    jvm = spark.sparkContext._jvm
+    log_dir = jvm.org.apache.hadoop.fs.Path(path.rstrip("/") + "/_delta_log")
+    filesystem = log_dir.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return bool(filesystem.exists(log_dir))
 
 
 def ensure_table(
@@ -26,6 +28,8 @@ def ensure_table(
     """Create the table at `path` with an explicit schema if it does not exist yet."""
     from delta.tables import DeltaTable
 
+    if table_exists(spark, path):
+        return
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
