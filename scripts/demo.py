@@ -137,12 +137,14 @@ def deliver(arrival: dict, staging: Path, lake: Path) -> int:
 def run_state_machine(mode: str, lake: Path, args: argparse.Namespace, execution_input: dict | None = None):
     from scripts.run_pipeline import run_pipeline, summary_lines
 
+    first = not (lake / "feature_store" / "online.db").exists()
     result = run_pipeline(
         mode=mode,
         lake_root=str(lake),
         execution_input=execution_input,
         spark_master=args.spark_master,
         log=lambda line: print(f"    {line}", flush=True),
+        register_feature_group=first,  # the local feature group: once, as a deployment would
     )
     for line in summary_lines(result)[:-1]:
         print(f"    {line}", flush=True)
