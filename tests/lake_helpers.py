@@ -57,9 +57,6 @@ def table_version(spark, path: Path | str) -> int:
     return DeltaTable.forPath(spark, str(path)).history(1).collect()[0].version
 
 
-LUHN_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])(?:\d[ -]?){11,18}\d(?![0-9A-Za-z])")
-
-
 def luhn_valid(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):
@@ -70,13 +67,17 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+CARD_NUMBER_FIELD = re.compile(r'"card_number"\s*:\s*"([0-9 -]{12,40})"')
+
+
 def card_numbers_in_bronze(lake: Path) -> set[str]:
-    """Every Luhn-valid 12–19 digit run (separators removed) in any bronze line: the PANs to hunt for."""
+    """The card numbers producers sent: every Luhn-valid 12–19 digit `card_number` value in any bronze line
+    (valid or not, separators removed). These are the PANs that must never leave bronze."""
     numbers = set()
     for path in (lake / "bronze").rglob("*"):
         if path.is_file():
-            for match in LUHN_CANDIDATE.finditer(_decoded_text(path)):
-                digits = re.sub(r"[ -]", "", match.group())
+            for match in CARD_NUMBER_FIELD.finditer(_decoded_text(path)):
+                digits = re.sub(r"[ -]", "", match.group(1))
                 if 12 <= len(digits) <= 19 and luhn_valid(digits):
                     numbers.add(digits)
     return numbers
@@ -92,20 +93,23 @@ def _decoded_text(path: Path) -> str:
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
+        # One value per line: a separator between values must not glue two numbers into one digit run.
         return "\n".join(
-            " ".join("" if value is None else str(value) for value in column.to_pylist()) for column in table.columns
+            "" if value is None else str(value) for column in table.columns for value in column.to_pylist()
         )
     return data.decode("utf-8", errors="replace")
 
 
 def files_containing_card_numbers(root: Path, numbers: set[str], *, skip: tuple[str, ...] = ("bronze",)) -> list:
-    """(file, number) for every file under `root` outside `skip` whose decoded text holds a number,
-    also when it is written with spaces or dashes between digit groups."""
+    """(file, number) for every file under `root` outside `skip` whose decoded text holds one of `numbers`
+    as a whole digit run, also when written with spaces or dashes between digit groups (a number inside a
+    longer run of digits, such as a microsecond timestamp, is not that card number)."""
     found = []
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
         if not path.is_file() or relative.parts[0] in skip:
             continue
         text = re.sub(r"(?<=\d)[ -](?=\d)", "", _decoded_text(path))
-        found.extend((str(relative), number) for number in numbers if number in text)
+        runs = set(re.findall(r"\d{12,19}", text))
+        found.extend((str(relative), number) for number in sorted(runs & numbers))
     return found
