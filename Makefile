@@ -70,6 +70,9 @@ pytest: ## Run the test suite only
 
 test: lint pytest ## Lint, then run every test
 
+bench: ## Benchmark Spark against the DuckDB reference into docs/benchmarks (BENCH_ARGS="--events 5000000 ...")
+	$(PY) scripts/benchmark.py $(BENCH_ARGS)
+
 demo: ## The whole platform locally, no AWS: 45-day lake, 6 stream runs + daily, features, baseline (lake/demo/_runs/report.html)
 	$(PY) scripts/demo.py --lake-root lake/demo
 

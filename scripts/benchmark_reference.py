@@ -1,0 +1,814 @@
+"""The benchmark's DuckDB reference: bronze → silver → gold card features without Spark.
+
+A reference in the benchmark, not a product path. It does the work of `spark_jobs/silver_and_gold.py
+--mode full` from the same bronze files, independently, so `scripts/benchmark.py` can time Spark against
+it and check that both give the same gold:
+
+1. **Frame** every bronze file (the contract's file rules: gzip by magic bytes, UTF-16/32 BOM or NUL →
+   `unreadable_file`, split on `\\n`, trailing `\\r` and one leading BOM per line stripped, invalid UTF-8
+   per line) in a thread pool with zlib and pyarrow, into Arrow (file, 1-based physical line, text).
+2. **Validate** in DuckDB SQL with its JSON functions: `malformed_json`, `missing_field`, `bad_type`,
+   `out_of_range`, `non_positive_amount`, `unknown_currency`, `bad_enum`, `invalid_card_number`, in the
+   contract's order. `ts` and `amount` are read from the number's decimal text (a regular expression over
+   the line, never yyjson's double), so `ts_us` and `amount` are exact; FX is DECIMAL arithmetic
+   (DECIMAL(18,4) × DECIMAL(12,6) = DECIMAL(30,10)); card tokens are HMAC-SHA256 in SQL.
+3. **Corners SQL does not express** are judged by the contract's own Python (`parse_bronze_file` on that
+   one line) and counted in the report (`judged_by_contract`): lines that are valid JSON objects but hold a
+   backslash escape (escaped keys, surrogates), `NaN`/`Infinity` (yyjson accepts them), a nested value (`[`
+   or a second `{`), a comma before `}` (yyjson accepts trailing commas), or a `ts`/`amount` written with an
+   exponent. The generated lake hits them only with bad lines (about 0.1 % of lines); the benchmark also
+   checks every quarantine reason against Spark's quarantine table.
+4. **Deduplicate** valid records by event_id, first seen wins by (file URI, line number); a later equal
+   payload is a duplicate, a different one `conflicting_duplicate`.
+5. **Features** with DuckDB window functions over RANGE frames on `ts_us` (both ends inclusive, peers
+   included), the definitions of `spark_jobs/feature_registry.py` written out again here.
+
+Outputs (Parquet, zstd) under `--output-dir`: silver, duplicates, quarantine, gold, plus `report.json`
+(timings per phase, counts). No raw card number is written (only `card_last4` and `card_token`).
+
+`verify` compares a reference output with Spark's tables: gold row for row (integers and decimals exactly,
+doubles to a relative 1e-12), silver counts and quarantine (file, line, reason) exactly.
+
+    python scripts/benchmark_reference.py build --lake-root LAKE --output-dir OUT
+    python scripts/benchmark_reference.py verify --lake-root LAKE --output-dir OUT
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FX_RATES = REPO_ROOT / "sample_data" / "fx_rates.csv"
+BRONZE_PREFIX = "bronze/streaming/card_authorization"
+HOUR_FOLDER_PARTS = ("ingest_dt=",)
+
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+WEEK_US = 7 * DAY_US
+FEATURE_SET_VERSION_COLUMN = "feature_set_version"
+DOUBLE_RELATIVE_TOLERANCE = 1e-12
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+GOLD_FEATURES = (
+    "txn_count_1h",
+    "txn_amount_1h",
+    "txn_count_24h",
+    "merchant_count_24h",
+    "country_count_24h",
+    "max_amount_24h",
+    "avg_amount_7d",
+    "amount_to_avg_7d",
+    "secs_since_prev_txn",
+)
+GOLD_INTEGERS = ("txn_count_1h", "txn_count_24h", "merchant_count_24h", "country_count_24h")
+GOLD_DECIMALS = ("txn_amount_1h", "max_amount_24h")
+GOLD_DOUBLES = ("avg_amount_7d", "amount_to_avg_7d", "secs_since_prev_txn")
+GOLD_KEYS = ("card_id", "ts", "ts_us", "event_ts", "dt", "amount_usd")
+
+
+# ------------------------------------------------------------------------------------------------ framing
+@dataclass
+class FramedBronzeFile:
+    file_id: int
+    uri: str
+    lines: int = 0
+    unreadable_reason: str | None = None
+    batch: object = None  # pyarrow.RecordBatch (file_id, line_number, line, bad_utf8)
+
+
+def list_bronze_files(lake_root: Path) -> list[tuple[str, Path]]:
+    """Bronze files as the job's first listing sees them: every file in an `ingest_dt=` folder, no name
+    starting with `_` or `.`, not empty; sorted by canonical URI (`file://` + absolute path)."""
+    root = (lake_root / BRONZE_PREFIX).resolve()
+    found = []
+    if not root.exists():
+        return found
+    for folder, directories, files in os.walk(root):
+        directories[:] = [name for name in directories if not name.startswith(("_", "."))]
+        relative = Path(folder).relative_to(root).as_posix()
+        if not relative.startswith("ingest_dt="):
+            continue
+        for name in files:
+            if name.startswith(("_", ".")):
+                continue
+            path = Path(folder) / name
+            if path.stat().st_size > 0:
+                found.append(("file://" + str(path), path))
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+def _gunzip(data: bytes) -> bytes:
+    decompressor = zlib.decompressobj(31)
+    out = decompressor.decompress(data)
+    if decompressor.eof and not decompressor.unused_data:
+        return out
+    return gzip.decompress(data)  # several members, trailing bytes or a truncated stream
+
+
+def frame_file(file_id: int, uri: str, path: Path) -> FramedBronzeFile:
+    """One bronze file → an Arrow batch of its physical lines (vectorised; per-line Python only for a
+    file that is not valid UTF-8)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    framed = FramedBronzeFile(file_id, uri)
+    data = path.read_bytes()
+    if data.startswith(GZIP_MAGIC):
+        try:
+            data = _gunzip(data)
+        except (OSError, EOFError, zlib.error) as error:
+            framed.unreadable_reason = f"corrupt gzip: {error}"
+            return framed
+    if data.startswith(WIDE_BOMS):
+        framed.unreadable_reason = "bad encoding: UTF-16 or UTF-32 byte order mark"
+        return framed
+    if b"\x00" in data:
+        framed.unreadable_reason = "bad encoding: NUL byte"
+        return framed
+    if not data:
+        return framed
+    raw = pc.split_pattern(pa.array([data], type=pa.large_binary()), pattern=b"\n").values
+    if data.endswith(b"\n"):
+        raw = raw.slice(0, len(raw) - 1)  # the empty string after the last newline is not a line
+    bad_utf8 = None
+    try:
+        lines = raw.cast(pa.large_string())
+    except pa.ArrowInvalid:  # decode line by line, as the contract does
+        texts, flags = [], []
+        for item in raw.to_pylist():
+            stripped = item.rstrip(b"\r").removeprefix(UTF8_BOM)
+            try:
+                texts.append(stripped.decode("utf-8"))
+                flags.append(False)
+            except UnicodeDecodeError:
+                texts.append(None)
+                flags.append(True)
+        lines = pa.array(texts, type=pa.large_string())
+        bad_utf8 = pa.array(flags, type=pa.bool_())
+    else:
+        if b"\r" in data:
+            lines = pc.utf8_rtrim(lines, characters="\r")
+        if UTF8_BOM in data:
+            lines = pc.replace_substring_regex(lines, pattern="^\ufeff", replacement="", max_replacements=1)
+    count = len(lines)
+    framed.lines = count
+    framed.batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array(np_full(count, file_id), type=pa.int32()),
+            pa.array(np_arange(count), type=pa.int64()),
+            lines,
+            bad_utf8 if bad_utf8 is not None else pa.array(np_zeros_bool(count), type=pa.bool_()),
+        ],
+        names=["file_id", "line_number", "line", "bad_utf8"],
+    )
+    return framed
+
+
+def np_full(count: int, value: int):
+    import numpy as np
+
+    return np.full(count, value, dtype=np.int32)
+
+
+def np_arange(count: int):
+    import numpy as np
+
+    return np.arange(1, count + 1, dtype=np.int64)
+
+
+def np_zeros_bool(count: int):
+    import numpy as np
+
+    return np.zeros(count, dtype=bool)
+
+
+# ------------------------------------------------------------------------------------------------ SQL
+# One row per non-blank line of a chunk of framed lines: `judge` marks the corners left to the contract's
+# Python; otherwise `reason` is the quarantine reason before the card-number check (NULL: valid so far) and
+# the typed values are set for valid rows. The card-number check runs once per distinct number afterwards.
+NUMBER_TEXT = r"(-?[0-9][0-9.eE+-]*)"
+STRING_FIELDS = (1, 2, 4, 6, 7, 8)  # positions in FIELD_PATHS of the required string fields
+FIELD_PATHS = ("event_id", "card_id", "ts", "merchant_id", "amount", "currency", "country", "pos_mode", "card_number")
+
+
+def _quoted(position: int) -> str:
+    """The value of a JSON string element of `v` (no escapes: lines with a backslash are judged)."""
+    return f"substr(v[{position}], 2, length(v[{position}]) - 2)"
+
+
+def parse_sql(currencies: list[str]) -> str:
+    paths = ", ".join(f"'$.{name}'" for name in FIELD_PATHS)
+    missing = " OR ".join(f"v[{i}] IS NULL OR v[{i}] = 'null' OR v[{i}] = '\"\"'" for i in range(1, 9))
+    not_string = " OR ".join(f"NOT starts_with(v[{i}], '\"')" for i in STRING_FIELDS)
+    not_number = " OR ".join(
+        f"left(v[{i}], 1) NOT IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')" for i in (3, 5)
+    )
+    currency_list = ", ".join("'" + code.replace("'", "''") + "'" for code in currencies)
+    return rf"""
+WITH src AS (
+    SELECT file_id, line_number, line, bad_utf8
+    FROM chunk
+    WHERE bad_utf8 OR CASE WHEN starts_with(line, '{{') THEN true ELSE trim(line, E' \t\r') <> '' END
+),
+keyed AS (
+    -- json_keys fails on invalid JSON (TRY → NULL) and lists repeated top-level keys
+    SELECT *, CASE WHEN NOT bad_utf8 THEN TRY(json_keys(line)) END AS keys
+    FROM src
+),
+framed AS (
+    SELECT *,
+        CASE WHEN keys IS NULL THEN false
+             WHEN starts_with(line, '{{') THEN true
+             ELSE starts_with(ltrim(line, E' \t\r'), '{{') END AS is_object
+    FROM keyed
+),
+objects AS (
+    SELECT *,
+        CASE WHEN is_object THEN regexp_matches(line, '[\\\[]|NaN|Infinity|,\s*}}|\{{.*\{{') END AS corner
+    FROM framed
+),
+fields AS (
+    SELECT file_id, line_number, line, bad_utf8, is_object, corner, keys,
+        CASE WHEN is_object AND NOT corner THEN json_extract(line, [{paths}]) END AS v,
+        CASE WHEN is_object AND NOT corner
+            THEN regexp_extract(line, '[{{,]\s*"ts"\s*:\s*{NUMBER_TEXT}', 1) END AS ts_text,
+        CASE WHEN is_object AND NOT corner
+            THEN regexp_extract(line, '[{{,]\s*"amount"\s*:\s*{NUMBER_TEXT}', 1) END AS amount_text
+    FROM objects
+),
+checked AS (
+    SELECT file_id, line_number, line, bad_utf8, is_object, corner, ts_text, amount_text,
+        len(keys) <> len(list_distinct(keys)) AS duplicate_key,
+        {missing} AS missing,
+        {not_string} OR (v[9] IS NOT NULL AND v[9] <> 'null' AND NOT starts_with(v[9], '"')) OR {not_number}
+            AS bad_type,
+        -- JSON numbers without an exponent (yyjson has checked the rest of their syntax)
+        NOT regexp_matches(ts_text || amount_text, '[eE]') AS plain_numbers,
+        {_quoted(1)} AS event_id,
+        {_quoted(2)} AS card_id,
+        {_quoted(4)} AS merchant_id,
+        {_quoted(6)} AS currency,
+        {_quoted(7)} AS country,
+        {_quoted(8)} AS pos_mode,
+        CASE WHEN v[9] IS NOT NULL AND v[9] <> 'null' THEN {_quoted(9)} END AS card_number
+    FROM fields
+),
+numbers AS (
+    SELECT *,
+        -- a JSON object whose typing SQL checked but whose numbers are not plain decimals (exponents)
+        is_object AND (corner OR (NOT duplicate_key AND NOT missing AND NOT bad_type AND NOT plain_numbers))
+            AS judge,
+        starts_with(ts_text, '-') AS ts_negative,
+        split_part(ltrim(ts_text, '-'), '.', 1) AS ts_int,
+        rtrim(split_part(ltrim(ts_text, '-'), '.', 2), '0') AS ts_frac,
+        starts_with(amount_text, '-') AS amount_negative,
+        split_part(ltrim(amount_text, '-'), '.', 1) AS amount_int,
+        rtrim(split_part(ltrim(amount_text, '-'), '.', 2), '0') AS amount_frac
+    FROM checked
+),
+reasons AS (
+    SELECT *,
+        CASE
+            WHEN judge THEN NULL
+            WHEN bad_utf8 OR NOT is_object OR duplicate_key THEN 'malformed_json'
+            WHEN missing THEN 'missing_field'
+            WHEN bad_type THEN 'bad_type'
+            WHEN ts_negative OR length(ts_int) > 10 OR TRY_CAST(ts_int AS BIGINT) < 946684800
+                OR TRY_CAST(ts_int AS BIGINT) >= 4102444800 OR length(ts_frac) > 6 THEN 'out_of_range'
+            WHEN (NOT amount_negative AND length(amount_int) >= 15) OR length(amount_frac) > 4 THEN 'out_of_range'
+            WHEN amount_negative OR (amount_int = '0' AND amount_frac = '') THEN 'non_positive_amount'
+            WHEN currency NOT IN ({currency_list}) THEN 'unknown_currency'
+            WHEN NOT regexp_full_match(country, '[A-Z][A-Z]') THEN 'bad_enum'
+            WHEN pos_mode NOT IN ('chip', 'contactless', 'swipe', 'ecommerce', 'manual') THEN 'bad_enum'
+        END AS reason
+    FROM numbers
+)
+SELECT
+    file_id,
+    line_number,
+    judge,
+    CASE WHEN judge THEN line END AS judge_line,
+    reason,
+    CASE WHEN valid THEN event_id END AS event_id,
+    CASE WHEN valid THEN card_id END AS card_id,
+    CASE WHEN valid THEN TRY_CAST(ts_int || '.' || rpad(ts_frac, 6, '0') AS DECIMAL(16, 6)) END AS ts,
+    CASE WHEN valid THEN TRY_CAST(ts_int AS BIGINT) * 1000000 + TRY_CAST(rpad(ts_frac, 6, '0') AS BIGINT) END
+        AS ts_us,
+    CASE WHEN valid THEN merchant_id END AS merchant_id,
+    CASE WHEN valid THEN TRY_CAST(amount_int || '.' || rpad(amount_frac, 4, '0') AS DECIMAL(18, 4)) END AS amount,
+    CASE WHEN valid THEN currency END AS currency,
+    CASE WHEN valid THEN country END AS country,
+    CASE WHEN valid THEN pos_mode END AS pos_mode,
+    CASE WHEN valid THEN card_number END AS card_number
+FROM (SELECT *, NOT judge AND reason IS NULL AS valid FROM reasons)
+"""
+
+
+JUDGED_VALUES = (
+    "event_id",
+    "card_id",
+    "ts",
+    "ts_us",
+    "merchant_id",
+    "amount",
+    "currency",
+    "country",
+    "pos_mode",
+    "card_last4",
+    "card_token",
+)
+
+PARSED_COLUMNS = """
+    file_id INTEGER, line_number BIGINT, judge BOOLEAN, judge_line VARCHAR, reason VARCHAR, event_id VARCHAR,
+    card_id VARCHAR, ts DECIMAL(16, 6), ts_us BIGINT, merchant_id VARCHAR, amount DECIMAL(18, 4), currency VARCHAR,
+    country VARCHAR, pos_mode VARCHAR, card_number VARCHAR
+"""
+
+
+def card_token_sql(key: bytes) -> str:
+    """HMAC-SHA256 (RFC 2104) of the digits as a DuckDB expression over `card_number`."""
+    block = key if len(key) <= 64 else __import__("hashlib").sha256(key).digest()
+    block = block.ljust(64, b"\0")
+    inner = bytes(b ^ 0x36 for b in block).hex()
+    outer = bytes(b ^ 0x5C for b in block).hex()
+    return f"sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(card_number))))"
+
+
+LUHN_MACRO = """
+CREATE OR REPLACE MACRO luhn_valid(digits) AS
+    list_sum([
+        CASE WHEN i % 2 = 0
+            THEN [0, 2, 4, 6, 8, 1, 3, 5, 7, 9][TRY_CAST(substr(digits, length(digits) - i + 1, 1) AS INTEGER) + 1]
+            ELSE TRY_CAST(substr(digits, length(digits) - i + 1, 1) AS INTEGER) END
+        FOR i IN range(1, length(digits) + 1)
+    ]) % 10 = 0
+"""
+
+GOLD_SQL = f"""
+SELECT
+    event_id,
+    card_id,
+    ts,
+    ts_us,
+    make_timestamp(ts_us) AS event_ts,
+    dt,
+    amount_usd,
+    count(*) OVER hour AS txn_count_1h,
+    sum(amount_usd) OVER hour AS txn_amount_1h,
+    count(*) OVER day AS txn_count_24h,
+    count(DISTINCT merchant_id) OVER day AS merchant_count_24h,
+    count(DISTINCT country) OVER day AS country_count_24h,
+    max(amount_usd) OVER day AS max_amount_24h,
+    CAST(sum(amount_usd) OVER week AS DOUBLE) / count(*) OVER week AS avg_amount_7d,
+    CAST(amount_usd AS DOUBLE) / (CAST(sum(amount_usd) OVER week AS DOUBLE) / count(*) OVER week)
+        AS amount_to_avg_7d,
+    (ts_us - max(ts_us) OVER before) / 1000000.0 AS secs_since_prev_txn,
+    1 AS {FEATURE_SET_VERSION_COLUMN}
+FROM silver
+WINDOW
+    hour AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {HOUR_US} PRECEDING AND CURRENT ROW),
+    day AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {DAY_US} PRECEDING AND CURRENT ROW),
+    week AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {WEEK_US} PRECEDING AND CURRENT ROW),
+    before AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {WEEK_US} PRECEDING AND 1 PRECEDING)
+"""
+
+
+@dataclass
+class BuildReport:
+    phases: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, object] = field(default_factory=dict)
+
+    def timed(self, name: str):
+        report = self
+
+        class _Timer:
+            def __enter__(self):
+                self.began = time.perf_counter()
+
+            def __exit__(self, *exc):
+                report.phases[name] = round(report.phases.get(name, 0.0) + time.perf_counter() - self.began, 3)
+
+        return _Timer()
+
+
+def token_key() -> bytes:
+    from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX, TOKEN_KEY_ENV
+
+    return bytes.fromhex(os.environ.get(TOKEN_KEY_ENV) or DEVELOPMENT_TOKEN_KEY_HEX)
+
+
+def judge_lines(rows: list[tuple[int, int, str]], fx_rates_path: Path, key: bytes):
+    """The contract's verdict on corner lines: (file_id, line_number, reason or None, accepted values)."""
+    from spark_jobs.bronze_contract import load_fx_rates, parse_bronze_file
+
+    rates = load_fx_rates(fx_rates_path)
+    verdicts = []
+    for file_id, line_number, line in rows:
+        # As a one-line file: framing would strip one leading BOM again, so give it one to strip.
+        text = ("\ufeff" + line) if line.startswith("\ufeff") else line
+        result = parse_bronze_file(text.encode("utf-8") + b"\n", fx_rates=rates, token_key=key)
+        if len(result.accepted):
+            row = next(result.accepted.rows())
+            verdicts.append((file_id, line_number, None, row))
+        elif len(result.rejected):
+            verdicts.append((file_id, line_number, result.rejected.reason[0], None))
+        else:  # cannot happen: the line is not blank
+            raise RuntimeError(f"line {line_number} of file {file_id} judged blank")
+    return verdicts
+
+
+def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, chunk_files: int) -> dict:
+    """Bronze under `lake_root` → silver, duplicates, quarantine and gold Parquet files in `output_dir`."""
+    import duckdb
+    import pyarrow as pa
+
+    started = time.perf_counter()
+    report = BuildReport()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect()
+    connection.execute(f"SET threads = {threads}")
+    connection.execute("SET preserve_insertion_order = false")
+    connection.execute(f"SET temp_directory = '{output_dir / '.duckdb_tmp'}'")
+    key = token_key()
+    connection.execute(LUHN_MACRO)
+    connection.execute(
+        "CREATE TABLE fx_rates AS SELECT currency, usd_rate FROM read_csv(?, header = true, "
+        "columns = {'currency': 'VARCHAR', 'usd_rate': 'DECIMAL(12, 6)'}, auto_detect = false)",
+        [str(fx_rates)],
+    )
+    currencies = [row[0] for row in connection.execute("SELECT currency FROM fx_rates").fetchall()]
+    insert_parsed = f"INSERT INTO parsed {parse_sql(currencies)}"
+    with report.timed("list"):
+        files = list_bronze_files(lake_root)
+    connection.execute(f"CREATE TABLE parsed ({PARSED_COLUMNS})")
+    file_rows: list[tuple] = []
+    framed_lines = 0
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for start in range(0, len(files), chunk_files):
+            part = list(enumerate(files[start : start + chunk_files], start))
+            with report.timed("frame"):
+                framed = list(pool.map(lambda item: frame_file(item[0], *item[1]), part))
+                file_rows += [(item.file_id, item.uri, item.lines, item.unreadable_reason) for item in framed]
+                batches = [item.batch for item in framed if item.batch is not None and item.batch.num_rows]
+            if not batches:
+                continue
+            chunk = pa.Table.from_batches(batches)  # DuckDB scans it by name
+            framed_lines += chunk.num_rows
+            with report.timed("validate"):
+                connection.execute(insert_parsed)
+            del chunk, batches, framed
+    file_table = pa.table(  # noqa: F841 - DuckDB scans it by name
+        {
+            "file_id": pa.array([row[0] for row in file_rows], pa.int32()),
+            "uri": pa.array([row[1] for row in file_rows], pa.string()),
+            "lines": pa.array([row[2] for row in file_rows], pa.int64()),
+            "unreadable": pa.array([row[3] for row in file_rows], pa.string()),
+        }
+    )
+    connection.execute("CREATE TABLE files AS SELECT * FROM file_table")
+
+    with report.timed("card_numbers"):
+        connection.execute(
+            f"""
+            CREATE TABLE cards AS
+            SELECT card_number,
+                   regexp_full_match(card_number, '[0-9]{{12,19}}') AND luhn_valid(card_number) AS valid,
+                   right(card_number, 4) AS card_last4,
+                   {card_token_sql(key)} AS card_token
+            FROM (SELECT DISTINCT card_number FROM parsed WHERE card_number IS NOT NULL)
+            """
+        )
+        connection.execute(
+            "UPDATE parsed SET reason = 'invalid_card_number' "
+            "WHERE card_number IN (SELECT card_number FROM cards WHERE NOT valid)"
+        )
+
+    with report.timed("judge_corners"):
+        corner_rows = connection.execute(
+            "SELECT file_id, line_number, judge_line FROM parsed WHERE judge ORDER BY file_id, line_number"
+        ).fetchall()
+        verdicts = judge_lines(corner_rows, fx_rates, key)
+        connection.execute(
+            "CREATE TABLE judged (file_id INTEGER, line_number BIGINT, reason VARCHAR, event_id VARCHAR, "
+            "card_id VARCHAR, ts DECIMAL(16, 6), ts_us BIGINT, merchant_id VARCHAR, amount DECIMAL(18, 4), "
+            "currency VARCHAR, country VARCHAR, pos_mode VARCHAR, card_last4 VARCHAR, card_token VARCHAR)"
+        )
+        if verdicts:
+            connection.executemany(
+                "INSERT INTO judged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (file_id, line_number, reason, *(None if row is None else row[name] for name in JUDGED_VALUES))
+                    for file_id, line_number, reason, row in verdicts
+                ],
+            )
+
+    with report.timed("fx"):
+        connection.execute(
+            """
+            CREATE TABLE valid AS
+            WITH accepted AS (
+                SELECT p.file_id, p.line_number, p.event_id, p.card_id, p.ts, p.ts_us, p.merchant_id, p.amount,
+                       p.currency, p.country, p.pos_mode, c.card_last4, c.card_token
+                FROM parsed AS p LEFT JOIN cards AS c USING (card_number)
+                WHERE NOT p.judge AND p.reason IS NULL
+                UNION ALL
+                SELECT file_id, line_number, event_id, card_id, ts, ts_us, merchant_id, amount, currency, country,
+                       pos_mode, card_last4, card_token
+                FROM judged WHERE reason IS NULL
+            )
+            SELECT f.uri AS source_file, a.line_number, a.event_id, a.card_id, a.ts, a.ts_us, a.merchant_id,
+                   a.amount, a.currency,
+                   CAST(CAST(a.amount AS DECIMAL(24, 4)) * r.usd_rate AS DECIMAL(30, 10)) AS amount_usd,
+                   a.country, a.pos_mode, a.card_last4, a.card_token
+            FROM accepted AS a JOIN files AS f USING (file_id) JOIN fx_rates AS r USING (currency)
+            """
+        )
+        connection.execute(
+            """
+            CREATE TABLE rejected AS
+            SELECT f.uri AS source_file, p.line_number, coalesce(p.reason, j.reason) AS reason
+            FROM parsed AS p JOIN files AS f USING (file_id)
+            LEFT JOIN judged AS j USING (file_id, line_number)
+            WHERE p.reason IS NOT NULL OR j.reason IS NOT NULL
+            """
+        )
+        non_blank = connection.execute("SELECT count(*) FROM parsed").fetchone()[0]
+        connection.execute("DROP TABLE parsed")
+
+    with report.timed("deduplicate"):
+        # Only event ids seen more than once need ranking; the rest are silver as they are.
+        connection.execute(
+            """
+            CREATE TABLE repeated AS
+            SELECT v.*,
+                   row_number() OVER (PARTITION BY event_id ORDER BY source_file, line_number) AS seen
+            FROM valid AS v
+            WHERE event_id IN (SELECT event_id FROM valid GROUP BY event_id HAVING count(*) > 1)
+            """
+        )
+        connection.execute(
+            """
+            CREATE TABLE later AS
+            SELECT l.source_file, l.line_number, l.event_id,
+                   l.card_id IS NOT DISTINCT FROM w.card_id AND l.ts_us IS NOT DISTINCT FROM w.ts_us
+                   AND l.merchant_id IS NOT DISTINCT FROM w.merchant_id AND l.amount IS NOT DISTINCT FROM w.amount
+                   AND l.currency IS NOT DISTINCT FROM w.currency AND l.country IS NOT DISTINCT FROM w.country
+                   AND l.pos_mode IS NOT DISTINCT FROM w.pos_mode
+                   AND l.card_last4 IS NOT DISTINCT FROM w.card_last4
+                   AND l.card_token IS NOT DISTINCT FROM w.card_token AS same_payload
+            FROM repeated AS l JOIN repeated AS w ON w.event_id = l.event_id AND w.seen = 1
+            WHERE l.seen > 1
+            """
+        )
+        connection.execute(
+            """
+            CREATE TABLE silver AS
+            SELECT v.event_id, v.card_id, v.ts, v.ts_us, make_timestamp(v.ts_us)::DATE AS dt, v.merchant_id,
+                   v.amount, v.currency, v.amount_usd, v.country, v.pos_mode, v.card_last4, v.card_token,
+                   v.source_file, v.line_number
+            FROM valid AS v ANTI JOIN later AS l USING (source_file, line_number)
+            """
+        )
+        connection.execute("DROP TABLE valid")
+        connection.execute("DROP TABLE repeated")
+
+    with report.timed("features"):
+        connection.execute(f"CREATE TABLE gold AS {GOLD_SQL}")
+
+    quarantine_sql = """
+        SELECT source_file, line_number, reason FROM rejected
+        UNION ALL
+        SELECT uri, NULL, 'unreadable_file' FROM files WHERE unreadable IS NOT NULL
+        UNION ALL
+        SELECT source_file, line_number, 'conflicting_duplicate' FROM later WHERE NOT same_payload
+    """
+    with report.timed("write"):
+        for table, query in (
+            ("silver", "SELECT * FROM silver"),
+            ("gold", "SELECT * FROM gold"),
+            ("duplicates", "SELECT event_id, source_file, line_number FROM later WHERE same_payload"),
+            ("quarantine", quarantine_sql),
+        ):
+            target = output_dir / f"{table}.parquet"
+            connection.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+    seconds = time.perf_counter() - started
+
+    quarantined = dict(
+        connection.execute(
+            f"SELECT reason, count(*) FROM read_parquet('{output_dir / 'quarantine.parquet'}') GROUP BY reason "
+            "ORDER BY reason"
+        ).fetchall()
+    )
+    unreadable = sum(1 for row in file_rows if row[3] is not None)
+    counts = {
+        "files": len(files),
+        "unreadable_files": unreadable,
+        "lines": int(framed_lines),
+        "blank_lines": int(framed_lines - non_blank),
+        "records_read": int(non_blank + unreadable),
+        "judged_by_contract": len(corner_rows),
+        "accepted": connection.execute("SELECT count(*) FROM silver").fetchone()[0],
+        "duplicates": connection.execute("SELECT count(*) FROM later WHERE same_payload").fetchone()[0],
+        "quarantined": sum(quarantined.values()),
+        "quarantined_by_reason": quarantined,
+        "gold_rows": connection.execute("SELECT count(*) FROM gold").fetchone()[0],
+    }
+    document = {
+        "engine": "duckdb",
+        "duckdb_version": duckdb.__version__,
+        "threads": threads,
+        "seconds": round(seconds, 3),
+        "phases": report.phases,
+        "counts": counts,
+    }
+    (output_dir / "report.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return document
+
+
+# ------------------------------------------------------------------------------------------------ verify
+def verify(lake_root: Path, output_dir: Path) -> dict:
+    """Spark's tables against the reference: gold row for row, silver/quarantine/duplicates by key."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    connection = duckdb.connect()
+    gold = DeltaTable(str(lake_root / "gold" / "card_features")).to_pyarrow_table()  # noqa: F841
+    silver = DeltaTable(str(lake_root / "silver" / "card_transactions")).to_pyarrow_table(  # noqa: F841
+        columns=[
+            "event_id",
+            "card_id",
+            "ts_us",
+            "amount",
+            "amount_usd",
+            "card_last4",
+            "card_token",
+            "source_file",
+            "line_number",
+        ]
+    )
+    quarantine = DeltaTable(str(lake_root / "silver" / "quarantine")).to_pyarrow_table(  # noqa: F841
+        columns=["source_file", "line_number", "reason"]
+    )
+    duplicates = DeltaTable(str(lake_root / "silver" / "duplicates")).to_pyarrow_table(  # noqa: F841
+        columns=["event_id", "source_file", "line_number"]
+    )
+    # Files are compared by their path below the bronze prefix, so two copies of one lake compare equal.
+    relative = f"regexp_replace(source_file, '^.*/{BRONZE_PREFIX}/', '') AS source_file"
+    ref = {
+        name: f"(SELECT * REPLACE ({relative}) FROM read_parquet('{output_dir / (name + '.parquet')}'))"
+        for name in ("gold", "silver", "quarantine", "duplicates")
+    }
+    ref["gold"] = f"read_parquet('{output_dir / 'gold.parquet'}')"
+    for name in ("silver", "quarantine", "duplicates"):
+        connection.execute(f"CREATE TEMP TABLE {name}_spark AS SELECT * REPLACE ({relative}) FROM {name}")
+    result: dict[str, object] = {}
+    result["spark_gold_rows"] = connection.execute("SELECT count(*) FROM gold").fetchone()[0]
+    result["reference_gold_rows"] = connection.execute(f"SELECT count(*) FROM {ref['gold']}").fetchone()[0]
+    result["spark_gold_distinct_events"] = connection.execute("SELECT count(DISTINCT event_id) FROM gold").fetchone()[0]
+
+    exact = [f"s.{name} IS NOT DISTINCT FROM r.{name}" for name in (*GOLD_KEYS, *GOLD_INTEGERS)]
+    exact += [
+        f"CAST(s.{name} AS DECIMAL(38, 10)) IS NOT DISTINCT FROM CAST(r.{name} AS DECIMAL(38, 10))"
+        for name in GOLD_DECIMALS
+    ]
+    exact.append(f"s.{FEATURE_SET_VERSION_COLUMN} = r.{FEATURE_SET_VERSION_COLUMN}")
+    close = [
+        f"((s.{name} IS NULL AND r.{name} IS NULL) OR abs(s.{name} - r.{name}) <= "
+        f"{DOUBLE_RELATIVE_TOLERANCE} * greatest(abs(s.{name}), abs(r.{name})))"
+        for name in GOLD_DOUBLES
+    ]
+    mismatch_columns = ", ".join(
+        f'count(*) FILTER (WHERE NOT coalesce({condition}, false)) AS "{name}"'
+        for name, condition in zip(
+            [*GOLD_KEYS, *GOLD_INTEGERS, *GOLD_DECIMALS, FEATURE_SET_VERSION_COLUMN, *GOLD_DOUBLES],
+            [*exact, *close],
+            strict=True,
+        )
+    )
+    row = connection.execute(
+        f"""
+        SELECT count(*) FILTER (WHERE s.event_id IS NULL) AS only_reference,
+               count(*) FILTER (WHERE r.event_id IS NULL) AS only_spark,
+               {mismatch_columns}
+        FROM gold AS s FULL OUTER JOIN {ref["gold"]} AS r USING (event_id)
+        """
+    ).fetchone()
+    names = [
+        "only_reference",
+        "only_spark",
+        *GOLD_KEYS,
+        *GOLD_INTEGERS,
+        *GOLD_DECIMALS,
+        FEATURE_SET_VERSION_COLUMN,
+        *GOLD_DOUBLES,
+    ]
+    gold_mismatches = {name: int(value) for name, value in zip(names, row, strict=True) if value}
+    worst = connection.execute(
+        "SELECT "
+        + ", ".join(
+            f"max(abs(s.{name} - r.{name}) / nullif(greatest(abs(s.{name}), abs(r.{name})), 0))"
+            for name in GOLD_DOUBLES
+        )
+        + f" FROM gold AS s JOIN {ref['gold']} AS r USING (event_id)"
+    ).fetchone()
+    result["gold_max_relative_difference"] = dict(zip(GOLD_DOUBLES, [float(x or 0.0) for x in worst], strict=True))
+    result["gold_mismatches"] = gold_mismatches
+
+    silver_row = connection.execute(
+        f"""
+        SELECT count(*) FILTER (WHERE s.event_id IS NULL), count(*) FILTER (WHERE r.event_id IS NULL),
+               count(*) FILTER (WHERE s.event_id IS NOT NULL AND r.event_id IS NOT NULL AND NOT (
+                   s.card_id = r.card_id AND s.ts_us = r.ts_us AND s.amount = r.amount
+                   AND s.amount_usd = r.amount_usd AND s.card_last4 IS NOT DISTINCT FROM r.card_last4
+                   AND s.card_token IS NOT DISTINCT FROM r.card_token AND s.source_file = r.source_file
+                   AND s.line_number = r.line_number))
+        FROM silver_spark AS s FULL OUTER JOIN {ref["silver"]} AS r USING (event_id)
+        """
+    ).fetchone()
+    result["silver_mismatches"] = {
+        name: int(value)
+        for name, value in zip(("only_reference", "only_spark", "values"), silver_row, strict=True)
+        if value
+    }
+    quarantine_row = connection.execute(
+        f"""
+        SELECT count(*) FILTER (WHERE s.source_file IS NULL), count(*) FILTER (WHERE r.source_file IS NULL),
+               count(*) FILTER (WHERE s.reason <> r.reason)
+        FROM quarantine_spark AS s FULL OUTER JOIN {ref["quarantine"]} AS r
+          ON s.source_file = r.source_file AND s.line_number IS NOT DISTINCT FROM r.line_number
+        """
+    ).fetchone()
+    result["quarantine_mismatches"] = {
+        name: int(value)
+        for name, value in zip(("only_reference", "only_spark", "reason"), quarantine_row, strict=True)
+        if value
+    }
+    duplicates_row = connection.execute(
+        f"""
+        SELECT count(*) FILTER (WHERE s.source_file IS NULL), count(*) FILTER (WHERE r.source_file IS NULL)
+        FROM duplicates_spark AS s FULL OUTER JOIN {ref["duplicates"]} AS r
+          ON s.source_file = r.source_file AND s.line_number = r.line_number AND s.event_id = r.event_id
+        """
+    ).fetchone()
+    result["duplicates_mismatches"] = {
+        name: int(value) for name, value in zip(("only_reference", "only_spark"), duplicates_row, strict=True) if value
+    }
+    result["quarantine_by_reason"] = dict(
+        connection.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall()
+    )
+    result["equal"] = (
+        result["spark_gold_rows"] == result["reference_gold_rows"] == result["spark_gold_distinct_events"]
+        and not gold_mismatches
+        and not result["silver_mismatches"]
+        and not result["quarantine_mismatches"]
+        and not result["duplicates_mismatches"]
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="benchmark_reference.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    build_parser = commands.add_parser("build", help="bronze → silver → gold with DuckDB, into --output-dir")
+    verify_parser = commands.add_parser("verify", help="compare Spark's tables under --lake-root with the output")
+    for sub in (build_parser, verify_parser):
+        sub.add_argument("--lake-root", type=Path, required=True, help="the generated lake (bronze is read from it)")
+        sub.add_argument("--output-dir", type=Path, required=True, help="where the reference's Parquet files live")
+    build_parser.add_argument("--fx-rates", type=Path, default=DEFAULT_FX_RATES, help="currency,usd_rate CSV")
+    build_parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="DuckDB and framing threads (default: all cores)"
+    )
+    build_parser.add_argument(
+        "--chunk-files", type=int, default=400, help="bronze files framed and validated together (default: 400)"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        document = build(
+            args.lake_root, args.output_dir, fx_rates=args.fx_rates, threads=args.threads, chunk_files=args.chunk_files
+        )
+    else:
+        document = verify(args.lake_root, args.output_dir)
+    print(json.dumps(document, sort_keys=True, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
