@@ -133,4 +133,20 @@ def build_spark_session(
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
+    _require_delta(spark, on_emr=on_emr)
     return spark
+
+
+def _require_delta(spark, *, on_emr: bool) -> None:
+    """Fail with the fix, not a py4j 'JavaPackage is not callable', when the Delta jars are missing."""
+    try:
+        spark.sparkContext._jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")
+    except Exception as error:
+        hint = (
+            "add /usr/share/aws/delta/lib/delta-spark.jar and delta-storage.jar to spark.jars in the job's "
+            "sparkSubmitParameters"
+            if on_emr
+            else "spark-submit did not load the project's spark-defaults.conf: run `source .venv/bin/activate` "
+            f"(it sets SPARK_CONF_DIR={PROJECT_CONF_DIR}) or export SPARK_CONF_DIR, after `make setup`"
+        )
+        raise SparkSetupError(f"Delta Lake classes are not on Spark's classpath: {hint}") from error

@@ -17,3 +17,23 @@ def test_python_workers_import_project_modules(spark):
         yield from batches
 
     assert spark.range(3).mapInArrow(tag, "id long").count() == 3
+
+
+def test_missing_delta_jars_give_the_fix_not_a_py4j_error():
+    import re
+    from types import SimpleNamespace
+
+    import pytest
+
+    from spark_jobs.session import SparkSetupError, _require_delta
+
+    def class_not_found(name):
+        raise RuntimeError(f"ClassNotFoundException: {name}")
+
+    java_class = SimpleNamespace(forName=class_not_found)
+    jvm = SimpleNamespace(java=SimpleNamespace(lang=SimpleNamespace(Class=java_class)))
+    no_delta = SimpleNamespace(sparkContext=SimpleNamespace(_jvm=jvm))
+    with pytest.raises(SparkSetupError, match=re.escape("source .venv/bin/activate")):
+        _require_delta(no_delta, on_emr=False)
+    with pytest.raises(SparkSetupError, match=re.escape("delta-spark.jar")):
+        _require_delta(no_delta, on_emr=True)
