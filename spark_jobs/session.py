@@ -139,9 +139,11 @@ def build_spark_session(
 
 def _require_delta(spark, *, on_emr: bool) -> None:
     """Fail with the fix, not a py4j 'JavaPackage is not callable', when the Delta jars are missing."""
-    try:
-        spark.sparkContext._jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")
-    except Exception as error:
+    from py4j.java_gateway import JavaClass
+
+    # py4j resolves a name it cannot load as a JavaPackage (the classloader Spark gave the added jars is
+    # the one py4j uses), which later fails as "'JavaPackage' object is not callable".
+    if not isinstance(spark.sparkContext._jvm.io.delta.tables.DeltaTable, JavaClass):
         hint = (
             "add /usr/share/aws/delta/lib/delta-spark.jar and delta-storage.jar to spark.jars in the job's "
             "sparkSubmitParameters"
@@ -149,4 +151,4 @@ def _require_delta(spark, *, on_emr: bool) -> None:
             else "spark-submit did not load the project's spark-defaults.conf: run `source .venv/bin/activate` "
             f"(it sets SPARK_CONF_DIR={PROJECT_CONF_DIR}) or export SPARK_CONF_DIR, after `make setup`"
         )
-        raise SparkSetupError(f"Delta Lake classes are not on Spark's classpath: {hint}") from error
+        raise SparkSetupError(f"Delta Lake classes are not on Spark's classpath: {hint}")

@@ -27,12 +27,9 @@ def test_missing_delta_jars_give_the_fix_not_a_py4j_error():
 
     from spark_jobs.session import SparkSetupError, _require_delta
 
-    def class_not_found(name):
-        raise RuntimeError(f"ClassNotFoundException: {name}")
-
-    java_class = SimpleNamespace(forName=class_not_found)
-    jvm = SimpleNamespace(java=SimpleNamespace(lang=SimpleNamespace(Class=java_class)))
-    no_delta = SimpleNamespace(sparkContext=SimpleNamespace(_jvm=jvm))
+    # What py4j hands back for a class it cannot load: a package object, not a JavaClass.
+    missing = SimpleNamespace(io=SimpleNamespace(delta=SimpleNamespace(tables=SimpleNamespace(DeltaTable=object()))))
+    no_delta = SimpleNamespace(sparkContext=SimpleNamespace(_jvm=missing))
     with pytest.raises(SparkSetupError, match=re.escape("source .venv/bin/activate")):
         _require_delta(no_delta, on_emr=False)
     with pytest.raises(SparkSetupError, match=re.escape("delta-spark.jar")):
