@@ -244,12 +244,14 @@ objects AS (
     FROM framed
 ),
 fields AS (
+    -- Without a backslash no string can hold a quote, and without nesting every `"ts"` followed by `:` is
+    -- the top-level key (unique, or the line is malformed): the expression finds the number's own text.
     SELECT file_id, line_number, line, bad_utf8, is_object, corner, keys,
         CASE WHEN is_object AND NOT corner THEN json_extract(line, [{paths}]) END AS v,
         CASE WHEN is_object AND NOT corner
-            THEN regexp_extract(line, '[{{,]\s*"ts"\s*:\s*{NUMBER_TEXT}', 1) END AS ts_text,
+            THEN regexp_extract(line, '"ts"\s*:\s*{NUMBER_TEXT}', 1) END AS ts_text,
         CASE WHEN is_object AND NOT corner
-            THEN regexp_extract(line, '[{{,]\s*"amount"\s*:\s*{NUMBER_TEXT}', 1) END AS amount_text
+            THEN regexp_extract(line, '"amount"\s*:\s*{NUMBER_TEXT}', 1) END AS amount_text
     FROM objects
 ),
 checked AS (
@@ -494,10 +496,6 @@ def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, ch
             FROM (SELECT DISTINCT card_number FROM parsed WHERE card_number IS NOT NULL)
             """
         )
-        connection.execute(
-            "UPDATE parsed SET reason = 'invalid_card_number' "
-            "WHERE card_number IN (SELECT card_number FROM cards WHERE NOT valid)"
-        )
 
     with report.timed("judge_corners"):
         corner_rows = connection.execute(
@@ -526,7 +524,7 @@ def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, ch
                 SELECT p.file_id, p.line_number, p.event_id, p.card_id, p.ts, p.ts_us, p.merchant_id, p.amount,
                        p.currency, p.country, p.pos_mode, c.card_last4, c.card_token
                 FROM parsed AS p LEFT JOIN cards AS c USING (card_number)
-                WHERE NOT p.judge AND p.reason IS NULL
+                WHERE NOT p.judge AND p.reason IS NULL AND (p.card_number IS NULL OR c.valid)
                 UNION ALL
                 SELECT file_id, line_number, event_id, card_id, ts, ts_us, merchant_id, amount, currency, country,
                        pos_mode, card_last4, card_token
@@ -542,10 +540,12 @@ def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, ch
         connection.execute(
             """
             CREATE TABLE rejected AS
-            SELECT f.uri AS source_file, p.line_number, coalesce(p.reason, j.reason) AS reason
+            SELECT f.uri AS source_file, p.line_number,
+                   coalesce(p.reason, j.reason, 'invalid_card_number') AS reason
             FROM parsed AS p JOIN files AS f USING (file_id)
             LEFT JOIN judged AS j USING (file_id, line_number)
-            WHERE p.reason IS NOT NULL OR j.reason IS NOT NULL
+            LEFT JOIN cards AS c ON c.card_number = p.card_number AND NOT p.judge AND p.reason IS NULL
+            WHERE p.reason IS NOT NULL OR j.reason IS NOT NULL OR NOT c.valid
             """
         )
         non_blank = connection.execute("SELECT count(*) FROM parsed").fetchone()[0]
