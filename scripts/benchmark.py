@@ -1015,7 +1015,7 @@ def results_markdown(results: dict) -> str:
         f"{machine.get('cpu', '')}; load average before {results['load_average']['before']}, after "
         f"{results['load_average']['after']}. Spark {results['versions'].get('pyspark')} / Delta "
         f"{results['versions'].get('delta-spark')} (`--master {settings['spark_master']}`), DuckDB "
-        f"{results['versions'].get('duckdb')}. Medians of {settings['repeat']} run(s). Raw numbers: "
+        f"{results['versions'].get('duckdb')}. Full builds: medians of {settings['repeat']} run(s). Raw numbers: "
         "[results.json](results.json).",
         "",
         "### Targets",
@@ -1039,7 +1039,7 @@ def results_markdown(results: dict) -> str:
             "### Full build: bronze → silver → gold (`--mode full`) vs the DuckDB reference",
             "",
             "| events | cards | bronze | Spark s (no start-up) | Spark s (with) | start-up s | Spark events/s | "
-            "Spark peak RSS GB | Spark CPU s | DuckDB s | DuckDB events/s | DuckDB peak RSS GB | ratio | "
+            "Spark peak RSS (PSS) GB | Spark CPU s | DuckDB s | DuckDB events/s | DuckDB peak RSS GB | ratio | "
             "gold == reference |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
@@ -1051,7 +1051,8 @@ def results_markdown(results: dict) -> str:
                 f"| {size['events']:,} | {size['cards']:,} | {size['lake']['bronze_files']:,} files, "
                 f"{size['lake']['bronze_bytes'] / 1e6:.0f} MB | {seconds_text(spark['wall_seconds'])} | "
                 f"{seconds_text(spark['wall_seconds_with_startup'])} | {seconds_text(spark['startup_seconds'])} | "
-                f"{spark['events_per_second'] or 0:,} | {gb(spark['peak_rss_bytes'])} | "
+                f"{spark['events_per_second'] or 0:,} | {gb(spark['peak_rss_bytes'])} "
+                f"({gb(spark['peak_pss_bytes'])}) | "
                 f"{seconds_text(spark['cpu_seconds'])} | {seconds_text(duck['wall_seconds'])} | "
                 f"{duck['events_per_second'] or 0:,} | {gb(duck['peak_rss_bytes'])} | "
                 f"{size['ratio_spark_to_duckdb']}x | {equal} ({verification['spark_gold_rows']:,} rows) |"
@@ -1120,8 +1121,7 @@ def results_markdown(results: dict) -> str:
             f"`{json.dumps(ingest['entries_per_call_histogram'])}`); the write step (Spark read, writer, SQLite, "
             f"offline Delta append) took {seconds_text(ingest['write_step_seconds'])} s: "
             f"{ingest['rows_per_second'] or 0:,} rows/s; the job {seconds_text(ingest['wall_seconds_with_startup'])} "
-            f"s with start-up, peak RSS {gb(ingest['peak_rss_bytes'])} GB. (Writer alone on the local backend, as "
-            "docs/feature_store.md measured it: about 19,000 records/s; the rest is Spark's read.)",
+            f"s with start-up, peak RSS {gb(ingest['peak_rss_bytes'])} GB.",
         ]
     lookup = results.get("online_lookup")
     if lookup:
