@@ -373,10 +373,9 @@ def deleted_file_retention(spark, gold_path: str) -> timedelta:
 def ingest(spark, storage, backend, report, args: argparse.Namespace, *, now: datetime | None = None) -> dict:
     """One ingestion run; returns its summary (also in report.details["feature_store"])."""
     from feature_store.batch_writer import WriterOptions, WriteStats
-    from spark_jobs.delta_tables import table_exists
+    from spark_jobs.delta_tables import table_exists, table_version
     from spark_jobs.fault_injection import fail_point
     from spark_jobs.gold import GOLD_TABLE
-    from spark_jobs.gold_update import table_version
     from spark_jobs.storage import spark_path
 
     now = now or datetime.now(UTC)

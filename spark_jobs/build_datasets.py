@@ -129,10 +129,9 @@ def build_datasets(spark, storage, report, windows) -> dict:
 
     from spark_jobs import datasets, labels
     from spark_jobs.datasets import INFERENCE, SPLITS, TRAIN, VALIDATION
-    from spark_jobs.delta_tables import ensure_table, insert_new_rows, table_exists
+    from spark_jobs.delta_tables import ensure_table, insert_new_rows, table_exists, table_version
     from spark_jobs.feature_registry import FEATURE_NAMES, FEATURE_SET_VERSION
     from spark_jobs.gold import GOLD_TABLE
-    from spark_jobs.gold_update import table_version
     from spark_jobs.silver import SILVER_TABLE
     from spark_jobs.silver_ingest import table_uri
 

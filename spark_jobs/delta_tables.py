@@ -47,21 +47,47 @@ def sql_literal_list(values) -> str:
 def insert_new_rows(spark: SparkSession, path: str, rows: DataFrame, *, match_condition: str) -> dict:
     """MERGE that only inserts rows not matched by `match_condition` (t = table, s = rows).
 
-    Insert-only MERGE never rewrites existing files, and a rerun of the same rows is a no-op.
-    Returns Delta's operation metrics of the commit (empty when nothing was written).
+    Insert-only MERGE never rewrites existing files, and a rerun of the same rows is a no-op. Into a
+    table with no data files the MERGE would only insert everything, so the rows are appended instead
+    (no join; the same result, since `rows` never repeats a key). Returns the commit's operation metrics
+    with `rows_inserted` and `version`, or {} when nothing was committed.
     """
     from delta.tables import DeltaTable
 
+    version_before = table_version(spark, path)
+    if is_empty(spark, path):
+        rows.write.format("delta").mode("append").save(path)
+        metrics = commit_metrics_since(spark, path, version_before)
+        return metrics | {"rows_inserted": metrics.get("numOutputRows", 0)} if metrics else {}
     table = DeltaTable.forPath(spark, path)
     table.alias("t").merge(rows.alias("s"), match_condition).whenNotMatchedInsertAll().execute()
-    return last_commit_metrics(spark, path, operation="MERGE")
+    metrics = commit_metrics_since(spark, path, version_before)
+    return metrics | {"rows_inserted": metrics.get("numTargetRowsInserted", 0)} if metrics else {}
 
 
-def last_commit_metrics(spark: SparkSession, path: str, *, operation: str) -> dict:
+def table_version(spark: SparkSession, path: str) -> int:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.forPath(spark, path).history(1).collect()[0].version
+
+
+def is_empty(spark: SparkSession, path: str) -> bool:
+    """Whether the table's current snapshot has no data files (a snapshot read, no data scan)."""
+    from delta.tables import DeltaTable
+
+    return DeltaTable.forPath(spark, path).detail().select("numFiles").collect()[0][0] == 0
+
+
+def commit_metrics_since(spark: SparkSession, path: str, version_before: int) -> dict:
+    """Operation metrics of the commit after `version_before`, or {} if no commit happened.
+
+    Comparing versions (not operation names) keeps an earlier commit's metrics from being reported
+    for a write that committed nothing.
+    """
     from delta.tables import DeltaTable
 
     latest = DeltaTable.forPath(spark, path).history(1).collect()[0]
-    if latest.operation != operation:
+    if latest.version == version_before:
         return {}
     return {key: int(value) for key, value in (latest.operationMetrics or {}).items() if value.isdigit()} | {
         "version": latest.version

@@ -18,7 +18,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs import gold
-from spark_jobs.delta_tables import ensure_table, last_commit_metrics, sql_literal_list, table_exists
+from spark_jobs.delta_tables import (
+    commit_metrics_since,
+    ensure_table,
+    is_empty,
+    sql_literal_list,
+    table_exists,
+    table_version,
+)
 from spark_jobs.fault_injection import fail_point
 from spark_jobs.feature_registry import MAX_WINDOW
 from spark_jobs.run_report import RunReport
@@ -68,12 +75,6 @@ class GoldRunStats:
 
 def ensure_gold_table(spark: SparkSession, path: str) -> None:
     ensure_table(spark, path, gold.GOLD_SCHEMA, partition_by=("dt",), change_data_feed=True)
-
-
-def table_version(spark: SparkSession, path: str) -> int:
-    from delta.tables import DeltaTable
-
-    return DeltaTable.forPath(spark, path).history(1).collect()[0].version
 
 
 def update_from_changes(
@@ -223,7 +224,10 @@ def _merge_changed(
     low_us: int | None,
     high_us: int | None,
 ) -> None:
-    """MERGE recomputed rows into gold: insert new events, update a row only when a value changed."""
+    """MERGE recomputed rows into gold: insert new events, update a row only when a value changed.
+
+    Into an empty gold table (the initial build) the MERGE would only insert, so the rows are appended.
+    """
     from delta.tables import DeltaTable
 
     with report.step("gold_compute"):
@@ -236,19 +240,23 @@ def _merge_changed(
         condition = f"t.dt IN ({sql_literal_list(days)}) AND {condition}"
     with report.step("gold_merge"):
         version_before = table_version(spark, paths.gold)
-        (
-            DeltaTable.forPath(spark, paths.gold)
-            .alias("t")
-            .merge(rows.alias("s"), condition)
-            .whenMatchedUpdateAll(condition=gold.values_differ())
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-        changed = table_version(spark, paths.gold) != version_before
-        metrics = last_commit_metrics(spark, paths.gold, operation="MERGE") if changed else {}
+        if is_empty(spark, paths.gold):
+            rows.write.format("delta").mode("append").save(paths.gold)
+            metrics = commit_metrics_since(spark, paths.gold, version_before)
+            stats.rows_inserted += metrics.get("numOutputRows", 0)
+        else:
+            (
+                DeltaTable.forPath(spark, paths.gold)
+                .alias("t")
+                .merge(rows.alias("s"), condition)
+                .whenMatchedUpdateAll(condition=gold.values_differ())
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+            metrics = commit_metrics_since(spark, paths.gold, version_before)
+            stats.rows_inserted += metrics.get("numTargetRowsInserted", 0)
+            stats.rows_updated += metrics.get("numTargetRowsUpdated", 0)
     rows.unpersist()
-    stats.rows_inserted += metrics.get("numTargetRowsInserted", 0)
-    stats.rows_updated += metrics.get("numTargetRowsUpdated", 0)
     fail_point("after_gold_merge")
 
 

@@ -76,6 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="daily mode: VACUUM keeps files needed by versions younger than this (default: 168 = 7 days)",
     )
     parser.add_argument(
+        "--vacuum-mode",
+        choices=("auto", "lite", "full"),
+        default="auto",
+        help="daily mode: VACUUM LITE (files known to the Delta log) or FULL (lists the table's folders, also "
+        "removes files of crashed writes); auto = FULL when --date is a Sunday, else LITE (default: auto)",
+    )
+    parser.add_argument(
         "--glue-database",
         default=None,
         help="register the tables in this catalog database (Glue on EMR) so Athena can query them",
@@ -174,6 +181,7 @@ def run_gold(spark, storage, report, args: argparse.Namespace) -> None:
                 storage,
                 {"silver": table_uri(storage, SILVER_TABLE), "gold": table_uri(storage, GOLD_TABLE)},
                 retention_hours=args.vacuum_retention_hours,
+                vacuum_full=args.vacuum_mode == "full" or (args.vacuum_mode == "auto" and args.date.weekday() == 6),
             )
     elif args.mode == "full" and runs[0].mode != "initial":  # an initial build already computed everything
         runs.append(recompute_range(spark, storage, report, computed_at=computed_at, ts_range=None))

@@ -136,7 +136,9 @@ def write_batch(
     with report.step("deduplicate"):
         silver_path = table_uri(storage, silver.SILVER_TABLE)
         batch_dates, known = known_silver_rows(spark, silver_path, valid)
-        classified = silver.classify_valid_records(valid, known).persist(StorageLevel.MEMORY_AND_DISK)
+        # A checkpoint, not persist(): the silver commit below invalidates every cached plan that reads
+        # silver, and `known` does, so a persisted frame would be ranked again for each later write.
+        classified = silver.classify_valid_records(valid, known).localCheckpoint(eager=True)
         outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
         rejected = silver.rejected_lines(parsed).unionByName(
             silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate"))
@@ -171,7 +173,7 @@ def write_batch(
         )
     fail_point("after_quarantine_commit")
     parsed.unpersist()
-    classified.unpersist()
+    release_checkpoint(classified)
 
     report.add(
         records_read=records_read,
@@ -184,6 +186,13 @@ def write_batch(
     by_reason = report.counts["quarantined_by_reason"]
     for reason, count in reasons.items():
         by_reason[reason] = by_reason.get(reason, 0) + count
+
+
+def release_checkpoint(frame: DataFrame) -> None:
+    """Free a local checkpoint's blocks now (DataFrame.unpersist does not know them)."""
+    plan = frame._jdf.queryExecution().logical()
+    if plan.getClass().getSimpleName() == "LogicalRDD":
+        plan.rdd().unpersist(False)
 
 
 def read_and_parse(spark: SparkSession, uris: list[str], options: SilverOptions) -> DataFrame:

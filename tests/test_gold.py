@@ -244,7 +244,7 @@ def test_late_event_crash_before_watermark_and_daily_run(spark, full_lake, tmp_p
     report = run(lake, "daily", "--date", "2026-01-02")
     assert (report["counts"]["gold_rows_inserted"], report["counts"]["gold_rows_updated"]) == (0, 0)
     assert report["gold"][1]["rows_recomputed"] == 8  # wk-1 .. wk-7 and wk-late lie in [D, D + 8 days)
-    assert "2026-01-02" in report["maintenance"]["gold"]["optimized_partitions"]
+    assert "2026-01-02" in report["maintenance"]["gold"]["changed_partitions"]
     history = spark.sql(f"DESCRIBE HISTORY delta.`{lake / gold.GOLD_TABLE}`").collect()
     changed = [row for row in history if row.version > version and row.operation in ("MERGE", "WRITE")]
     assert all(int(row.operationMetrics.get("numTargetRowsUpdated", "0")) == 0 for row in changed)

@@ -1,0 +1,63 @@
+"""Daily maintenance: which partitions are Z-ordered, VACUUM LITE and FULL, and the state that skips work."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from spark_jobs.maintenance import files_per_partition, maintain_tables
+from spark_jobs.storage import open_lake
+
+SCHEMA = "card_id string, amount long, dt date"
+
+
+def _append(spark, path: str, rows) -> None:
+    """One file per partition per call; Change Data Feed on, as on the lake's tables."""
+    frame = spark.createDataFrame(rows, SCHEMA).coalesce(1)
+    writer = frame.write.format("delta").mode("append").partitionBy("dt")
+    writer.option("delta.enableChangeDataFeed", "true").save(path)
+
+
+def test_maintenance_zorders_changed_multi_file_partitions_and_vacuums(spark, tmp_path):
+    path = f"file://{tmp_path}/gold/t"
+    storage = open_lake(str(tmp_path))
+    jan1, jan2 = date(2026, 1, 1), date(2026, 1, 2)
+    _append(spark, path, [("c1", 1, jan1), ("c2", 2, jan2)])
+    _append(spark, path, [("c3", 3, jan1)])  # 2026-01-01 now has two files, 2026-01-02 one
+    assert files_per_partition(spark, path) == {"2026-01-01": 2, "2026-01-02": 1}
+
+    summary = maintain_tables(spark, storage, {"t": path}, retention_hours=168, vacuum_full=False)["t"]
+    assert summary["changed_partitions"] == ["2026-01-01", "2026-01-02"]
+    assert summary["optimized_partitions"] == ["2026-01-01"]
+    assert summary["single_file_partitions_skipped"] == 1
+    assert summary["vacuum_mode"] == "lite"
+    assert files_per_partition(spark, path) == {"2026-01-01": 1, "2026-01-02": 1}
+    assert sorted(r.card_id for r in spark.read.format("delta").load(path).collect()) == ["c1", "c2", "c3"]
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").collect()
+    optimize = [row for row in history if row.operation == "OPTIMIZE"]
+    assert len(optimize) == 1 and "dt" in optimize[0].operationParameters["predicate"]
+
+    # Nothing changed since: no partition is looked at again; FULL lists the folders.
+    summary = maintain_tables(spark, storage, {"t": path}, retention_hours=168, vacuum_full=True)["t"]
+    assert summary["changed_partitions"] == [] and summary["optimized_partitions"] == []
+    assert summary["vacuum_mode"] == "full"
+
+    # A new file in 2026-01-02 makes only that partition a candidate.
+    _append(spark, path, [("c4", 4, jan2)])
+    summary = maintain_tables(spark, storage, {"t": path}, retention_hours=168, vacuum_full=False)["t"]
+    assert summary["changed_partitions"] == ["2026-01-02"] and summary["optimized_partitions"] == ["2026-01-02"]
+
+
+def test_vacuum_removes_files_past_retention(spark, tmp_path):
+    path = f"file://{tmp_path}/t"
+    storage = open_lake(str(tmp_path))
+    _append(spark, path, [("c1", 1, date(2026, 1, 1))])
+    _append(spark, path, [("c2", 2, date(2026, 1, 1))])
+    parquet_before = sorted(p.name for p in (tmp_path / "t" / "dt=2026-01-01").glob("*.parquet"))
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    try:
+        summary = maintain_tables(spark, storage, {"t": path}, retention_hours=0, vacuum_full=False)["t"]
+    finally:
+        spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
+    parquet_after = sorted(p.name for p in (tmp_path / "t" / "dt=2026-01-01").glob("*.parquet"))
+    assert summary["optimized_partitions"] == ["2026-01-01"] and summary["vacuum_mode"] == "lite"
+    assert len(parquet_before) == 2 and len(parquet_after) == 1 and parquet_after[0] not in parquet_before
