@@ -545,6 +545,11 @@ def log(message: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ full build
+# A one-shot build of a whole lake: every bronze file in one ledger batch (the job's default, 2,000 files a
+# batch, suits a backlog of stream runs; a second batch re-ranks against all of silver written by the first).
+FULL_BUILD_ARGS = ["--mode", "full", "--max-batch-files", "100000"]
+
+
 def full_build_stage(args: argparse.Namespace) -> dict:
     sizes = []
     for events in args.sizes:
@@ -559,7 +564,7 @@ def full_build_stage(args: argparse.Namespace) -> dict:
         for attempt in range(1, args.repeat + 1):
             log(f"full build {events:,} events: Spark, run {attempt}/{args.repeat}")
             fresh_run_root(pristine, run_root)
-            run = spark_submit(args, "spark_jobs/silver_and_gold.py", ["--mode", "full", "--lake-root", str(run_root)])
+            run = spark_submit(args, "spark_jobs/silver_and_gold.py", [*FULL_BUILD_ARGS, "--lake-root", str(run_root)])
             require_success(run, f"spark full build of {run_root}")
             report = run_report(run_root, run)
             timing = spark_job_timing(run, "silver_and_gold")
@@ -760,7 +765,7 @@ def stream_stage(args: argparse.Namespace, full_build: dict | None) -> dict:
             log(f"stream {label}: history build ({events:,} events, {days} days, {cards:,} cards)")
             fresh_run_root(pristine, run_root)
             build = spark_submit(
-                args, "spark_jobs/silver_and_gold.py", ["--mode", "full", "--lake-root", str(run_root)]
+                args, "spark_jobs/silver_and_gold.py", [*FULL_BUILD_ARGS, "--lake-root", str(run_root)]
             )
             require_success(build, f"history build of {run_root}")
             history_timing = spark_job_timing(build, "silver_and_gold")
