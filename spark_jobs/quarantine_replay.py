@@ -26,6 +26,7 @@ from spark_jobs.silver_ingest import (
     insert_silver,
     known_silver_rows,
     read_and_parse,
+    release_checkpoint,
     table_uri,
 )
 from spark_jobs.storage import LakeStorage
@@ -77,7 +78,8 @@ def replay_quarantine(
     with report.step("classify"):
         valid = silver.accepted_records(replayed_lines)
         batch_dates, known = known_silver_rows(spark, silver_path, valid)
-        classified = silver.classify_valid_records(valid, known).persist(StorageLevel.MEMORY_AND_DISK)
+        # Checkpointed: the silver insert below would invalidate a cached plan that reads silver.
+        classified = silver.classify_valid_records(valid, known).localCheckpoint(eager=True)
         rejected = silver.rejected_lines(replayed_lines.unionByName(still_unreadable)).unionByName(
             silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate"))
         )
@@ -102,8 +104,9 @@ def replay_quarantine(
         still_quarantined=rejected.count() - newly,
         newly_quarantined=newly,
     )
-    for frame in (selected, parsed, replayed_lines, classified):
+    for frame in (selected, parsed, replayed_lines):
         frame.unpersist()
+    release_checkpoint(classified)
 
 
 def _update_quarantine(

@@ -211,13 +211,44 @@ def accepted_records(parsed: DataFrame) -> DataFrame:
     return parsed.where(F.col("kind") == KIND_ACCEPTED).withColumn("dt", F.to_date(F.expr("timestamp_micros(ts_us)")))
 
 
-def classify_valid_records(batch_valid: DataFrame, silver_known: DataFrame) -> DataFrame:
+def repeated_event_ids(batch_valid: DataFrame, silver_known: DataFrame) -> DataFrame:
+    """The event_ids seen more than once among the batch and the silver rows it may repeat.
+
+    An aggregation over the ids alone (partial counts before the shuffle): much cheaper than ranking
+    every row, and usually a small set (re-deliveries are a few percent of a batch).
+    """
+    ids = silver_known.select("event_id").unionByName(batch_valid.select("event_id"))
+    return ids.groupBy("event_id").count().where(F.col("count") > 1).select("event_id")
+
+
+def classify_valid_records(
+    batch_valid: DataFrame, silver_known: DataFrame, *, repeated_ids: DataFrame | None = None
+) -> DataFrame:
     """Tag each valid batch row with `outcome`: insert, noop, duplicate or conflicting_duplicate.
 
     `silver_known` holds the silver rows that may share an event_id with the batch (the batch's dt
     partitions ± 1 day). Ranking puts silver rows first (earlier batches win), then the batch by
     (source_file, line_number).
+
+    With `repeated_ids` (`repeated_event_ids`, small enough to broadcast), only the rows of those ids are
+    ranked; every other batch row is the only row of its id, so it is inserted. Without it every row is
+    ranked. Both give the same outcomes.
     """
+    if repeated_ids is None:
+        return _rank_by_event(batch_valid, silver_known)
+    repeated = F.broadcast(repeated_ids)
+    unique = (
+        batch_valid.join(repeated, "event_id", "left_anti")
+        .withColumn("outcome", F.lit("insert"))
+        .withColumn("conflict_detail", F.lit(None).cast("string"))
+    )
+    contested = _rank_by_event(
+        batch_valid.join(repeated, "event_id", "left_semi"), silver_known.join(repeated, "event_id", "left_semi")
+    )
+    return unique.unionByName(contested)
+
+
+def _rank_by_event(batch_valid: DataFrame, silver_known: DataFrame) -> DataFrame:
     payload = ["event_id", *PAYLOAD_FIELDS, "source_file", "line_number"]
     candidates = silver_known.select(*payload, F.lit(0).alias("priority")).unionByName(
         batch_valid.select(*payload, F.lit(1).alias("priority"))

@@ -27,6 +27,11 @@ class SilverOptions:
     max_batch_files: int = 2000
 
 
+# Above this many repeated ids (a whole batch re-delivered) the dedupe ranks every row instead of
+# broadcasting the ids to pick out the rows to rank.
+MAX_BROADCAST_REPEATED_IDS = 1_000_000
+
+
 class BalanceError(RuntimeError):
     """Records read != accepted + duplicates + quarantined: a bug, never committed."""
 
@@ -138,7 +143,19 @@ def write_batch(
         batch_dates, known = known_silver_rows(spark, silver_path, valid)
         # A checkpoint, not persist(): the silver commit below invalidates every cached plan that reads
         # silver, and `known` does, so a persisted frame would be ranked again for each later write.
-        classified = silver.classify_valid_records(valid, known).localCheckpoint(eager=True)
+        repeated = silver.repeated_event_ids(valid, known).localCheckpoint(eager=True)
+        repeated_count = repeated.count()
+        ranked_only_repeated = repeated_count <= MAX_BROADCAST_REPEATED_IDS
+        classified = silver.classify_valid_records(
+            valid, known, repeated_ids=repeated if ranked_only_repeated else None
+        ).localCheckpoint(eager=True)
+        release_checkpoint(repeated)
+        report.details.setdefault("dedupe", []).append(
+            {
+                "repeated_event_ids": repeated_count,
+                "ranked": "repeated ids only" if ranked_only_repeated else "all rows",
+            }
+        )
         outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
         rejected = silver.rejected_lines(parsed).unionByName(
             silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate"))

@@ -36,7 +36,8 @@ def _row(event_id, source_file, line_number, *, amount="10.0000", card_token=Non
 
 
 def test_classify_first_seen_wins_and_compares_payload_by_value(spark):
-    known = spark.createDataFrame([_row("e1", "s3://b/f0", 7)], PAYLOAD_SCHEMA)
+    # e9 is only in silver: never part of the batch's outcomes.
+    known = spark.createDataFrame([_row("e1", "s3://b/f0", 7), _row("e9", "s3://b/f0", 8)], PAYLOAD_SCHEMA)
     batch = spark.createDataFrame(
         [
             _row("e1", "s3://b/f0", 7),  # the silver row itself: a resumed batch
@@ -46,11 +47,20 @@ def test_classify_first_seen_wins_and_compares_payload_by_value(spark):
             _row("e2", "s3://b/f1", 9, card_token="t"),  # earlier file wins even with a later line number
             _row("e3", "s3://b/f3", 1, amount="10.5"),
             _row("e3", "s3://b/f3", 2, amount="10.5000"),  # equal by value
+            _row("e4", "s3://b/f3", 3),  # seen once: inserted without ranking
         ],
         PAYLOAD_SCHEMA,
     )
-    result = silver.classify_valid_records(batch, known)
-    outcomes = {(r.event_id, r.source_file, r.line_number): (r.outcome, r.conflict_detail) for r in result.collect()}
+    repeated = silver.repeated_event_ids(batch, known)
+    assert sorted(r.event_id for r in repeated.collect()) == ["e1", "e2", "e3"]
+    ranked_all = silver.classify_valid_records(batch, known)
+    ranked_repeated = silver.classify_valid_records(batch, known, repeated_ids=repeated)
+    outcomes = {
+        (r.event_id, r.source_file, r.line_number): (r.outcome, r.conflict_detail) for r in ranked_all.collect()
+    }
+    assert {
+        (r.event_id, r.source_file, r.line_number): (r.outcome, r.conflict_detail) for r in ranked_repeated.collect()
+    } == outcomes
     assert outcomes == {
         ("e1", "s3://b/f0", 7): ("noop", None),
         ("e1", "s3://b/f2", 1): ("duplicate", None),
@@ -59,6 +69,7 @@ def test_classify_first_seen_wins_and_compares_payload_by_value(spark):
         ("e2", "s3://b/f2", 5): ("conflicting_duplicate", "field=card_token value=null first_seen=s3://b/f1:9"),
         ("e3", "s3://b/f3", 1): ("insert", None),
         ("e3", "s3://b/f3", 2): ("duplicate", None),
+        ("e4", "s3://b/f3", 3): ("insert", None),
     }
 
 
