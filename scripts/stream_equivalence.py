@@ -88,11 +88,12 @@ def staged_lake(args: argparse.Namespace) -> Path:
 
 def stream_row(number: int, files: int, report: dict, timing: dict) -> dict:
     counts = report["counts"]
-    gold = report["details"]["gold"][0]
+    gold = report["gold"][0]
     return {
         "batch": number,
         "files_delivered": files,
         "bronze_files_read": counts["files"],
+        "bronze_files_ignored": len(report["bronze_listing"]["ignored_files"]),
         "bronze_bytes_read": counts["bytes_scanned"],
         "records_read": counts["records_read"],
         "accepted": counts["accepted"],
