@@ -93,7 +93,7 @@ def stream_row(number: int, files: int, report: dict, timing: dict) -> dict:
         "batch": number,
         "files_delivered": files,
         "bronze_files_read": counts["files"],
-        "bronze_files_ignored": len(report["bronze_listing"]["ignored_files"]),
+        "bronze_files_ignored": report["bronze_listing"]["ignored_files"],  # listed again by every run
         "bronze_bytes_read": counts["bytes_scanned"],
         "records_read": counts["records_read"],
         "accepted": counts["accepted"],
@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
         "bronze_files": total_files,
+        "ignored_files": sorted({name for row in streams for name in row["bronze_files_ignored"]}),
         "stream_runs": streams,
         "full_run": full,
         "silver_rows": sum(row["accepted"] for row in streams),
