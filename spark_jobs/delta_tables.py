@@ -7,6 +7,11 @@ import re
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+# Delta's min/max statistics on the first 7 columns only: silver's and gold's keys (event_id, card_id, ts,
+# ts_us, event_ts, dt, then merchant_id or amount_usd). Reads filter on those; statistics on the long
+# strings after them (source files, card tokens) cost write time and log size for no skipping.
+STATS_ON_KEY_COLUMNS = {"delta.dataSkippingNumIndexedCols": "7"}
+
 
 def table_exists(spark: SparkSession, path: str) -> bool:
     """Whether a Delta table lives at `path`: one filesystem call, no snapshot load."""

@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs import gold
 from spark_jobs.delta_tables import (
+    STATS_ON_KEY_COLUMNS,
     commit_metrics_since,
     ensure_table,
     is_empty,
@@ -74,7 +75,9 @@ class GoldRunStats:
 
 
 def ensure_gold_table(spark: SparkSession, path: str) -> None:
-    ensure_table(spark, path, gold.GOLD_SCHEMA, partition_by=("dt",), change_data_feed=True)
+    ensure_table(
+        spark, path, gold.GOLD_SCHEMA, partition_by=("dt",), change_data_feed=True, properties=STATS_ON_KEY_COLUMNS
+    )
 
 
 def update_from_changes(

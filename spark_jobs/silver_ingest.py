@@ -12,7 +12,13 @@ from pyspark.sql import functions as F
 
 from spark_jobs import silver
 from spark_jobs.bronze_ledger import BatchPlan, BronzeLedger
-from spark_jobs.delta_tables import ensure_table, insert_new_rows, sql_literal_list, table_exists
+from spark_jobs.delta_tables import (
+    STATS_ON_KEY_COLUMNS,
+    ensure_table,
+    insert_new_rows,
+    sql_literal_list,
+    table_exists,
+)
 from spark_jobs.fault_injection import fail_point
 from spark_jobs.run_report import RunReport
 from spark_jobs.storage import LakeStorage, spark_path
@@ -48,6 +54,7 @@ def ensure_silver_tables(spark: SparkSession, storage: LakeStorage) -> None:
         silver.SILVER_SCHEMA,
         partition_by=("dt",),
         change_data_feed=True,
+        properties=STATS_ON_KEY_COLUMNS,
     )
     for name, schema in (
         (silver.DUPLICATES_TABLE, silver.DUPLICATES_SCHEMA),
@@ -141,15 +148,17 @@ def write_batch(
     with report.step("deduplicate"):
         silver_path = table_uri(storage, silver.SILVER_TABLE)
         batch_dates, known = known_silver_rows(spark, silver_path, valid)
-        # A checkpoint, not persist(): the silver commit below invalidates every cached plan that reads
-        # silver, and `known` does, so a persisted frame would be ranked again for each later write.
+        # The silver rows the batch may repeat, checkpointed: no plan below reads the silver table, so the
+        # silver commit cannot invalidate the cached classification (Spark drops every cached plan over a
+        # path a write commits to, and the ranking would run again for each later write).
+        known = known.select("event_id", *silver.PAYLOAD_FIELDS, "source_file", "line_number")
+        known = known.localCheckpoint(eager=True)
         repeated = silver.repeated_event_ids(valid, known).localCheckpoint(eager=True)
         repeated_count = repeated.count()
         ranked_only_repeated = repeated_count <= MAX_BROADCAST_REPEATED_IDS
         classified = silver.classify_valid_records(
             valid, known, repeated_ids=repeated if ranked_only_repeated else None
-        ).localCheckpoint(eager=True)
-        release_checkpoint(repeated)
+        ).persist(StorageLevel.MEMORY_AND_DISK)
         report.details.setdefault("dedupe", []).append(
             {
                 "repeated_event_ids": repeated_count,
@@ -157,10 +166,14 @@ def write_batch(
             }
         )
         outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
-        rejected = silver.rejected_lines(parsed).unionByName(
-            silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate"))
+        rejected = (
+            silver.rejected_lines(parsed)
+            .unionByName(silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate")))
+            .persist(StorageLevel.MEMORY_AND_DISK)
         )
         reasons = {row.reason: row["count"] for row in rejected.groupBy("reason").count().collect()}
+    # Both outputs are materialized: free the parsed batch before the writes need the memory.
+    parsed.unpersist()
     accepted = outcomes.get("insert", 0) + outcomes.get("noop", 0)
     duplicates = outcomes.get("duplicate", 0)
     quarantined = sum(reasons.values())
@@ -189,8 +202,10 @@ def write_batch(
             spark, table_uri(storage, silver.QUARANTINE_TABLE), silver.quarantine_rows(rejected, run_id=run_id)
         )
     fail_point("after_quarantine_commit")
-    parsed.unpersist()
-    release_checkpoint(classified)
+    classified.unpersist()
+    rejected.unpersist()
+    release_checkpoint(repeated)
+    release_checkpoint(known)
 
     report.add(
         records_read=records_read,
