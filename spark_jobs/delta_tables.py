@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -61,13 +62,43 @@ def insert_new_rows(spark: SparkSession, path: str, rows: DataFrame, *, match_co
 
     version_before = table_version(spark, path)
     if is_empty(spark, path):
-        rows.write.format("delta").mode("append").save(path)
-        metrics = commit_metrics_since(spark, path, version_before)
+        metrics = append_into_empty(spark, path, rows, version_before=version_before)
         return metrics | {"rows_inserted": metrics.get("numOutputRows", 0)} if metrics else {}
     table = DeltaTable.forPath(spark, path)
     table.alias("t").merge(rows.alias("s"), match_condition).whenNotMatchedInsertAll().execute()
     metrics = commit_metrics_since(spark, path, version_before)
     return metrics | {"rows_inserted": metrics.get("numTargetRowsInserted", 0)} if metrics else {}
+
+
+class ConcurrentWriteError(RuntimeError):
+    """Another writer committed to a table while this job appended into it as an empty table."""
+
+
+def append_into_empty(spark: SparkSession, path: str, rows: DataFrame, *, version_before: int) -> dict:
+    """Append `rows` to a table that had no data files at `version_before`; returns the commit's metrics.
+
+    A blind append never conflicts in Delta, so a commit by another writer between the emptiness check and
+    this one would go unnoticed: the commit is found by a marker in its userMetadata, and any other commit
+    before it fails the job loudly (one writer at a time is the lease's promise; a MERGE would have failed
+    with ConcurrentAppendException).
+    """
+    from delta.tables import DeltaTable
+
+    marker = f"append-into-empty-{uuid.uuid4().hex}"
+    rows.write.format("delta").mode("append").option("userMetadata", marker).save(path)
+    history = DeltaTable.forPath(spark, path).history(50).where(f"version > {version_before}").collect()
+    ours = [entry for entry in history if entry.userMetadata == marker]
+    if not ours:  # nothing to append (Delta commits no empty append): nothing of ours can be repeated
+        return {}
+    others = sorted(entry.version for entry in history if entry.version < ours[0].version)
+    if others:
+        raise ConcurrentWriteError(
+            f"{path}: another writer committed version(s) {others} while this job appended its first rows "
+            f"(version {ours[0].version}); the table may now hold rows twice. Stop the other writer (only the "
+            "lease holder may write), then look for repeated keys before the next run."
+        )
+    metrics = ours[0].operationMetrics or {}
+    return {key: int(value) for key, value in metrics.items() if value.isdigit()} | {"version": ours[0].version}
 
 
 def table_version(spark: SparkSession, path: str) -> int:

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from spark_jobs import gold
 from spark_jobs.delta_tables import (
     STATS_ON_KEY_COLUMNS,
+    append_into_empty,
     commit_metrics_since,
     ensure_table,
     is_empty,
@@ -244,8 +245,7 @@ def _merge_changed(
     with report.step("gold_merge"):
         version_before = table_version(spark, paths.gold)
         if is_empty(spark, paths.gold):
-            rows.write.format("delta").mode("append").save(paths.gold)
-            metrics = commit_metrics_since(spark, paths.gold, version_before)
+            metrics = append_into_empty(spark, paths.gold, rows, version_before=version_before)
             stats.rows_inserted += metrics.get("numOutputRows", 0)
         else:
             (

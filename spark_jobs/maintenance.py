@@ -23,7 +23,6 @@ from spark_jobs.delta_tables import sql_literal_list, table_exists, table_versio
 from spark_jobs.storage import LakeStorage
 
 STATE = "_state/maintenance.json"
-VACUUM_MODES = ("auto", "lite", "full")
 
 
 def changed_partitions(spark: SparkSession, path: str, since_version: int | None) -> list:

@@ -54,7 +54,9 @@ def replay_quarantine(
         selected = selected.where(F.col("reason").isin(reasons))
     if since:
         selected = selected.where(F.col("ingest_date") >= F.lit(since))
-    selected = selected.select("source_file", "line_number", "reason").persist(StorageLevel.MEMORY_AND_DISK)
+    # Checkpointed, not cached: the quarantine MERGEs below would make Spark drop a cached plan that reads
+    # the quarantine table, and everything derived from `selected` would then see the post-delete table.
+    selected = selected.select("source_file", "line_number", "reason").localCheckpoint(eager=True)
     files = sorted(row.source_file for row in selected.select("source_file").distinct().collect())
     report.add(selected=selected.count())
     if not files:
@@ -104,9 +106,10 @@ def replay_quarantine(
         still_quarantined=rejected.count() - newly,
         newly_quarantined=newly,
     )
-    for frame in (selected, parsed, replayed_lines):
+    for frame in (parsed, replayed_lines):
         frame.unpersist()
     release_checkpoint(classified)
+    release_checkpoint(selected)
 
 
 def _update_quarantine(

@@ -346,3 +346,25 @@ def test_generated_bronze_lands_exactly_once(spark, tmp_path_factory, seed, bad_
             if source.endswith(bad["file"]) and line == bad["line"]
         ]
         assert matches == [bad["reason"]], bad
+
+
+def test_replay_of_a_file_that_now_reads_quarantines_its_failing_lines(spark, tmp_path):
+    """The whole-file row leaves quarantine; the file's good lines go to silver, its bad ones to quarantine."""
+    from scripts import replay_quarantine
+
+    lake = tmp_path / "lake"
+    path = write_bronze(lake, "2026/01/01/00", "late.gz", [event("u0")])
+    path.write_bytes(b"\x1f\x8b\x08\x00corrupt")  # a gzip that cannot be read
+    counts = run_job(lake)["counts"]
+    assert counts["quarantined_by_reason"] == {"unreadable_file": 1}
+
+    # The producer re-uploads the object, now readable: one good line and one with an unknown currency.
+    write_bronze(lake, "2026/01/01/00", "late.gz", [event("u1"), event("u2", currency="XXX")])
+    replay_quarantine.main(["--lake-root", str(lake), "--reason", "unreadable_file"])
+    report = latest_report(lake)
+    assert report["status"] == "succeeded"
+    assert report["counts"]["moved_to_silver"] == 1
+    silver_rows = spark.read.format("delta").load(str(lake / TABLES[0])).collect()
+    assert [row.event_id for row in silver_rows] == ["u1"]
+    quarantine = spark.read.format("delta").load(str(lake / TABLES[2])).collect()
+    assert [(row.line_number, row.reason) for row in quarantine] == [(2, "unknown_currency")]
