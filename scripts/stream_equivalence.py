@@ -86,6 +86,18 @@ def staged_lake(args: argparse.Namespace) -> Path:
     return root
 
 
+def gold_table_counts(lake: Path) -> dict:
+    """Rows and distinct (dt, event_id) keys of gold, read with the `deltalake` package (not Spark)."""
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    from spark_jobs.gold import GOLD_TABLE
+
+    keys = DeltaTable(str(lake / GOLD_TABLE)).to_pyarrow_table(columns=["dt", "event_id"])
+    distinct = len(pc.unique(pc.binary_join_element_wise(pc.cast(keys["dt"], "string"), keys["event_id"], "/")))
+    return {"gold_rows": keys.num_rows, "gold_distinct_keys": distinct}
+
+
 def stream_row(number: int, files: int, report: dict, timing: dict) -> dict:
     counts = report["counts"]
     gold = report["gold"][0]
@@ -150,7 +162,15 @@ def main(argv: list[str] | None = None) -> int:
         "bronze_files_read": full_counts["files"],
         "seconds": spark_job_timing(run, "silver_and_gold")["wall_seconds"],
     }
-    equal = full["gold_rows_inserted"] == 0 and full["gold_rows_updated"] == 0 and full["bronze_files_read"] == 0
+    # The MERGE counts only inserts and updates; rows gold holds beyond the recompute (a duplicated or orphan
+    # key) would not show there, so gold's rows and keys are counted too.
+    full.update(gold_table_counts(lake))
+    equal = (
+        full["gold_rows_inserted"] == 0
+        and full["gold_rows_updated"] == 0
+        and full["bronze_files_read"] == 0
+        and full["gold_rows"] == full["gold_distinct_keys"] == full["gold_rows_recomputed"]
+    )
     summary = {
         "arguments": {
             k: str(v) for k, v in vars(args).items() if k not in ("spark_conf", "event_log", "sample_seconds")
@@ -165,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     log(
         f"full recompute: {full['gold_rows_recomputed']:,} rows recomputed, {full['gold_rows_inserted']} inserted, "
-        f"{full['gold_rows_updated']} updated: gold after {args.batches} stream runs "
+        f"{full['gold_rows_updated']} updated; gold holds {full['gold_rows']:,} rows, "
+        f"{full['gold_distinct_keys']:,} distinct keys: gold after {args.batches} stream runs "
         f"{'EQUALS' if equal else 'DIFFERS FROM'} --mode full"
     )
     if args.output:

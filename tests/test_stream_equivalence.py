@@ -16,9 +16,10 @@ def test_stream_runs_end_equal_to_full(tmp_path):
     runs = result["stream_runs"]
     assert [run["batch"] for run in runs] == [1, 2] and runs[0]["gold_mode"] == "initial"
     assert runs[1]["gold_mode"] == "incremental" and runs[1]["affected_cards"] > 0
-    # Every delivered file is read once, except the generator's `_`-prefixed file, which is ignored.
+    # Every delivered file is read once, except the generator's `.tmp-` file, which is ignored by design.
     assert len(result["ignored_files"]) == 1
     assert sum(run["bronze_files_read"] for run in runs) + 1 == result["bronze_files"]
     assert all(run["gold_bytes_scanned"] > 0 for run in runs)
     full = result["full_run"]
     assert full["gold_rows_recomputed"] == result["silver_rows"] and full["gold_rows_updated"] == 0
+    assert full["gold_rows"] == full["gold_distinct_keys"] == result["silver_rows"]
