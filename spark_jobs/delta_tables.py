@@ -97,8 +97,7 @@ def append_into_empty(spark: SparkSession, path: str, rows: DataFrame, *, versio
             f"(version {ours[0].version}); the table may now hold rows twice. Stop the other writer (only the "
             "lease holder may write), then look for repeated keys before the next run."
         )
-    metrics = ours[0].operationMetrics or {}
-    return {key: int(value) for key, value in metrics.items() if value.isdigit()} | {"version": ours[0].version}
+    return _commit_metrics(ours[0])
 
 
 def table_version(spark: SparkSession, path: str) -> int:
@@ -125,9 +124,13 @@ def commit_metrics_since(spark: SparkSession, path: str, version_before: int) ->
     latest = DeltaTable.forPath(spark, path).history(1).collect()[0]
     if latest.version == version_before:
         return {}
-    return {key: int(value) for key, value in (latest.operationMetrics or {}).items() if value.isdigit()} | {
-        "version": latest.version
-    }
+    return _commit_metrics(latest)
+
+
+def _commit_metrics(entry) -> dict:
+    """A DESCRIBE HISTORY row's numeric operation metrics, plus its version."""
+    metrics = entry.operationMetrics or {}
+    return {key: int(value) for key, value in metrics.items() if value.isdigit()} | {"version": entry.version}
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
