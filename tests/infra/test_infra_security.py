@@ -42,6 +42,7 @@ NON_WORKLOAD_DOCUMENTS = {
     "modules/github_oidc": None,  # the GitHub roles and the boundary itself
     "modules/kms_key": None,  # key policies
     "modules/state_backend": None,  # bucket policies only
+    "modules/log_bucket": None,  # bucket policy only
 }
 
 
@@ -297,7 +298,7 @@ def test_oidc_inputs_cannot_smuggle_wildcards():
 ################################################################################
 
 # S3 server access logging only delivers into SSE-S3 buckets.
-SSE_S3_BUCKETS = {("modules/s3_datalake", "access_logs"), ("modules/state_backend", "access_logs")}
+SSE_S3_BUCKETS = {("modules/log_bucket", "this")}
 
 
 def first(body: dict, name: str) -> dict:

@@ -30,7 +30,7 @@ output "artifacts_bucket_arn" {
 
 output "access_logs_bucket_name" {
   description = "Name of the S3 server access log bucket."
-  value       = aws_s3_bucket.access_logs.id
+  value       = module.access_logs.bucket_id
 }
 
 output "kms_key_arn" {

@@ -15,5 +15,5 @@ output "kms_key_arn" {
 
 output "access_logs_bucket_arn" {
   description = "ARN of the state bucket's access-log bucket."
-  value       = aws_s3_bucket.access_logs.arn
+  value       = module.access_logs.bucket_arn
 }
