@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scripts import benchmark, benchmark_reference
+from devtools.benchmark import reference as benchmark_reference
+from devtools.benchmark import runner as benchmark
 from spark_jobs.bronze_contract import load_fx_rates, parse_bronze_file
 from spark_jobs.card_numbers import card_token, resolve_token_key
 

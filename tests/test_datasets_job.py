@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from scripts.generate_transactions import GeneratorConfig, generate_lake, load_truth
+from devtools.generator import GeneratorConfig, generate_lake, load_truth
 from spark_jobs import build_datasets, silver_and_gold
 from spark_jobs.datasets import day_start_us
 from spark_jobs.feature_registry import FEATURE_NAMES, FEATURE_SET_VERSION

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scripts.generate_transactions import GeneratorConfig, generate_lake, load_truth
+from devtools.generator import GeneratorConfig, generate_lake, load_truth
 from spark_jobs.labels import (
     BAD_TYPE,
     LABEL_QUARANTINE_REASONS,

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from devtools.generator import GeneratorConfig, generate_lake
 from feature_store import get_features, ingest_features, register_feature_groups
 from feature_store.batch_writer import WriterOptions
 from feature_store.definitions import feature_group_name
 from feature_store.get_features import OnlineFeatures
 from feature_store.records import event_time_text, record_value
 from scripts import replay_dead_letters
-from scripts.generate_transactions import GeneratorConfig, generate_lake
 from spark_jobs import silver_and_gold
 from spark_jobs.feature_registry import DECIMAL, DOUBLE, FEATURE_NAMES, FEATURES, INTEGER
 from spark_jobs.gold import GOLD_TABLE

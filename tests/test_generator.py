@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scripts.generate_transactions import (
+from devtools.generator import (
     BRONZE_PREFIX,
     DEFAULT_FX_RATES,
     LABEL_REASONS,
@@ -26,13 +26,12 @@ from scripts.generate_transactions import (
     POS_MODES,
     QUARANTINE_REASONS,
     GeneratorConfig,
-    build_parser,
     config_from_manifest,
     generate_lake,
     load_manifest,
     load_truth,
-    main,
 )
+from scripts.generate_transactions import build_parser, main
 from spark_jobs.bronze_contract import load_fx_rates, parse_bronze_file
 from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.generate_transactions import GeneratorConfig, generate_lake
+from devtools.generator import GeneratorConfig, generate_lake
 from spark_jobs import gold, silver_and_gold
 from spark_jobs.feature_registry import DECIMAL, DOUBLE, FEATURES, INTEGER
 from tests.gold_reference import reference_features

@@ -11,7 +11,7 @@ import socket
 import boto3
 import pytest
 
-from scripts.produce_events import (
+from devtools.producer import (
     MAX_RECORD_BYTES,
     MAX_REQUEST_BYTES,
     KinesisRecord,

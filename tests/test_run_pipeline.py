@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.run_pipeline import (
+from devtools.local_runner import (
     DefinitionError,
     Interpreter,
     JobRequest,
@@ -459,7 +459,7 @@ def test_broken_definitions_are_rejected():
 
 
 def test_local_integrations_refuse_what_they_do_not_interpret(tmp_path):
-    from scripts.run_pipeline import LocalServices, validate_definition
+    from devtools.local_runner import LocalServices, validate_definition
 
     condition = {
         "Type": "Task",

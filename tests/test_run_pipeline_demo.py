@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from scripts.demo import BRONZE, LABELS, arrival_hour, deliver, plan_arrivals, reported_day
-from scripts.generate_transactions import GeneratorConfig, generate_lake
+from devtools.demo import BRONZE, LABELS, arrival_hour, deliver, plan_arrivals, reported_day
+from devtools.generator import GeneratorConfig, generate_lake
 
 
 def test_arrivals_deliver_every_bronze_file_once_in_time_order(tmp_path):

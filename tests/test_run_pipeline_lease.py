@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.run_pipeline import (
+from devtools.local_runner import (
     ExecutionRegistry,
     LocalDynamoDB,
     StatesError,

@@ -10,8 +10,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from scripts.generate_transactions import GeneratorConfig, generate_lake, load_manifest
-from scripts.run_pipeline import run_pipeline
+from devtools.generator import GeneratorConfig, generate_lake, load_manifest
+from devtools.local_runner import run_pipeline
 
 REGION = "us-east-1"
 BUCKET = "card-lake"

@@ -308,7 +308,7 @@ def test_replay_moves_lines_that_now_pass_and_keeps_the_rest(spark, tmp_path):
 def test_generated_bronze_lands_exactly_once(spark, tmp_path_factory, seed, bad_rate, dup_rate, conflict_rate):
     """Property through the real job: every generated line is in exactly one of silver, duplicates and
     quarantine, with the intended quarantine reason, and the counts match the generator's manifest."""
-    from scripts.generate_transactions import GeneratorConfig, generate_lake, load_manifest, load_truth
+    from devtools.generator import GeneratorConfig, generate_lake, load_manifest, load_truth
 
     lake = tmp_path_factory.mktemp("property") / "lake"
     generate_lake(

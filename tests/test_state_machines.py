@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.run_pipeline import (
+from devtools.local_runner import (
     PLACEHOLDERS,
     LocalServices,
     fill_template,
@@ -185,7 +185,7 @@ def test_a_date_override_is_the_scheduled_time_of_that_days_run(day):
     """{"date": D} → D 23:00 at UTC-1 = D+1 00:00 UTC: silver processes D, the datasets are as of D+1."""
     from datetime import date, timedelta
 
-    from scripts.run_pipeline import evaluate_intrinsic
+    from devtools.local_runner import evaluate_intrinsic
     from spark_jobs.build_datasets import parse_args as datasets_args
     from spark_jobs.silver_and_gold import parse_args as silver_args
 
