@@ -11,17 +11,19 @@ NODE_TOOLS := .tools/node
 ACTIONLINT_VERSION := v1.7.12
 TOFU_VERSION := v1.12.6
 TFLINT_VERSION := v0.64.0
+TERRAFORM_DOCS_VERSION := v0.20.0
+TERRAFORM_DIRS := $(sort $(wildcard infra/terraform/modules/*)) infra/terraform/bootstrap infra/terraform/envs/dev infra/terraform/envs/prod
 ASL_VALIDATOR_VERSION := 4.0.0
 LAKE_ROOT ?= ./lake
 export SPARK_CONF_DIR := $(CURDIR)/.spark/conf
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup test lint format pytest clean demo bench package
+.PHONY: help setup test lint format pytest clean demo bench package tfdocs
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed .spark/conf/spark-defaults.conf $(TOOLS_VENV)/.installed $(TOOLS_BIN)/actionlint $(TOOLS_BIN)/tofu $(TOOLS_BIN)/tflint $(NODE_TOOLS)/.installed ## Create .venv, install pinned deps, fetch jars and tools (idempotent)
+setup: $(VENV)/.installed .spark/conf/spark-defaults.conf $(TOOLS_VENV)/.installed $(TOOLS_BIN)/actionlint $(TOOLS_BIN)/tofu $(TOOLS_BIN)/tflint $(TOOLS_BIN)/terraform-docs $(NODE_TOOLS)/.installed ## Create .venv, install pinned deps, fetch jars and tools (idempotent)
 	@echo "setup complete: source $(VENV)/bin/activate"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-lock.txt
@@ -52,6 +54,12 @@ $(TOOLS_BIN)/tofu:
 $(TOOLS_BIN)/tflint:
 	GOBIN=$(TOOLS_BIN) go install github.com/terraform-linters/tflint@$(TFLINT_VERSION)
 
+# `go install ...@version` also asks the proxy for the module's version list (deprecation check), which the
+# proxy here refuses for terraform-docs: download the pinned version and build inside it, like tofu.
+$(TOOLS_BIN)/terraform-docs:
+	go mod download github.com/terraform-docs/terraform-docs@$(TERRAFORM_DOCS_VERSION)
+	cd "$$(go env GOMODCACHE)/github.com/terraform-docs/terraform-docs@$(TERRAFORM_DOCS_VERSION)" && go build -trimpath -o $(TOOLS_BIN)/terraform-docs .
+
 $(NODE_TOOLS)/.installed:
 	mkdir -p $(NODE_TOOLS)
 	npm install --silent --no-audit --no-fund --prefix $(NODE_TOOLS) asl-validator@$(ASL_VALIDATOR_VERSION)
@@ -78,6 +86,9 @@ demo: ## The whole platform locally, no AWS: 45-day lake, 6 stream runs + daily,
 
 package: ## Build dist/ for EMR Serverless
 	$(PY) scripts/package.py
+
+tfdocs: $(TOOLS_BIN)/terraform-docs ## Regenerate the Terraform module READMEs between their BEGIN_TF_DOCS/END_TF_DOCS markers
+	@for dir in $(TERRAFORM_DIRS); do $(TOOLS_BIN)/terraform-docs -c infra/terraform/.terraform-docs.yml $$dir || exit 1; done
 
 clean: ## Remove the local lake and caches (keeps .venv and jars)
 	rm -rf lake spark-warehouse metastore_db .pytest_cache .ruff_cache

@@ -1,0 +1,73 @@
+"""Module READMEs: generated sections current (terraform-docs) and a hand-written usage example that fits."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+
+import hcl2
+import pytest
+
+from tests.infra import infra_model as tf
+
+CONFIG = tf.TERRAFORM_ROOT / ".terraform-docs.yml"
+DOCUMENTED_DIRS = [*tf.module_dirs(), *tf.ROOT_CONFIGS]
+GENERATED_SECTIONS = ("## Requirements", "## Providers", "## Inputs", "## Outputs")
+BEGIN, END = "<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"
+
+
+def dir_id(path) -> str:
+    return path.relative_to(tf.TERRAFORM_ROOT).as_posix()
+
+
+@pytest.mark.parametrize("directory", DOCUMENTED_DIRS, ids=dir_id)
+def test_readme_is_what_terraform_docs_generates(directory):
+    terraform_docs = tf.tool(tf.TOOLS_BIN / "terraform-docs")
+    result = subprocess.run(
+        [terraform_docs, "-c", str(CONFIG), "--output-check", str(directory)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"run `make tfdocs`:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize("directory", DOCUMENTED_DIRS, ids=dir_id)
+def test_readme_has_the_generated_sections_between_the_markers(directory):
+    text = (directory / "README.md").read_text(encoding="utf-8")
+    assert text.count(BEGIN) == 1 and text.count(END) == 1, f"{dir_id(directory)}: one pair of markers"
+    generated = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    missing = [section for section in GENERATED_SECTIONS if section not in generated]
+    assert not missing, f"{dir_id(directory)}/README.md lacks {missing}"
+
+
+def usage_calls(module_dir) -> list[dict]:
+    """The `module` blocks of the README's usage section that call this module."""
+    text = (module_dir / "README.md").read_text(encoding="utf-8").split(BEGIN, 1)[0]
+    assert "## Usage" in text, f"{module_dir.name}/README.md: no `## Usage` section above the generated part"
+    usage = text.split("## Usage", 1)[1]
+    calls = []
+    for snippet in re.findall(r"```hcl\n(.*?)```", usage, flags=re.S):
+        for entry in hcl2.load(io.StringIO(snippet)).get("module", []):
+            for body in entry.values():
+                if str(tf.literal(body.get("source"))).rstrip("/").endswith("/" + module_dir.name):
+                    calls.append(body)
+    return calls
+
+
+@pytest.mark.parametrize("module_dir", tf.module_dirs(), ids=lambda p: p.name)
+def test_usage_example_passes_every_required_input_and_no_unknown_one(module_dir):
+    variables = {b.name: b for b in tf.blocks() if b.kind == "variable" and b.module == dir_id(module_dir)}
+    required = {name for name, block in variables.items() if "default" not in block.body}
+    calls = usage_calls(module_dir)
+    assert calls, (
+        f"{module_dir.name}/README.md: the usage example must call the module (source ending /{module_dir.name})"
+    )
+    for call in calls:
+        arguments = {k for k in call if not k.startswith("__")} - {"source", "providers", "depends_on"}
+        assert not arguments - set(variables), (
+            f"{module_dir.name}: usage passes unknown inputs {arguments - set(variables)}"
+        )
+        assert not required - arguments, f"{module_dir.name}: usage lacks required inputs {required - arguments}"
