@@ -34,9 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(REPO_ROOT))
+from devtools.repo import REPO_ROOT
 
 BRONZE = Path("bronze/streaming/card_authorization")
 LABELS = Path("bronze/labels/chargebacks")
@@ -59,7 +57,7 @@ def say(message: str) -> None:
 
 
 def generate(staging: Path, args: argparse.Namespace) -> dict:
-    from scripts.generate_transactions import GeneratorConfig, generate_lake, load_manifest
+    from devtools.generator import GeneratorConfig, generate_lake, load_manifest
 
     summary = generate_lake(
         GeneratorConfig(
@@ -135,7 +133,7 @@ def deliver(arrival: dict, staging: Path, lake: Path) -> int:
 
 
 def run_state_machine(mode: str, lake: Path, args: argparse.Namespace, execution_input: dict | None = None):
-    from scripts.run_pipeline import run_pipeline, summary_lines
+    from devtools.local_runner import run_pipeline, summary_lines
 
     first = not (lake / "feature_store" / "online.db").exists()
     result = run_pipeline(
@@ -294,7 +292,7 @@ def run_reports(lake: Path, results: list) -> list[dict]:
 
 
 def summarize(lake: Path, staging: Path, manifest: dict, results: list, timings: Timings, extras: dict) -> None:
-    from scripts.generate_transactions import load_truth
+    from devtools.generator import load_truth
 
     counts = manifest["counts"]
     silver = read_delta(lake / "silver/card_transactions", ["event_id", "ts_us"])
@@ -456,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
 
     say("4/5 online features of a few cards; baseline model")
     step = time.monotonic()
-    from scripts.generate_transactions import load_truth
+    from devtools.generator import load_truth
 
     gold_cards = read_delta(lake / "gold/card_features", ["card_id"])
     cards = demo_cards(load_truth(staging, "fraud_events"), gold_cards)

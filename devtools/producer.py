@@ -34,9 +34,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 MAX_RECORDS_PER_REQUEST = 500
 MAX_RECORD_BYTES = 1024 * 1024  # data + partition key
 MAX_REQUEST_BYTES = 5 * 1024 * 1024  # all data + partition keys of one request
@@ -101,7 +98,7 @@ def lines_of_file(path: Path) -> Iterator[bytes]:
 
 def generated_lines(options: argparse.Namespace) -> Iterator[bytes]:
     """Lines of a freshly generated bronze lake, in arrival order (Firehose's own folder and file order)."""
-    from scripts.generate_transactions import GeneratorConfig, generate_lake
+    from devtools.generator import GeneratorConfig, generate_lake
 
     rates = dict(bad_rate=0.0, dup_rate=0.0, conflict_rate=0.0, late_rate=0.0) if options.clean else {}
     with tempfile.TemporaryDirectory(prefix="produce-events-") as folder:

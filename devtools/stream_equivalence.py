@@ -24,17 +24,12 @@ import argparse
 import json
 import platform
 import shutil
-import sys
 import time
 from datetime import date
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(REPO_ROOT))
-
-from scripts.benchmark import require_success, run_report, spark_job_timing, spark_submit  # noqa: E402
-from scripts.demo import plan_arrivals  # noqa: E402
+from devtools.benchmark.runner import require_success, run_report, spark_job_timing, spark_submit
+from devtools.demo import plan_arrivals
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,7 +59,7 @@ def log(message: str) -> None:
 
 
 def staged_lake(args: argparse.Namespace) -> Path:
-    from scripts.generate_transactions import GeneratorConfig, generate_lake, load_manifest
+    from devtools.generator import GeneratorConfig, generate_lake, load_manifest
 
     root = args.work_dir / "staged"
     config = GeneratorConfig(

@@ -39,17 +39,14 @@ import argparse
 import gzip
 import json
 import os
-import sys
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from devtools.repo import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FX_RATES = REPO_ROOT / "sample_data" / "fx_rates.csv"
 BRONZE_PREFIX = "bronze/streaming/card_authorization"
 HOUR_FOLDER_PARTS = ("ingest_dt=",)

@@ -46,11 +46,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from devtools.repo import REPO_ROOT, SPARK_CONF_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SPARK_CONF_DIR = REPO_ROOT / ".spark" / "conf"
 BRONZE_PREFIX = "bronze/streaming/card_authorization"
 RESULTS_SCHEMA_VERSION = 1
 STAGES = ("full", "stream", "ingest", "lookup")
@@ -403,7 +400,7 @@ def lake_tag(events: int, cards: int, days: int, seed: int) -> str:
 
 def generated_lake(args: argparse.Namespace, *, events: int, cards: int, days: int) -> tuple[Path, dict]:
     """A pristine generated lake (bronze only), generated once per arguments and reused."""
-    from scripts.generate_transactions import GeneratorConfig, generate_lake, load_manifest
+    from devtools.generator import GeneratorConfig, generate_lake, load_manifest
 
     root = args.work_dir / "lakes" / lake_tag(events, cards, days, args.seed)
     config = GeneratorConfig(events=events, cards=cards, days=days, seed=args.seed, lake_root=root, overwrite=True)
@@ -656,7 +653,7 @@ def batch_lines(args: argparse.Namespace, *, cards: int, history_end: dt.datetim
     --stream-late-hours before it); fresh event ids, so nothing collides with the history."""
     import numpy as np
 
-    from scripts.generate_transactions import GeneratorConfig, generate_lake
+    from devtools.generator import GeneratorConfig, generate_lake
 
     late_days = max(1, int(np.ceil(args.stream_late_hours / 24)))
     events = max(args.stream_batch * 2, int(daily_rate * late_days))
@@ -922,6 +919,7 @@ LOOKUP_SCRIPT = r"""
 import json, random, sqlite3, sys, time
 from feature_store.get_features import OnlineFeatures
 from feature_store.register_feature_groups import default_online_store_path
+
 lake, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 path = default_online_store_path(lake)
 with sqlite3.connect(path) as connection:

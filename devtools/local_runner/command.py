@@ -1,0 +1,71 @@
+"""What `scripts/run_pipeline.py` does once its arguments are parsed: one execution, a summary, an exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devtools.local_runner.errors import DefinitionError, UnsupportedConstruct
+from devtools.local_runner.pipeline import run_pipeline, summary_lines
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One execution as the command line asks for it. At most one of input_json, date and scheduled_time."""
+
+    mode: str
+    lake_root: str
+    input_json: str | None = None
+    date: str | None = None
+    scheduled_time: str | None = None
+    endpoint_url: str | None = None
+    definition_path: Path | None = None
+    state_dir: Path | None = None
+    config_overrides: Mapping[str, str] = field(default_factory=dict)
+    execution_name: str | None = None
+    time_scale: float = 1.0
+    spark_master: str = "local[*]"
+    print_json: bool = False
+
+
+def execution_input_for(request: RunRequest) -> dict:
+    """The execution input: --input as given, else {"date": ...} or {"scheduled_time": ...}, else {}."""
+    if request.input_json is not None:
+        value = json.loads(request.input_json)
+        if not isinstance(value, dict):
+            raise DefinitionError("--input must be a JSON object")
+        return value
+    if request.date:
+        return {"date": request.date}
+    if request.scheduled_time:
+        return {"scheduled_time": request.scheduled_time}
+    return {}
+
+
+def run_command(request: RunRequest) -> int:
+    """Run the execution, print its summary (and the result as JSON if asked): 0 succeeded, 1 failed, 2 refused."""
+    try:
+        result = run_pipeline(
+            mode=request.mode,
+            lake_root=request.lake_root,
+            execution_input=execution_input_for(request),
+            endpoint_url=request.endpoint_url,
+            definition_path=request.definition_path,
+            state_dir=request.state_dir,
+            config_overrides=dict(request.config_overrides),
+            execution_name=request.execution_name,
+            time_scale=request.time_scale,
+            spark_master=request.spark_master,
+        )
+    except (UnsupportedConstruct, DefinitionError) as error:
+        kind = "unsupported" if isinstance(error, UnsupportedConstruct) else "invalid"
+        print(f"run_pipeline: {kind}: {error}", file=sys.stderr)
+        return 2
+    for line in summary_lines(result):
+        print(line, flush=True)
+    if request.print_json:
+        print(json.dumps(result.as_dict(), sort_keys=True, default=str))
+    return 0 if result.status == "SUCCEEDED" else 1

@@ -1,0 +1,169 @@
+"""emr-serverless:startJobRun.sync as a local `spark-submit --master 'local[*]'` of the same entry point."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devtools.local_runner.errors import DefinitionError, StatesError
+from devtools.repo import REPO_ROOT
+
+
+@dataclass
+class JobRequest:
+    """One EMR Serverless job run, translated for a local spark-submit."""
+
+    name: str
+    entry_point: Path
+    arguments: list[str]
+    spark_conf: dict[str, str]
+    execution_timeout_seconds: float | None  # EMR cancels the run: States.TaskFailed
+    state_timeout_seconds: float | None  # Step Functions stops waiting: States.Timeout
+    log_path: Path
+
+
+LOCAL_SPARK_SUBMIT_OPTIONS = ("--conf", "--py-files")
+# The S3DynamoDBLogStore settings stay on AWS: locally (and against moto) Delta uses its default log store,
+# since that log store cannot be pointed at a custom endpoint.
+LOCAL_DROPPED_CONF_PREFIXES = ("spark.delta.logStore.", "spark.io.delta.storage.S3DynamoDBLogStore.")
+EMR_PARAMETERS = {
+    "ApplicationId",
+    "ExecutionRoleArn",
+    "Name",
+    "ClientToken",
+    "ExecutionTimeoutMinutes",
+    "JobDriver",
+    "ConfigurationOverrides",
+    "Tags",
+}
+
+
+class SparkSubmitLauncher:
+    """Runs a job as `spark-submit --master <master>` with the venv's spark-submit and the repo's Spark conf."""
+
+    def __init__(self, *, master: str = "local[*]", echo: Callable[[str], None] | None = None) -> None:
+        self.master = master
+        self.echo = echo or (lambda line: print(line, flush=True))
+
+    def command(self, job: JobRequest) -> list[str]:
+        spark_submit = Path(sys.executable).parent / "spark-submit"
+        if not spark_submit.exists():
+            raise DefinitionError(f"{spark_submit} is missing: run `make setup`")
+        conf = [argument for key, value in job.spark_conf.items() for argument in ("--conf", f"{key}={value}")]
+        return [str(spark_submit), "--master", self.master, *conf, str(job.entry_point), *job.arguments]
+
+    def environment(self) -> dict[str, str]:
+        conf_dir = REPO_ROOT / ".spark" / "conf"
+        if not (conf_dir / "spark-defaults.conf").exists():
+            raise DefinitionError(f"{conf_dir / 'spark-defaults.conf'} is missing: run `make setup`")
+        environment = dict(os.environ)
+        python_path = [str(REPO_ROOT), *filter(None, [environment.get("PYTHONPATH")])]
+        environment.update(
+            SPARK_CONF_DIR=str(conf_dir),
+            PYSPARK_PYTHON=sys.executable,
+            PYSPARK_DRIVER_PYTHON=sys.executable,
+            PYTHONPATH=os.pathsep.join(python_path),
+        )
+        return environment
+
+    def __call__(self, job: JobRequest) -> dict:
+        command = self.command(job)
+        job.log_path.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        report_uri = None
+        with open(job.log_path, "w", encoding="utf-8") as log:
+            log.write("$ " + shlex.join(command) + "\n")
+            log.flush()
+            process = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                env=self.environment(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+            )
+            lock = threading.Lock()
+            stdout_tail: list[str] = []  # spark-submit merges the Python driver's stderr into stdout
+            stderr_tail: list[str] = []  # the JVM's log
+
+            def pump(stream, is_stdout: bool) -> None:
+                nonlocal report_uri
+                for line in stream:
+                    with lock:
+                        log.write(line)
+                    text = line.rstrip("\n")
+                    if is_stdout:
+                        found = re.search(r" report=(\S+)", text)
+                        if found:
+                            report_uri = found.group(1)
+                        if not text.startswith('{"'):  # EMF metric lines go to the log only
+                            self.echo(f"    | {text}")
+                            stdout_tail.append(text)
+                            del stdout_tail[:-40]
+                    else:
+                        stderr_tail.append(text)
+                        del stderr_tail[:-40]
+
+            readers = [
+                threading.Thread(target=pump, args=(process.stdout, True), daemon=True),
+                threading.Thread(target=pump, args=(process.stderr, False), daemon=True),
+            ]
+            for reader in readers:
+                reader.start()
+            limits = [(job.execution_timeout_seconds, "TaskFailed"), (job.state_timeout_seconds, "Timeout")]
+            limits = [(seconds, kind) for seconds, kind in limits if seconds]
+            deadline, kind = min(limits) if limits else (None, None)
+            try:
+                return_code = process.wait(timeout=deadline)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                for reader in readers:
+                    reader.join(timeout=5)
+                if kind == "Timeout":
+                    raise StatesError(
+                        "States.Timeout", f"job {job.name} ran longer than the state's TimeoutSeconds"
+                    ) from None
+                raise StatesError(
+                    "States.TaskFailed",
+                    json.dumps(
+                        {
+                            "Name": job.name,
+                            "State": "CANCELLED",
+                            "StateDetails": "Job run exceeded ExecutionTimeoutMinutes and was cancelled",
+                        }
+                    ),
+                ) from None
+            for reader in readers:
+                reader.join(timeout=30)
+        seconds = round(time.monotonic() - started, 1)
+        if return_code != 0:
+            jvm_errors = [line for line in stderr_tail if " ERROR " in line or "Error" in line or "Exception" in line]
+            jvm_errors = jvm_errors or stderr_tail[-5:]
+            details = "\n".join(stdout_tail[-25:] + jvm_errors[-10:])[-6000:]
+            raise StatesError(
+                "States.TaskFailed",
+                json.dumps(
+                    {
+                        "Name": job.name,
+                        "State": "FAILED",
+                        "LocalLog": str(job.log_path),
+                        "StateDetails": f"spark-submit exited with {return_code}: {details}",
+                    }
+                ),
+            )
+        return {"DurationSeconds": seconds, "RunReport": report_uri}

@@ -1,0 +1,17 @@
+"""Stream runs after each delivered batch end equal to a full recompute of the same silver.
+
+The library is devtools/stream_equivalence.py; this file is its command line (`--help` lists the options).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from devtools.stream_equivalence import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
