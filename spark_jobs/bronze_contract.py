@@ -39,9 +39,11 @@ __all__ = [
     "BronzeFileParse",
     "FramedFile",
     "JsonNumber",
+    "RecordVerdict",
     "RejectedColumns",
     "decode_json_object",
     "frame_file",
+    "judge_record",
     "load_fx_rates",
     "parse_bronze_file",
 ]
@@ -249,6 +251,41 @@ def parse_bronze_file(data: bytes, *, fx_rates: Mapping[str, Decimal], token_key
         result.blank_lines = _parse_lines(lines, result, rates, token_key)
     result.records_read = result.lines - result.blank_lines
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVerdict:
+    """One record under the per-record rules: `accepted` (ACCEPTED_COLUMNS but line_number) or the
+    quarantine `reason` and its `detail` (card numbers masked)."""
+
+    accepted: dict[str, object] | None
+    reason: str | None = None
+    detail: str | None = None
+
+
+def judge_record(record: bytes | str, *, fx_rates: Mapping[str, Decimal], token_key: bytes) -> RecordVerdict:
+    """Judge one record outside a file (e.g. an HTTP request body) by exactly the rules of a bronze line.
+
+    The record is one NDJSON line: a trailing line break and a leading UTF-8 BOM are dropped as the framing
+    drops them, then every per-record rule applies in the contract's order (invalid UTF-8, duplicate keys,
+    NaN, exponents, types, ranges, currency, enums, card number). File-level rules (gzip, UTF-16, NUL
+    bytes as `unreadable_file`) do not apply; a record holding a line break, or none at all, is
+    malformed_json. Never raises on bad data.
+    """
+    rates = _checked_rates(fx_rates)
+    raw = record.encode("utf-8", "surrogatepass") if isinstance(record, str) else bytes(record)
+    raw = raw.removesuffix(b"\n")
+    if b"\n" in raw:
+        return RecordVerdict(None, MALFORMED_JSON, "more than one line (a record is one NDJSON line)")
+    line = _decode_line(raw)
+    with decimal.localcontext(_EXACT):
+        outcome = _judge_line(line, rates, _CardInfo(token_key))
+    if outcome is None:
+        return RecordVerdict(None, MALFORMED_JSON, "blank record")
+    if len(outcome) == 2:
+        reason, detail = outcome
+        return RecordVerdict(None, reason, mask_card_numbers(detail))
+    return RecordVerdict(dict(zip(ACCEPTED_COLUMNS[1:], outcome, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
