@@ -1,0 +1,75 @@
+"""Match rates: served vs the DuckDB reference (a), served vs gold (b), and the last-batch online features.
+
+Equality is exact for integers and decimals; doubles match when both are null or within 1e-12 relative
+(the exact decimal sum converted to double may differ by an ulp between engines; gold's own DuckDB test
+uses the same tolerance), and the share that is bit-for-bit equal is reported too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from decimal import Decimal
+
+from spark_jobs.feature_registry import DOUBLE, FEATURES, INTEGER
+
+DOUBLE_REL_TOL = 1e-12
+
+
+def same_value(dtype: str, mine, theirs) -> bool:
+    if mine is None or theirs is None:
+        return mine is None and theirs is None
+    if dtype == INTEGER:
+        return int(mine) == int(theirs)
+    if dtype == DOUBLE or isinstance(mine, float) or isinstance(theirs, float):
+        return math.isclose(float(mine), float(theirs), rel_tol=DOUBLE_REL_TOL)
+    return Decimal(mine) == Decimal(theirs)
+
+
+def bit_exact(mine, theirs) -> bool:
+    return (mine is None and theirs is None) or (mine is not None and theirs is not None and mine == theirs)
+
+
+class FeatureTally:
+    """Per feature: how many compared, how many matched (and for doubles, how many bit-exact)."""
+
+    def __init__(self) -> None:
+        self.compared = 0
+        self.rows_matched = 0  # events whose every feature matched
+        self.matched: Counter[str] = Counter()
+        self.exact: Counter[str] = Counter()
+        self.examples: list[dict] = []
+
+    def add(self, key: str, mine: dict | None, theirs: dict | None) -> bool:
+        """Compare one event's features (None: the whole row is missing, nothing matches). True if all match."""
+        self.compared += 1
+        all_match = True
+        for item in FEATURES:
+            a = None if mine is None else mine.get(item.name)
+            b = None if theirs is None else theirs.get(item.name)
+            if mine is not None and theirs is not None and same_value(item.dtype, a, b):
+                self.matched[item.name] += 1
+                self.exact[item.name] += bit_exact(a, b)
+            else:
+                all_match = False
+                if len(self.examples) < 5:
+                    self.examples.append({"event": key, "feature": item.name, "got": str(a), "expected": str(b)})
+        self.rows_matched += all_match
+        return all_match
+
+    def summary(self) -> dict:
+        rates = {}
+        for item in FEATURES:
+            rate = self.matched[item.name] / self.compared if self.compared else None
+            entry = {"matched": self.matched[item.name], "rate": rate}
+            if item.dtype == DOUBLE:
+                entry["bit_exact"] = self.exact[item.name]
+            rates[item.name] = entry
+        all_rates = [entry["rate"] for entry in rates.values() if entry["rate"] is not None]
+        return {
+            "events": self.compared,
+            "events_all_features_match": self.rows_matched,
+            "min_rate": min(all_rates) if all_rates else None,
+            "features": rates,
+            "mismatch_examples": self.examples,
+        }

@@ -1,0 +1,94 @@
+"""The batch pipeline the measurement drives: a stream run of silver and gold, and the feature-store ingestion
+(which also brings the online state in line with silver).
+
+`SparkSubmitPipeline` runs the jobs as the README does (`spark-submit --master local[*] …`, one JVM each);
+`InProcessPipeline` calls the same entry points in this process, on the test suite's Spark session.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Protocol
+
+from devtools.repo import REPO_ROOT
+
+
+class BatchPipeline(Protocol):
+    def stream(self, lake: Path) -> None: ...
+
+    def ingest(self, lake: Path) -> None:
+        """Register the feature groups (idempotent), ingest gold's changes, sync the online state."""
+        ...
+
+
+def _require_state(lake: Path) -> None:
+    from feature_store.online_state import local_state_path
+
+    if not local_state_path(lake).exists():
+        raise RuntimeError(
+            f"the ingestion left no online state at {local_state_path(lake)}: it must sync the state from silver"
+        )
+
+
+class SparkSubmitPipeline:
+    def __init__(self, *, master: str = "local[*]", log_dir: Path) -> None:
+        self.master = master
+        self.log_dir = log_dir
+
+    def _run(self, name: str, command: list[str]) -> None:
+        environment = dict(os.environ)
+        environment.update(
+            SPARK_CONF_DIR=str(REPO_ROOT / ".spark" / "conf"),
+            PYSPARK_PYTHON=sys.executable,
+            PYSPARK_DRIVER_PYTHON=sys.executable,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH")])),
+        )
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        with log_path.open("ab") as log:
+            result = subprocess.run(command, cwd=REPO_ROOT, env=environment, stdout=log, stderr=log, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{name} failed with exit status {result.returncode}; see {log_path}")
+
+    def _spark_submit(self, name: str, script: str, *arguments: str) -> None:
+        spark_submit = Path(sys.executable).parent / "spark-submit"
+        if not spark_submit.exists():
+            raise RuntimeError(f"{spark_submit} is missing: run `make setup`")
+        self._run(name, [str(spark_submit), "--master", self.master, str(REPO_ROOT / script), *arguments])
+
+    def stream(self, lake: Path) -> None:
+        self._spark_submit(
+            "silver_and_gold", "spark_jobs/silver_and_gold.py", "--mode", "stream", "--lake-root", str(lake)
+        )
+
+    def ingest(self, lake: Path) -> None:
+        register = [
+            sys.executable,
+            str(REPO_ROOT / "feature_store/register_feature_groups.py"),
+            "--lake-root",
+            str(lake),
+        ]
+        self._run("register_feature_groups", register)
+        self._spark_submit("ingest_features", "feature_store/ingest_features.py", "--lake-root", str(lake))
+        _require_state(lake)
+
+
+class InProcessPipeline:
+    """The same entry points called in this process (tests: one Spark session for the whole suite)."""
+
+    def stream(self, lake: Path) -> None:
+        from spark_jobs import silver_and_gold
+
+        silver_and_gold.main(["--mode", "stream", "--lake-root", str(lake)])
+
+    def ingest(self, lake: Path) -> None:
+        from feature_store import ingest_features, register_feature_groups
+
+        register_feature_groups.main(["--lake-root", str(lake)])
+        status = ingest_features.main(["--lake-root", str(lake)])
+        if status:
+            raise RuntimeError(f"ingest_features exited {status}")
+        _require_state(lake)

@@ -1,0 +1,202 @@
+"""The measurement end to end: generate, build the history, serve the following days, deliver, compare."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from devtools.serving_consistency.compare import FeatureTally
+from devtools.serving_consistency.pipeline import BatchPipeline
+from devtools.serving_consistency.plan import US_PER_SECOND, deliver, plan_serving
+from devtools.serving_consistency.reference import (
+    affected_event_ids,
+    gold_rows,
+    reference_features,
+    silver_event_ids,
+)
+from devtools.serving_consistency.replay import REJECTED, REPLAYED, SERVED, ReplayLog, timed_serve, write_log
+from spark_jobs.feature_registry import MAX_WINDOW
+
+
+@dataclass(frozen=True)
+class ConsistencyOptions:
+    events: int = 5_000
+    cards: int = 100
+    days: int = 10
+    start: dt.date = dt.date(2026, 1, 1)
+    seed: int = 7
+    history_days: int = 7  # built by the batch pipeline; the days after it are served
+    holdout_share: float = 0.1  # of the served days' events: reach the platform only through bronze
+    work_dir: Path = Path("/tmp/card-fraud-serving-consistency")
+
+    def validate(self) -> None:
+        if not 1 <= self.history_days < self.days:
+            raise ValueError(f"--history-days must be within [1, --days), got {self.history_days} of {self.days}")
+
+    @property
+    def split_us(self) -> int:
+        split = dt.datetime.combine(self.start + dt.timedelta(days=self.history_days), dt.time(), tzinfo=dt.UTC)
+        return int(split.timestamp()) * US_PER_SECOND
+
+
+def staged_lake(options: ConsistencyOptions, echo: Callable[[str], None]) -> Path:
+    """The generated lake for these arguments, reused when an earlier run generated the same one."""
+    from devtools.generator import GeneratorConfig, generate_lake, load_manifest
+
+    root = options.work_dir / "staged"
+    config = GeneratorConfig(
+        events=options.events,
+        cards=options.cards,
+        days=options.days,
+        start=options.start,
+        seed=options.seed,
+        lake_root=root,
+        overwrite=True,
+    )
+    done = root / "_generator" / "complete"
+    if done.exists() and load_manifest(root)["arguments"] == config.arguments():
+        echo(f"reusing the generated lake {root}")
+        return root
+    echo(f"generating {options.events:,} events, {options.cards:,} cards, {options.days} days into {root}")
+    generate_lake(config)
+    done.write_text("ok\n")
+    return root
+
+
+def last_batch_features(lake: Path, card_ids: list[str]) -> dict[str, dict]:
+    """The online feature store's features per card as the last batch left them (what serving replaced)."""
+    from feature_store.get_features import OnlineFeatures
+
+    with OnlineFeatures.local(str(lake)) as reader:
+        return {card_id: found["features"] for card_id, found in reader.get_many(card_ids).items()}
+
+
+def serve_days(lake: Path, plan, known_at_start: list[str]) -> ReplayLog:
+    from feature_store.serving import FeatureServer
+
+    from feature_store.online_state import SqliteOnlineState, local_state_path
+
+    window_us = int(MAX_WINDOW / dt.timedelta(microseconds=1))
+    server = FeatureServer.local(str(lake))
+    state = SqliteOnlineState(local_state_path(lake))
+    try:
+        return timed_serve(server, state, plan.requests, window_us=window_us, known_at_start=known_at_start)
+    finally:
+        state.close()
+        close = getattr(server, "close", None)
+        if close is not None:
+            close()
+
+
+def run_consistency(options: ConsistencyOptions, pipeline: BatchPipeline, echo: Callable[[str], None] = print) -> dict:
+    """Run the measurement; returns the results (see `compare_all`), the replay log under the work dir."""
+    options.validate()
+    started = time.perf_counter()
+    staged = staged_lake(options, echo)
+    lake = options.work_dir / "lake"
+    if lake.exists():
+        shutil.rmtree(lake)
+    plan = plan_serving(staged, options.split_us, holdout_share=options.holdout_share, seed=options.seed)
+    echo(f"history: {len(plan.history_folders)} arrival hours; {len(plan.requests):,} requests to serve")
+
+    deliver(staged, lake, plan.history_folders)
+    timings = {}
+    step = time.perf_counter()
+    pipeline.stream(lake)
+    pipeline.ingest(lake)
+    timings["history_batch_seconds"] = time.perf_counter() - step
+    known = silver_event_ids(lake)
+
+    echo(f"serving {len(plan.requests):,} requests in event-time order")
+    log = serve_days(lake, plan, known)
+    write_log(log, options.work_dir / "replay_log.jsonl.gz")
+    served_cards = sorted({record.card_id for record in log.records if record.outcome == SERVED})
+    last_batch = last_batch_features(lake, served_cards)
+
+    echo("delivering every later arrival hour to bronze, then a stream run")
+    deliver(staged, lake, plan.later_folders)
+    step = time.perf_counter()
+    pipeline.stream(lake)
+    timings["final_stream_seconds"] = time.perf_counter() - step
+    results = compare_all(log, lake, last_batch)
+    results["plan"] = {
+        "split": dt.datetime.fromtimestamp(options.split_us / US_PER_SECOND, dt.UTC).isoformat(),
+        "history_arrival_hours": len(plan.history_folders),
+        "later_arrival_hours": len(plan.later_folders),
+        "requests": len(plan.requests),
+        "held_out_events": len(plan.held_out_event_ids),
+        "late_history_lines": plan.late_history_lines,
+        "unreadable_lines_not_served": plan.unreadable_lines,
+        "unreadable_files_not_served": plan.unreadable_files,
+        "events_known_at_start": len(known),
+    }
+    results["arguments"] = {key: str(value) for key, value in asdict(options).items()}
+    timings["serve_seconds"] = log.seconds
+    timings["serve_requests_per_second"] = len(log.records) / log.seconds if log.seconds else None
+    timings["total_seconds"] = time.perf_counter() - started
+    results["timings"] = timings
+    return results
+
+
+def compare_all(log: ReplayLog, lake: Path, last_batch: dict[str, dict]) -> dict:
+    """(a) served vs the reference over the logged state, (b) served vs gold by affected/unaffected, and the
+    last-batch online features vs gold; plus what happened to every request."""
+    records = log.records
+    gold = gold_rows(lake)
+    reference = reference_features(records)
+    affected = affected_event_ids(records, log.known_at_start, gold)
+    against_reference = FeatureTally()
+    served_vs_gold = {"unaffected": FeatureTally(), "affected": FeatureTally()}
+    last_vs_gold = {"unaffected": FeatureTally(), "affected": FeatureTally(), "all": FeatureTally()}
+    first_features: dict[str, dict] = {}
+    checks = Counter()
+    rejected = Counter()
+    for record in records:
+        if record.outcome == REJECTED:
+            rejected[record.reason] += 1
+            continue
+        if record.outcome == REPLAYED:
+            checks["replayed"] += 1
+            checks["replayed_same_features"] += record.features == first_features.get(record.event_id)
+            continue
+        checks["served"] += 1
+        first_features[record.event_id] = record.features
+        checks["own_event_in_state"] += any(item[0] == record.event_id for item in record.state)
+        against_reference.add(record.event_id, record.features, reference.get(record.seq))
+        row = gold.get(record.event_id)
+        if row is None:
+            checks["served_not_in_gold"] += 1
+        elif row["card_id"] != record.card_id or row["ts_us"] != record.ts_us:
+            checks["card_or_ts_differs_from_gold"] += 1
+        group = "affected" if record.event_id in affected else "unaffected"
+        served_vs_gold[group].add(record.event_id, record.features, row)
+        previous = last_batch.get(record.card_id)
+        checks["no_last_batch_record"] += previous is None
+        last_vs_gold[group].add(record.event_id, previous, row)
+        last_vs_gold["all"].add(record.event_id, previous, row)
+    never_served_in_gold = sum(
+        1
+        for record in records
+        if record.outcome == REJECTED and record.event_id in gold and record.event_id not in first_features
+    )
+    checks["rejected_but_in_gold"] = never_served_in_gold
+    reference_summary = against_reference.summary()
+    unaffected = served_vs_gold["unaffected"].summary()
+    passed_reference = reference_summary["events_all_features_match"] == reference_summary["events"]
+    passed_gold = unaffected["events_all_features_match"] == unaffected["events"] and checks["served_not_in_gold"] == 0
+    return {
+        "passed": passed_reference and passed_gold,
+        "a_served_equals_reference": {"passed": passed_reference, **reference_summary},
+        "b_served_equals_gold": {
+            "passed_on_unaffected": passed_gold,
+            "unaffected": unaffected,
+            "affected": served_vs_gold["affected"].summary(),
+        },
+        "last_batch_online_vs_gold": {name: tally.summary() for name, tally in last_vs_gold.items()},
+        "requests": {"total": len(records), **dict(checks), "rejected_by_reason": dict(sorted(rejected.items()))},
+    }
