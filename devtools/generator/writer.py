@@ -9,6 +9,7 @@ import shutil
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,9 @@ from devtools.generator.records import (
     record_items,
     serialize_items,
 )
-from devtools.generator.world import build_world, hex_ids, stage_rng
+from devtools.generator.world import World, build_world, hex_ids, stage_rng
+
+UNREADABLE_RECORDS = 5  # records inside the truncated gzip file (with bad-rate)
 
 
 class _Progress:
@@ -86,6 +89,60 @@ def _prepare_lake(cfg: GeneratorConfig) -> Path:
     return root
 
 
+@dataclass
+class _SpareIds:
+    """Event ids beyond the originals' (drawn from a stream of their own): bad lines, the unreadable file's
+    records and chargebacks of unknown events."""
+
+    bad: list[str]
+    unreadable: list[str]
+    unknown_labels: list[str]
+
+
+@dataclass
+class _BronzeLines:
+    """Every bronze record line (originals, re-deliveries, conflicts, bad lines) with its arrival time."""
+
+    lines: list[str]
+    arrival_us: np.ndarray
+    kind: np.ndarray  # 0 original, 1 duplicate, 2 conflict, 3 bad
+    late_rows: np.ndarray
+    duplicates: int
+    conflicts: int
+    bad_meta: list[tuple[str, str, str | None]]
+    redeliveries: list[dict[str, Any]]
+
+    @property
+    def bad(self) -> int:
+        return len(self.bad_meta)
+
+
+@dataclass
+class _FilePlan:
+    """Firehose files: one per buffer interval, the rows of each (`order[bounds[i]:bounds[i + 1]]`), their
+    names and the files that get a CRLF, a BOM, no .gz suffix or blank lines."""
+
+    order: np.ndarray
+    bounds: list[int]
+    name_ids: list[str]
+    plain_name: set[int]
+    crlf_files: set[int] = field(default_factory=set)
+    bom_files: set[int] = field(default_factory=set)
+    blank_at: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    blank_lines: int = 0
+
+    @property
+    def files(self) -> int:
+        return len(self.bounds) - 1
+
+
+@dataclass
+class _BronzeFiles:
+    written: list[dict[str, Any]]
+    bad_truth: list[dict[str, Any]]
+    bytes_written: int
+
+
 def generate_lake(config: GeneratorConfig) -> GenerationSummary:
     """Write a generated lake under `config.lake_root` and return what was written."""
     started = time.perf_counter()
@@ -97,8 +154,53 @@ def generate_lake(config: GeneratorConfig) -> GenerationSummary:
     start_us = int(dt.datetime.combine(cfg.start, dt.time(), tzinfo=dt.UTC).timestamp()) * US_PER_SECOND
     end_us = start_us + cfg.days * US_PER_DAY
 
-    # 1. the world and the N valid events --------------------------------------------------------------------
     world = build_world(cfg, currencies, start_us, end_us)
+    orig, fraud_info, n_fraud_target = _simulate_events(cfg, world, start_us, end_us)
+    progress(f"{cfg.events} events simulated ({int((orig.fraud > 0).sum())} fraud)")
+    spare_ids = _assign_event_ids(cfg, orig, n_fraud_target)
+    bronze = _bronze_lines(cfg, world, orig, spare_ids)
+    progress(f"{len(bronze.lines)} bronze lines serialized")
+    file_rng = stage_rng(cfg.seed, 6)  # drawn from by the file plan, then by the unreadable file
+    plan = _plan_files(cfg, bronze, file_rng)
+    files = _write_bronze_files(cfg, root, bronze, plan, progress)
+    special, special_bytes = _write_special_files(cfg, root, world, orig, bronze, plan, spare_ids, file_rng)
+    bronze_bytes = files.bytes_written + special_bytes
+    progress(f"{plan.files} bronze files written ({bronze_bytes} bytes)")
+    label_rows, label_truth, label_counts, label_bytes, label_files = _write_chargebacks(
+        cfg, root, orig, spare_ids.unknown_labels
+    )
+    _write_ground_truth(cfg, root, world, orig, bronze, files, label_rows, label_truth)
+    counts = {
+        **_event_counts(cfg, world, orig, fraud_info),
+        **_bronze_counts(cfg, orig, bronze, plan),
+        "bronze_bytes": bronze_bytes,
+        "label_bytes": label_bytes,
+        **label_counts,
+        "label_files": label_files,
+    }
+    manifest_path = _write_manifest(cfg, root, (start_us, end_us), counts, special, fraud_info, files.written)
+    return GenerationSummary(
+        lake_root=root.resolve(),
+        manifest_path=manifest_path.resolve(),
+        events=cfg.events,
+        fraud_events=counts["fraud_events"],
+        files=counts["bronze_files"] + label_files,
+        bytes_written=bronze_bytes + label_bytes,
+        bad_lines=bronze.bad,
+        duplicates=bronze.duplicates,
+        conflicts=bronze.conflicts,
+        late_events=counts["late_events"],
+        blank_lines=plan.blank_lines,
+        chargebacks=label_counts["chargebacks"],
+        seconds=time.perf_counter() - started,
+        counts=counts,
+    )
+
+
+def _simulate_events(
+    cfg: GeneratorConfig, world: World, start_us: int, end_us: int
+) -> tuple[Originals, dict[str, Any], int]:
+    """Phase 1: the N valid events (legitimate and fraud), in event-time order; the fraud info; the fraud target."""
     n_fraud_target = round(cfg.events * cfg.fraud_rate)
     legit = simulate_legit_events(cfg, world, cfg.events - n_fraud_target, start_us, end_us)
     fraud, fraud_info = simulate_fraud_events(cfg, world, legit, n_fraud_target, start_us=start_us, end_us=end_us)
@@ -106,23 +208,29 @@ def generate_lake(config: GeneratorConfig) -> GenerationSummary:
         legit = concat_events(
             [legit, simulate_legit_events(cfg, world, n_fraud_target - len(fraud.ts_us), start_us, end_us, stage=12)]
         )
-    orig = finalize_events(cfg, world, concat_events([legit, fraud]))
-    n = cfg.events
-    progress(f"{n} events simulated ({int((orig.fraud > 0).sum())} fraud)")
+    return finalize_events(cfg, world, concat_events([legit, fraud])), fraud_info, n_fraud_target
 
-    # 2. ids: originals from one stream, everything else from another, all checked unique ---------------------
+
+def _assign_event_ids(cfg: GeneratorConfig, orig: Originals, n_fraud_target: int) -> _SpareIds:
+    """Phase 2: ids of the originals from one stream, every other id from another, all checked unique."""
+    n = cfg.events
     n_bad = rate_count(cfg.bad_rate, n, minimum=len(QUARANTINE_REASONS))
-    n_unreadable_records = 5 if cfg.bad_rate > 0 else 0
+    n_unreadable_records = UNREADABLE_RECORDS if cfg.bad_rate > 0 else 0
     n_unknown_labels = rate_count(cfg.bad_rate, n_fraud_target, minimum=1) if cfg.bad_rate > 0 else 0
     orig.event_ids = hex_ids(stage_rng(cfg.seed, 5), n)
     other_ids = hex_ids(stage_rng(cfg.seed, 8), n_bad + n_unreadable_records + n_unknown_labels)
     if len(set(orig.event_ids).union(other_ids)) != n + len(other_ids):  # 128 random bits: never in practice
         raise RuntimeError("event id collision; pick another seed")
-    bad_ids = other_ids[:n_bad]
-    unreadable_ids = other_ids[n_bad : n_bad + n_unreadable_records]
-    unknown_label_ids = other_ids[n_bad + n_unreadable_records :]
+    return _SpareIds(
+        bad=other_ids[:n_bad],
+        unreadable=other_ids[n_bad : n_bad + n_unreadable_records],
+        unknown_labels=other_ids[n_bad + n_unreadable_records :],
+    )
 
-    # 3. bronze lines: originals, re-deliveries, conflicts, bad lines, each with an arrival time -------------
+
+def _bronze_lines(cfg: GeneratorConfig, world: World, orig: Originals, spare_ids: _SpareIds) -> _BronzeLines:
+    """Phase 3: the originals (some late), re-deliveries, conflicts and bad lines, each with an arrival time."""
+    n = cfg.events
     lines = original_lines(orig, world)
     arrival_rng = stage_rng(cfg.seed, 9)
     arrival = orig.ts_us + arrival_delay(arrival_rng, n)
@@ -130,82 +238,73 @@ def generate_lake(config: GeneratorConfig) -> GenerationSummary:
     late_rows = np.sort(arrival_rng.choice(n, size=n_late, replace=False))
     late_delay = arrival_rng.uniform(LATE_MIN_HOURS, max(cfg.late_max_hours, LATE_MIN_HOURS), n_late)
     arrival[late_rows] = orig.ts_us[late_rows] + (late_delay * US_PER_HOUR).astype(np.int64)
-    bucket_us = US_PER_HOUR // cfg.files_per_hour
-    redelivered = redelivered_lines(cfg, world, orig, arrival, bucket_us)
-    lines += redelivered.lines
-    bad = invalid_lines(cfg, world, orig, bad_ids, n_bad)
-    lines += bad.lines
-    all_arrival = np.concatenate([arrival, redelivered.arrival_us, bad.arrival_us])
-    all_kind = np.concatenate([np.zeros(n, dtype=np.int8), redelivered.kind, np.full(n_bad, 3, dtype=np.int8)])
-    n_dup = int((redelivered.kind == 1).sum())
-    n_conflict = int((redelivered.kind == 2).sum())
-    bad_meta = bad.meta
-    bad_reasons = [reason for reason, _, _ in bad_meta]
-    redeliveries = redelivered.truth
-    variant_counts = Counter(r["variant"] for r in redeliveries if r["class"] == "duplicate")
-    progress(f"{len(lines)} bronze lines serialized")
+    redelivered = redelivered_lines(cfg, world, orig, arrival, US_PER_HOUR // cfg.files_per_hour)
+    bad = invalid_lines(cfg, world, orig, spare_ids.bad, len(spare_ids.bad))
+    return _BronzeLines(
+        lines=lines + redelivered.lines + bad.lines,
+        arrival_us=np.concatenate([arrival, redelivered.arrival_us, bad.arrival_us]),
+        kind=np.concatenate([np.zeros(n, dtype=np.int8), redelivered.kind, np.full(len(bad.lines), 3, dtype=np.int8)]),
+        late_rows=late_rows,
+        duplicates=int((redelivered.kind == 1).sum()),
+        conflicts=int((redelivered.kind == 2).sum()),
+        bad_meta=bad.meta,
+        redeliveries=redelivered.truth,
+    )
 
-    # 4. files: one per Firehose buffer interval (files_per_hour per arrival hour), sorted by arrival ---------
-    order = np.lexsort((np.arange(len(all_arrival)), all_arrival))
-    buckets = all_arrival[order] // bucket_us
+
+def _plan_files(cfg: GeneratorConfig, bronze: _BronzeLines, file_rng: np.random.Generator) -> _FilePlan:
+    """Phase 4: one file per Firehose buffer interval (files_per_hour per arrival hour), rows sorted by arrival;
+    with bad-rate, some files get CRLF line ends, a BOM or blank and whitespace-only lines."""
+    order = np.lexsort((np.arange(len(bronze.arrival_us)), bronze.arrival_us))
+    buckets = bronze.arrival_us[order] // (US_PER_HOUR // cfg.files_per_hour)
     bounds = [0, *(np.flatnonzero(np.diff(buckets)) + 1).tolist(), len(order)]
     n_files = len(bounds) - 1
-    file_rng = stage_rng(cfg.seed, 6)
     name_ids = hex_ids(file_rng, n_files + 2)
     plain_name = set(file_rng.choice(n_files, size=max(1, round(0.02 * n_files)), replace=False).tolist())
-    crlf_files: set[int] = set()
-    bom_files: set[int] = set()
-    blank_at: dict[int, list[tuple[int, str]]] = {}
-    n_blank = 0
+    plan = _FilePlan(order=order, bounds=bounds, name_ids=name_ids, plain_name=plain_name)
     if cfg.bad_rate > 0:
-        crlf_files = set(file_rng.choice(n_files, size=max(1, round(0.02 * n_files)), replace=False).tolist())
-        bom_files = set(file_rng.choice(n_files, size=max(1, round(0.02 * n_files)), replace=False).tolist())
-        n_blank = max(2, round(0.1 * n_bad))
-        for number in range(n_blank):
+        plan.crlf_files = set(file_rng.choice(n_files, size=max(1, round(0.02 * n_files)), replace=False).tolist())
+        plan.bom_files = set(file_rng.choice(n_files, size=max(1, round(0.02 * n_files)), replace=False).tolist())
+        plan.blank_lines = max(2, round(0.1 * bronze.bad))
+        for number in range(plan.blank_lines):
             file_index = int(file_rng.integers(0, n_files))
             size = bounds[file_index + 1] - bounds[file_index]
             text = "" if number % 2 == 0 else (" ", "\t", "  \t  ")[number // 2 % 3]
-            blank_at.setdefault(file_index, []).append((int(file_rng.integers(0, size + 1)), text))
+            plan.blank_at.setdefault(file_index, []).append((int(file_rng.integers(0, size + 1)), text))
+    return plan
 
+
+def _write_bronze_files(
+    cfg: GeneratorConfig, root: Path, bronze: _BronzeLines, plan: _FilePlan, progress: _Progress
+) -> _BronzeFiles:
+    """Phase 4, written: each planned file under its arrival hour's folder, with the bad lines' positions."""
     bronze_root = root / BRONZE_PREFIX
-    written: list[dict[str, Any]] = []
-    bad_truth: list[dict[str, Any]] = []
-    line_file = np.empty(len(lines), dtype=np.int64)
-    total_bytes = 0
+    files = _BronzeFiles(written=[], bad_truth=[], bytes_written=0)
     made_dirs: set[Path] = set()
     next_report = 0
-    for file_index in range(n_files):
-        rows = order[bounds[file_index] : bounds[file_index + 1]]
-        line_file[rows] = file_index
-        first = utc_datetime(int(all_arrival[rows[0]]))
+    for file_index in range(plan.files):
+        rows = plan.order[plan.bounds[file_index] : plan.bounds[file_index + 1]]
+        first = utc_datetime(int(bronze.arrival_us[rows[0]]))
         folder = bronze_root / first.strftime("ingest_dt=%Y/%m/%d/%H")
-        name = f"{cfg.stream_name}-1-{first.strftime('%Y-%m-%d-%H-%M-%S')}-{uuid_text(name_ids[file_index])}"
-        if file_index not in plain_name:
+        name = f"{cfg.stream_name}-1-{first.strftime('%Y-%m-%d-%H-%M-%S')}-{uuid_text(plan.name_ids[file_index])}"
+        if file_index not in plan.plain_name:
             name += ".gz"
-        body = [lines[i] for i in rows.tolist()]
-        line_numbers = np.arange(1, len(rows) + 1)
-        blanks = sorted(blank_at.get(file_index, []))
-        if blanks:
-            positions = np.array([p for p, _ in blanks])
-            # a blank inserted at position p sits before the record at p: shift every record from p on
-            line_numbers = line_numbers + np.searchsorted(positions, np.arange(len(rows)), side="right")
-            for offset, (position, text) in enumerate(blanks):
-                body.insert(position + offset, text)
-        newline = "\r\n" if file_index in crlf_files else "\n"
+        body, line_numbers = _file_body(bronze, plan, file_index, rows)
+        newline = "\r\n" if file_index in plan.crlf_files else "\n"
         text = newline.join(body) + newline
-        if file_index in bom_files:
+        if file_index in plan.bom_files:
             text = "\ufeff" + text
         data = gzip_bytes(text.encode("utf-8", "surrogateescape"), cfg.compress_level)
         if folder not in made_dirs:
             folder.mkdir(parents=True, exist_ok=True)
             made_dirs.add(folder)
         (folder / name).write_bytes(data)
-        total_bytes += len(data)
+        files.bytes_written += len(data)
         relative = str((folder / name).relative_to(root))
-        bad_positions = np.flatnonzero(all_kind[rows] == 3)
+        bad_positions = np.flatnonzero(bronze.kind[rows] == 3)
         for position in bad_positions.tolist():
-            reason, variant, field_name = bad_meta[rows[position] - (len(all_kind) - n_bad)]
-            bad_truth.append(
+            reason, variant, field_name = bronze.bad_meta[rows[position] - (len(bronze.kind) - bronze.bad)]
+            files.bad_truth.append(
                 {
                     "file": relative,
                     "line": int(line_numbers[position]),
@@ -214,28 +313,65 @@ def generate_lake(config: GeneratorConfig) -> GenerationSummary:
                     "field": field_name,
                 }
             )
-        entry: dict[str, Any] = {"path": relative, "lines": len(body), "bytes": len(data)}
-        if blanks:
-            entry["blank_lines"] = len(blanks)
-        if len(bad_positions):
-            entry["bad_lines"] = len(bad_positions)
-        for flag, chosen in (("crlf", crlf_files), ("bom", bom_files)):
-            if file_index in chosen:
-                entry[flag] = True
-        if file_index in plain_name:
-            entry["gz_suffix"] = False
-        written.append(entry)
-        if file_index * 10 >= next_report * n_files:
-            progress(f"{file_index + 1}/{n_files} bronze files written")
+        files.written.append(_file_entry(plan, file_index, relative, len(body), len(data), len(bad_positions)))
+        if file_index * 10 >= next_report * plan.files:
+            progress(f"{file_index + 1}/{plan.files} bronze files written")
             next_report += 1
+    return files
 
-    # 5. the unreadable file and the ignored file ----------------------------------------------------------
+
+def _file_body(
+    bronze: _BronzeLines, plan: _FilePlan, file_index: int, rows: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """A file's lines (its records plus any planned blank lines) and each record's 1-based line number."""
+    body = [bronze.lines[i] for i in rows.tolist()]
+    line_numbers = np.arange(1, len(rows) + 1)
+    blanks = sorted(plan.blank_at.get(file_index, []))
+    if blanks:
+        positions = np.array([p for p, _ in blanks])
+        # a blank inserted at position p sits before the record at p: shift every record from p on
+        line_numbers = line_numbers + np.searchsorted(positions, np.arange(len(rows)), side="right")
+        for offset, (position, text) in enumerate(blanks):
+            body.insert(position + offset, text)
+    return body, line_numbers
+
+
+def _file_entry(
+    plan: _FilePlan, file_index: int, relative: str, lines: int, size: int, bad_lines: int
+) -> dict[str, Any]:
+    """A file's entry in the manifest: path, lines, bytes and what is special about it."""
+    entry: dict[str, Any] = {"path": relative, "lines": lines, "bytes": size}
+    if plan.blank_at.get(file_index):
+        entry["blank_lines"] = len(plan.blank_at[file_index])
+    if bad_lines:
+        entry["bad_lines"] = bad_lines
+    for flag, chosen in (("crlf", plan.crlf_files), ("bom", plan.bom_files)):
+        if file_index in chosen:
+            entry[flag] = True
+    if file_index in plan.plain_name:
+        entry["gz_suffix"] = False
+    return entry
+
+
+def _write_special_files(
+    cfg: GeneratorConfig,
+    root: Path,
+    world: World,
+    orig: Originals,
+    bronze: _BronzeLines,
+    plan: _FilePlan,
+    spare_ids: _SpareIds,
+    file_rng: np.random.Generator,
+) -> tuple[dict[str, Any], int]:
+    """Phase 5: the unreadable file (a gzip cut short, with bad-rate) and the ignored in-flight temporary."""
+    bronze_root = root / BRONZE_PREFIX
     special: dict[str, Any] = {}
+    written = 0
     if cfg.bad_rate > 0:
-        base_rows = file_rng.integers(0, n, n_unreadable_records)
+        base_rows = file_rng.integers(0, cfg.events, len(spare_ids.unreadable))
         body = "".join(
             serialize_items(record_items(orig, world, r, e)) + "\n"
-            for r, e in zip(base_rows.tolist(), unreadable_ids, strict=True)
+            for r, e in zip(base_rows.tolist(), spare_ids.unreadable, strict=True)
         )
         whole = gzip_bytes(body.encode("utf-8"), cfg.compress_level)
         cut = whole[: max(12, len(whole) * 3 // 5)]  # a delivery cut short: the deflate stream just stops
@@ -243,67 +379,74 @@ def generate_lake(config: GeneratorConfig) -> GenerationSummary:
         path = (
             bronze_root
             / when.strftime("ingest_dt=%Y/%m/%d/%H")
-            / (f"{cfg.stream_name}-1-{when.strftime('%Y-%m-%d-%H-%M-%S')}-{uuid_text(name_ids[n_files])}.gz")
+            / (f"{cfg.stream_name}-1-{when.strftime('%Y-%m-%d-%H-%M-%S')}-{uuid_text(plan.name_ids[plan.files])}.gz")
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(cut)
-        total_bytes += len(cut)
+        written += len(cut)
         special["unreadable_file"] = {
             "path": str(path.relative_to(root)),
             "reason": "truncated gzip",
-            "records_inside": n_unreadable_records,
+            "records_inside": len(spare_ids.unreadable),
         }
-    first_folder = bronze_root / utc_datetime(int(all_arrival[order[0]])).strftime("ingest_dt=%Y/%m/%d/%H")
-    ignored = first_folder / f".tmp-{cfg.stream_name}-1-{uuid_text(name_ids[n_files + 1])}.gz"
+    first_arrival = utc_datetime(int(bronze.arrival_us[plan.order[0]]))
+    first_folder = bronze_root / first_arrival.strftime("ingest_dt=%Y/%m/%d/%H")
+    ignored = first_folder / f".tmp-{cfg.stream_name}-1-{uuid_text(plan.name_ids[plan.files + 1])}.gz"
     # An in-flight temporary: copies of real records, so a reader that does not skip it sees duplicates.
-    ignored_data = gzip_bytes(("\n".join(lines[: min(3, n)]) + "\n").encode("utf-8"), cfg.compress_level)
+    inside = min(3, cfg.events)
+    ignored_data = gzip_bytes(("\n".join(bronze.lines[:inside]) + "\n").encode("utf-8"), cfg.compress_level)
     ignored.write_bytes(ignored_data)
-    total_bytes += len(ignored_data)
-    special["ignored_file"] = {"path": str(ignored.relative_to(root)), "records_inside": min(3, n)}
-    progress(f"{n_files} bronze files written ({total_bytes} bytes)")
+    written += len(ignored_data)
+    special["ignored_file"] = {"path": str(ignored.relative_to(root)), "records_inside": inside}
+    return special, written
 
-    # 6. chargebacks -----------------------------------------------------------------------------------------
-    label_rows, label_truth, label_counts, label_bytes, label_files = _write_chargebacks(
-        cfg, root, orig, unknown_label_ids
-    )
-    total_bytes += label_bytes
 
-    # 7. manifest and ground truth ---------------------------------------------------------------------------
-    fraud_truth = []
+def _write_ground_truth(
+    cfg: GeneratorConfig,
+    root: Path,
+    world: World,
+    orig: Originals,
+    bronze: _BronzeLines,
+    files: _BronzeFiles,
+    label_rows: list[dict[str, Any]],
+    label_truth: list[dict[str, Any]],
+) -> None:
+    """Phase 7: the fraud events (with their report time), the bad lines, the label records and the
+    re-deliveries, each sorted, as gzipped JSON lines under _generator/."""
     report_by_event: dict[str, int] = {}
     for row in label_rows:
         if row["class"] == "chargeback":
             report_by_event.setdefault(row["event_id"], row["reported_at"])
-    for row in np.flatnonzero(orig.fraud > 0).tolist():
-        event_id = orig.event_ids[row]
-        fraud_truth.append(
-            {
-                "event_id": event_id,
-                "card_id": world.card_ids[orig.card[row]],
-                "ts_us": int(orig.ts_us[row]),
-                "scenario": SCENARIOS[int(orig.fraud[row]) - 1],
-                "burst": int(orig.burst[row]),
-                "merchant_id": world.merchant_ids[orig.merchant[row]],
-                "amount_usd": round(float(orig.amount_usd[row]), 4),
-                "reported_at": report_by_event.get(event_id),
-            }
-        )
+    fraud_truth = [
+        {
+            "event_id": orig.event_ids[row],
+            "card_id": world.card_ids[orig.card[row]],
+            "ts_us": int(orig.ts_us[row]),
+            "scenario": SCENARIOS[int(orig.fraud[row]) - 1],
+            "burst": int(orig.burst[row]),
+            "merchant_id": world.merchant_ids[orig.merchant[row]],
+            "amount_usd": round(float(orig.amount_usd[row]), 4),
+            "reported_at": report_by_event.get(orig.event_ids[row]),
+        }
+        for row in np.flatnonzero(orig.fraud > 0).tolist()
+    ]
     fraud_truth.sort(key=lambda r: (r["ts_us"], r["event_id"]))
-    bad_truth.sort(key=lambda r: (r["file"], r["line"]))
-    redeliveries.sort(key=lambda r: r["event_id"])
-    gen_dir = root / GENERATOR_DIR
+    files.bad_truth.sort(key=lambda r: (r["file"], r["line"]))
+    bronze.redeliveries.sort(key=lambda r: r["event_id"])
     for name, rows in (
         (FRAUD_TRUTH_NAME, fraud_truth),
-        (BAD_LINE_TRUTH_NAME, bad_truth),
+        (BAD_LINE_TRUTH_NAME, files.bad_truth),
         (LABEL_TRUTH_NAME, label_truth),
-        (REDELIVERY_TRUTH_NAME, redeliveries),
+        (REDELIVERY_TRUTH_NAME, bronze.redeliveries),
     ):
-        write_jsonl_gz(gen_dir / name, rows, cfg.compress_level)
+        write_jsonl_gz(root / GENERATOR_DIR / name, rows, cfg.compress_level)
 
-    late_ids = {orig.event_ids[r] for r in late_rows.tolist()}
+
+def _event_counts(cfg: GeneratorConfig, world: World, orig: Originals, fraud_info: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's counts of the valid events: fraud, cards, merchants, currencies, POS modes, countries."""
     fraud_mask = orig.fraud > 0
-    counts: dict[str, Any] = {
-        "events": n,
+    return {
+        "events": cfg.events,
         "legit_events": int((~fraud_mask).sum()),
         "fraud_events": int(fraud_mask.sum()),
         "fraud_events_by_scenario": {s: int((orig.fraud == i + 1).sum()) for i, s in enumerate(SCENARIOS)},
@@ -316,30 +459,48 @@ def generate_lake(config: GeneratorConfig) -> GenerationSummary:
         "events_by_currency": dict(sorted(Counter(orig.currency).items())),
         "events_by_pos_mode": {p: orig.pos.count(p) for p in POS_MODES},
         "events_by_country": dict(sorted(Counter(orig.country).items())),
-        "bronze_files": n_files + (1 if cfg.bad_rate > 0 else 0),
-        "readable_files": n_files,
+    }
+
+
+def _bronze_counts(cfg: GeneratorConfig, orig: Originals, bronze: _BronzeLines, plan: _FilePlan) -> dict[str, Any]:
+    """The manifest's counts of bronze: files and their oddities, lines, records, the dirt by class and reason."""
+    variant_counts = Counter(r["variant"] for r in bronze.redeliveries if r["class"] == "duplicate")
+    bad_reasons = [reason for reason, _, _ in bronze.bad_meta]
+    return {
+        "bronze_files": plan.files + (1 if cfg.bad_rate > 0 else 0),
+        "readable_files": plan.files,
         "unreadable_files": 1 if cfg.bad_rate > 0 else 0,
         "ignored_files": 1,
-        "files_without_gz_suffix": len(plain_name),
-        "crlf_files": len(crlf_files),
-        "bom_files": len(bom_files),
-        "lines": len(lines) + n_blank,
-        "records": len(lines),
-        "valid_records": n + n_dup + n_conflict,
-        "blank_lines": n_blank,
-        "whitespace_only_lines": n_blank // 2,
-        "duplicates": n_dup,
+        "files_without_gz_suffix": len(plan.plain_name),
+        "crlf_files": len(plan.crlf_files),
+        "bom_files": len(plan.bom_files),
+        "lines": len(bronze.lines) + plan.blank_lines,
+        "records": len(bronze.lines),
+        "valid_records": cfg.events + bronze.duplicates + bronze.conflicts,
+        "blank_lines": plan.blank_lines,
+        "whitespace_only_lines": plan.blank_lines // 2,
+        "duplicates": bronze.duplicates,
         "duplicates_by_variant": {v: variant_counts[v] for v in DUPLICATE_VARIANTS},
-        "conflicts": n_conflict,
-        "late_events": len(late_ids),
-        "bad_lines": n_bad,
+        "conflicts": bronze.conflicts,
+        "late_events": len({orig.event_ids[r] for r in bronze.late_rows.tolist()}),
+        "bad_lines": bronze.bad,
         "bad_lines_by_reason": {r: bad_reasons.count(r) for r in QUARANTINE_REASONS},
-        "bad_lines_by_variant": dict(sorted(Counter(f"{r}/{v}" for r, v, _ in bad_meta).items())),
-        "bronze_bytes": total_bytes - label_bytes,
-        "label_bytes": label_bytes,
-        **label_counts,
-        "label_files": label_files,
+        "bad_lines_by_variant": dict(sorted(Counter(f"{r}/{v}" for r, v, _ in bronze.bad_meta).items())),
     }
+
+
+def _write_manifest(
+    cfg: GeneratorConfig,
+    root: Path,
+    window_us: tuple[int, int],
+    counts: dict[str, Any],
+    special: dict[str, Any],
+    fraud_info: dict[str, Any],
+    written: list[dict[str, Any]],
+) -> Path:
+    """Phase 8: _generator/manifest.json: the arguments, the window, every count, the special files, the
+    ground-truth tables and every bronze file."""
+    start_us, end_us = window_us
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "generator": "scripts/generate_transactions.py",
@@ -362,24 +523,9 @@ def generate_lake(config: GeneratorConfig) -> GenerationSummary:
         },
         "files": written,
     }
-    manifest_path = gen_dir / MANIFEST_NAME
+    manifest_path = root / GENERATOR_DIR / MANIFEST_NAME
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    return GenerationSummary(
-        lake_root=root.resolve(),
-        manifest_path=manifest_path.resolve(),
-        events=n,
-        fraud_events=counts["fraud_events"],
-        files=counts["bronze_files"] + label_files,
-        bytes_written=total_bytes,
-        bad_lines=n_bad,
-        duplicates=n_dup,
-        conflicts=n_conflict,
-        late_events=len(late_ids),
-        blank_lines=n_blank,
-        chargebacks=label_counts["chargebacks"],
-        seconds=time.perf_counter() - started,
-        counts=counts,
-    )
+    return manifest_path
 
 
 def _write_chargebacks(

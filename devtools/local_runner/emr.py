@@ -9,7 +9,6 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from devtools.local_runner.errors import DefinitionError, StatesError
 from devtools.repo import REPO_ROOT
+from devtools.spark_submit import SparkSetupMissing, spark_submit_command, spark_submit_environment
 
 
 @dataclass
@@ -57,25 +57,17 @@ class SparkSubmitLauncher:
         self.echo = echo or (lambda line: print(line, flush=True))
 
     def command(self, job: JobRequest) -> list[str]:
-        spark_submit = Path(sys.executable).parent / "spark-submit"
-        if not spark_submit.exists():
-            raise DefinitionError(f"{spark_submit} is missing: run `make setup`")
-        conf = [argument for key, value in job.spark_conf.items() for argument in ("--conf", f"{key}={value}")]
-        return [str(spark_submit), "--master", self.master, *conf, str(job.entry_point), *job.arguments]
+        conf = [f"{key}={value}" for key, value in job.spark_conf.items()]
+        try:
+            return spark_submit_command(job.entry_point, job.arguments, master=self.master, conf=conf)
+        except SparkSetupMissing as error:
+            raise DefinitionError(str(error)) from None
 
     def environment(self) -> dict[str, str]:
-        conf_dir = REPO_ROOT / ".spark" / "conf"
-        if not (conf_dir / "spark-defaults.conf").exists():
-            raise DefinitionError(f"{conf_dir / 'spark-defaults.conf'} is missing: run `make setup`")
-        environment = dict(os.environ)
-        python_path = [str(REPO_ROOT), *filter(None, [environment.get("PYTHONPATH")])]
-        environment.update(
-            SPARK_CONF_DIR=str(conf_dir),
-            PYSPARK_PYTHON=sys.executable,
-            PYSPARK_DRIVER_PYTHON=sys.executable,
-            PYTHONPATH=os.pathsep.join(python_path),
-        )
-        return environment
+        try:
+            return spark_submit_environment()
+        except SparkSetupMissing as error:
+            raise DefinitionError(str(error)) from None
 
     def __call__(self, job: JobRequest) -> dict:
         command = self.command(job)
