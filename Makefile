@@ -65,9 +65,10 @@ $(NODE_TOOLS)/.installed:
 	npm install --silent --no-audit --no-fund --prefix $(NODE_TOOLS) asl-validator@$(ASL_VALIDATOR_VERSION)
 	touch $@
 
-lint: ## ruff lint and format check
+lint: ## ruff lint and format check; import-linter checks the layers of docs/architecture.md
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: ## Apply ruff formatting and autofixes
 	$(VENV)/bin/ruff format .
