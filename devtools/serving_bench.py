@@ -139,7 +139,7 @@ def free_port() -> int:
 
 def measure_http(lake: Path, card_ids: list[str], requests: int, warmup: int = 50) -> dict:
     """The HTTP service in its own process: sequential requests from one keep-alive client, then stopped."""
-    import httpx
+    import httpx2 as httpx  # the lock pins httpx2 (starlette 1.x), the same client API
 
     port = free_port()
     command = [sys.executable, str(REPO_ROOT / "feature_store/serve_features.py"), "http"]
@@ -177,7 +177,7 @@ def measure_http(lake: Path, card_ids: list[str], requests: int, warmup: int = 5
 
 
 def wait_until_healthy(client, process: subprocess.Popen, log_path: Path, timeout: float = 60.0) -> None:
-    import httpx
+    import httpx2 as httpx  # the lock pins httpx2 (starlette 1.x), the same client API
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -7,13 +7,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Protocol
 
 from devtools.repo import REPO_ROOT
+from devtools.spark_submit import spark_submit_command, spark_submit_environment
 
 
 class BatchPipeline(Protocol):
@@ -39,13 +39,7 @@ class SparkSubmitPipeline:
         self.log_dir = log_dir
 
     def _run(self, name: str, command: list[str]) -> None:
-        environment = dict(os.environ)
-        environment.update(
-            SPARK_CONF_DIR=str(REPO_ROOT / ".spark" / "conf"),
-            PYSPARK_PYTHON=sys.executable,
-            PYSPARK_DRIVER_PYTHON=sys.executable,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH")])),
-        )
+        environment = spark_submit_environment()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as log:
@@ -54,10 +48,7 @@ class SparkSubmitPipeline:
             raise RuntimeError(f"{name} failed with exit status {result.returncode}; see {log_path}")
 
     def _spark_submit(self, name: str, script: str, *arguments: str) -> None:
-        spark_submit = Path(sys.executable).parent / "spark-submit"
-        if not spark_submit.exists():
-            raise RuntimeError(f"{spark_submit} is missing: run `make setup`")
-        self._run(name, [str(spark_submit), "--master", self.master, str(REPO_ROOT / script), *arguments])
+        self._run(name, spark_submit_command(script, arguments, master=self.master))
 
     def stream(self, lake: Path) -> None:
         self._spark_submit(

@@ -77,9 +77,8 @@ def last_batch_features(lake: Path, card_ids: list[str]) -> dict[str, dict]:
 
 
 def serve_days(lake: Path, plan, known_at_start: list[str]) -> ReplayLog:
-    from feature_store.serving import FeatureServer
-
     from feature_store.online_state import SqliteOnlineState, local_state_path
+    from feature_store.serving import FeatureServer
 
     window_us = int(MAX_WINDOW / dt.timedelta(microseconds=1))
     server = FeatureServer.local(str(lake))
