@@ -74,45 +74,102 @@ def simulate_fraud_events(
     cfg: GeneratorConfig, world: World, legit: Events, count: int, *, start_us: int, end_us: int
 ) -> tuple[Events, dict[str, Any]]:
     """Bursts of fraud, `count` events in all: compromised merchants first (their share), then compromised cards."""
-    rng = stage_rng(cfg.seed, 3)
-    n_countries = len(world.countries)
-    n_merchants = len(world.merchant_ids)
-    pairs = np.unique(legit.card * n_merchants + legit.merchant)  # sorted by card, then merchant
+    fraud = _FraudBursts(stage_rng(cfg.seed, 3), world, legit, end_us)
+    merchant_target = round(count * cfg.merchant_fraud_share)
+    compromised_merchants = _compromised_merchant_bursts(cfg, fraud, legit, merchant_target, start_us, end_us)
+    # (a) compromised cards: the rest of the target.
+    attempts = 0
+    first_allowed = start_us + (US_PER_DAY if cfg.days > 1 else 0)
+    while fraud.produced < count and attempts < 100 * count + 100:
+        attempts += 1
+        card = int(fraud.rng.integers(0, cfg.cards))
+        if card in fraud.compromised_cards and len(fraud.compromised_cards) < cfg.cards:
+            continue
+        first_us = int(fraud.rng.integers(first_allowed, max(first_allowed + 1, end_us - US_PER_HOUR)))
+        fraud.add_burst(card, first_us, fraud.burst_size(count - fraud.produced), scenario=1)
+    return fraud.events(), {"compromised_merchants": compromised_merchants, "bursts": fraud.bursts}
 
-    def used_by(card: int) -> set[int]:
-        """Merchants where the card has legitimate transactions."""
-        first, last = np.searchsorted(pairs, [card * n_merchants, (card + 1) * n_merchants])
-        return set((pairs[first:last] - card * n_merchants).tolist())
 
-    compromised_cards: set[int] = set()
-    rows: dict[str, list] = {k: [] for k in ("card", "merchant", "ts_us", "amount_usd", "pos", "fraud", "burst")}
+def _compromised_merchant_bursts(
+    cfg: GeneratorConfig, fraud: _FraudBursts, legit: Events, target: int, start_us: int, end_us: int
+) -> list[dict[str, Any]]:
+    """(b) compromised merchants: popular stores, a compromise window, victims defrauded 1-10 days after their
+    visit, until `target` fraud events; returns the compromised merchants with their windows."""
+    world, rng = fraud.world, fraud.rng
     compromised_merchants: list[dict[str, Any]] = []
-    burst_number = 0
+    store_members = np.flatnonzero(~world.merchant_online)
+    if target <= 0 or not len(store_members):
+        return compromised_merchants
+    weights = world.merchant_popularity[store_members] / world.merchant_popularity[store_members].sum()
+    candidates = rng.choice(store_members, size=min(len(store_members), 60), replace=False, p=weights)
+    latest_start = start_us + max(cfg.days - 2, 0) * US_PER_DAY // 2  # compromises in the first half
+    for merchant in candidates.tolist():
+        if fraud.produced >= target:
+            break
+        window_start = int(rng.integers(start_us, latest_start + 1))
+        window_end = window_start + int(rng.integers(1, 4)) * US_PER_DAY
+        visits = np.flatnonzero(
+            (legit.merchant == merchant) & (legit.ts_us >= window_start) & (legit.ts_us < window_end)
+        )
+        first_visit: dict[int, int] = {}
+        for row in visits[np.argsort(legit.ts_us[visits], kind="stable")].tolist():
+            first_visit.setdefault(int(legit.card[row]), int(legit.ts_us[row]))
+        victims = 0
+        for card, visit_us in first_visit.items():
+            if fraud.produced >= target:
+                break
+            if card in fraud.compromised_cards or victims >= 15 or rng.random() > 0.5:
+                continue
+            latest = min(visit_us + 10 * US_PER_DAY, end_us - US_PER_HOUR)
+            earliest = visit_us + US_PER_DAY
+            if latest <= earliest:
+                continue
+            first_us = int(rng.integers(earliest, latest))
+            victims += fraud.add_burst(card, first_us, fraud.burst_size(target - fraud.produced), scenario=2) > 0
+        if victims:
+            compromised_merchants.append(
+                {
+                    "merchant_id": world.merchant_ids[merchant],
+                    "window_start_us": window_start,
+                    "window_end_us": window_end,
+                    "victim_cards": victims,
+                }
+            )
+    return compromised_merchants
 
-    def add_burst(card: int, first_us: int, size: int, scenario: int) -> int:
-        nonlocal burst_number
+
+class _FraudBursts:
+    """The fraud events drawn so far, burst by burst, from one random stream (the draw order is the output)."""
+
+    def __init__(self, rng: np.random.Generator, world: World, legit: Events, end_us: int) -> None:
+        self.rng, self.world, self.end_us = rng, world, end_us
+        self.merchants = len(world.merchant_ids)
+        self.card_merchant_pairs = np.unique(legit.card * self.merchants + legit.merchant)  # by card, then merchant
+        self.compromised_cards: set[int] = set()
+        self.rows: dict[str, list] = {
+            k: [] for k in ("card", "merchant", "ts_us", "amount_usd", "pos", "fraud", "burst")
+        }
+        self.bursts = 0
+        self.produced = 0
+
+    def used_by(self, card: int) -> set[int]:
+        """Merchants where the card has legitimate transactions."""
+        pairs = self.card_merchant_pairs
+        first, last = np.searchsorted(pairs, [card * self.merchants, (card + 1) * self.merchants])
+        return set((pairs[first:last] - card * self.merchants).tolist())
+
+    def burst_size(self, remaining: int) -> int:
+        return int(min(remaining, self.rng.integers(3, 10)))
+
+    def add_burst(self, card: int, first_us: int, size: int, *, scenario: int) -> int:
+        """Up to `size` fraud events of `card` from `first_us`, minutes apart; returns how many fit the window."""
+        rng, world = self.rng, self.world
         gaps = rng.exponential(6 * US_PER_MINUTE, size).astype(np.int64) + US_PER_SECOND
         times = first_us + np.cumsum(gaps) - gaps[0]
-        times = times[times < end_us]
+        times = times[times < self.end_us]
         if len(times) == 0:
             return 0
-        home = int(world.card_home[card])
-        card_not_present = rng.random() < 0.6 or n_countries == 1
-        if card_not_present:  # card details used online, often at foreign shops
-            abroad = rng.random(len(times)) < 0.6
-            country = np.where(abroad, (home + rng.integers(1, max(n_countries, 2), len(times))) % n_countries, home)
-            online = np.ones(len(times), dtype=bool)
-        else:  # a cloned card used in shops of one foreign country
-            country = np.full(len(times), (home + rng.integers(1, n_countries)) % n_countries)
-            online = np.zeros(len(times), dtype=bool)
-        # fraudsters shop where the card has never been used (any such shop of the kind, if the country has none)
-        used = used_by(card)
-        merchant = np.empty(len(times), dtype=np.int64)
-        for index, (country_index, kind) in enumerate(zip(country.tolist(), online.tolist(), strict=True)):
-            fresh = [m for m in world.groups[(country_index, kind)].tolist() if m not in used]
-            if not fresh:
-                fresh = [m for m in np.flatnonzero(world.merchant_online == kind).tolist() if m not in used]
-            merchant[index] = fresh[int(rng.integers(0, len(fresh)))] if fresh else int(rng.integers(0, n_merchants))
+        card_not_present, merchant = self._burst_merchants(card, len(times))
         amount = (
             world.card_scale_usd[card] * world.merchant_factor[merchant] * np.exp(rng.normal(0.3, 0.55, len(times)))
         )
@@ -121,81 +178,52 @@ def simulate_fraud_events(
             if card_not_present
             else rng.choice(STORE_POS_MODES, size=len(times), p=CLONED_CARD_POS_WEIGHTS)
         )
-        rows["card"] += [card] * len(times)
-        rows["merchant"] += merchant.tolist()
-        rows["ts_us"] += times.tolist()
-        rows["amount_usd"] += amount.tolist()
-        rows["pos"] += pos.tolist()
-        rows["fraud"] += [scenario] * len(times)
-        rows["burst"] += [burst_number] * len(times)
-        burst_number += 1
-        compromised_cards.add(card)
+        self.rows["card"] += [card] * len(times)
+        self.rows["merchant"] += merchant.tolist()
+        self.rows["ts_us"] += times.tolist()
+        self.rows["amount_usd"] += amount.tolist()
+        self.rows["pos"] += pos.tolist()
+        self.rows["fraud"] += [scenario] * len(times)
+        self.rows["burst"] += [self.bursts] * len(times)
+        self.bursts += 1
+        self.compromised_cards.add(card)
+        self.produced += len(times)
         return len(times)
 
-    def burst_size(remaining: int) -> int:
-        return int(min(remaining, rng.integers(3, 10)))
+    def _burst_merchants(self, card: int, count: int) -> tuple[bool, np.ndarray]:
+        """Whether the burst is card-not-present, and its merchants: where the card has never been used."""
+        rng, world = self.rng, self.world
+        n_countries = len(world.countries)
+        home = int(world.card_home[card])
+        card_not_present = rng.random() < 0.6 or n_countries == 1
+        if card_not_present:  # card details used online, often at foreign shops
+            abroad = rng.random(count) < 0.6
+            country = np.where(abroad, (home + rng.integers(1, max(n_countries, 2), count)) % n_countries, home)
+            online = np.ones(count, dtype=bool)
+        else:  # a cloned card used in shops of one foreign country
+            country = np.full(count, (home + rng.integers(1, n_countries)) % n_countries)
+            online = np.zeros(count, dtype=bool)
+        # fraudsters shop where the card has never been used (any such shop of the kind, if the country has none)
+        used = self.used_by(card)
+        merchant = np.empty(count, dtype=np.int64)
+        for index, (country_index, kind) in enumerate(zip(country.tolist(), online.tolist(), strict=True)):
+            fresh = [m for m in world.groups[(country_index, kind)].tolist() if m not in used]
+            if not fresh:
+                fresh = [m for m in np.flatnonzero(world.merchant_online == kind).tolist() if m not in used]
+            merchant[index] = fresh[int(rng.integers(0, len(fresh)))] if fresh else int(rng.integers(0, self.merchants))
+        return card_not_present, merchant
 
-    merchant_target = round(count * cfg.merchant_fraud_share)
-    produced = 0
-    # (b) compromised merchants: popular stores, a compromise window, victims defrauded 1-10 days after their visit.
-    store_members = np.flatnonzero(~world.merchant_online)
-    if merchant_target > 0 and len(store_members):
-        weights = world.merchant_popularity[store_members] / world.merchant_popularity[store_members].sum()
-        candidates = rng.choice(store_members, size=min(len(store_members), 60), replace=False, p=weights)
-        latest_start = start_us + max(cfg.days - 2, 0) * US_PER_DAY // 2  # compromises in the first half
-        for merchant in candidates.tolist():
-            if produced >= merchant_target:
-                break
-            window_start = int(rng.integers(start_us, latest_start + 1))
-            window_end = window_start + int(rng.integers(1, 4)) * US_PER_DAY
-            visits = np.flatnonzero(
-                (legit.merchant == merchant) & (legit.ts_us >= window_start) & (legit.ts_us < window_end)
-            )
-            victims_this_merchant = 0
-            first_visit: dict[int, int] = {}
-            for row in visits[np.argsort(legit.ts_us[visits], kind="stable")].tolist():
-                first_visit.setdefault(int(legit.card[row]), int(legit.ts_us[row]))
-            for card, visit_us in first_visit.items():
-                if produced >= merchant_target:
-                    break
-                if card in compromised_cards or victims_this_merchant >= 15 or rng.random() > 0.5:
-                    continue
-                latest = min(visit_us + 10 * US_PER_DAY, end_us - US_PER_HOUR)
-                earliest = visit_us + US_PER_DAY
-                if latest <= earliest:
-                    continue
-                made = add_burst(card, int(rng.integers(earliest, latest)), burst_size(merchant_target - produced), 2)
-                produced += made
-                victims_this_merchant += made > 0
-            if victims_this_merchant:
-                compromised_merchants.append(
-                    {
-                        "merchant_id": world.merchant_ids[merchant],
-                        "window_start_us": window_start,
-                        "window_end_us": window_end,
-                        "victim_cards": victims_this_merchant,
-                    }
-                )
-    # (a) compromised cards: the rest of the target.
-    attempts = 0
-    first_allowed = start_us + (US_PER_DAY if cfg.days > 1 else 0)
-    while produced < count and attempts < 100 * count + 100:
-        attempts += 1
-        card = int(rng.integers(0, cfg.cards))
-        if card in compromised_cards and len(compromised_cards) < cfg.cards:
-            continue
-        first_us = int(rng.integers(first_allowed, max(first_allowed + 1, end_us - US_PER_HOUR)))
-        produced += add_burst(card, first_us, burst_size(count - produced), 1)
-    events = Events(
-        card=np.array(rows["card"], dtype=np.int64),
-        merchant=np.array(rows["merchant"], dtype=np.int64),
-        ts_us=np.array(rows["ts_us"], dtype=np.int64),
-        amount_usd=np.array(rows["amount_usd"], dtype=np.float64),
-        pos=np.array(rows["pos"], dtype=np.int64),
-        fraud=np.array(rows["fraud"], dtype=np.int8),
-        burst=np.array(rows["burst"], dtype=np.int64),
-    )
-    return events, {"compromised_merchants": compromised_merchants, "bursts": burst_number}
+    def events(self) -> Events:
+        rows = self.rows
+        return Events(
+            card=np.array(rows["card"], dtype=np.int64),
+            merchant=np.array(rows["merchant"], dtype=np.int64),
+            ts_us=np.array(rows["ts_us"], dtype=np.int64),
+            amount_usd=np.array(rows["amount_usd"], dtype=np.float64),
+            pos=np.array(rows["pos"], dtype=np.int64),
+            fraud=np.array(rows["fraud"], dtype=np.int8),
+            burst=np.array(rows["burst"], dtype=np.int64),
+        )
 
 
 def concat_events(parts: Sequence[Events]) -> Events:

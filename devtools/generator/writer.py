@@ -531,20 +531,13 @@ def _write_manifest(
 def _write_chargebacks(
     cfg: GeneratorConfig, root: Path, orig: Originals, unknown_ids: list[str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any], int, int]:
-    """Chargebacks by report day: one per fraud event of a reported burst; with bad-rate also junk."""
+    """Phase 6, chargebacks by report day: one per fraud event of a reported burst; with bad-rate also repeated
+    reports, reports of unknown events and invalid lines. Returns every label record (sorted), the label ground
+    truth, the label counts, the bytes and the number of files written."""
     rng = stage_rng(cfg.seed, 7)
     fraud_rows = np.flatnonzero(orig.fraud > 0)
-    bursts = np.unique(orig.burst[fraud_rows])
-    reported_bursts = np.sort(rng.permutation(bursts)[: round(cfg.chargeback_rate * len(bursts))])
-    # one dispute per burst: most within a week, a long tail up to 60 days
-    within_week = rng.random(len(reported_bursts)) < 0.85
-    delay_days = np.where(
-        within_week,
-        np.clip(rng.gamma(2.0, 1.3, len(reported_bursts)), 0.05, 7.0),
-        np.minimum(7.0 + rng.exponential(15.0, len(reported_bursts)), CHARGEBACK_MAX_DAYS),
-    )
-    burst_delay = dict(zip(reported_bursts.tolist(), delay_days.tolist(), strict=True))
-    records: list[dict[str, Any]] = []  # reported_at, line text, class, event_id, reason
+    burst_delay = _report_delays(cfg, orig, fraud_rows, rng)
+    records: list[dict[str, Any]] = []  # reported_at, class, event_id; the line text is added below
     for row in fraud_rows.tolist():
         burst = int(orig.burst[row])
         if burst not in burst_delay:
@@ -553,7 +546,7 @@ def _write_chargebacks(
         reported_at = math.ceil(orig.ts_us[row] / US_PER_SECOND + burst_delay[burst] * 86400 + jitter)
         records.append({"reported_at": reported_at, "event_id": orig.event_ids[row], "class": "chargeback"})
     n_chargebacks = len(records)
-    n_repeated = n_unknown = 0
+    n_repeated = 0
     bad: list[dict[str, Any]] = []
     if cfg.bad_rate > 0 and n_chargebacks:
         repeated = rng.choice(n_chargebacks, size=max(1, round(0.03 * n_chargebacks)), replace=False)
@@ -567,37 +560,89 @@ def _write_chargebacks(
         window = (int(orig.ts_us.min()) // US_PER_SECOND, int(orig.ts_us.max()) // US_PER_SECOND + 7 * 86400)
         for event_id in unknown_ids:
             records.append({"reported_at": int(rng.integers(*window)), "event_id": event_id, "class": "unknown_event"})
-        n_unknown = len(unknown_ids)
-        n_bad = max(len(LABEL_REASONS), round(cfg.bad_rate * max(n_chargebacks, 1)))
-        reasons = class_counts(n_bad, LABEL_REASONS, rng)
-        for number, reason in enumerate(reasons):
-            row = int(rng.integers(0, len(orig.event_ids)))
-            event_id = orig.event_ids[row]
-            ts_s = int(orig.ts_us[row] // US_PER_SECOND)
-            reported_at = ts_s + int(rng.integers(3600, 10 * 86400))
-            good = f'{{"event_id": "{event_id}", "reported_at": {reported_at}}}'
-            variant = number // len(LABEL_REASONS) % 3
-            if reason == "malformed_json":
-                text = (good[: len(good) // 2], f"[{good}]", "null")[variant]
-            elif reason == "missing_field":
-                text = (
-                    f'{{"reported_at": {reported_at}}}',
-                    f'{{"event_id": "{event_id}", "reported_at": null}}',
-                    f'{{"event_id": "", "reported_at": {reported_at}}}',
-                )[variant]
-            elif reason == "bad_type":
-                text = (
-                    f'{{"event_id": 12345, "reported_at": {reported_at}}}',
-                    f'{{"event_id": "{event_id}", "reported_at": "{reported_at}"}}',
-                    f'{{"event_id": "{event_id}", "reported_at": true}}',
-                )[variant]
-            else:  # reported before the event happened: a clock or join error upstream
-                reported_at = ts_s - int(rng.integers(60, 5 * 86400))
-                text = f'{{"event_id": "{event_id}", "reported_at": {reported_at}}}'
-            bad.append({"reported_at": reported_at, "text": text, "class": "invalid", "reason": reason})
+        bad = _invalid_label_records(cfg, orig, n_chargebacks, rng)
     for record in records:
         record["text"] = f'{{"event_id": "{record["event_id"]}", "reported_at": {record["reported_at"]}}}'
     every = sorted(records + bad, key=lambda r: (r["reported_at"], r["text"]))
+    truth, total_bytes, files = _write_label_files(cfg, root, every, rng)
+    delays = np.array(sorted(burst_delay.values())) if burst_delay else np.zeros(1)
+    counts = {
+        "chargebacks": n_chargebacks,
+        "fraud_events_reported": n_chargebacks,
+        "fraud_events_never_reported": len(fraud_rows) - n_chargebacks,
+        "repeated_reports": n_repeated,
+        "unknown_event_reports": len(unknown_ids) if cfg.bad_rate > 0 else 0,
+        "label_bad_records": len(bad),
+        "label_bad_records_by_reason": {r: sum(1 for b in bad if b["reason"] == r) for r in LABEL_REASONS},
+        "label_records": len(every),
+        "chargeback_delay_days": {
+            "p50": round(float(np.quantile(delays, 0.5)), 2),
+            "p90": round(float(np.quantile(delays, 0.9)), 2),
+            "share_within_7_days": round(float((delays <= 7).mean()), 3),
+            "max": round(float(delays.max()), 2),
+        },
+    }
+    return every, truth, counts, total_bytes, files
+
+
+def _report_delays(
+    cfg: GeneratorConfig, orig: Originals, fraud_rows: np.ndarray, rng: np.random.Generator
+) -> dict[int, float]:
+    """The reported bursts (chargeback-rate of them) and each one's dispute delay in days: most within a week,
+    a long tail up to 60 days."""
+    bursts = np.unique(orig.burst[fraud_rows])
+    reported_bursts = np.sort(rng.permutation(bursts)[: round(cfg.chargeback_rate * len(bursts))])
+    within_week = rng.random(len(reported_bursts)) < 0.85
+    delay_days = np.where(
+        within_week,
+        np.clip(rng.gamma(2.0, 1.3, len(reported_bursts)), 0.05, 7.0),
+        np.minimum(7.0 + rng.exponential(15.0, len(reported_bursts)), CHARGEBACK_MAX_DAYS),
+    )
+    return dict(zip(reported_bursts.tolist(), delay_days.tolist(), strict=True))
+
+
+def _invalid_label_records(
+    cfg: GeneratorConfig, orig: Originals, n_chargebacks: int, rng: np.random.Generator
+) -> list[dict[str, Any]]:
+    """Invalid label lines spread over the label reasons, cycling through three variants of each."""
+    n_bad = max(len(LABEL_REASONS), round(cfg.bad_rate * max(n_chargebacks, 1)))
+    bad = []
+    for number, reason in enumerate(class_counts(n_bad, LABEL_REASONS, rng)):
+        row = int(rng.integers(0, len(orig.event_ids)))
+        event_id = orig.event_ids[row]
+        ts_s = int(orig.ts_us[row] // US_PER_SECOND)
+        reported_at = ts_s + int(rng.integers(3600, 10 * 86400))
+        variant = number // len(LABEL_REASONS) % 3
+        if reason == "reported_before_event":  # a clock or join error upstream
+            reported_at = ts_s - int(rng.integers(60, 5 * 86400))
+        text = _invalid_label_text(reason, variant, event_id, reported_at)
+        bad.append({"reported_at": reported_at, "text": text, "class": "invalid", "reason": reason})
+    return bad
+
+
+def _invalid_label_text(reason: str, variant: int, event_id: str, reported_at: int) -> str:
+    good = f'{{"event_id": "{event_id}", "reported_at": {reported_at}}}'
+    if reason == "malformed_json":
+        return (good[: len(good) // 2], f"[{good}]", "null")[variant]
+    if reason == "missing_field":
+        return (
+            f'{{"reported_at": {reported_at}}}',
+            f'{{"event_id": "{event_id}", "reported_at": null}}',
+            f'{{"event_id": "", "reported_at": {reported_at}}}',
+        )[variant]
+    if reason == "bad_type":
+        return (
+            f'{{"event_id": 12345, "reported_at": {reported_at}}}',
+            f'{{"event_id": "{event_id}", "reported_at": "{reported_at}"}}',
+            f'{{"event_id": "{event_id}", "reported_at": true}}',
+        )[variant]
+    return good  # reported_before_event: a well-formed line whose time is before the event's
+
+
+def _write_label_files(
+    cfg: GeneratorConfig, root: Path, every: list[dict[str, Any]], rng: np.random.Generator
+) -> tuple[list[dict[str, Any]], int, int]:
+    """One gzipped JSON-lines file per report day; returns the label ground truth, the bytes and the files."""
     by_day: dict[str, list[dict[str, Any]]] = {}
     for record in every:
         by_day.setdefault(utc_datetime(record["reported_at"] * US_PER_SECOND).strftime("%Y/%m/%d"), []).append(record)
@@ -621,21 +666,4 @@ def _write_chargebacks(
                 entry["event_id"] = record["event_id"]
                 entry["reported_at"] = record["reported_at"]
             truth.append(entry)
-    delays = np.array(sorted(burst_delay.values())) if burst_delay else np.zeros(1)
-    counts = {
-        "chargebacks": n_chargebacks,
-        "fraud_events_reported": n_chargebacks,
-        "fraud_events_never_reported": len(fraud_rows) - n_chargebacks,
-        "repeated_reports": n_repeated,
-        "unknown_event_reports": n_unknown,
-        "label_bad_records": len(bad),
-        "label_bad_records_by_reason": {r: sum(1 for b in bad if b["reason"] == r) for r in LABEL_REASONS},
-        "label_records": len(every),
-        "chargeback_delay_days": {
-            "p50": round(float(np.quantile(delays, 0.5)), 2),
-            "p90": round(float(np.quantile(delays, 0.9)), 2),
-            "share_within_7_days": round(float((delays <= 7).mean()), 3),
-            "max": round(float(delays.max()), 2),
-        },
-    }
-    return every, truth, counts, total_bytes, len(by_day)
+    return truth, total_bytes, len(by_day)

@@ -60,7 +60,7 @@ def _string_matches(value: str, pattern: str) -> bool:
     return re.fullmatch("".join(expression), value, flags=re.DOTALL) is not None
 
 
-def choice_rule_matches(rule: Mapping[str, Any], data: Any, context: Mapping[str, Any]) -> bool:  # noqa: PLR0911
+def choice_rule_matches(rule: Mapping[str, Any], data: Any, context: Mapping[str, Any]) -> bool:
     if "And" in rule:
         return all(choice_rule_matches(inner, data, context) for inner in rule["And"])
     if "Or" in rule:
@@ -79,17 +79,26 @@ def choice_rule_matches(rule: Mapping[str, Any], data: Any, context: Mapping[str
     if value is MISSING:
         raise StatesError("States.Runtime", f"Choice: the path {rule['Variable']!r} could not be found in the input")
     if operator in _TYPE_TESTS:
-        actual = {
-            "IsNull": value is None,
-            "IsNumeric": is_number(value),
-            "IsString": isinstance(value, str),
-            "IsBoolean": isinstance(value, bool),
-            "IsTimestamp": parse_timestamp(value) is not None,
-        }[operator]
-        return actual == expected
+        return _type_test(operator, value) == expected
     if operator.endswith("Path"):
         expected = resolve(expected, data, context, where="Choice")
         operator = operator[: -len("Path")]
+    return _comparison(operator, value, expected)
+
+
+def _type_test(operator: str, value: Any) -> bool:
+    """IsNull, IsNumeric, IsString, IsBoolean or IsTimestamp of a value that is present."""
+    return {
+        "IsNull": value is None,
+        "IsNumeric": is_number(value),
+        "IsString": isinstance(value, str),
+        "IsBoolean": isinstance(value, bool),
+        "IsTimestamp": parse_timestamp(value) is not None,
+    }[operator]
+
+
+def _comparison(operator: str, value: Any, expected: Any) -> bool:
+    """StringMatches, BooleanEquals or a String/Numeric/Timestamp comparison; values of another type never match."""
     if operator == "StringMatches":
         return isinstance(value, str) and _string_matches(value, expected)
     if operator == "BooleanEquals":

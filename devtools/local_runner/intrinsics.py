@@ -82,34 +82,44 @@ class _IntrinsicParser:
             if character != ",":
                 raise self.error("expected , or )")
 
+    def string_literal(self) -> _Literal:
+        """A quoted 'string', kept as written between the quotes (\\-escapes included)."""
+        text, start = self.text, self.position
+        position = start + 1
+        while position < len(text):
+            if text[position] == "\\":
+                position += 2
+                continue
+            if text[position] == "'":
+                self.position = position + 1
+                return _Literal(text[start + 1 : position])
+            position += 1
+        raise self.error("unterminated string literal")
+
+    def path_argument(self) -> _PathArgument:
+        """A path argument: up to the next , or ) outside brackets."""
+        text, start = self.text, self.position
+        depth, position = 0, start
+        while position < len(text):
+            character = text[position]
+            if character == "[":
+                depth += 1
+            elif character == "]":
+                depth -= 1
+            elif character in ",)" and depth == 0:
+                break
+            position += 1
+        self.position = position
+        return _PathArgument(text[start:position].strip())
+
     def argument(self) -> Any:
         text, start = self.text, self.position
         if text.startswith("States.", start):
             return self.call()
         if text[start : start + 1] == "'":
-            position = start + 1
-            while position < len(text):
-                if text[position] == "\\":
-                    position += 2
-                    continue
-                if text[position] == "'":
-                    self.position = position + 1
-                    return _Literal(text[start + 1 : position])
-                position += 1
-            raise self.error("unterminated string literal")
+            return self.string_literal()
         if text[start : start + 1] == "$":
-            depth, position = 0, start
-            while position < len(text):
-                character = text[position]
-                if character == "[":
-                    depth += 1
-                elif character == "]":
-                    depth -= 1
-                elif character in ",)" and depth == 0:
-                    break
-                position += 1
-            self.position = position
-            return _PathArgument(text[start:position].strip())
+            return self.path_argument()
         for word, value in (("true", True), ("false", False), ("null", None)):
             if text.startswith(word, start):
                 self.position = start + len(word)

@@ -124,51 +124,71 @@ def validate_definition(definition: Mapping[str, Any], supported_resources: Mapp
     if not isinstance(states, dict) or definition.get("StartAt") not in (states or {}):
         raise DefinitionError("the definition needs States and a StartAt naming one of them")
     for name, state in states.items():
-        kind = state.get("Type")
-        if kind not in STATE_FIELDS:
-            raise UnsupportedConstruct(f"state type {kind} (state {name!r})")
-        for key in state:
-            if key not in STATE_FIELDS[kind]:
-                raise UnsupportedConstruct(f"field {key} in {kind} state {name!r}")
-        if state.get("QueryLanguage", "JSONPath") != "JSONPath":
-            raise UnsupportedConstruct(f"QueryLanguage {state['QueryLanguage']} (state {name!r})")
-        targets = []
-        if kind in ("Task", "Pass", "Wait"):
-            if ("Next" in state) == bool(state.get("End")):
-                raise DefinitionError(f"state {name!r} needs exactly one of Next and End")
-            targets.append(state.get("Next"))
-        if kind == "Task":
-            resource = state.get("Resource")
-            if resource not in supported_resources:
-                raise UnsupportedConstruct(f"Task resource {resource} (state {name!r})")
-            allowed = supported_resources[resource]
-            for parameter in state.get("Parameters", {}):
-                if parameter.removesuffix(".$") not in allowed:
-                    raise UnsupportedConstruct(f"parameter {parameter} of {resource} (state {name!r})")
-            _validate_integration_parameters(name, resource, state.get("Parameters", {}))
-            for retrier in state.get("Retry", []):
-                for key in retrier:
-                    if key not in RETRIER_FIELDS:
-                        raise UnsupportedConstruct(f"Retry field {key} (state {name!r})")
-                if retrier.get("JitterStrategy", "NONE") not in ("NONE", "FULL"):
-                    raise DefinitionError(f"JitterStrategy {retrier['JitterStrategy']} (state {name!r})")
-            for catcher in state.get("Catch", []):
-                for key in catcher:
-                    if key not in CATCHER_FIELDS:
-                        raise UnsupportedConstruct(f"Catch field {key} (state {name!r})")
-                targets.append(catcher.get("Next"))
-                if catcher.get("ResultPath") is not None:
-                    parse_path(catcher["ResultPath"])
-        if kind == "Choice":
-            for rule in state.get("Choices", []):
-                _validate_choice_rule(name, rule, top=True)
-                targets.append(rule.get("Next"))
-            if "Default" in state:
-                targets.append(state["Default"])
-        wait_fields = ("Seconds", "SecondsPath", "Timestamp", "TimestampPath")
-        if kind == "Wait" and sum(key in state for key in wait_fields) != 1:
-            raise DefinitionError(f"Wait state {name!r} needs exactly one of {', '.join(wait_fields)}")
-        for target in targets:
-            if target is not None and target not in states:
-                raise DefinitionError(f"state {name!r} goes to {target!r}, which does not exist")
-        _validate_paths_and_payloads(name, state)
+        _validate_state(name, state, states, supported_resources)
+
+
+def _validate_state(
+    name: str, state: Mapping[str, Any], states: Mapping[str, Any], supported_resources: Mapping[str, Any]
+) -> None:
+    kind = state.get("Type")
+    if kind not in STATE_FIELDS:
+        raise UnsupportedConstruct(f"state type {kind} (state {name!r})")
+    for key in state:
+        if key not in STATE_FIELDS[kind]:
+            raise UnsupportedConstruct(f"field {key} in {kind} state {name!r}")
+    if state.get("QueryLanguage", "JSONPath") != "JSONPath":
+        raise UnsupportedConstruct(f"QueryLanguage {state['QueryLanguage']} (state {name!r})")
+    targets = []
+    if kind in ("Task", "Pass", "Wait"):
+        if ("Next" in state) == bool(state.get("End")):
+            raise DefinitionError(f"state {name!r} needs exactly one of Next and End")
+        targets.append(state.get("Next"))
+    if kind == "Task":
+        targets += _validate_task(name, state, supported_resources)
+    if kind == "Choice":
+        targets += _choice_targets(name, state)
+    wait_fields = ("Seconds", "SecondsPath", "Timestamp", "TimestampPath")
+    if kind == "Wait" and sum(key in state for key in wait_fields) != 1:
+        raise DefinitionError(f"Wait state {name!r} needs exactly one of {', '.join(wait_fields)}")
+    for target in targets:
+        if target is not None and target not in states:
+            raise DefinitionError(f"state {name!r} goes to {target!r}, which does not exist")
+    _validate_paths_and_payloads(name, state)
+
+
+def _validate_task(name: str, state: Mapping[str, Any], supported_resources: Mapping[str, Any]) -> list[str | None]:
+    """A Task's resource, parameters, retriers and catchers; returns the states its catchers go to."""
+    resource = state.get("Resource")
+    if resource not in supported_resources:
+        raise UnsupportedConstruct(f"Task resource {resource} (state {name!r})")
+    allowed = supported_resources[resource]
+    for parameter in state.get("Parameters", {}):
+        if parameter.removesuffix(".$") not in allowed:
+            raise UnsupportedConstruct(f"parameter {parameter} of {resource} (state {name!r})")
+    _validate_integration_parameters(name, resource, state.get("Parameters", {}))
+    for retrier in state.get("Retry", []):
+        for key in retrier:
+            if key not in RETRIER_FIELDS:
+                raise UnsupportedConstruct(f"Retry field {key} (state {name!r})")
+        if retrier.get("JitterStrategy", "NONE") not in ("NONE", "FULL"):
+            raise DefinitionError(f"JitterStrategy {retrier['JitterStrategy']} (state {name!r})")
+    targets = []
+    for catcher in state.get("Catch", []):
+        for key in catcher:
+            if key not in CATCHER_FIELDS:
+                raise UnsupportedConstruct(f"Catch field {key} (state {name!r})")
+        targets.append(catcher.get("Next"))
+        if catcher.get("ResultPath") is not None:
+            parse_path(catcher["ResultPath"])
+    return targets
+
+
+def _choice_targets(name: str, state: Mapping[str, Any]) -> list[str | None]:
+    """A Choice state's rules, validated; returns the states its rules and its Default go to."""
+    targets = []
+    for rule in state.get("Choices", []):
+        _validate_choice_rule(name, rule, top=True)
+        targets.append(rule.get("Next"))
+    if "Default" in state:
+        targets.append(state["Default"])
+    return targets
