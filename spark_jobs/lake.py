@@ -17,6 +17,9 @@
     _state/gold_watermark.json   the last silver version gold absorbed (gold_update.py)
     _state/maintenance.json      table versions at the last maintenance (maintenance.py)
     _state/feature_store_ingest.json   the group and gold version last ingested (feature_store/ingest_features.py)
+    _state/online_state_sync.json      the state, silver and quarantine versions last synced into the online
+                                 state (feature_store/online_state_sync.py; the local state itself is
+                                 feature_store/online_state.db, `online_state.local_state_path`)
     _runs/<run_id>.json          run reports (run_report.py)
     _dead_letter/feature_store/<run_id>.jsonl   records ingestion could not write; replayed/ after a replay
 
@@ -60,6 +63,7 @@ BRONZE_LEDGER_PREFIX = "_state/bronze_ledger"
 GOLD_WATERMARK = "_state/gold_watermark.json"
 MAINTENANCE_STATE = "_state/maintenance.json"
 FEATURE_STORE_WATERMARK = "_state/feature_store_ingest.json"
+ONLINE_STATE_SYNC_WATERMARK = "_state/online_state_sync.json"
 RUNS_PREFIX = "_runs"
 ALERTS_LOG = "_runs/alerts.log"
 FEATURE_STORE_DEAD_LETTERS = "_dead_letter/feature_store"
@@ -99,6 +103,10 @@ def maintenance_state_uri(storage: LakeStorage) -> str:
 
 def feature_store_watermark_uri(storage: LakeStorage) -> str:
     return storage.uri(FEATURE_STORE_WATERMARK)
+
+
+def online_state_sync_watermark_uri(storage: LakeStorage) -> str:
+    return storage.uri(ONLINE_STATE_SYNC_WATERMARK)
 
 
 def run_report_uri(storage: LakeStorage, run_id: str) -> str:

@@ -1,0 +1,181 @@
+"""The online state sync through real stream runs: silver's window events, silver wins, quarantined served
+copies removed, retention by event time, resync == incremental, idempotent reruns."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from feature_store.online_state import SERVED, SILVER, STATE_RETENTION, SqliteOnlineState, StateEvent
+from feature_store.online_state_sync import (
+    SyncOptions,
+    quarantine_files_added,
+    state_event,
+    sync_online_state,
+)
+from spark_jobs import silver_and_gold
+from spark_jobs.lake import SILVER_TABLE, online_state_sync_watermark_uri
+from spark_jobs.storage import open_lake
+from tests.lake_helpers import event, write_bronze
+
+T0 = 1767225600  # 2026-01-01T00:00:00Z
+SECOND = 1_000_000
+DAY = 86_400
+RETENTION_US = int(STATE_RETENTION.total_seconds()) * SECOND
+CARDS = ("card-1", "card-2", "card-3")
+
+
+def served(event_id: str, ts: float, card_id: str = "card-1") -> StateEvent:
+    return StateEvent(card_id, event_id, int(ts * SECOND), Decimal("9.9900000000"), "m-s", "US", SERVED, "served")
+
+
+# What a scoring service wrote back before the first sync.
+SERVED_EVENTS = (
+    served("a2", T0 + 61),  # silver holds a2 at T0+60: silver's copy replaces it
+    served("s-recent", T0 + 90),  # never reaches bronze: stays until its card's retention passes it
+    served("s-old", T0 - 9 * DAY - 1),  # older than card-1's newest − retention at the first sync: pruned
+    served("x", T0 + 200, card_id="card-2"),  # bronze later delivers it as a conflicting_duplicate
+    served("s-only", T0, card_id="card-3"),  # a card silver never saw: untouched
+)
+
+
+def stream(lake: Path) -> None:
+    silver_and_gold.main(["--mode", "stream", "--lake-root", str(lake)])
+
+
+def sync(spark, lake: Path, state, *, resync: bool = False, name: str = "sqlite:test") -> dict:
+    options = SyncOptions(state_name=name, full_resync=resync)
+    return sync_online_state(spark, open_lake(str(lake)), state, options, run_id="test-run")
+
+
+def snapshot(state) -> dict[str, list[StateEvent]]:
+    return {card: state.window(card, 0, 10**19) for card in CARDS}
+
+
+def ids(state, card: str) -> list[tuple[str, str]]:
+    return [(item.event_id, item.origin) for item in state.window(card, 0, 10**19)]
+
+
+def silver_window(spark, lake: Path) -> dict[str, list[StateEvent]]:
+    """Silver's events within each card's retention window, computed here from the whole table."""
+    rows = [row.asDict() for row in spark.read.format("delta").load(str(lake / SILVER_TABLE)).collect()]
+    newest = {}
+    for row in rows:
+        newest[row["card_id"]] = max(newest.get(row["card_id"], 0), row["ts_us"])
+    kept = [state_event(row) for row in rows if row["ts_us"] >= newest[row["card_id"]] - RETENTION_US]
+    return {
+        card: sorted((item for item in kept if item.card_id == card), key=lambda item: item.sort_key) for card in CARDS
+    }
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("online_state_sync") / "lake"
+    write_bronze(
+        root,
+        "2026/01/01/00",
+        "part-1.gz",
+        [
+            event("a1", ts=T0),
+            event("a2", ts=T0 + 60, amount=20),
+            event("x", ts=T0 + 120, amount=7.25),
+            event("old1", ts=T0 - 10 * DAY),  # older than card-1's retention window: never synced
+            event("b1", card_id="card-2", ts=T0 + 30),
+        ],
+    )
+    stream(root)
+    return root
+
+
+def test_sync_follows_silver_through_stream_runs(spark, lake, tmp_path):
+    state = SqliteOnlineState(tmp_path / "state.db")
+    for item in SERVED_EVENTS:
+        assert state.add_served(item) is None
+
+    summary = sync(spark, lake, state)
+    assert (summary["mode"], summary["upserted"], summary["pruned"]) == ("resync", 4, 1)
+    assert "no sync watermark" in summary["reason"]
+    assert ids(state, "card-1") == [("a1", SILVER), ("a2", SILVER), ("s-recent", SERVED), ("x", SILVER)]
+    assert state.find("card-1", "a2").ts_us == (T0 + 60) * SECOND  # silver wins, its ts too
+    assert state.find("card-1", "a2").amount_usd == silver_window(spark, lake)["card-1"][1].amount_usd
+    assert ids(state, "card-2") == [("b1", SILVER), ("x", SERVED)]
+    assert ids(state, "card-3") == [("s-only", SERVED)]
+
+    # The next arrival: a conflicting re-delivery of x under card-2 (silver has x under card-1) and one of b1
+    # (silver's b1 stays), and card-1's newest moves 9 days + 70 s on: its events before T0+70 age out.
+    write_bronze(
+        lake,
+        "2026/01/01/01",
+        "part-2.gz",
+        [
+            event("x", card_id="card-2", ts=T0 + 200),
+            event("b1", card_id="card-2", ts=T0 + 30, amount=99),
+            event("c1", ts=T0 + 9 * DAY + 70),
+            event("b2", card_id="card-2", ts=T0 + 40),
+        ],
+    )
+    stream(lake)
+    summary = sync(spark, lake, state)
+    assert (summary["mode"], summary["upserted"]) == ("incremental", 2)
+    assert (summary["quarantined_keys"], summary["removed_quarantined"], summary["pruned"]) == (2, 1, 2)
+    assert ids(state, "card-1") == [("s-recent", SERVED), ("x", SILVER), ("c1", SILVER)]
+    assert ids(state, "card-2") == [("b1", SILVER), ("b2", SILVER)]
+    assert ids(state, "card-3") == [("s-only", SERVED)]
+
+    # The silver events of the state are exactly silver's window events.
+    expected = silver_window(spark, lake)
+    assert {
+        card: [item for item in events if item.origin == SILVER] for card, events in snapshot(state).items()
+    } == expected
+
+    # Idempotent: nothing new, nothing changes; a rerun with the watermark of the previous run repeats the work
+    # and ends in the same state.
+    incremental = snapshot(state)
+    storage = open_lake(str(lake))
+    watermark = storage.read_json(online_state_sync_watermark_uri(storage))
+    summary = sync(spark, lake, state)
+    assert (summary["mode"], summary["upserted"], summary["pruned"], summary["removed_quarantined"]) == (
+        "unchanged",
+        0,
+        0,
+        0,
+    )
+    assert snapshot(state) == incremental
+    storage.write_json(
+        online_state_sync_watermark_uri(storage), {**watermark, "silver_version": watermark["silver_version"] - 1}
+    )
+    sync(spark, lake, state)
+    assert snapshot(state) == incremental
+
+    # A new deployment: the served events written back to a fresh state, then a resync, ends where the
+    # incremental syncs did.
+    fresh = SqliteOnlineState(tmp_path / "fresh.db")
+    for item in SERVED_EVENTS:
+        fresh.add_served(item)
+    summary = sync(spark, lake, fresh, name="sqlite:fresh")
+    assert summary["mode"] == "resync" and "not 'sqlite:fresh'" in summary["reason"]
+    assert snapshot(fresh) == incremental
+    state.close()
+    fresh.close()
+
+
+def test_quarantine_files_added_reads_the_commits_add_actions(tmp_path):
+    storage = open_lake(str(tmp_path))
+    log = tmp_path / "q" / "_delta_log"
+    log.mkdir(parents=True)
+    actions = [
+        {"commitInfo": {"timestamp": 1}},
+        {"add": {"path": "ingest_date=2026-01-01/part-1.parquet", "dataChange": True}},
+        {"add": {"path": "ingest_date=__HIVE_DEFAULT_PARTITION__/part%202.parquet", "dataChange": True}},
+        {"add": {"path": "ingest_date=2026-01-01/compacted.parquet", "dataChange": False}},
+        {"remove": {"path": "ingest_date=2026-01-01/part-0.parquet"}},
+    ]
+    (log / f"{1:020d}.json").write_text("\n".join(json.dumps(item) for item in actions))
+    (log / f"{2:020d}.json").write_text(json.dumps({"add": {"path": "part-3.parquet", "dataChange": True}}))
+    uri = storage.uri("q")
+    assert quarantine_files_added(storage, uri, 0, 2) == {"part-1.parquet", "part 2.parquet", "part-3.parquet"}
+    assert quarantine_files_added(storage, uri, 1, 2) == {"part-3.parquet"}
+    assert quarantine_files_added(storage, uri, 2, 3) is None  # version 3's entry is gone: read everything
