@@ -19,7 +19,6 @@ code is 0 only when every record was accepted.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import json
@@ -96,7 +95,19 @@ def lines_of_file(path: Path) -> Iterator[bytes]:
     yield from data.splitlines()
 
 
-def generated_lines(options: argparse.Namespace) -> Iterator[bytes]:
+@dataclass(frozen=True)
+class GeneratedEvents:
+    """What to generate when no file is given (the generator's options; `clean`: no dirt at all)."""
+
+    events: int = 1000
+    cards: int = 100
+    days: int = 1
+    start: date = date(2026, 1, 1)
+    seed: int = 42
+    clean: bool = False
+
+
+def generated_lines(options: GeneratedEvents) -> Iterator[bytes]:
     """Lines of a freshly generated bronze lake, in arrival order (Firehose's own folder and file order)."""
     from devtools.generator import GeneratorConfig, generate_lake
 
@@ -106,7 +117,7 @@ def generated_lines(options: argparse.Namespace) -> Iterator[bytes]:
             events=options.events,
             cards=options.cards,
             days=options.days,
-            start=date.fromisoformat(options.start),
+            start=options.start,
             seed=options.seed,
             lake_root=Path(folder),
             **rates,
@@ -203,44 +214,35 @@ def kinesis_client(endpoint_url: str | None, region: str | None) -> Any:
     )
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="produce_events.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--stream", required=True, help="Kinesis data stream name or ARN")
-    parser.add_argument("--endpoint-url", help="custom Kinesis endpoint (a moto server); default: AWS")
-    parser.add_argument("--region", help="AWS region (default: the AWS configuration's)")
-    parser.add_argument(
-        "--file", action="append", type=Path, help="NDJSON file to send, plain or gzip (repeatable); else generated"
-    )
-    generated = parser.add_argument_group("generated events (without --file)")
-    generated.add_argument("--events", type=int, default=1000, help="distinct valid events (default: 1000)")
-    generated.add_argument("--cards", type=int, default=100, help="cards (default: 100)")
-    generated.add_argument("--days", type=int, default=1, help="days of event time (default: 1)")
-    generated.add_argument("--start", default="2026-01-01", help="first day, YYYY-MM-DD (default: 2026-01-01)")
-    generated.add_argument("--seed", type=int, default=42, help="generator seed (default: 42)")
-    generated.add_argument("--clean", action="store_true", help="no bad lines, re-deliveries or late events")
-    parser.add_argument("--max-attempts", type=int, default=8, help="PutRecords attempts per batch (default: 8)")
-    args = parser.parse_args(argv)
-    if args.max_attempts < 1:
-        parser.error("--max-attempts must be >= 1")
-    return args
+@dataclass(frozen=True)
+class ProduceOptions:
+    """Where to send (stream name or ARN, endpoint, region) and what: the lines of `files`, else generated events."""
+
+    stream: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    files: tuple[Path, ...] = ()
+    generated: GeneratedEvents = field(default_factory=GeneratedEvents)
+    max_attempts: int = 8
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    lines = (line for path in args.file for line in lines_of_file(path)) if args.file else generated_lines(args)
+def produce(options: ProduceOptions) -> int:
+    """Send every record and print the summary line: 0 when every record was accepted, else 1."""
+    if options.files:
+        lines = (line for path in options.files for line in lines_of_file(path))
+    else:
+        lines = generated_lines(options.generated)
     records = (record for record in map(record_for_line, lines) if record is not None)
     summary = put_records(
-        kinesis_client(args.endpoint_url, args.region),
-        args.stream,
+        kinesis_client(options.endpoint_url, options.region),
+        options.stream,
         records,
-        max_attempts=args.max_attempts,
+        max_attempts=options.max_attempts,
         progress=lambda message: print(message, file=sys.stderr, flush=True),
     )
-    print(summary.one_line(args.stream), flush=True)
+    print(summary.one_line(options.stream), flush=True)
     return 0 if summary.failed == 0 and summary.rejected == 0 else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -16,11 +16,11 @@ from devtools.producer import (
     MAX_REQUEST_BYTES,
     KinesisRecord,
     kinesis_client,
-    main,
     put_records,
     record_for_line,
     request_batches,
 )
+from scripts.produce_events import main
 
 REGION = "us-east-1"
 
