@@ -1,41 +1,25 @@
 """Baseline fraud model on a day's datasets: gradient boosting on the card features vs amount alone.
 
-Reads <lake-root>/gold/training/as_of=YYYY-MM-DD/{train,validation} (written by
-spark_jobs/build_datasets.py; each split's rows are checked against the manifest's sha256 first), fits
-scikit-learn's HistGradientBoostingClassifier on the training set twice, once on the registry's features
-plus the transaction amount and once on the amount alone (the bar to beat), scores the validation set and
-reports ROC AUC, average precision and card precision@100 (per day, the share of compromised cards among
-the 100 cards with the highest score that day, a card's score being its highest transaction score; cards
-already detected are left out of later days; averaged over days, as in the Fraud Detection Handbook).
+    python scripts/train_baseline.py --as-of 2026-01-29 --lake-root ./lake
 
-Writes metrics.json and pr_curve.png beside the datasets and prints a table. Same data and
---random-state give the same numbers.
+Trains on <lake-root>/gold/training/as_of=YYYY-MM-DD/{train,validation} (spark_jobs/build_datasets.py),
+prints ROC AUC, average precision and card precision@k for the features model and the amount-only bar,
+and writes metrics.json, pr_curve.png and model.zip (the features model with its feature set version
+and ordered input names, which `feature_store/serve_features.py http --model` scores with) beside the
+datasets. Same data and --random-state give the same numbers. The library is devtools/baseline.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from devtools.baseline import BaselineError, format_table, run_baseline
 from spark_jobs.job_options import add_lake_options, parse_day
-
-AMOUNT = "amount_usd"
-MODEL_FEATURES = "gradient_boosting_features"
-MODEL_AMOUNT = "gradient_boosting_amount_only"
-US_PER_DAY = 86_400_000_000
-
-
-class BaselineError(RuntimeError):
-    """The datasets cannot be used (missing, changed since the manifest, or a class absent)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,229 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# --- Reading and checking the datasets ----------------------------------------------------------------
-
-
-def read_split(storage, relative_path: str) -> pa.Table:
-    """Every Parquet file of one split (through the storage layer, so s3:// lakes work), sorted in
-    content-hash order (ts_us, event_id)."""
-    from spark_jobs.bronze_ledger import is_ignored_name
-
-    prefix = storage.uri(relative_path)
-    tables = [
-        pq.read_table(pa.BufferReader(storage.read_bytes(stored.uri)))
-        for stored in storage.list_files(prefix)
-        if stored.uri.endswith(".parquet") and not is_ignored_name(stored.uri, prefix)
-    ]
-    if not tables:
-        raise BaselineError(f"no Parquet files under {prefix}")
-    table = pa.concat_tables(tables)
-    return table.sort_by([("ts_us", "ascending"), ("event_id", "ascending")])
-
-
-def split_sha256(table: pa.Table) -> str:
-    """The split's sha256 under the manifest's content-hash rule."""
-    import hashlib
-
-    from spark_jobs.datasets import content_hash_line
-
-    digest = hashlib.sha256()
-    for batch in table.to_batches(max_chunksize=50_000):
-        for row in batch.to_pylist():
-            digest.update((content_hash_line(row) + "\n").encode("utf-8"))
-    return digest.hexdigest()
-
-
-def as_matrix(table: pa.Table, columns: list[str]) -> np.ndarray:
-    """Columns as float64 (decimals converted, nulls as NaN: the model handles missing values)."""
-    return np.column_stack(
-        [table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False) for name in columns]
-    ).astype(np.float64)
-
-
-# --- Metrics -------------------------------------------------------------------------------------------------
-
-
-def card_precision_at_k(days: np.ndarray, cards: np.ndarray, labels: np.ndarray, scores: np.ndarray, k: int):
-    """Card precision@k as in the Fraud Detection Handbook (section 4.2): for each day in order, a card's
-    score is its highest transaction score and its label its highest label; the k highest-scored cards
-    (ties: by card id) are checked and the compromised ones among them are left out of later days;
-    precision = compromised cards found / k. Returns (mean over days, {day: precision}, {day: compromised
-    cards that day})."""
-    import pandas as pd
-
-    frame = pd.DataFrame({"day": days, "card_id": cards, "label": labels, "score": scores})
-    detected: set[str] = set()
-    per_day: dict[str, float] = {}
-    compromised: dict[str, int] = {}
-    for day in sorted(frame["day"].unique()):
-        today = frame[(frame["day"] == day) & ~frame["card_id"].isin(detected)]
-        by_card = today.groupby("card_id", sort=True).agg(score=("score", "max"), label=("label", "max"))
-        by_card = by_card.reset_index().sort_values(["score", "card_id"], ascending=[False, True], kind="mergesort")
-        top = by_card.head(k)
-        found = top.loc[top["label"] == 1, "card_id"].tolist()
-        per_day[str(day)] = len(found) / k
-        compromised[str(day)] = int((by_card["label"] == 1).sum())
-        detected.update(found)
-    mean = float(np.mean(list(per_day.values()))) if per_day else float("nan")
-    return mean, per_day, compromised
-
-
-def evaluate(validation: pa.Table, scores: np.ndarray, k: int) -> dict:
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    labels = validation.column("label").to_numpy()
-    days = (validation.column("ts_us").to_numpy() // US_PER_DAY).astype("datetime64[D]").astype(str)
-    cards = np.asarray(validation.column("card_id").to_pylist(), dtype=object)
-    mean, per_day, _ = card_precision_at_k(days, cards, labels, scores, k)
-    return {
-        "roc_auc": round(float(roc_auc_score(labels, scores)), 6),
-        "average_precision": round(float(average_precision_score(labels, scores)), 6),
-        f"card_precision_at_{k}": round(mean, 6),
-        f"card_precision_at_{k}_per_day": {day: round(value, 6) for day, value in per_day.items()},
-    }
-
-
-def model_params(random_state: int) -> dict:
-    # No early stopping: it would hold out a random slice of train; everything else is scikit-learn's default.
-    return {"max_iter": 200, "learning_rate": 0.1, "early_stopping": False, "random_state": random_state}
-
-
-def fit_and_score(train: pa.Table, validation: pa.Table, inputs: list[str], random_state: int) -> np.ndarray:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    model = HistGradientBoostingClassifier(**model_params(random_state))
-    model.fit(as_matrix(train, inputs), train.column("label").to_numpy())
-    return model.predict_proba(as_matrix(validation, inputs))[:, 1]
-
-
-def pr_curve_png(labels: np.ndarray, curves: dict[str, tuple[np.ndarray, dict]], title: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve
-
-    figure, axes = plt.subplots(figsize=(7, 5), dpi=100)
-    for name, (scores, metrics) in curves.items():
-        precision, recall, _ = precision_recall_curve(labels, scores)
-        axes.step(recall, precision, where="post", label=f"{name} (AP {metrics['average_precision']:.3f})")
-    axes.axhline(labels.mean(), color="grey", linestyle=":", label=f"fraud rate {labels.mean():.3f}")
-    axes.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title)
-    axes.legend(loc="upper right")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
-
-
-# --- The run ---------------------------------------------------------------------------------------------------
-
-
-def run_baseline(storage, as_of, *, top_k: int = 100, random_state: int = 0, threads: int = 1) -> dict:
-    """Train, score and write metrics.json and pr_curve.png; returns the metrics document."""
-    import importlib
-
-    from threadpoolctl import threadpool_limits
-
-    importlib.import_module("sklearn.ensemble")  # load its OpenMP runtime first, so that the limit applies to it
-
-    with threadpool_limits(limits=threads):
-        return _run_baseline(storage, as_of, top_k=top_k, random_state=random_state)
-
-
-def _run_baseline(storage, as_of, *, top_k: int, random_state: int) -> dict:
-    import sklearn
-
-    from spark_jobs.datasets import TRAIN, TRAINING_PREFIX, VALIDATION
-
-    folder = f"{TRAINING_PREFIX}/as_of={as_of.isoformat()}"
-    manifest = storage.read_json(storage.uri(folder, "manifest.json"))
-    if manifest is None:
-        raise BaselineError(
-            f"no datasets for {as_of}: {storage.uri(folder, 'manifest.json')} is missing "
-            f"(run spark_jobs/build_datasets.py --as-of {as_of} first)"
-        )
-    tables = {}
-    for split in (TRAIN, VALIDATION):
-        entry = manifest["splits"][split]
-        tables[split] = read_split(storage, entry["path"])
-        if split_sha256(tables[split]) != entry["sha256"]:
-            raise BaselineError(f"{entry['path']} differs from its manifest (sha256): rebuild the datasets")
-        labels = tables[split].column("label").to_numpy()
-        if len(labels) == 0 or labels.min() == labels.max():
-            raise BaselineError(
-                f"the {split} set needs both classes to train and score; it has {len(labels)} rows and "
-                f"{int(labels.sum())} frauds (check the windows and the chargeback feed)"
-            )
-    train, validation = tables[TRAIN], tables[VALIDATION]
-    inputs = {MODEL_FEATURES: [*manifest["features"], AMOUNT], MODEL_AMOUNT: [AMOUNT]}
-    scores = {name: fit_and_score(train, validation, columns, random_state) for name, columns in inputs.items()}
-    results = {name: evaluate(validation, scores[name], top_k) for name in inputs}
-
-    labels = validation.column("label").to_numpy()
-    days = (validation.column("ts_us").to_numpy() // US_PER_DAY).astype("datetime64[D]").astype(str)
-    cards = np.asarray(validation.column("card_id").to_pylist(), dtype=object)
-    perfect, _, compromised = card_precision_at_k(days, cards, labels, labels.astype(float), top_k)
-    metrics = {
-        "as_of": as_of.isoformat(),
-        "dataset_content_hash": manifest["content_hash"],
-        "feature_set_version": manifest["feature_set_version"],
-        "dataset": {
-            split: {"rows": manifest["splits"][split]["rows"], "frauds": manifest["splits"][split]["frauds"]}
-            for split in (TRAIN, VALIDATION)
-        },
-        "top_k": top_k,
-        "models": {
-            name: {
-                "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
-                "params": model_params(random_state),
-                "inputs": inputs[name],
-                **results[name],
-            }
-            for name in inputs
-        },
-        "reference": {
-            "validation_fraud_rate": round(float(labels.mean()), 6),
-            f"card_precision_at_{top_k}_perfect_model": round(perfect, 6),
-            "compromised_cards_per_day": compromised,
-        },
-        "versions": {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "pyarrow": pa.__version__},
-    }
-    storage.write_json(storage.uri(folder, "metrics.json"), metrics)
-    title = f"Validation precision-recall, as of {as_of} ({len(labels)} events, {int(labels.sum())} frauds)"
-    curves = {"features + amount": (scores[MODEL_FEATURES], results[MODEL_FEATURES])}
-    curves["amount only"] = (scores[MODEL_AMOUNT], results[MODEL_AMOUNT])
-    storage.write_bytes(storage.uri(folder, "pr_curve.png"), pr_curve_png(labels, curves, title))
-    return metrics
-
-
-def format_table(metrics: dict) -> str:
-    k = metrics["top_k"]
-    train, validation = metrics["dataset"]["train"], metrics["dataset"]["validation"]
-    header = f"{'model':<34} {'ROC AUC':>8} {'avg precision':>14} {f'card precision@{k}':>20}"
-    lines = [
-        f"baseline as_of={metrics['as_of']}: train {train['rows']} rows ({train['frauds']} frauds), "
-        f"validation {validation['rows']} rows ({validation['frauds']} frauds)",
-        header,
-        "-" * len(header),
-    ]
-    for name, model in metrics["models"].items():
-        lines.append(
-            f"{name:<34} {model['roc_auc']:>8.4f} {model['average_precision']:>14.4f} "
-            f"{model[f'card_precision_at_{k}']:>20.4f}"
-        )
-    reference = metrics["reference"]
-    lines.append(
-        f"{'(reference: random / perfect)':<34} {0.5:>8.4f} {reference['validation_fraud_rate']:>14.4f} "
-        f"{reference[f'card_precision_at_{k}_perfect_model']:>20.4f}"
-    )
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from feature_store.model_artifact import MODEL_FILE_NAME
+    from spark_jobs.lake import training_file_uri
     from spark_jobs.storage import open_lake
 
     storage = open_lake(args.lake_root, endpoint_url=args.endpoint_url)
@@ -297,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_baseline.py: error: {error}", file=sys.stderr)
         return 2
     print(format_table(metrics))
-    folder = storage.uri("gold/training", f"as_of={args.as_of.isoformat()}")
-    print(f"wrote {folder}/metrics.json and {folder}/pr_curve.png")
+    written = [training_file_uri(storage, args.as_of, name) for name in ("metrics.json", "pr_curve.png")]
+    print(f"wrote {written[0]}, {written[1]} and the model {training_file_uri(storage, args.as_of, MODEL_FILE_NAME)}")
     return 0
 
 

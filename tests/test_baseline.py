@@ -1,5 +1,6 @@
 """The baseline model on the generated lake's datasets: the feature model must clearly beat amount alone;
-metrics.json and pr_curve.png are written and reproducible; card precision@k follows the Handbook."""
+metrics.json, pr_curve.png and model.zip are written and reproducible; the saved model loads against the
+registry and scores as in training; card precision@k follows the Handbook."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import json
 import numpy as np
 import pytest
 
+from devtools import baseline
+from feature_store import model_artifact
 from scripts import train_baseline
+from spark_jobs.storage import open_lake
 from tests.test_datasets_job import AS_OF, datasets_lake
 
 
@@ -22,8 +26,8 @@ def test_feature_model_clearly_beats_amount_alone(lake, capsys):
     printed = capsys.readouterr().out
     folder = lake / f"gold/training/as_of={AS_OF}"
     metrics = json.loads((folder / "metrics.json").read_text())
-    features = metrics["models"][train_baseline.MODEL_FEATURES]
-    amount = metrics["models"][train_baseline.MODEL_AMOUNT]
+    features = metrics["models"][baseline.MODEL_FEATURES]
+    amount = metrics["models"][baseline.MODEL_AMOUNT]
     print(json.dumps({"features": features, "amount_only": amount}, indent=1))
     assert features["roc_auc"] >= 0.85 and amount["roc_auc"] <= 0.7
     assert features["roc_auc"] - amount["roc_auc"] >= 0.2
@@ -31,11 +35,23 @@ def test_feature_model_clearly_beats_amount_alone(lake, capsys):
     assert features["card_precision_at_100"] > amount["card_precision_at_100"]
     assert metrics["dataset_content_hash"] == json.loads((folder / "manifest.json").read_text())["content_hash"]
     assert (folder / "pr_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "ROC AUC" in printed and train_baseline.MODEL_AMOUNT in printed
+    assert "ROC AUC" in printed and baseline.MODEL_AMOUNT in printed and "model.zip" in printed
+
+    # The saved features model loads against the running registry and scores validation rows as trained.
+    model = model_artifact.load(folder / model_artifact.MODEL_FILE_NAME)
+    assert model.input_names == (*metrics["models"][baseline.MODEL_FEATURES]["inputs"],)
+    assert model.training["validation"]["roc_auc"] == features["roc_auc"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    validation = baseline.read_split(open_lake(str(lake)), manifest["splits"]["validation"]["path"])
+    rows = validation.slice(0, 50).to_pylist()
+    matrix = baseline.as_matrix(validation.slice(0, 50), list(model.input_names))
+    expected = model.estimator.predict_proba(matrix)[:, 1]
+    assert [model.score(row) for row in rows] == pytest.approx(expected.tolist(), abs=1e-12)
 
     # Same data, same random_state: the same numbers (metrics.json holds no run-specific values).
     assert train_baseline.main(["--as-of", AS_OF.isoformat(), "--lake-root", str(lake)]) == 0
     assert json.loads((folder / "metrics.json").read_text()) == metrics
+    assert model_artifact.load(folder / model_artifact.MODEL_FILE_NAME).training == model.training
 
 
 def test_missing_datasets_are_a_clear_error(tmp_path, capsys):
@@ -50,8 +66,8 @@ def test_card_precision_at_k_follows_the_handbook():
     cards = np.array(["a", "a", "b", "c", "a", "c", "b"], dtype=object)
     labels = np.array([0, 1, 0, 1, 1, 1, 0])
     scores = np.array([0.2, 0.9, 0.8, 0.1, 0.99, 0.7, 0.6])
-    mean, per_day, compromised = train_baseline.card_precision_at_k(days, cards, labels, scores, 2)
+    mean, per_day, compromised = baseline.card_precision_at_k(days, cards, labels, scores, 2)
     assert per_day == {"d1": 0.5, "d2": 0.5} and mean == 0.5
     assert compromised == {"d1": 2, "d2": 1}
-    _, per_day_k3, _ = train_baseline.card_precision_at_k(days, cards, labels, scores, 3)
+    _, per_day_k3, _ = baseline.card_precision_at_k(days, cards, labels, scores, 3)
     assert per_day_k3 == {"d1": 2 / 3, "d2": 0.0}  # a and c found on d1: only b is left on d2
