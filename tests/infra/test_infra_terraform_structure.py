@@ -136,3 +136,40 @@ def test_tfvars_examples_hold_no_secrets():
     secret_setting = re.compile(r"^\s*\w*(secret|password|token|access_key)\w*\s*=", re.IGNORECASE | re.MULTILINE)
     for example in tf.TERRAFORM_ROOT.rglob("terraform.tfvars.example"):
         assert not secret_setting.search(example.read_text(encoding="utf-8")), example
+
+
+# What docs/runbook.md and docs/deploy.md tell the on-call engineer and the deployer to read from `terraform output`.
+OPERATOR_OUTPUTS = {
+    "lake_root",
+    "code_uri",
+    "artifacts_bucket_name",
+    "emr_application_id",
+    "emr_job_role_arn",
+    "lease_table_name",
+    "delta_log_table_name",
+    "log_group_names",
+    "state_machine_arns",
+    "alerts_topic_arn",
+    "card_token_secret_name",
+    "online_state_table_name",
+    "feature_serving",
+}
+
+
+def outputs_of(directory: str) -> dict[str, dict]:
+    return {b.name: b.body for b in tf.blocks() if b.kind == "output" and b.module == directory}
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_env_roots_output_what_operators_are_told_to_use(env):
+    outputs = outputs_of(f"envs/{env}")
+    missing = OPERATOR_OUTPUTS - set(outputs)
+    assert not missing, f"envs/{env} lacks outputs {sorted(missing)}"
+    platform = outputs_of("modules/platform")
+    for name, body in outputs.items():
+        assert body["value"] == f"${{module.platform.{name}}}", f"envs/{env}: output {name} passes the platform's"
+        assert name in platform, f"modules/platform has no output {name}"
+
+
+def test_env_roots_have_the_same_outputs():
+    assert set(outputs_of("envs/dev")) == set(outputs_of("envs/prod"))

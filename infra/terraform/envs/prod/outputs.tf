@@ -57,3 +57,33 @@ output "feature_store" {
   description = "Inputs of feature_store/register_feature_groups.py."
   value       = module.platform.feature_store
 }
+
+output "lease_table_name" {
+  description = "Run-lease table (runbook: who holds the lease)."
+  value       = module.platform.lease_table_name
+}
+
+output "delta_log_table_name" {
+  description = "Delta S3DynamoDBLogStore table."
+  value       = module.platform.delta_log_table_name
+}
+
+output "emr_job_role_arn" {
+  description = "Job runtime role of the EMR Serverless jobs (`--execution-role-arn` of a manual job run)."
+  value       = module.platform.emr_job_role_arn
+}
+
+output "log_group_names" {
+  description = "CloudWatch log groups: `emr_jobs`, `state_machines`, `firehose`, `feature_serving`."
+  value       = module.platform.log_group_names
+}
+
+output "online_state_table_name" {
+  description = "Request-time online state table."
+  value       = module.platform.online_state_table_name
+}
+
+output "feature_serving" {
+  description = "Feature-serving Lambda: function name and ARN, URL, role, log group, alarm names."
+  value       = module.platform.feature_serving
+}

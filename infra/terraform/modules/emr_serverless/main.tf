@@ -357,6 +357,34 @@ data "aws_iam_policy_document" "this" {
     resources = [var.delta_log_table_arn]
   }
 
+  # The ingestion job writes silver's events into the online state, removes quarantined ones and resyncs.
+  statement {
+    sid    = "KeepOnlineStateInLine"
+    effect = "Allow"
+    actions = [
+      "dynamodb:BatchGetItem",
+      "dynamodb:BatchWriteItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+    ]
+    resources = [var.online_state_table_arn]
+  }
+
+  statement {
+    sid       = "UseOnlineStateKey"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.online_state_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+  }
+
   statement {
     sid    = "RegisterTablesInGlue"
     effect = "Allow"

@@ -206,6 +206,26 @@ variable "dynamodb_kms_key_arn" {
   }
 }
 
+variable "online_state_table_arn" {
+  description = "ARN of the request-time online state table; the ingestion job keeps it in line with silver."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/.+$", var.online_state_table_arn))
+    error_message = "online_state_table_arn must be a DynamoDB table ARN."
+  }
+}
+
+variable "online_state_kms_key_arn" {
+  description = "Key of the online state table."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.online_state_kms_key_arn))
+    error_message = "online_state_kms_key_arn must be a KMS key ARN."
+  }
+}
+
 variable "card_token_secret_arn" {
   description = "ARN of the Secrets Manager secret holding the card-token HMAC key."
   type        = string

@@ -23,10 +23,10 @@ locals {
 
   # ARN heads per allowed region, e.g. arn:aws:kinesis:eu-west-1:123456789012
   regional = {
-    for service in ["cloudwatch", "dynamodb", "ecr", "emr-serverless", "firehose", "glue", "kinesis", "kms", "logs", "sagemaker", "scheduler", "secretsmanager", "sns", "states", "ec2"] :
+    for service in ["cloudwatch", "dynamodb", "ecr", "emr-serverless", "firehose", "glue", "kinesis", "kms", "lambda", "logs", "sagemaker", "scheduler", "secretsmanager", "sns", "states", "ec2"] :
     service => [for region in var.allowed_regions : "arn:${local.partition}:${service}:${region}:${local.account_id}"]
   }
-  log_group_families = ["/aws/emr-serverless", "/aws/kinesisfirehose", "/aws/vendedlogs/states", "/aws/vpc/flow-logs"]
+  log_group_families = ["/aws/emr-serverless", "/aws/kinesisfirehose", "/aws/lambda", "/aws/vendedlogs/states", "/aws/vpc/flow-logs"]
 
   github_role_arns = [
     "arn:${local.partition}:iam::${local.account_id}:role/${local.prefix}-github-plan",
@@ -110,11 +110,21 @@ data "aws_iam_policy_document" "boundary" {
     sid    = "WorkloadActionCeiling"
     effect = "Allow"
     actions = [
+      "dynamodb:BatchGetItem",
+      "dynamodb:BatchWriteItem",
+      "dynamodb:ConditionCheckItem",
       "dynamodb:DeleteItem",
       "dynamodb:DescribeTable",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:Query",
+      "dynamodb:TransactWriteItems",
+      "ec2:AssignPrivateIpAddresses",
+      "ec2:CreateNetworkInterface",
+      "ec2:DeleteNetworkInterface",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:DescribeSubnets",
+      "ec2:UnassignPrivateIpAddresses",
       "emr-serverless:CancelJobRun",
       "emr-serverless:GetJobRun",
       "emr-serverless:StartJobRun",
@@ -334,6 +344,7 @@ data "aws_iam_policy_document" "deploy_identity" {
       variable = "iam:PassedToService"
       values = [
         "firehose.amazonaws.com",
+        "lambda.amazonaws.com",
         "sagemaker.amazonaws.com",
         "scheduler.amazonaws.com",
         "states.amazonaws.com",
@@ -921,6 +932,38 @@ data "aws_iam_policy_document" "deploy_orchestration" {
   }
 }
 
+data "aws_iam_policy_document" "deploy_serving" {
+  statement {
+    sid    = "ManageStackFunctions"
+    effect = "Allow"
+    actions = [
+      "lambda:AddPermission",
+      "lambda:CreateFunction",
+      "lambda:CreateFunctionUrlConfig",
+      "lambda:DeleteFunction",
+      "lambda:DeleteFunctionConcurrency",
+      "lambda:DeleteFunctionUrlConfig",
+      "lambda:GetFunction",
+      "lambda:GetFunctionCodeSigningConfig",
+      "lambda:GetFunctionConcurrency",
+      "lambda:GetFunctionConfiguration",
+      "lambda:GetFunctionUrlConfig",
+      "lambda:GetPolicy",
+      "lambda:GetRuntimeManagementConfig",
+      "lambda:ListTags",
+      "lambda:ListVersionsByFunction",
+      "lambda:PutFunctionConcurrency",
+      "lambda:RemovePermission",
+      "lambda:TagResource",
+      "lambda:UntagResource",
+      "lambda:UpdateFunctionCode",
+      "lambda:UpdateFunctionConfiguration",
+      "lambda:UpdateFunctionUrlConfig",
+    ]
+    resources = [for head in local.regional.lambda : "${head}:function:${local.prefix}-*"]
+  }
+}
+
 locals {
   # Split in several managed policies: one managed policy holds at most 6,144 characters.
   deploy_policies = {
@@ -930,6 +973,7 @@ locals {
     compute       = data.aws_iam_policy_document.deploy_compute.json
     network       = data.aws_iam_policy_document.deploy_network.json
     orchestration = data.aws_iam_policy_document.deploy_orchestration.json
+    serving       = data.aws_iam_policy_document.deploy_serving.json
   }
 }
 

@@ -2,6 +2,10 @@ data "aws_region" "current" {}
 
 locals {
   name_prefix = "${var.project}-${var.environment}"
+  # The deploy workflow uploads dist/code/ to code/<code_version>/ (scripts/package.py); the state machines read
+  # the FX rates at the same place (`${code_uri}/sample_data/fx_rates.csv`).
+  code_prefix  = "code/${var.code_version}"
+  fx_rates_key = "${local.code_prefix}/sample_data/fx_rates.csv"
   availability_zones = (
     var.network.availability_zones != null
     ? var.network.availability_zones
@@ -94,6 +98,15 @@ module "dynamodb" {
   tags                        = local.tags
 }
 
+module "online_state" {
+  source = "../online_state"
+
+  name_prefix                 = local.name_prefix
+  deletion_protection         = var.protect_data
+  kms_deletion_window_in_days = var.retention.kms_deletion_window
+  tags                        = local.tags
+}
+
 module "card_token_secret" {
   source = "../card_token_secret"
 
@@ -141,6 +154,8 @@ module "emr_serverless" {
   card_token_secret_arn    = module.card_token_secret.secret_arn
   card_token_kms_key_arn   = module.card_token_secret.kms_key_arn
   online_store_kms_key_arn = module.sagemaker_featurestore.online_store_kms_key_arn
+  online_state_table_arn   = module.online_state.table_arn
+  online_state_kms_key_arn = module.online_state.kms_key_arn
   force_delete_repository  = !var.protect_data
   permissions_boundary_arn = var.permissions_boundary_arn
   tags                     = local.tags
@@ -155,19 +170,55 @@ module "step_functions" {
   emr_application_arn      = module.emr_serverless.application_arn
   emr_job_role_arn         = module.emr_serverless.job_role_arn
   lake_root                = module.s3_datalake.lake_root
-  code_uri                 = "s3://${module.s3_datalake.artifacts_bucket_name}/code/${var.code_version}"
+  code_uri                 = "s3://${module.s3_datalake.artifacts_bucket_name}/${local.code_prefix}"
   lease_table_name         = module.dynamodb.lease_table_name
   lease_table_arn          = module.dynamodb.lease_table_arn
   lease_table_kms_key_arn  = module.dynamodb.kms_key_arn
   alerts_topic_arn         = module.monitoring.alerts_topic_arn
   monitoring_kms_key_arn   = module.monitoring.kms_key_arn
   delta_log_table_name     = module.dynamodb.delta_log_table_name
+  online_state_table_name  = module.online_state.table_name
   glue_database            = module.glue.lakehouse_database_name
   card_token_secret_id     = module.card_token_secret.secret_name
   job_log_group_name       = module.emr_serverless.log_group_name
   log_retention_days       = var.retention.log_group_days
   permissions_boundary_arn = var.permissions_boundary_arn
   tags                     = local.tags
+}
+
+module "feature_serving" {
+  source = "../feature_serving"
+
+  name_prefix                           = local.name_prefix
+  artifacts_bucket_arn                  = module.s3_datalake.artifacts_bucket_arn
+  artifacts_kms_key_arn                 = module.s3_datalake.kms_key_arn
+  code_key                              = "${local.code_prefix}/lakehouse.zip"
+  fx_rates_key                          = local.fx_rates_key
+  model_key                             = var.serving.model_key
+  feature_set_version                   = var.serving.feature_set_version
+  online_state_table_name               = module.online_state.table_name
+  online_state_table_arn                = module.online_state.table_arn
+  online_state_kms_key_arn              = module.online_state.kms_key_arn
+  card_token_secret_arn                 = module.card_token_secret.secret_arn
+  card_token_secret_id                  = module.card_token_secret.secret_name
+  card_token_kms_key_arn                = module.card_token_secret.kms_key_arn
+  vpc_id                                = module.network.vpc_id
+  subnet_ids                            = module.network.private_subnet_ids
+  interface_endpoints_security_group_id = module.network.interface_endpoints_security_group_id
+  gateway_endpoint_prefix_list_ids      = module.network.gateway_endpoint_prefix_list_ids
+  memory_size                           = var.serving.memory_size
+  timeout_seconds                       = var.serving.timeout_seconds
+  reserved_concurrency                  = var.serving.reserved_concurrency
+  enable_xray                           = var.serving.enable_xray
+  invoker_principal_arns                = var.serving.invoker_principal_arns
+  create_function_url                   = var.serving.create_function_url
+  p99_duration_threshold_ms             = var.serving.p99_duration_threshold_ms
+  alerts_topic_arn                      = module.monitoring.alerts_topic_arn
+  runbook_url                           = var.runbook_url
+  logs_kms_key_arn                      = module.monitoring.kms_key_arn
+  log_retention_days                    = var.retention.log_group_days
+  permissions_boundary_arn              = var.permissions_boundary_arn
+  tags                                  = local.tags
 }
 
 module "eventbridge" {

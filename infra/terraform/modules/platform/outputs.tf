@@ -20,7 +20,7 @@ output "artifacts_bucket_name" {
 
 output "code_uri" {
   description = "Where the state machines expect this version's code."
-  value       = "s3://${module.s3_datalake.artifacts_bucket_name}/code/${var.code_version}"
+  value       = "s3://${module.s3_datalake.artifacts_bucket_name}/${local.code_prefix}"
 }
 
 output "kinesis_stream_name" {
@@ -43,9 +43,51 @@ output "emr_job_role_arn" {
   value       = module.emr_serverless.job_role_arn
 }
 
+output "lease_table_name" {
+  description = "DynamoDB table of the run lease (runbook: who holds the lease, releasing a stale one)."
+  value       = module.dynamodb.lease_table_name
+}
+
+output "delta_log_table_name" {
+  description = "DynamoDB table of Delta's S3DynamoDBLogStore (what a replay or backfill outside the state machines must use)."
+  value       = module.dynamodb.delta_log_table_name
+}
+
+output "log_group_names" {
+  description = "CloudWatch log groups by source: `emr_jobs` (driver logs), `state_machines`, `firehose`, `feature_serving`."
+  value = {
+    emr_jobs        = module.emr_serverless.log_group_name
+    state_machines  = module.step_functions.log_group_name
+    firehose        = module.kinesis_firehose.log_group_name
+    feature_serving = module.feature_serving.log_group_name
+  }
+}
+
 output "state_machine_arns" {
   description = "ARNs of the `stream` and `daily` state machines."
   value       = module.step_functions.state_machine_arns
+}
+
+output "online_state_table_name" {
+  description = "DynamoDB table of the request-time online state (keys `card_id`, `sk`; TTL `expires_at`)."
+  value       = module.online_state.table_name
+}
+
+output "online_state_table_arn" {
+  description = "ARN of the request-time online state table."
+  value       = module.online_state.table_arn
+}
+
+output "feature_serving" {
+  description = "The request-time feature-serving Lambda: function name and ARN, URL (null unless enabled), role, log group, alarms."
+  value = {
+    function_name  = module.feature_serving.function_name
+    function_arn   = module.feature_serving.function_arn
+    function_url   = module.feature_serving.function_url
+    role_arn       = module.feature_serving.role_arn
+    log_group_name = module.feature_serving.log_group_name
+    alarm_names    = module.feature_serving.alarm_names
+  }
 }
 
 output "card_token_secret_name" {

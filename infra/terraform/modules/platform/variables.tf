@@ -148,6 +148,33 @@ variable "alarms" {
   default = {}
 }
 
+variable "serving" {
+  description = "The request-time feature-serving Lambda: capacity, who may invoke it, the p99 alarm threshold, an optional model artifact key in the artifacts bucket."
+  type = object({
+    reserved_concurrency      = optional(number, 10)
+    memory_size               = optional(number, 512)
+    timeout_seconds           = optional(number, 10)
+    p99_duration_threshold_ms = optional(number, 250)
+    enable_xray               = optional(bool, true)
+    invoker_principal_arns    = optional(list(string), [])
+    create_function_url       = optional(bool, false)
+    model_key                 = optional(string)
+    feature_set_version       = optional(number, 1)
+  })
+  default = {}
+}
+
+variable "runbook_url" {
+  description = "Runbook the alarm descriptions link to, e.g. `https://github.com/<owner>/<repo>/blob/main/docs/runbook.md`."
+  type        = string
+  default     = "docs/runbook.md"
+
+  validation {
+    condition     = endswith(var.runbook_url, "runbook.md")
+    error_message = "runbook_url must point at runbook.md."
+  }
+}
+
 variable "protect_data" {
   description = "Production safety: keep non-empty buckets and the ECR repository on destroy and turn on DynamoDB deletion protection. Set false (and apply) before destroying a stack."
   type        = bool

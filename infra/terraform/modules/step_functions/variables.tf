@@ -89,6 +89,16 @@ variable "lease_table_name" {
   }
 }
 
+variable "online_state_table_name" {
+  description = "Name of the request-time online state table the ingestion job keeps in line (template variable `online_state_table`)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_.-]{3,255}$", var.online_state_table_name))
+    error_message = "online_state_table_name must be a DynamoDB table name."
+  }
+}
+
 variable "lease_table_arn" {
   description = "ARN of the run-lease DynamoDB table."
   type        = string
