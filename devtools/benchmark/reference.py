@@ -47,9 +47,8 @@ from pathlib import Path
 
 from devtools.repo import REPO_ROOT
 
-DEFAULT_FX_RATES = REPO_ROOT / "sample_data" / "fx_rates.csv"
+DEFAULT_FX_RATES = REPO_ROOT / "spark_jobs" / "reference_data" / "fx_rates.csv"
 BRONZE_PREFIX = "bronze/streaming/card_authorization"
-HOUR_FOLDER_PARTS = ("ingest_dt=",)
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -61,17 +60,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
 WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 
-GOLD_FEATURES = (
-    "txn_count_1h",
-    "txn_amount_1h",
-    "txn_count_24h",
-    "merchant_count_24h",
-    "country_count_24h",
-    "max_amount_24h",
-    "avg_amount_7d",
-    "amount_to_avg_7d",
-    "secs_since_prev_txn",
-)
 GOLD_INTEGERS = ("txn_count_1h", "txn_count_24h", "merchant_count_24h", "country_count_24h")
 GOLD_DECIMALS = ("txn_amount_1h", "max_amount_24h")
 GOLD_DOUBLES = ("avg_amount_7d", "amount_to_avg_7d", "secs_since_prev_txn")
@@ -435,7 +423,6 @@ def judge_lines(rows: list[tuple[int, int, str]], fx_rates_path: Path, key: byte
 def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, chunk_files: int) -> dict:
     """Bronze under `lake_root` → silver, duplicates, quarantine and gold Parquet files in `output_dir`."""
     import duckdb
-    import pyarrow as pa
 
     started = time.perf_counter()
     report = BuildReport()
@@ -451,10 +438,64 @@ def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, ch
         "columns = {'currency': 'VARCHAR', 'usd_rate': 'DECIMAL(12, 6)'}, auto_detect = false)",
         [str(fx_rates)],
     )
-    currencies = [row[0] for row in connection.execute("SELECT currency FROM fx_rates").fetchall()]
-    insert_parsed = f"INSERT INTO parsed {parse_sql(currencies)}"
     with report.timed("list"):
         files = list_bronze_files(lake_root)
+    file_rows, framed_lines = _frame_and_parse(connection, files, report, threads=threads, chunk_files=chunk_files)
+    with report.timed("card_numbers"):
+        _card_numbers(connection, key)
+    with report.timed("judge_corners"):
+        judged = _judge_corners(connection, fx_rates, key)
+    with report.timed("fx"):
+        non_blank = _accept_and_reject(connection)
+    with report.timed("deduplicate"):
+        _deduplicate(connection)
+    with report.timed("features"):
+        connection.execute(f"CREATE TABLE gold AS {GOLD_SQL}")
+    with report.timed("write"):
+        _write_outputs(connection, output_dir)
+    seconds = time.perf_counter() - started
+
+    quarantined = dict(
+        connection.execute(
+            f"SELECT reason, count(*) FROM read_parquet('{output_dir / 'quarantine.parquet'}') GROUP BY reason "
+            "ORDER BY reason"
+        ).fetchall()
+    )
+    unreadable = sum(1 for row in file_rows if row[3] is not None)
+    counts = {
+        "files": len(files),
+        "unreadable_files": unreadable,
+        "lines": int(framed_lines),
+        "blank_lines": int(framed_lines - non_blank),
+        "records_read": int(non_blank + unreadable),
+        "judged_by_contract": judged,
+        "accepted": connection.execute("SELECT count(*) FROM silver").fetchone()[0],
+        "duplicates": connection.execute("SELECT count(*) FROM later WHERE same_payload").fetchone()[0],
+        "quarantined": sum(quarantined.values()),
+        "quarantined_by_reason": quarantined,
+        "gold_rows": connection.execute("SELECT count(*) FROM gold").fetchone()[0],
+    }
+    document = {
+        "engine": "duckdb",
+        "duckdb_version": duckdb.__version__,
+        "threads": threads,
+        "seconds": round(seconds, 3),
+        "phases": report.phases,
+        "counts": counts,
+    }
+    (output_dir / "report.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return document
+
+
+def _frame_and_parse(
+    connection, files: list[tuple[str, Path]], report: BuildReport, *, threads: int, chunk_files: int
+) -> tuple[list[tuple], int]:
+    """Frame the files in chunks on a thread pool, parse and validate each chunk into the `parsed` table, and
+    the `files` table; returns the files' rows (id, uri, lines, unreadable reason) and the framed lines."""
+    import pyarrow as pa
+
+    currencies = [row[0] for row in connection.execute("SELECT currency FROM fx_rates").fetchall()]
+    insert_parsed = f"INSERT INTO parsed {parse_sql(currencies)}"
     connection.execute(f"CREATE TABLE parsed ({PARSED_COLUMNS})")
     file_rows: list[tuple] = []
     framed_lines = 0
@@ -481,113 +522,124 @@ def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, ch
         }
     )
     connection.execute("CREATE TABLE files AS SELECT * FROM file_table")
+    return file_rows, framed_lines
 
-    with report.timed("card_numbers"):
-        connection.execute(
-            f"""
-            CREATE TABLE cards AS
-            SELECT card_number,
-                   regexp_full_match(card_number, '[0-9]{{12,19}}') AND luhn_valid(card_number) AS valid,
-                   right(card_number, 4) AS card_last4,
-                   {card_token_sql(key)} AS card_token
-            FROM (SELECT DISTINCT card_number FROM parsed WHERE card_number IS NOT NULL)
-            """
-        )
 
-    with report.timed("judge_corners"):
-        corner_rows = connection.execute(
-            "SELECT file_id, line_number, judge_line FROM parsed WHERE judge ORDER BY file_id, line_number"
-        ).fetchall()
-        verdicts = judge_lines(corner_rows, fx_rates, key)
-        connection.execute(
-            "CREATE TABLE judged (file_id INTEGER, line_number BIGINT, reason VARCHAR, event_id VARCHAR, "
-            "card_id VARCHAR, ts DECIMAL(16, 6), ts_us BIGINT, merchant_id VARCHAR, amount DECIMAL(18, 4), "
-            "currency VARCHAR, country VARCHAR, pos_mode VARCHAR, card_last4 VARCHAR, card_token VARCHAR)"
-        )
-        if verdicts:
-            connection.executemany(
-                "INSERT INTO judged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (file_id, line_number, reason, *(None if row is None else row[name] for name in JUDGED_VALUES))
-                    for file_id, line_number, reason, row in verdicts
-                ],
-            )
+def _card_numbers(connection, key: bytes) -> None:
+    """The `cards` table: each distinct card number's validity (digits and Luhn), last four digits and token."""
+    connection.execute(
+        f"""
+        CREATE TABLE cards AS
+        SELECT card_number,
+               regexp_full_match(card_number, '[0-9]{{12,19}}') AND luhn_valid(card_number) AS valid,
+               right(card_number, 4) AS card_last4,
+               {card_token_sql(key)} AS card_token
+        FROM (SELECT DISTINCT card_number FROM parsed WHERE card_number IS NOT NULL)
+        """
+    )
 
-    with report.timed("fx"):
-        connection.execute(
-            """
-            CREATE TABLE valid AS
-            WITH accepted AS (
-                SELECT p.file_id, p.line_number, p.event_id, p.card_id, p.ts, p.ts_us, p.merchant_id, p.amount,
-                       p.currency, p.country, p.pos_mode, c.card_last4, c.card_token
-                FROM parsed AS p LEFT JOIN cards AS c USING (card_number)
-                WHERE NOT p.judge AND p.reason IS NULL AND (p.card_number IS NULL OR c.valid)
-                UNION ALL
-                SELECT file_id, line_number, event_id, card_id, ts, ts_us, merchant_id, amount, currency, country,
-                       pos_mode, card_last4, card_token
-                FROM judged WHERE reason IS NULL
-            )
-            SELECT f.uri AS source_file, a.line_number, a.event_id, a.card_id, a.ts, a.ts_us, a.merchant_id,
-                   a.amount, a.currency,
-                   CAST(CAST(a.amount AS DECIMAL(24, 4)) * r.usd_rate AS DECIMAL(30, 10)) AS amount_usd,
-                   a.country, a.pos_mode, a.card_last4, a.card_token
-            FROM accepted AS a JOIN files AS f USING (file_id) JOIN fx_rates AS r USING (currency)
-            """
-        )
-        connection.execute(
-            """
-            CREATE TABLE rejected AS
-            SELECT f.uri AS source_file, p.line_number,
-                   coalesce(p.reason, j.reason, 'invalid_card_number') AS reason
-            FROM parsed AS p JOIN files AS f USING (file_id)
-            LEFT JOIN judged AS j USING (file_id, line_number)
-            LEFT JOIN cards AS c ON c.card_number = p.card_number AND NOT p.judge AND p.reason IS NULL
-            WHERE p.reason IS NOT NULL OR j.reason IS NOT NULL OR NOT c.valid
-            """
-        )
-        non_blank = connection.execute("SELECT count(*) FROM parsed").fetchone()[0]
-        connection.execute("DROP TABLE parsed")
 
-    with report.timed("deduplicate"):
-        # Only event ids seen more than once need ranking; the rest are silver as they are.
-        connection.execute(
-            """
-            CREATE TABLE repeated AS
-            SELECT v.*,
-                   row_number() OVER (PARTITION BY event_id ORDER BY source_file, line_number) AS seen
-            FROM valid AS v
-            WHERE event_id IN (SELECT event_id FROM valid GROUP BY event_id HAVING count(*) > 1)
-            """
+def _judge_corners(connection, fx_rates: Path, key: bytes) -> int:
+    """The `judged` table: the contract's own verdict on the lines SQL cannot judge; returns how many."""
+    corner_rows = connection.execute(
+        "SELECT file_id, line_number, judge_line FROM parsed WHERE judge ORDER BY file_id, line_number"
+    ).fetchall()
+    verdicts = judge_lines(corner_rows, fx_rates, key)
+    connection.execute(
+        "CREATE TABLE judged (file_id INTEGER, line_number BIGINT, reason VARCHAR, event_id VARCHAR, "
+        "card_id VARCHAR, ts DECIMAL(16, 6), ts_us BIGINT, merchant_id VARCHAR, amount DECIMAL(18, 4), "
+        "currency VARCHAR, country VARCHAR, pos_mode VARCHAR, card_last4 VARCHAR, card_token VARCHAR)"
+    )
+    if verdicts:
+        connection.executemany(
+            "INSERT INTO judged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (file_id, line_number, reason, *(None if row is None else row[name] for name in JUDGED_VALUES))
+                for file_id, line_number, reason, row in verdicts
+            ],
         )
-        connection.execute(
-            """
-            CREATE TABLE later AS
-            SELECT l.source_file, l.line_number, l.event_id,
-                   l.card_id IS NOT DISTINCT FROM w.card_id AND l.ts_us IS NOT DISTINCT FROM w.ts_us
-                   AND l.merchant_id IS NOT DISTINCT FROM w.merchant_id AND l.amount IS NOT DISTINCT FROM w.amount
-                   AND l.currency IS NOT DISTINCT FROM w.currency AND l.country IS NOT DISTINCT FROM w.country
-                   AND l.pos_mode IS NOT DISTINCT FROM w.pos_mode
-                   AND l.card_last4 IS NOT DISTINCT FROM w.card_last4
-                   AND l.card_token IS NOT DISTINCT FROM w.card_token AS same_payload
-            FROM repeated AS l JOIN repeated AS w ON w.event_id = l.event_id AND w.seen = 1
-            WHERE l.seen > 1
-            """
-        )
-        connection.execute(
-            """
-            CREATE TABLE silver AS
-            SELECT v.event_id, v.card_id, v.ts, v.ts_us, make_timestamp(v.ts_us)::DATE AS dt, v.merchant_id,
-                   v.amount, v.currency, v.amount_usd, v.country, v.pos_mode, v.card_last4, v.card_token,
-                   v.source_file, v.line_number
-            FROM valid AS v ANTI JOIN later AS l USING (source_file, line_number)
-            """
-        )
-        connection.execute("DROP TABLE valid")
-        connection.execute("DROP TABLE repeated")
+    return len(corner_rows)
 
-    with report.timed("features"):
-        connection.execute(f"CREATE TABLE gold AS {GOLD_SQL}")
 
+def _accept_and_reject(connection) -> int:
+    """The `valid` table (accepted records with USD amounts) and the `rejected` one; drops `parsed`. Returns the
+    number of non-blank lines."""
+    connection.execute(
+        """
+        CREATE TABLE valid AS
+        WITH accepted AS (
+            SELECT p.file_id, p.line_number, p.event_id, p.card_id, p.ts, p.ts_us, p.merchant_id, p.amount,
+                   p.currency, p.country, p.pos_mode, c.card_last4, c.card_token
+            FROM parsed AS p LEFT JOIN cards AS c USING (card_number)
+            WHERE NOT p.judge AND p.reason IS NULL AND (p.card_number IS NULL OR c.valid)
+            UNION ALL
+            SELECT file_id, line_number, event_id, card_id, ts, ts_us, merchant_id, amount, currency, country,
+                   pos_mode, card_last4, card_token
+            FROM judged WHERE reason IS NULL
+        )
+        SELECT f.uri AS source_file, a.line_number, a.event_id, a.card_id, a.ts, a.ts_us, a.merchant_id,
+               a.amount, a.currency,
+               CAST(CAST(a.amount AS DECIMAL(24, 4)) * r.usd_rate AS DECIMAL(30, 10)) AS amount_usd,
+               a.country, a.pos_mode, a.card_last4, a.card_token
+        FROM accepted AS a JOIN files AS f USING (file_id) JOIN fx_rates AS r USING (currency)
+        """
+    )
+    connection.execute(
+        """
+        CREATE TABLE rejected AS
+        SELECT f.uri AS source_file, p.line_number,
+               coalesce(p.reason, j.reason, 'invalid_card_number') AS reason
+        FROM parsed AS p JOIN files AS f USING (file_id)
+        LEFT JOIN judged AS j USING (file_id, line_number)
+        LEFT JOIN cards AS c ON c.card_number = p.card_number AND NOT p.judge AND p.reason IS NULL
+        WHERE p.reason IS NOT NULL OR j.reason IS NOT NULL OR NOT c.valid
+        """
+    )
+    non_blank = connection.execute("SELECT count(*) FROM parsed").fetchone()[0]
+    connection.execute("DROP TABLE parsed")
+    return non_blank
+
+
+def _deduplicate(connection) -> None:
+    """The `later` table (every later sighting of an event id, same payload or not) and `silver` (first seen)."""
+    # Only event ids seen more than once need ranking; the rest are silver as they are.
+    connection.execute(
+        """
+        CREATE TABLE repeated AS
+        SELECT v.*,
+               row_number() OVER (PARTITION BY event_id ORDER BY source_file, line_number) AS seen
+        FROM valid AS v
+        WHERE event_id IN (SELECT event_id FROM valid GROUP BY event_id HAVING count(*) > 1)
+        """
+    )
+    connection.execute(
+        """
+        CREATE TABLE later AS
+        SELECT l.source_file, l.line_number, l.event_id,
+               l.card_id IS NOT DISTINCT FROM w.card_id AND l.ts_us IS NOT DISTINCT FROM w.ts_us
+               AND l.merchant_id IS NOT DISTINCT FROM w.merchant_id AND l.amount IS NOT DISTINCT FROM w.amount
+               AND l.currency IS NOT DISTINCT FROM w.currency AND l.country IS NOT DISTINCT FROM w.country
+               AND l.pos_mode IS NOT DISTINCT FROM w.pos_mode
+               AND l.card_last4 IS NOT DISTINCT FROM w.card_last4
+               AND l.card_token IS NOT DISTINCT FROM w.card_token AS same_payload
+        FROM repeated AS l JOIN repeated AS w ON w.event_id = l.event_id AND w.seen = 1
+        WHERE l.seen > 1
+        """
+    )
+    connection.execute(
+        """
+        CREATE TABLE silver AS
+        SELECT v.event_id, v.card_id, v.ts, v.ts_us, make_timestamp(v.ts_us)::DATE AS dt, v.merchant_id,
+               v.amount, v.currency, v.amount_usd, v.country, v.pos_mode, v.card_last4, v.card_token,
+               v.source_file, v.line_number
+        FROM valid AS v ANTI JOIN later AS l USING (source_file, line_number)
+        """
+    )
+    connection.execute("DROP TABLE valid")
+    connection.execute("DROP TABLE repeated")
+
+
+def _write_outputs(connection, output_dir: Path) -> None:
     quarantine_sql = """
         SELECT source_file, line_number, reason FROM rejected
         UNION ALL
@@ -595,47 +647,14 @@ def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, ch
         UNION ALL
         SELECT source_file, line_number, 'conflicting_duplicate' FROM later WHERE NOT same_payload
     """
-    with report.timed("write"):
-        for table, query in (
-            ("silver", "SELECT * FROM silver"),
-            ("gold", "SELECT * FROM gold"),
-            ("duplicates", "SELECT event_id, source_file, line_number FROM later WHERE same_payload"),
-            ("quarantine", quarantine_sql),
-        ):
-            target = output_dir / f"{table}.parquet"
-            connection.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
-    seconds = time.perf_counter() - started
-
-    quarantined = dict(
-        connection.execute(
-            f"SELECT reason, count(*) FROM read_parquet('{output_dir / 'quarantine.parquet'}') GROUP BY reason "
-            "ORDER BY reason"
-        ).fetchall()
-    )
-    unreadable = sum(1 for row in file_rows if row[3] is not None)
-    counts = {
-        "files": len(files),
-        "unreadable_files": unreadable,
-        "lines": int(framed_lines),
-        "blank_lines": int(framed_lines - non_blank),
-        "records_read": int(non_blank + unreadable),
-        "judged_by_contract": len(corner_rows),
-        "accepted": connection.execute("SELECT count(*) FROM silver").fetchone()[0],
-        "duplicates": connection.execute("SELECT count(*) FROM later WHERE same_payload").fetchone()[0],
-        "quarantined": sum(quarantined.values()),
-        "quarantined_by_reason": quarantined,
-        "gold_rows": connection.execute("SELECT count(*) FROM gold").fetchone()[0],
-    }
-    document = {
-        "engine": "duckdb",
-        "duckdb_version": duckdb.__version__,
-        "threads": threads,
-        "seconds": round(seconds, 3),
-        "phases": report.phases,
-        "counts": counts,
-    }
-    (output_dir / "report.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    return document
+    for table, query in (
+        ("silver", "SELECT * FROM silver"),
+        ("gold", "SELECT * FROM gold"),
+        ("duplicates", "SELECT event_id, source_file, line_number FROM later WHERE same_payload"),
+        ("quarantine", quarantine_sql),
+    ):
+        target = output_dir / f"{table}.parquet"
+        connection.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
 
 
 # ------------------------------------------------------------------------------------------------ verify
