@@ -35,7 +35,6 @@ doubles to a relative 1e-12), silver counts and quarantine (file, line, reason) 
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import os
@@ -796,35 +795,3 @@ def verify(lake_root: Path, output_dir: Path) -> dict:
         and not result["duplicates_mismatches"]
     )
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="benchmark_reference.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    build_parser = commands.add_parser("build", help="bronze → silver → gold with DuckDB, into --output-dir")
-    verify_parser = commands.add_parser("verify", help="compare Spark's tables under --lake-root with the output")
-    for sub in (build_parser, verify_parser):
-        sub.add_argument("--lake-root", type=Path, required=True, help="the generated lake (bronze is read from it)")
-        sub.add_argument("--output-dir", type=Path, required=True, help="where the reference's Parquet files live")
-    build_parser.add_argument("--fx-rates", type=Path, default=DEFAULT_FX_RATES, help="currency,usd_rate CSV")
-    build_parser.add_argument(
-        "--threads", type=int, default=os.cpu_count() or 1, help="DuckDB and framing threads (default: all cores)"
-    )
-    build_parser.add_argument(
-        "--chunk-files", type=int, default=400, help="bronze files framed and validated together (default: 400)"
-    )
-    args = parser.parse_args(argv)
-    if args.command == "build":
-        document = build(
-            args.lake_root, args.output_dir, fx_rates=args.fx_rates, threads=args.threads, chunk_files=args.chunk_files
-        )
-    else:
-        document = verify(args.lake_root, args.output_dir)
-    print(json.dumps(document, sort_keys=True, default=str))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
