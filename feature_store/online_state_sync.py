@@ -365,6 +365,46 @@ def _micros(span: timedelta) -> int:
 # The ingestion job's entry ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class OnlineStateOptions:
+    """Which online state the ingestion job syncs: a DynamoDB table (AWS) or a local SQLite file."""
+
+    table: str | None = None  # DynamoDB table name; None: the local file
+    local_path: str | None = None  # SQLite file (used when table is None)
+    region: str | None = None  # DynamoDB region (default: AWS_REGION)
+    resync: bool = False  # every silver event within its card's retention, whatever the watermark says
+
+    def __post_init__(self) -> None:
+        if not self.table and not self.local_path:
+            raise ValueError("no online state: give a DynamoDB table or a local SQLite path")
+
+
+def add_online_state_options(parser) -> None:
+    """--online-state-table and --online-state-resync (feature_store/ingest_features.py)."""
+    parser.add_argument(
+        "--online-state-table",
+        default="",
+        help="DynamoDB table of the online state (request-time features), synced with silver after the feature "
+        "writes; the state machines pass it (default, or empty: the local SQLite state "
+        "<lake-root>/feature_store/online_state.db, beside --online-store-path for an s3:// lake)",
+    )
+    parser.add_argument(
+        "--online-state-resync",
+        action="store_true",
+        help="rebuild the online state from silver (every event within its card's retention window) instead of "
+        "syncing the changes since its watermark (a new deployment is detected and resynced without it)",
+    )
+
+
+def online_state_options(parser, args) -> OnlineStateOptions:
+    """The OnlineStateOptions of parsed arguments (a usage error when an s3:// lake has no state to sync)."""
+    table = args.online_state_table or None  # the local runner passes "" for the local state
+    local_path = None if table else default_local_state_path(args.lake_root, getattr(args, "online_store_path", None))
+    if table is None and local_path is None:
+        parser.error("--online-state-table is required when --lake-root is on S3 and no --online-store-path is given")
+    return OnlineStateOptions(table=table, local_path=local_path, region=args.region, resync=args.online_state_resync)
+
+
 def default_local_state_path(lake_root: str, online_store_path: str | None) -> str | None:
     """The local state without --online-state-table: `<lake-root>/feature_store/online_state.db` for a local
     lake; for an S3 lake (local runs) beside the local online store; None when neither applies."""
@@ -377,29 +417,29 @@ def default_local_state_path(lake_root: str, online_store_path: str | None) -> s
     return None
 
 
-def open_state(table: str | None, *, local_path: str | None, region: str | None) -> tuple[OnlineStateStore, str, bool]:
+def open_state(options: OnlineStateOptions) -> tuple[OnlineStateStore, str, bool]:
     """The state to sync, its identity for the watermark, and whether it is new (a local file not there yet:
     a new deployment, resynced whatever the watermark says)."""
-    if table:
+    if options.table:
         from feature_store.online_state_dynamodb import DynamoDbOnlineState
 
-        return DynamoDbOnlineState(table, region=region), f"dynamodb:{table}", False
-    if not local_path:
-        raise ValueError("no online state: pass --online-state-table (DynamoDB) or a local lake")
-    path = Path(local_path).resolve()
+        return DynamoDbOnlineState(options.table, region=options.region), f"dynamodb:{options.table}", False
+    path = Path(options.local_path).resolve()
     is_new = not path.exists()
     return SqliteOnlineState(path), f"sqlite:{path}", is_new
 
 
-def run_sync(
-    spark, storage, report, *, table: str | None, local_path: str | None, region: str | None, resync: bool = False
-) -> dict:
+def run_sync(spark, storage, report, options: OnlineStateOptions) -> dict:
     """The ingestion job's sync step: open the state, sync, record the summary and counts in the report."""
-    state, name, is_new = open_state(table, local_path=local_path, region=region)
+    state, name, is_new = open_state(options)
     try:
         with report.step("online_state_sync"):
             summary = sync_online_state(
-                spark, storage, state, SyncOptions(state_name=name, full_resync=resync or is_new), run_id=report.run_id
+                spark,
+                storage,
+                state,
+                SyncOptions(state_name=name, full_resync=options.resync or is_new),
+                run_id=report.run_id,
             )
     finally:
         state.close()

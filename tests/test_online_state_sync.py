@@ -17,7 +17,7 @@ from feature_store.online_state_sync import (
     sync_online_state,
 )
 from spark_jobs import silver_and_gold
-from spark_jobs.lake import SILVER_TABLE, online_state_sync_watermark_uri
+from spark_jobs.lake import ONLINE_STATE_SYNC_WATERMARK, SILVER_TABLE, online_state_sync_watermark_uri
 from spark_jobs.storage import open_lake
 from tests.lake_helpers import event, write_bronze
 
@@ -91,6 +91,7 @@ def lake(spark, tmp_path_factory) -> Path:
 
 
 def test_sync_follows_silver_through_stream_runs(spark, lake, tmp_path):
+    (lake / ONLINE_STATE_SYNC_WATERMARK).unlink(missing_ok=True)  # another test's sync may have run first
     state = SqliteOnlineState(tmp_path / "state.db")
     for item in SERVED_EVENTS:
         assert state.add_served(item) is None
@@ -162,6 +163,29 @@ def test_sync_follows_silver_through_stream_runs(spark, lake, tmp_path):
     fresh.close()
 
 
+def test_resync_into_dynamodb_equals_sqlite(spark, lake, tmp_path, monkeypatch):
+    """The AWS backend through the same sync: a resync of the lake into DynamoDB (moto) and into SQLite hold
+    the same events."""
+    boto3 = pytest.importorskip("boto3")
+    moto = pytest.importorskip("moto")
+    from feature_store.online_state_dynamodb import DynamoDbOnlineState, create_table
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    local = SqliteOnlineState(tmp_path / "state.db")
+    with moto.mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        create_table(client, "online-state")
+        remote = DynamoDbOnlineState("online-state", client=client)
+        for store, name in ((local, "sqlite:local"), (remote, "dynamodb:online-state")):
+            for item in SERVED_EVENTS:
+                store.add_served(item)
+            assert sync(spark, lake, store, resync=True, name=name)["mode"] == "resync"
+        assert snapshot(remote) == snapshot(local)
+        assert any(events for events in snapshot(remote).values())
+    local.close()
+
+
 def test_quarantine_files_added_reads_the_commits_add_actions(tmp_path):
     storage = open_lake(str(tmp_path))
     log = tmp_path / "q" / "_delta_log"
@@ -179,3 +203,33 @@ def test_quarantine_files_added_reads_the_commits_add_actions(tmp_path):
     assert quarantine_files_added(storage, uri, 0, 2) == {"part-1.parquet", "part 2.parquet", "part-3.parquet"}
     assert quarantine_files_added(storage, uri, 1, 2) == {"part-3.parquet"}
     assert quarantine_files_added(storage, uri, 2, 3) is None  # version 3's entry is gone: read everything
+
+
+def test_online_state_options_from_arguments(tmp_path):
+    import argparse
+
+    from feature_store.online_state_sync import add_online_state_options, online_state_options
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lake-root")
+    parser.add_argument("--online-store-path", default=None)
+    parser.add_argument("--region", default=None)
+    add_online_state_options(parser)
+
+    def options(*argv: str):
+        return online_state_options(parser, parser.parse_args(list(argv)))
+
+    local = options("--lake-root", str(tmp_path / "lake"))
+    assert (local.table, local.local_path, local.resync) == (
+        None,
+        str((tmp_path / "lake" / "feature_store" / "online_state.db").resolve()),
+        False,
+    )
+    remote = options(
+        "--lake-root", "s3://b/l", "--online-state-table", "t", "--region", "eu-west-1", "--online-state-resync"
+    )
+    assert (remote.table, remote.local_path, remote.region, remote.resync) == ("t", None, "eu-west-1", True)
+    beside = options("--lake-root", "s3://b/l", "--online-store-path", "/x/online.db", "--online-state-table", "")
+    assert (beside.table, beside.local_path) == (None, "/x/online_state.db")
+    with pytest.raises(SystemExit):
+        options("--lake-root", "s3://b/l")
