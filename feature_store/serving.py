@@ -109,8 +109,8 @@ class FeatureServer:
         cls, lake_root: str | Path, *, fx_rates_path: str | Path | None = None, allow_dev_key: bool = True
     ) -> FeatureServer:
         """A server over the lake's SQLite state (`<lake-root>/feature_store/online_state.db`), the FX rates
-        the batch jobs use by default (spark_jobs/reference_data/fx_rates.csv) and the card-token key from the environment
-        (LAKEHOUSE_CARD_TOKEN_KEY), else the development key unless `allow_dev_key` is False."""
+        the batch jobs use by default (`job_options.REPO_ROOT_FX_RATES`) and the card-token key from the
+        environment (LAKEHOUSE_CARD_TOKEN_KEY), else the development key unless `allow_dev_key` is False."""
         token_key = resolve_token_key()
         if not allow_dev_key and token_key == bytes.fromhex(DEVELOPMENT_TOKEN_KEY_HEX):
             raise ValueError("the development card-token key is not allowed here: set LAKEHOUSE_CARD_TOKEN_KEY")

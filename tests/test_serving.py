@@ -16,9 +16,10 @@ from feature_store.serving import FeatureServer, ServedFeatures, ServingRejected
 from spark_jobs.bronze_contract import load_fx_rates
 from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX
 from spark_jobs.feature_registry import FEATURE_NAMES, FEATURE_SET_VERSION
+from spark_jobs.job_options import REPO_ROOT_FX_RATES
 
 REPO = Path(__file__).resolve().parents[1]
-FX_RATES = load_fx_rates(REPO / "sample_data" / "fx_rates.csv")
+FX_RATES = load_fx_rates(REPO / REPO_ROOT_FX_RATES)  # the batch jobs' reference rates
 KEY = bytes.fromhex(DEVELOPMENT_TOKEN_KEY_HEX)
 VISA = "4111111111111111"
 T0 = 1767225600  # 2026-01-01T00:00:00Z
