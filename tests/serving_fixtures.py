@@ -1,0 +1,63 @@
+"""Shared by the serving interface tests: a lake holding only an online state, authorizations as the
+bronze contract's JSON, and a small model on the registry's inputs."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from feature_store.model_artifact import AMOUNT_INPUT
+from feature_store.online_state import SILVER, SqliteOnlineState, StateEvent, local_state_path
+from spark_jobs.feature_registry import FEATURE_NAMES
+
+CARD = "card-burst"
+CARD_NUMBER = "4111111111111111"  # Luhn-valid: must never come back in a response or a log line
+T0_S = 1_767_225_600  # 2026-01-01T00:00:00Z: the card's last silver event
+MODEL_INPUTS = (*FEATURE_NAMES, AMOUNT_INPUT)
+
+
+def silver_event(event_id: str, ts_s: int, amount: str, merchant: str = "m-1", country: str = "US") -> StateEvent:
+    return StateEvent(CARD, event_id, ts_s * 1_000_000, Decimal(amount), merchant, country, SILVER, "f" * 64)
+
+
+def state_lake(root: Path) -> Path:
+    """A lake whose online state holds three silver events of CARD: 30 min, 10 min and 0 min before T0."""
+    with SqliteOnlineState(local_state_path(root)) as state:
+        state.upsert_silver(
+            [
+                silver_event("s-1", T0_S - 1800, "10.00"),
+                silver_event("s-2", T0_S - 600, "20.00", merchant="m-2"),
+                silver_event("s-3", T0_S, "30.00", country="FR"),
+            ]
+        )
+    return root
+
+
+def authorization(event_id: str, ts_s: float | str, amount: str = "5.25", **overrides: object) -> str:
+    """One authorization as bronze-contract JSON text (numbers written as given)."""
+    fields = {
+        "event_id": event_id,
+        "card_id": CARD,
+        "ts": "@ts@",
+        "merchant_id": "m-9",
+        "amount": "@amount@",
+        "currency": "USD",
+        "country": "US",
+        "pos_mode": "ecommerce",
+        "card_number": CARD_NUMBER,
+    }
+    fields.update(overrides)
+    return json.dumps(fields).replace('"@ts@"', str(ts_s)).replace('"@amount@"', amount)
+
+
+def small_model():
+    """A logistic model on the registry's inputs: the more transactions in the hour, the likelier fraud."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    rows = rng.uniform(0, 10, size=(300, len(MODEL_INPUTS)))
+    labels = (rows[:, 0] > 5).astype(int)
+    return LogisticRegression().fit(rows, labels)
