@@ -70,6 +70,7 @@ def run_demo(options: DemoOptions) -> int:
     say("4/5 online features of a few cards; baseline model")
     online_features(lake, staging, timings, extras)
     baseline(lake, as_of, timings, extras)
+    serving_burst(lake, as_of, timings, extras)
 
     say("5/5 summary and report")
     step = time.monotonic()
@@ -143,6 +144,7 @@ def online_features(lake: Path, staging: Path, timings: Timings, extras: dict) -
     step = time.monotonic()
     gold_cards = read_delta(lake / "gold/card_features", ["card_id"])
     cards = demo_cards(load_truth(staging, "fraud_events"), gold_cards)
+    extras["demo_cards"] = cards
     arguments = [argument for card in cards for argument in ("--card-id", card)] + ["--lake-root", str(lake)]
     looked_up = run_program("feature_store/get_features.py", arguments, what="reading online features")
     if looked_up is None:
@@ -166,6 +168,20 @@ def baseline(lake: Path, as_of: date, timings: Timings, extras: dict) -> None:
         if (folder / "pr_curve.png").exists():
             extras["pr_curve_png"] = (folder / "pr_curve.png").read_bytes()
     timings.record("baseline model", time.monotonic() - step)
+
+
+def serving_burst(lake: Path, as_of: date, timings: Timings, extras: dict) -> None:
+    """Step 4c: 20 authorizations of one card in 3 minutes through the HTTP service, scored by the baseline."""
+    from devtools.demo.serve_burst import serve_burst
+
+    step = time.monotonic()
+    card = (extras.get("demo_cards") or [None])[0]
+    model = lake / f"gold/training/as_of={as_of}/model.zip"
+    say(f"4/5 request-time features: a burst for {card} through the HTTP service")
+    if card is not None:
+        log_path = lake / "_runs" / "serving_http.log"
+        extras["serving_burst"] = serve_burst(lake, card, model=model if model.exists() else None, log_path=log_path)
+    timings.record("serving burst", time.monotonic() - step)
 
 
 def run_program(relative: str, arguments: list[str], *, what: str) -> subprocess.CompletedProcess | None:
