@@ -173,3 +173,18 @@ def test_env_roots_output_what_operators_are_told_to_use(env):
 
 def test_env_roots_have_the_same_outputs():
     assert set(outputs_of("envs/dev")) == set(outputs_of("envs/prod"))
+
+
+def test_bootstrap_state_is_per_account():
+    """A partial local backend: the state path is given per account at init, never one file shared by accounts."""
+    terraform = tf.parsed(tf.TERRAFORM_ROOT / "bootstrap" / "versions.tf")["terraform"][0]
+    [backend] = terraform["backend"]
+    assert set(backend) == {'"local"'}, "the bootstrap starts with local state (it creates the state bucket)"
+    assert "path" not in backend['"local"'], "the path is per account: -backend-config=path=state/<account>/..."
+
+
+def test_bootstrap_lets_the_deploy_role_into_the_allowed_regions_and_home_region():
+    [call] = [b for b in tf.blocks() if b.kind == "module" and b.module == "bootstrap" and b.name == "github_oidc"]
+    assert call.body["allowed_regions"] == "${local.allowed_regions}"
+    allowed = tf.module_locals("bootstrap")["allowed_regions"]
+    assert "var.aws_region" in allowed and "var.allowed_regions" in allowed, allowed

@@ -13,6 +13,8 @@ provider "aws" {
 
 locals {
   tags = { Project = var.resource_prefix }
+  # The home region holds the state bucket; stacks may also go to the listed regions.
+  allowed_regions = distinct(concat([var.aws_region], var.allowed_regions))
 }
 
 module "state_backend" {
@@ -33,7 +35,7 @@ module "github_oidc" {
   deploy_environments        = var.deploy_environments
   create_oidc_provider       = var.create_oidc_provider
   existing_oidc_provider_arn = var.existing_oidc_provider_arn
-  allowed_regions            = [var.aws_region]
+  allowed_regions            = local.allowed_regions
   state_bucket_arn           = module.state_backend.bucket_arn
   state_kms_key_arn          = module.state_backend.kms_key_arn
   protected_bucket_arns      = [module.state_backend.bucket_arn, module.state_backend.access_logs_bucket_arn]

@@ -27,3 +27,8 @@ output "backend_config" {
   description = "Arguments for `terraform init` in envs/dev or envs/prod."
   value       = "-backend-config=bucket=${module.state_backend.bucket_name} -backend-config=region=${var.aws_region} -backend-config=kms_key_id=${module.state_backend.kms_key_arn}"
 }
+
+output "allowed_regions" {
+  description = "Regions the deploy role may deploy stacks into (the env roots' `aws_region` must be one of them)."
+  value       = local.allowed_regions
+}

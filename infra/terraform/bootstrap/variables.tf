@@ -8,6 +8,17 @@ variable "aws_region" {
   }
 }
 
+variable "allowed_regions" {
+  description = "Regions the deploy role may deploy stacks into, besides aws_region (always allowed), e.g. [\"eu-central-1\"] when one account hosts dev and prod in two regions."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.allowed_regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", r))])
+    error_message = "allowed_regions must be AWS region names such as eu-central-1."
+  }
+}
+
 variable "aws_account_id" {
   description = "Account being bootstrapped; Terraform refuses credentials of any other account."
   type        = string
