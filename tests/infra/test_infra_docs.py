@@ -15,6 +15,7 @@ CONFIG = tf.TERRAFORM_ROOT / ".terraform-docs.yml"
 DOCUMENTED_DIRS = [*tf.module_dirs(), *tf.ROOT_CONFIGS]
 GENERATED_SECTIONS = ("## Requirements", "## Providers", "## Inputs", "## Outputs")
 BEGIN, END = "<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"
+RUNBOOK = tf.REPO_ROOT / "docs" / "runbook.md"
 
 
 def dir_id(path) -> str:
@@ -71,3 +72,21 @@ def test_usage_example_passes_every_required_input_and_no_unknown_one(module_dir
             f"{module_dir.name}: usage passes unknown inputs {arguments - set(variables)}"
         )
         assert not required - arguments, f"{module_dir.name}: usage lacks required inputs {required - arguments}"
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.lower()).replace(" ", "-")
+
+
+def test_every_alarm_links_to_its_runbook_section():
+    runbook = RUNBOOK.read_text(encoding="utf-8")
+    anchors = {github_anchor(line.lstrip("#").strip()) for line in runbook.splitlines() if line.startswith("#")}
+    problems = []
+    for alarm in tf.resources("aws_cloudwatch_metric_alarm"):
+        links = re.findall(r"\$\{var\.runbook_url\}#([a-z0-9_-]+)", str(alarm.body.get("alarm_description")))
+        if len(links) != 1:
+            problems.append(f"{alarm.address}: the description must end with 'Runbook: ${{var.runbook_url}}#<section>'")
+        elif links[0] not in anchors:
+            problems.append(f"{alarm.address}: docs/runbook.md has no section #{links[0]}")
+    assert not problems, "\n".join(problems)

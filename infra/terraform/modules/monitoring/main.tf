@@ -137,7 +137,7 @@ resource "aws_cloudwatch_metric_alarm" "execution_failed" {
   for_each = var.state_machine_arns
 
   alarm_name          = "${var.name_prefix}-${each.key}-execution-failed"
-  alarm_description   = "A ${each.key} execution failed, timed out or was aborted."
+  alarm_description   = "A ${each.key} execution failed, timed out or was aborted. Runbook: ${var.runbook_url}#prefix-stream-execution-failed-prefix-daily-execution-failed"
   comparison_operator = "GreaterThanOrEqualToThreshold"
   evaluation_periods  = 1
   threshold           = 1
@@ -173,7 +173,7 @@ resource "aws_cloudwatch_metric_alarm" "execution_failed" {
 
 resource "aws_cloudwatch_metric_alarm" "firehose_delivery_failed" {
   alarm_name          = "${var.name_prefix}-firehose-delivery-failed"
-  alarm_description   = "Firehose failed to put objects into the bronze prefix (see its error log group and bronze/_errors/)."
+  alarm_description   = "Firehose failed to put objects into the bronze prefix (see its error log group and bronze/_errors/). Runbook: ${var.runbook_url}#prefix-firehose-delivery-failed"
   namespace           = "AWS/Firehose"
   metric_name         = "DeliveryToS3.Success"
   dimensions          = { DeliveryStreamName = var.delivery_stream_name }
@@ -190,7 +190,7 @@ resource "aws_cloudwatch_metric_alarm" "firehose_delivery_failed" {
 
 resource "aws_cloudwatch_metric_alarm" "firehose_data_freshness" {
   alarm_name          = "${var.name_prefix}-firehose-data-stale"
-  alarm_description   = "Records wait in Firehose longer than ${var.data_freshness_threshold_seconds} seconds."
+  alarm_description   = "Records wait in Firehose longer than ${var.data_freshness_threshold_seconds} seconds. Runbook: ${var.runbook_url}#prefix-firehose-data-stale"
   namespace           = "AWS/Firehose"
   metric_name         = "DeliveryToS3.DataFreshness"
   dimensions          = { DeliveryStreamName = var.delivery_stream_name }
@@ -207,7 +207,7 @@ resource "aws_cloudwatch_metric_alarm" "firehose_data_freshness" {
 
 resource "aws_cloudwatch_metric_alarm" "kinesis_iterator_age" {
   alarm_name          = "${var.name_prefix}-kinesis-iterator-age"
-  alarm_description   = "Firehose lags the card-authorization stream by more than ${var.iterator_age_threshold_ms} ms."
+  alarm_description   = "Firehose lags the card-authorization stream by more than ${var.iterator_age_threshold_ms} ms. Runbook: ${var.runbook_url}#prefix-kinesis-iterator-age"
   namespace           = "AWS/Kinesis"
   metric_name         = "GetRecords.IteratorAgeMilliseconds"
   dimensions          = { StreamName = var.kinesis_stream_name }
@@ -224,7 +224,7 @@ resource "aws_cloudwatch_metric_alarm" "kinesis_iterator_age" {
 
 resource "aws_cloudwatch_metric_alarm" "feature_store_dead_letters" {
   alarm_name          = "${var.name_prefix}-feature-store-dead-letters"
-  alarm_description   = "Feature Store rejected records; they are in <lake-root>/_dead_letter/feature_store/."
+  alarm_description   = "Feature Store rejected records; they are in <lake-root>/_dead_letter/feature_store/. Runbook: ${var.runbook_url}#prefix-feature-store-dead-letters"
   namespace           = var.metrics_namespace
   metric_name         = "FeatureStoreDeadLetters"
   dimensions          = local.emf_dimension.feature_store
@@ -241,7 +241,7 @@ resource "aws_cloudwatch_metric_alarm" "feature_store_dead_letters" {
 
 resource "aws_cloudwatch_metric_alarm" "quarantine_rate" {
   alarm_name          = "${var.name_prefix}-quarantine-rate"
-  alarm_description   = "More than ${var.quarantine_rate_threshold_percent}% of the bronze records read were quarantined."
+  alarm_description   = "More than ${var.quarantine_rate_threshold_percent}% of the bronze records read were quarantined. Runbook: ${var.runbook_url}#prefix-quarantine-rate"
   comparison_operator = "GreaterThanThreshold"
   evaluation_periods  = 1
   threshold           = var.quarantine_rate_threshold_percent
@@ -279,7 +279,7 @@ resource "aws_cloudwatch_metric_alarm" "silence" {
   count = var.enable_silence_alarm ? 1 : 0
 
   alarm_name          = "${var.name_prefix}-silence"
-  alarm_description   = "The silver job accepted no records for an hour: the producer, Firehose or the schedule is stuck."
+  alarm_description   = "The silver job accepted no records for an hour: the producer, Firehose or the schedule is stuck. Runbook: ${var.runbook_url}#prefix-silence"
   namespace           = var.metrics_namespace
   metric_name         = "AcceptedRecords"
   dimensions          = local.emf_dimension.silver

@@ -133,6 +133,17 @@ variable "kms_deletion_window_in_days" {
   }
 }
 
+variable "runbook_url" {
+  description = "Runbook the alarm descriptions link to (each alarm appends its section anchor), e.g. `https://github.com/<owner>/<repo>/blob/main/docs/runbook.md`."
+  type        = string
+  default     = "docs/runbook.md"
+
+  validation {
+    condition     = endswith(var.runbook_url, "runbook.md") && !strcontains(var.runbook_url, "#")
+    error_message = "runbook_url must point at runbook.md, without an anchor (the alarms add theirs)."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource of the module."
   type        = map(string)

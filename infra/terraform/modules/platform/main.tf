@@ -28,6 +28,7 @@ module "monitoring" {
   data_freshness_threshold_seconds  = var.alarms.data_freshness_threshold_seconds
   silver_stage                      = var.alarms.silver_stage
   feature_store_stage               = var.alarms.feature_store_stage
+  runbook_url                       = var.runbook_url
   kms_deletion_window_in_days       = var.retention.kms_deletion_window
   tags                              = local.tags
 }
