@@ -26,7 +26,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from devtools.serving_consistency import ConsistencyOptions, SparkSubmitPipeline, run_consistency  # noqa: E402
+from devtools.serving_consistency import (  # noqa: E402
+    ConsistencyOptions,
+    SparkSubmitPipeline,
+    analyze_existing,
+    run_consistency,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ConsistencyOptions, argparse.Namespace]:
@@ -46,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[ConsistencyOptions, argpa
     parser.add_argument("--work-dir", type=Path, default=defaults.work_dir, help="generated lake, lake, replay log")
     parser.add_argument("--output", type=Path, default=None, help="write the results JSON here")
     parser.add_argument("--spark-master", default="local[*]", help="spark-submit --master (local[*])")
+    parser.add_argument(
+        "--analyze-only", action="store_true", help="only compare again over a finished run in --work-dir"
+    )
     args = parser.parse_args(argv)
     options = ConsistencyOptions(
         events=args.events,
@@ -96,8 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     def echo(message: str) -> None:
         print(f"[serving-consistency {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
-    pipeline = SparkSubmitPipeline(master=args.spark_master, log_dir=options.work_dir / "logs")
-    results = run_consistency(options, pipeline, echo)
+    if args.analyze_only:
+        results = analyze_existing(options.work_dir)
+    else:
+        pipeline = SparkSubmitPipeline(master=args.spark_master, log_dir=options.work_dir / "logs")
+        results = run_consistency(options, pipeline, echo)
     results["command"] = " ".join(["scripts/serving_consistency.py", *(sys.argv[1:] if argv is None else argv)])
     for line in summary_lines(results):
         print(line)

@@ -23,6 +23,6 @@
 """
 
 from devtools.serving_consistency.pipeline import InProcessPipeline, SparkSubmitPipeline
-from devtools.serving_consistency.run import ConsistencyOptions, run_consistency
+from devtools.serving_consistency.run import ConsistencyOptions, analyze_existing, run_consistency
 
-__all__ = ["ConsistencyOptions", "InProcessPipeline", "SparkSubmitPipeline", "run_consistency"]
+__all__ = ["ConsistencyOptions", "InProcessPipeline", "SparkSubmitPipeline", "analyze_existing", "run_consistency"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from devtools.repo import REPO_ROOT
+from devtools.serving_consistency.sync_state import sync_local_state, synced
 from devtools.spark_submit import spark_submit_command, spark_submit_environment
 
 
@@ -64,6 +65,11 @@ class SparkSubmitPipeline:
         ]
         self._run("register_feature_groups", register)
         self._spark_submit("ingest_features", "feature_store/ingest_features.py", "--lake-root", str(lake))
+        if not synced(lake):  # an ingestion job without the state sync: run it ourselves
+            self._run(
+                "sync_state",
+                [sys.executable, "-m", "devtools.serving_consistency.sync_state", "--lake-root", str(lake)],
+            )
         _require_state(lake)
 
 
@@ -82,4 +88,8 @@ class InProcessPipeline:
         status = ingest_features.main(["--lake-root", str(lake)])
         if status:
             raise RuntimeError(f"ingest_features exited {status}")
+        if not synced(lake):  # an ingestion job without the state sync: run it ourselves
+            from spark_jobs.session import build_spark_session
+
+            sync_local_state(build_spark_session("serving-consistency-sync"), lake)
         _require_state(lake)

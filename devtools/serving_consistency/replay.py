@@ -97,3 +97,11 @@ def timed_serve(server, state, requests: list[BronzeLine], *, window_us: int, kn
     started = time.perf_counter()
     records = serve_in_order(server, state, requests, window_us=window_us)
     return ReplayLog(known_at_start=known_at_start, records=records, seconds=time.perf_counter() - started)
+
+
+def read_log(path: Path) -> ReplayLog:
+    """A log written by `write_log` (features read back with decimals as text: compare by value)."""
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        header = json.loads(handle.readline())
+        records = [ServeRecord(**json.loads(line)) for line in handle]
+    return ReplayLog(known_at_start=header["known_at_start"], records=records, seconds=header["seconds"])

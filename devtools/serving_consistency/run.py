@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import time
 from collections import Counter
@@ -21,6 +22,10 @@ from devtools.serving_consistency.reference import (
 )
 from devtools.serving_consistency.replay import REJECTED, REPLAYED, SERVED, ReplayLog, timed_serve, write_log
 from spark_jobs.feature_registry import MAX_WINDOW
+
+REPLAY_LOG_FILE = "replay_log.jsonl.gz"
+LAST_BATCH_FILE = "last_batch_features.json"
+RUN_FACTS_FILE = "run_facts.json"  # the plan, arguments and timings, for a later --analyze-only
 
 
 @dataclass(frozen=True)
@@ -113,17 +118,31 @@ def run_consistency(options: ConsistencyOptions, pipeline: BatchPipeline, echo: 
 
     echo(f"serving {len(plan.requests):,} requests in event-time order")
     log = serve_days(lake, plan, known)
-    write_log(log, options.work_dir / "replay_log.jsonl.gz")
+    write_log(log, options.work_dir / REPLAY_LOG_FILE)
     served_cards = sorted({record.card_id for record in log.records if record.outcome == SERVED})
     last_batch = last_batch_features(lake, served_cards)
+    (options.work_dir / LAST_BATCH_FILE).write_text(json.dumps(last_batch))
 
     echo("delivering every later arrival hour to bronze, then a stream run")
     deliver(staged, lake, plan.later_folders)
     step = time.perf_counter()
     pipeline.stream(lake)
     timings["final_stream_seconds"] = time.perf_counter() - step
-    results = compare_all(log, lake, last_batch)
-    results["plan"] = {
+    timings["serve_seconds"] = log.seconds
+    timings["serve_requests_per_second"] = len(log.records) / log.seconds if log.seconds else None
+    facts = {
+        "plan": plan_facts(options, plan, known_at_start=len(known)),
+        "arguments": {key: str(value) for key, value in asdict(options).items()},
+        "timings": timings,
+    }
+    (options.work_dir / RUN_FACTS_FILE).write_text(json.dumps(facts))
+    results = compare_all(log, lake, last_batch) | facts
+    timings["total_seconds"] = time.perf_counter() - started
+    return results
+
+
+def plan_facts(options: ConsistencyOptions, plan, *, known_at_start: int) -> dict:
+    return {
         "split": dt.datetime.fromtimestamp(options.split_us / US_PER_SECOND, dt.UTC).isoformat(),
         "history_arrival_hours": len(plan.history_folders),
         "later_arrival_hours": len(plan.later_folders),
@@ -132,14 +151,19 @@ def run_consistency(options: ConsistencyOptions, pipeline: BatchPipeline, echo: 
         "late_history_lines": plan.late_history_lines,
         "unreadable_lines_not_served": plan.unreadable_lines,
         "unreadable_files_not_served": plan.unreadable_files,
-        "events_known_at_start": len(known),
+        "events_known_at_start": known_at_start,
     }
-    results["arguments"] = {key: str(value) for key, value in asdict(options).items()}
-    timings["serve_seconds"] = log.seconds
-    timings["serve_requests_per_second"] = len(log.records) / log.seconds if log.seconds else None
-    timings["total_seconds"] = time.perf_counter() - started
-    results["timings"] = timings
-    return results
+
+
+def analyze_existing(work_dir: Path) -> dict:
+    """The comparison again over a finished run's work dir (its lake, replay log and last-batch features)."""
+    from devtools.serving_consistency.replay import read_log
+
+    log = read_log(work_dir / REPLAY_LOG_FILE)
+    last_batch = json.loads((work_dir / LAST_BATCH_FILE).read_text())
+    facts_path = work_dir / RUN_FACTS_FILE
+    facts = json.loads(facts_path.read_text()) if facts_path.exists() else {}
+    return compare_all(log, work_dir / "lake", last_batch) | facts
 
 
 def compare_all(log: ReplayLog, lake: Path, last_batch: dict[str, dict]) -> dict:
