@@ -92,9 +92,9 @@ def run_http(options: HttpOptions) -> None:
     from feature_store.http_service import create_app
     from feature_store.serving_endpoints import configure_json_logs, local_server
 
+    configure_json_logs()  # first: the server's own start-up warnings are JSON lines too
     model = model_artifact.load(options.model) if options.model else None
     server = local_server(options.lake_root, fx_rates_path=options.fx_rates)
-    configure_json_logs()
     try:
         # log_config=None: uvicorn logs through the root logger, as JSON; our request lines replace its access log
         uvicorn.run(

@@ -189,8 +189,11 @@ def handle(endpoint: str, call, *args: Any) -> EndpointResult:
     try:
         result = call(*args)
     except Exception as error:
-        log.exception("%s failed", endpoint, extra={"fields": {"endpoint": endpoint}})
-        result = error_result(500, INTERNAL_ERROR, f"{type(error).__name__}: the request could not be served")
+        raw_body = args[-1] if args and isinstance(args[-1], bytes | str) else b""
+        event_id = _event_id_of(raw_body)
+        log.exception("%s failed", endpoint, extra={"fields": {"endpoint": endpoint, "event_id": event_id}})
+        detail = f"{type(error).__name__}: the request could not be served"
+        result = error_result(500, INTERNAL_ERROR, detail, event_id=event_id)
     log_request(endpoint, result, started)
     return result
 

@@ -105,6 +105,9 @@ def test_score_needs_a_model_and_scores_the_served_features_in_the_models_order(
     assert body["score"] == pytest.approx(model.score({**features, "amount_usd": Decimal("7.5")}), abs=1e-12)
     assert 0.0 <= body["score"] <= 1.0
     assert body["features"]["txn_count_1h"] == 4  # the 503 above served (and wrote) nothing
+    # A card's first event: secs_since_prev_txn is null, NaN for the model, as in training.
+    first = client.post("/v1/score", content=authorization("s-new", T0_S, card_id="card-new")).json()
+    assert first["features"]["secs_since_prev_txn"] is None and 0.0 <= first["score"] <= 1.0
     refused = client.post("/v1/score", content=authorization("s-b", T0_S, currency="XXX"))
     assert refused.status_code == 422 and refused.json()["error"] == "unknown_currency"
 
@@ -131,3 +134,23 @@ def test_request_logs_are_json_with_the_event_id_and_never_a_card_number(server,
     assert lines[2]["reason"] == "bad_type" and lines[2]["event_id"] == "bad"
     assert all(CARD_NUMBER not in json.dumps(line) for line in lines)
     assert lines[1]["event_id"].endswith("1111") and "*" in lines[1]["event_id"]
+
+
+class FailingServer:
+    """A server whose state is down: every request fails with an error that quotes a card number."""
+
+    def serve(self, raw_body):
+        raise RuntimeError(f"state unreachable while serving {CARD_NUMBER}")
+
+
+def test_an_unexpected_failure_is_a_500_logged_with_its_traceback_masked(caplog):
+    client = TestClient(create_app(FailingServer()))
+    with caplog.at_level(logging.INFO, logger="feature_store.serving"):
+        response = client.post("/v1/features", content=authorization("down-1", T0_S))
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal_error", "detail": "RuntimeError: the request could not be served"}
+    lines = [JsonLogFormatter().format(record) for record in caplog.records]
+    assert len(lines) == 2 and all(CARD_NUMBER not in line for line in lines)
+    failure, request = (json.loads(line) for line in lines)
+    assert "state unreachable" in failure["exception"] and failure["level"] == "error"
+    assert request["event_id"] == "down-1" and request["status"] == 500
