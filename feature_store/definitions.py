@@ -93,8 +93,3 @@ def group_spec(
         ttl=ttl,
         description=f"Card fraud features, feature set version {version} (spark_jobs/feature_registry.py).",
     )
-
-
-def offline_table(lake_root_uri: str, group_name: str) -> str:
-    """The local backend's offline store: a Delta table below the lake root."""
-    return f"{lake_root_uri.rstrip('/')}/feature_store/offline/{group_name}"

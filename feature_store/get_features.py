@@ -19,11 +19,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from feature_store.backends import BackendOptions, RuntimeClient, open_runtime_client
+from feature_store.cli_options import add_backend_options, add_feature_group_option
 from feature_store.definitions import EVENT_TIME_FEATURE, RECORD_IDENTIFIER, feature_group_name
 from feature_store.records import parse_features, record_value
 
@@ -34,7 +35,7 @@ MAX_BATCH_GET = 100
 class OnlineFeatures:
     """Reads a feature group's online store through a featurestore-runtime client (or the local one)."""
 
-    def __init__(self, client: Any, feature_group: str | None = None, *, close=None) -> None:
+    def __init__(self, client: RuntimeClient, feature_group: str | None = None, *, close=None) -> None:
         self.client = client
         self.feature_group = feature_group or feature_group_name()
         self._close = close
@@ -43,22 +44,17 @@ class OnlineFeatures:
     def local(
         cls, lake_root: str = "./lake", *, online_store_path: str | None = None, feature_group: str | None = None
     ) -> OnlineFeatures:
-        from feature_store.local_backend import LocalFeatureStoreRuntime, LocalStore
-        from feature_store.register_feature_groups import default_online_store_path
-
-        path = online_store_path or default_online_store_path(lake_root)
-        if path is None:
-            raise ValueError("an s3:// lake needs online_store_path for the local backend")
-        if not Path(path).exists():
-            raise FileNotFoundError(f"no local online store at {path}: run register_feature_groups.py and ingest")
-        store = LocalStore(path)
-        return cls(LocalFeatureStoreRuntime(store), feature_group, close=store.close)
+        return cls.open(BackendOptions("local", online_store_path=online_store_path), lake_root, feature_group)
 
     @classmethod
     def sagemaker(cls, region: str | None = None, *, feature_group: str | None = None) -> OnlineFeatures:
-        from feature_store.sagemaker_backend import runtime_client
+        return cls.open(BackendOptions("sagemaker", region=region), "", feature_group)
 
-        return cls(runtime_client(region, retries=True), feature_group)
+    @classmethod
+    def open(cls, options: BackendOptions, lake_root: str, feature_group: str | None = None) -> OnlineFeatures:
+        """A reader over the backend's runtime client (backends.open_runtime_client)."""
+        client, release = open_runtime_client(options, lake_root)
+        return cls(client, feature_group, close=release)
 
     def close(self) -> None:
         if self._close is not None:
@@ -107,29 +103,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="get_features.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--card-id", required=True, action="append", help="card to look up (repeat for several)")
-    parser.add_argument("--backend", choices=("local", "sagemaker"), default="local", help="(default: local)")
+    add_backend_options(parser, writes=False)
     parser.add_argument("--lake-root", default="./lake", help="local backend: the lake (default: ./lake)")
-    parser.add_argument(
-        "--online-store-path",
-        default=None,
-        help="local backend: SQLite file (default: <lake-root>/feature_store/online.db)",
-    )
-    parser.add_argument("--region", default=None, help="sagemaker backend: AWS region (default: AWS_REGION)")
-    parser.add_argument(
-        "--feature-group", default=feature_group_name(), help=f"feature group (default: {feature_group_name()})"
-    )
+    add_feature_group_option(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.backend == "local":
-        reader = OnlineFeatures.local(
-            args.lake_root, online_store_path=args.online_store_path, feature_group=args.feature_group
-        )
-    else:
-        reader = OnlineFeatures.sagemaker(args.region, feature_group=args.feature_group)
-    with reader:
+    options = BackendOptions(args.backend, online_store_path=args.online_store_path or None, region=args.region)
+    with OnlineFeatures.open(options, args.lake_root, args.feature_group) as reader:
         if len(args.card_id) == 1:
             single = reader.get(args.card_id[0])
             found = {args.card_id[0]: single} if single else {}

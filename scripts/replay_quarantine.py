@@ -46,40 +46,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from spark_jobs.bronze_contract import load_fx_rates
-    from spark_jobs.card_numbers import resolve_token_key
-    from spark_jobs.quarantine_replay import replay_quarantine
-    from spark_jobs.run_report import RunReport
-    from spark_jobs.session import REPO_ROOT, build_spark_session
-    from spark_jobs.silver_ingest import SilverOptions, ensure_silver_tables
-    from spark_jobs.storage import open_file_bytes, open_lake
+    from spark_jobs.job_run import JobSpec, run_job
+    from spark_jobs.quarantine_replay import QuarantineReplayOptions, run_quarantine_replay
 
-    storage = open_lake(args.lake_root, endpoint_url=args.endpoint_url)
-    report = RunReport(storage, job="replay_quarantine", mode="replay")
-    report.arguments = {key: str(value) for key, value in vars(args).items() if value is not None}
-    try:
-        fx_source = args.fx_rates or str(REPO_ROOT / REPO_ROOT_FX_RATES)
-        options = SilverOptions(
-            fx_rates=load_fx_rates(
-                open_file_bytes(fx_source, endpoint_url=args.endpoint_url).decode("utf-8"), source=fx_source
-            ),
-            token_key=resolve_token_key(args.card_token_secret_id),
-        )
-        spark = build_spark_session("replay_quarantine", s3_endpoint_url=args.endpoint_url)
-        ensure_silver_tables(spark, storage)
-        replay_quarantine(
-            spark, storage, options, report, reasons=args.reason, since=args.since, ingested_at=report.started_at
-        )
-    except Exception as error:
-        report.finish("failed", error=error)
-        raise
-    report.finish(
-        "succeeded",
-        metrics={
-            "replay": {"ReplayedToSilver": report.counts["moved_to_silver"], "Selected": report.counts["selected"]}
-        },
+    options = QuarantineReplayOptions(
+        reasons=tuple(args.reason or ()),
+        since=args.since,
+        fx_rates=args.fx_rates,
+        card_token_secret_id=args.card_token_secret_id,
+        endpoint_url=args.endpoint_url,
     )
-    return 0
+    job = JobSpec(
+        job="replay_quarantine",
+        mode="replay",
+        lake_root=args.lake_root,
+        endpoint_url=args.endpoint_url,
+        arguments=vars(args),
+    )
+    return run_job(job, lambda storage, report: run_quarantine_replay(storage, report, options))
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from spark_jobs import lake
 from spark_jobs.storage import LakeStorage, StoredFile
 
-BRONZE_EVENTS_PREFIX = "bronze/streaming/card_authorization"
-LEDGER_PREFIX = "_state/bronze_ledger"
 UNPARTITIONED = "unpartitioned"
 _HOUR_FOLDER = re.compile(r"/ingest_dt=(\d{4})/(\d{2})/(\d{2})/(\d{2})/")
 
@@ -70,11 +69,11 @@ def is_ignored_name(uri: str, prefix_uri: str) -> bool:
 class BronzeLedger:
     def __init__(self, storage: LakeStorage) -> None:
         self.storage = storage
-        self.prefix_uri = storage.uri(BRONZE_EVENTS_PREFIX)
+        self.prefix_uri = lake.bronze_events_uri(storage)
 
     # State files ---------------------------------------------------------------------------------
     def _state_uri(self, *parts: str) -> str:
-        return self.storage.uri(LEDGER_PREFIX, *parts)
+        return lake.bronze_ledger_uri(self.storage, *parts)
 
     def committed(self) -> dict:
         return self.storage.read_json(self._state_uri("committed.json"), {"last_batch": 0, "high_water_hour": None})

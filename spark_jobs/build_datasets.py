@@ -20,15 +20,18 @@ import argparse
 import math
 import re
 import sys
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script by spark-submit: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from spark_jobs import lake
 from spark_jobs.job_options import add_lake_options, parse_day, parse_timestamp
+from spark_jobs.storage import spark_path
 
-MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 BASELINE_OUTPUTS = ("metrics.json", "pr_curve.png")  # written by scripts/train_baseline.py
 ROWS_PER_FILE = 1_000_000
@@ -84,28 +87,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     from spark_jobs.datasets import DatasetWindows
-    from spark_jobs.run_report import RunReport
-    from spark_jobs.session import build_spark_session
-    from spark_jobs.storage import open_lake
+    from spark_jobs.job_run import JobSpec, run_job
 
-    storage = open_lake(args.lake_root, endpoint_url=args.endpoint_url)
-    report = RunReport(storage, job="build_datasets", mode="datasets")
-    report.arguments = {key: str(value) for key, value in vars(args).items() if value is not None}
     windows = DatasetWindows(args.as_of, args.train_days, args.validation_days, args.label_delay_days)
-    try:
-        spark = build_spark_session("build_datasets", s3_endpoint_url=args.endpoint_url)
-        manifest = build_datasets(spark, storage, report, windows)
-    except DatasetInputError as error:
-        report.finish("failed", error=error)
-        print(f"build_datasets.py: error: {error}", file=sys.stderr, flush=True)
-        return 2
-    except Exception as error:
-        report.finish("failed", error=error)
-        raise
+    job = JobSpec(
+        job="build_datasets",
+        mode="datasets",
+        lake_root=args.lake_root,
+        endpoint_url=args.endpoint_url,
+        arguments=vars(args),
+        input_errors=(DatasetInputError,),
+    )
+    return run_job(job, lambda storage, report: _body(storage, report, windows, endpoint_url=args.endpoint_url))
+
+
+def _body(storage, report, windows, *, endpoint_url: str | None):
+    """The job's body: the datasets, their summary on stdout, the metrics."""
+    from spark_jobs.job_run import JobResult
+    from spark_jobs.session import build_spark_session
+
+    spark = build_spark_session("build_datasets", s3_endpoint_url=endpoint_url)
+    manifest = build_datasets(spark, storage, report, windows)
     print_summary(manifest)
     counts = report.counts
-    report.finish(
-        "succeeded",
+    return JobResult(
         metrics={
             "datasets": {
                 "TrainRows": counts["train_rows"],
@@ -117,112 +122,185 @@ def main(argv: list[str] | None = None) -> int:
                 "LabelRecordsQuarantined": counts["labels_quarantined"],
                 "UnknownEventChargebacks": counts["unknown_event_chargebacks"],
             }
-        },
+        }
     )
-    return 0
+
+
+@dataclass
+class Sources:
+    """Silver's events and gold's rows before A, each read at one pinned Delta version."""
+
+    versions: dict[str, int]
+    silver_events: Any  # DataFrame: event_id, ts_us, dt
+    gold_rows: Any  # DataFrame: gold's columns
+    first_day: date
+    last_day: date
+
+
+@dataclass
+class Labels:
+    """The chargebacks of the window, classified against silver (persisted until the datasets are written)."""
+
+    parsed: Any
+    classified: Any
+    event_labels: Any
+    counts: dict
+    listing: dict
 
 
 def build_datasets(spark, storage, report, windows) -> dict:
-    """Read gold, silver and the chargebacks before A; write the three datasets and the manifest."""
+    """Read gold, silver and the chargebacks before A; write the three datasets and the manifest (last)."""
+    from spark_jobs.datasets import INFERENCE, TRAIN, VALIDATION
+
+    as_of = windows.as_of
+    outputs = {
+        TRAIN: lake.training_split_prefix(as_of, TRAIN),
+        VALIDATION: lake.training_split_prefix(as_of, VALIDATION),
+        INFERENCE: lake.inference_prefix(as_of),
+    }
+    manifest_uri = lake.training_file_uri(storage, as_of, lake.DATASET_MANIFEST)
+    with report.step("read_sources"):
+        sources = read_sources(spark, storage, windows)
+    with report.step("labels"):
+        label_set = read_labels(spark, storage, report, windows, sources.silver_events)
+    previous_manifest = storage.read_json(manifest_uri)
+    storage.delete(manifest_uri)  # a dataset is complete when its manifest exists
+    with report.step("write_datasets"):
+        expected = write_datasets(storage, windows, outputs, sources.gold_rows, label_set)
+    with report.step("content_hash"):
+        digests, content_hash = read_back_digests(spark, storage, outputs, expected)
+    manifest = manifest_document(windows, outputs, sources, label_set, digests, content_hash, report)
+    if previous_manifest and previous_manifest.get("content_hash") != content_hash:
+        for name in BASELINE_OUTPUTS:  # metrics of another content: stale
+            storage.delete(lake.training_file_uri(storage, as_of, name))
+    storage.write_json(manifest_uri, manifest)
+    report.details.update({"manifest": manifest_uri, "content_hash": content_hash, "windows": manifest["windows"]})
+    splits = manifest["splits"]
+    report.add(
+        train_rows=splits[TRAIN]["rows"],
+        train_frauds=splits[TRAIN]["frauds"],
+        validation_rows=splits[VALIDATION]["rows"],
+        validation_frauds=splits[VALIDATION]["frauds"],
+        inference_rows=splits[INFERENCE]["rows"],
+        chargebacks_read=label_set.counts["records_read"],
+        labels_quarantined=label_set.counts["quarantined"],
+        unknown_event_chargebacks=label_set.counts["unknown_event_ids"],
+    )
+    return manifest
+
+
+def read_sources(spark, storage, windows) -> Sources:
+    """Phase 1: silver and gold, pinned to one Delta version each, cut at A; refuses too little history
+    and gold rows of another feature set version."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs.delta_tables import table_exists, table_version
+    from spark_jobs.feature_registry import FEATURE_SET_VERSION
+
+    as_of, as_of_us = windows.as_of, windows.as_of_us
+    silver_path, gold_path = lake.table_path(storage, lake.SILVER_TABLE), lake.table_path(storage, lake.GOLD_TABLE)
+    for name, path in (("silver", silver_path), ("gold", gold_path)):
+        if not table_exists(spark, path):
+            raise DatasetInputError(f"no {name} table at {path}: run spark_jobs/silver_and_gold.py first")
+    versions = {"silver": table_version(spark, silver_path), "gold": table_version(spark, gold_path)}
+
+    def before_as_of(path: str, version: int):
+        table = spark.read.format("delta").option("versionAsOf", version).load(path)
+        return table.where(F.col("dt") < F.lit(as_of)).where(F.col("ts_us") < as_of_us)
+
+    silver_events = before_as_of(silver_path, versions["silver"]).select("event_id", "ts_us", "dt")
+    gold_rows = before_as_of(gold_path, versions["gold"])
+    first_day, last_day = silver_events.agg(F.min("dt"), F.max("dt")).first()
+    check_history(windows, first_day, last_day)
+    stale = gold_rows.where(F.col("feature_set_version") != FEATURE_SET_VERSION).count()
+    if stale:
+        raise DatasetInputError(
+            f"gold holds {stale} rows before {as_of} computed with another feature set version than "
+            f"{FEATURE_SET_VERSION}: recompute gold (silver_and_gold.py --mode full) first"
+        )
+    return Sources(versions, silver_events, gold_rows, first_day, last_day)
+
+
+def read_labels(spark, storage, report, windows, silver_events) -> Labels:
+    """Phase 2: the chargebacks reported before A, validated against silver; the invalid ones go to the
+    label quarantine."""
+    from pyspark import StorageLevel
+
+    from spark_jobs import labels
+    from spark_jobs.delta_tables import ensure_table, insert_new_rows
+
+    prefix_uri = lake.labels_uri(storage)
+    label_files, listing = select_label_files(storage, prefix_uri, windows)
+    if label_files:
+        binary = spark.read.format("binaryFile").load([spark_path(uri) for uri in label_files])
+        parsed = labels.parse_chargeback_files(binary)
+    else:
+        parsed = spark.createDataFrame([], labels.PARSED_SCHEMA)
+    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+    classified = labels.classify_chargebacks(parsed, silver_events, as_of_us=windows.as_of_us).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    event_labels = labels.event_labels(classified).persist(StorageLevel.MEMORY_AND_DISK)
+    label_counts = count_labels(parsed, classified, event_labels, listing)
+    quarantine_path = lake.table_path(storage, lake.LABEL_QUARANTINE_TABLE)
+    ensure_table(spark, quarantine_path, labels.LABEL_QUARANTINE_SCHEMA)
+    if label_counts["quarantined"]:
+        insert_new_rows(
+            spark,
+            quarantine_path,
+            labels.label_quarantine_rows(parsed, classified, run_id=report.run_id),
+            match_condition="t.source_file = s.source_file AND t.line_number <=> s.line_number",
+        )
+    return Labels(parsed, classified, event_labels, label_counts, listing)
+
+
+def write_datasets(storage, windows, outputs: dict[str, str], gold_rows, label_set: Labels) -> dict[str, int]:
+    """Phase 3: the two splits and the inference snapshot as Parquet; returns the rows written per output."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from spark_jobs import datasets, labels
-    from spark_jobs.datasets import INFERENCE, SPLITS, TRAIN, VALIDATION
-    from spark_jobs.delta_tables import ensure_table, insert_new_rows, table_exists, table_version
+    from spark_jobs import datasets
+    from spark_jobs.datasets import INFERENCE, SPLITS, TRAIN
+
+    train_start_us = windows.bounds_us(TRAIN)[0]
+    window_rows = gold_rows.where(F.col("dt") >= F.lit(windows.train_start)).where(F.col("ts_us") >= train_start_us)
+    labelled = datasets.labelled_events(window_rows, label_set.event_labels).persist(StorageLevel.MEMORY_AND_DISK)
+    expected = {split: datasets.split_rows(labelled, windows, split).count() for split in SPLITS}
+    for split in SPLITS:
+        write_parquet(datasets.split_rows(labelled, windows, split), storage, outputs[split], expected[split])
+    snapshot = datasets.inference_snapshot(gold_rows, as_of_us=windows.as_of_us).persist(StorageLevel.MEMORY_AND_DISK)
+    expected[INFERENCE] = snapshot.count()
+    write_parquet(snapshot, storage, outputs[INFERENCE], expected[INFERENCE])
+    for frame in (label_set.parsed, label_set.classified, label_set.event_labels, labelled, snapshot):
+        frame.unpersist()
+    return expected
+
+
+def read_back_digests(spark, storage, outputs: dict[str, str], expected: dict[str, int]) -> tuple[dict, str]:
+    """Phase 4: one pass over what was written: each split's statistics and the content hash."""
+    from spark_jobs import datasets
+    from spark_jobs.datasets import INFERENCE, TRAIN, VALIDATION
+
+    hasher = datasets.ContentHasher()
+    digests = {}
+    for split in (TRAIN, VALIDATION, INFERENCE):
+        schema = datasets.INFERENCE_SCHEMA if split == INFERENCE else datasets.TRAINING_SCHEMA
+        written = spark.read.schema(schema).parquet(spark_path(storage.uri(outputs[split])))
+        ordered = written.orderBy("ts_us", "event_id")
+        digests[split] = hasher.add_split(row.asDict() for row in ordered.toLocalIterator())
+        if digests[split].rows != expected[split]:
+            raise RuntimeError(f"{split}: wrote {expected[split]} rows but read back {digests[split].rows}")
+    return digests, hasher.hexdigest()
+
+
+def manifest_document(windows, outputs, sources: Sources, label_set: Labels, digests, content_hash, report) -> dict:
+    """Phase 5: the manifest: windows, splits with their statistics, columns, features, sources, labels."""
+    from spark_jobs import datasets
+    from spark_jobs.datasets import INFERENCE, TRAIN, VALIDATION
     from spark_jobs.feature_registry import FEATURE_NAMES, FEATURE_SET_VERSION
-    from spark_jobs.gold import GOLD_TABLE
-    from spark_jobs.silver import SILVER_TABLE
-    from spark_jobs.silver_ingest import table_uri
 
-    as_of, as_of_us = windows.as_of, windows.as_of_us
-    folder = f"as_of={as_of.isoformat()}"
-    outputs = {
-        TRAIN: f"{datasets.TRAINING_PREFIX}/{folder}/{TRAIN}",
-        VALIDATION: f"{datasets.TRAINING_PREFIX}/{folder}/{VALIDATION}",
-        INFERENCE: f"{datasets.INFERENCE_PREFIX}/{folder}",
-    }
-    manifest_uri = storage.uri(datasets.TRAINING_PREFIX, folder, MANIFEST_NAME)
-
-    # 1. Sources, pinned to one Delta version each, cut at A ------------------------------------------
-    with report.step("read_sources"):
-        silver_path, gold_path = table_uri(storage, SILVER_TABLE), table_uri(storage, GOLD_TABLE)
-        for name, path in (("silver", silver_path), ("gold", gold_path)):
-            if not table_exists(spark, path):
-                raise DatasetInputError(f"no {name} table at {path}: run spark_jobs/silver_and_gold.py first")
-        versions = {"silver": table_version(spark, silver_path), "gold": table_version(spark, gold_path)}
-
-        def before_as_of(path: str, version: int):
-            table = spark.read.format("delta").option("versionAsOf", version).load(path)
-            return table.where(F.col("dt") < F.lit(as_of)).where(F.col("ts_us") < as_of_us)
-
-        silver_events = before_as_of(silver_path, versions["silver"]).select("event_id", "ts_us", "dt")
-        gold_rows = before_as_of(gold_path, versions["gold"])
-        first_day, last_day = silver_events.agg(F.min("dt"), F.max("dt")).first()
-        check_history(windows, first_day, last_day)
-        stale = gold_rows.where(F.col("feature_set_version") != FEATURE_SET_VERSION).count()
-        if stale:
-            raise DatasetInputError(
-                f"gold holds {stale} rows before {as_of} computed with another feature set version than "
-                f"{FEATURE_SET_VERSION}: recompute gold (silver_and_gold.py --mode full) first"
-            )
-
-    # 2. Labels: chargebacks reported before A, validated against silver -------------------------------
-    with report.step("labels"):
-        prefix_uri = storage.uri(labels.LABELS_PREFIX)
-        label_files, listing = select_label_files(storage, prefix_uri, windows)
-        if label_files:
-            binary = spark.read.format("binaryFile").load([spark_path_of(uri) for uri in label_files])
-            parsed = labels.parse_chargeback_files(binary)
-        else:
-            parsed = spark.createDataFrame([], labels.PARSED_SCHEMA)
-        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
-        classified = labels.classify_chargebacks(parsed, silver_events, as_of_us=as_of_us).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
-        event_labels = labels.event_labels(classified).persist(StorageLevel.MEMORY_AND_DISK)
-        label_counts = count_labels(parsed, classified, event_labels, listing)
-        quarantine_path = table_uri(storage, labels.LABEL_QUARANTINE_TABLE)
-        ensure_table(spark, quarantine_path, labels.LABEL_QUARANTINE_SCHEMA)
-        if label_counts["quarantined"]:
-            insert_new_rows(
-                spark,
-                quarantine_path,
-                labels.label_quarantine_rows(parsed, classified, run_id=report.run_id),
-                match_condition="t.source_file = s.source_file AND t.line_number <=> s.line_number",
-            )
-
-    # 3. The splits and the snapshot, written as Parquet (the manifest goes last) ---------------------
-    previous_manifest = storage.read_json(manifest_uri)
-    storage.delete(manifest_uri)
-    with report.step("write_datasets"):
-        train_start_us = windows.bounds_us(TRAIN)[0]
-        window_rows = gold_rows.where(F.col("dt") >= F.lit(windows.train_start)).where(F.col("ts_us") >= train_start_us)
-        labelled = datasets.labelled_events(window_rows, event_labels).persist(StorageLevel.MEMORY_AND_DISK)
-        expected = {split: datasets.split_rows(labelled, windows, split).count() for split in SPLITS}
-        for split in SPLITS:
-            write_parquet(datasets.split_rows(labelled, windows, split), storage, outputs[split], expected[split])
-        snapshot = datasets.inference_snapshot(gold_rows, as_of_us=as_of_us).persist(StorageLevel.MEMORY_AND_DISK)
-        expected[INFERENCE] = snapshot.count()
-        write_parquet(snapshot, storage, outputs[INFERENCE], expected[INFERENCE])
-        for frame in (parsed, classified, event_labels, labelled, snapshot):
-            frame.unpersist()
-
-    # 4. One pass over what was written: the content hash and each split's statistics -----------------
-    with report.step("content_hash"):
-        hasher = datasets.ContentHasher()
-        digests = {}
-        for split in (TRAIN, VALIDATION, INFERENCE):
-            schema = datasets.INFERENCE_SCHEMA if split == INFERENCE else datasets.TRAINING_SCHEMA
-            written = spark.read.schema(schema).parquet(spark_path_of(storage.uri(outputs[split])))
-            ordered = written.orderBy("ts_us", "event_id")
-            digests[split] = hasher.add_split(row.asDict() for row in ordered.toLocalIterator())
-            if digests[split].rows != expected[split]:
-                raise RuntimeError(f"{split}: wrote {expected[split]} rows but read back {digests[split].rows}")
-    content_hash = hasher.hexdigest()
-
-    splits = {}
     described = windows.describe()
+    splits = {}
     for split in (TRAIN, VALIDATION, INFERENCE):
         digest = digests[split]
         entry = {
@@ -238,10 +316,10 @@ def build_datasets(spark, storage, report, windows) -> dict:
             entry["frauds"] = digest.frauds
             entry["fraud_rate"] = round(digest.frauds / digest.rows, 6) if digest.rows else None
         splits[split] = entry
-    manifest = {
+    return {
         "manifest_version": MANIFEST_VERSION,
         "job": "spark_jobs/build_datasets.py",
-        "as_of": as_of.isoformat(),
+        "as_of": windows.as_of.isoformat(),
         "label_cutoff": described["label_cutoff"],
         "parameters": {
             "train_days": windows.train_days,
@@ -257,38 +335,21 @@ def build_datasets(spark, storage, report, windows) -> dict:
         "features": list(FEATURE_NAMES),
         "feature_set_version": FEATURE_SET_VERSION,
         "sources": {
-            "gold": {"table": GOLD_TABLE, "delta_version": versions["gold"]},
+            "gold": {"table": lake.GOLD_TABLE, "delta_version": sources.versions["gold"]},
             "silver": {
-                "table": SILVER_TABLE,
-                "delta_version": versions["silver"],
-                "first_date": first_day.isoformat(),
-                "last_date_before_as_of": last_day.isoformat(),
+                "table": lake.SILVER_TABLE,
+                "delta_version": sources.versions["silver"],
+                "first_date": sources.first_day.isoformat(),
+                "last_date_before_as_of": sources.last_day.isoformat(),
             },
-            "chargebacks": {"feed": labels.LABELS_PREFIX, **listing},
+            "chargebacks": {"feed": lake.LABELS_PREFIX, **label_set.listing},
         },
-        "labels": label_counts,
+        "labels": label_set.counts,
         "content_hash": content_hash,
         "content_hash_rule": datasets.CONTENT_HASH_RULE,
         "run_id": report.run_id,
         "created_at": report.started_at.isoformat(),
     }
-    if previous_manifest and previous_manifest.get("content_hash") != content_hash:
-        for name in BASELINE_OUTPUTS:  # metrics of another content: stale
-            storage.delete(storage.uri(datasets.TRAINING_PREFIX, folder, name))
-    storage.write_json(manifest_uri, manifest)
-
-    report.details.update({"manifest": manifest_uri, "content_hash": content_hash, "windows": described})
-    report.add(
-        train_rows=splits[TRAIN]["rows"],
-        train_frauds=splits[TRAIN]["frauds"],
-        validation_rows=splits[VALIDATION]["rows"],
-        validation_frauds=splits[VALIDATION]["frauds"],
-        inference_rows=splits[INFERENCE]["rows"],
-        chargebacks_read=label_counts["records_read"],
-        labels_quarantined=label_counts["quarantined"],
-        unknown_event_chargebacks=label_counts["unknown_event_ids"],
-    )
-    return manifest
 
 
 def check_history(windows, first_day: date | None, last_day: date | None) -> None:
@@ -391,7 +452,7 @@ def count_labels(parsed, classified, event_labels, listing: dict) -> dict:
         "reported_at_or_after_as_of": outcomes.get(labels.AFTER_AS_OF, 0),
         "quarantined": sum(quarantined_by_reason.values()),
         "quarantined_by_reason": quarantined_by_reason,
-        "quarantine_table": labels.LABEL_QUARANTINE_TABLE,
+        "quarantine_table": lake.LABEL_QUARANTINE_TABLE,
     }
 
 
@@ -402,14 +463,8 @@ def write_parquet(frame, storage, relative_path: str, rows: int) -> None:
         frame.repartitionByRange(files, "ts_us", "event_id")
         .sortWithinPartitions("ts_us", "event_id")
         .write.mode("overwrite")
-        .parquet(spark_path_of(storage.uri(relative_path)))
+        .parquet(spark_path(storage.uri(relative_path)))
     )
-
-
-def spark_path_of(uri: str) -> str:
-    from spark_jobs.storage import spark_path
-
-    return spark_path(uri)
 
 
 def schema_columns(schema) -> list[dict]:

@@ -27,8 +27,6 @@ from pyspark.sql import types as T
 from spark_jobs.feature_registry import FEATURE_NAMES
 from spark_jobs.gold import GOLD_SCHEMA
 
-TRAINING_PREFIX = "gold/training"
-INFERENCE_PREFIX = "gold/inference"
 TRAIN = "train"
 VALIDATION = "validation"
 INFERENCE = "inference"

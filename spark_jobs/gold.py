@@ -28,7 +28,6 @@ from spark_jobs.feature_registry import (
     Feature,
 )
 
-GOLD_TABLE = "gold/card_features"
 KEY_COLUMNS = ("event_id", "card_id", "ts", "ts_us", "event_ts", "dt", "amount_usd")
 
 _SPARK_DATA_TYPES = {INTEGER: T.LongType(), DECIMAL: T.DecimalType(38, 10), DOUBLE: T.DoubleType()}

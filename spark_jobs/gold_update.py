@@ -30,18 +30,19 @@ from spark_jobs.delta_tables import (
 )
 from spark_jobs.fault_injection import fail_point
 from spark_jobs.feature_registry import MAX_WINDOW
+from spark_jobs.lake import GOLD_TABLE, SILVER_TABLE, gold_watermark_uri, table_path
 from spark_jobs.run_report import RunReport
 from spark_jobs.scan_metrics import scanned_files_and_bytes
-from spark_jobs.silver import SILVER_TABLE
-from spark_jobs.storage import LakeStorage, spark_path
+from spark_jobs.storage import LakeStorage
 
-WATERMARK = "_state/gold_watermark.json"
 MAX_WINDOW_US = int(MAX_WINDOW / timedelta(microseconds=1))
 DAY_US = 86_400_000_000
 
 
 @dataclass
 class GoldPaths:
+    """What a gold update opens: silver and gold (Spark paths) and the watermark (a URI), from lake.py."""
+
     silver: str
     gold: str
     watermark_uri: str
@@ -49,9 +50,9 @@ class GoldPaths:
     @classmethod
     def of(cls, storage: LakeStorage) -> GoldPaths:
         return cls(
-            silver=spark_path(storage.uri(SILVER_TABLE)),
-            gold=spark_path(storage.uri(gold.GOLD_TABLE)),
-            watermark_uri=storage.uri(WATERMARK),
+            silver=table_path(storage, SILVER_TABLE),
+            gold=table_path(storage, GOLD_TABLE),
+            watermark_uri=gold_watermark_uri(storage),
         )
 
 

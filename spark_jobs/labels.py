@@ -38,9 +38,6 @@ from spark_jobs.bronze_contract import (
 )
 from spark_jobs.card_numbers import mask_card_numbers
 
-LABELS_PREFIX = "bronze/labels/chargebacks"
-LABEL_QUARANTINE_TABLE = "silver/label_quarantine"
-
 MALFORMED_JSON = "malformed_json"
 MISSING_FIELD = "missing_field"
 BAD_TYPE = "bad_type"

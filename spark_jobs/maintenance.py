@@ -20,9 +20,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs.delta_tables import sql_literal_list, table_exists, table_version
+from spark_jobs.lake import maintenance_state_uri
 from spark_jobs.storage import LakeStorage
-
-STATE = "_state/maintenance.json"
 
 
 def changed_partitions(spark: SparkSession, path: str, since_version: int | None) -> list:
@@ -66,7 +65,7 @@ def maintain_tables(
     """OPTIMIZE … ZORDER BY (card_id) the changed multi-file partitions of each table, then VACUUM it."""
     from delta.tables import DeltaTable
 
-    state = storage.read_json(storage.uri(STATE), {})
+    state = storage.read_json(maintenance_state_uri(storage), {})
     summary = {}
     for name, path in tables.items():
         if not table_exists(spark, path):
@@ -89,5 +88,5 @@ def maintain_tables(
             "vacuum_mode": vacuum_mode,
             "vacuum_retention_hours": retention_hours,
         }
-    storage.write_json(storage.uri(STATE), state)
+    storage.write_json(maintenance_state_uri(storage), state)
     return summary

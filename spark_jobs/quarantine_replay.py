@@ -10,6 +10,7 @@ A formerly unreadable file that now reads is replayed whole: its lines take the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from pyspark import StorageLevel
@@ -19,6 +20,7 @@ from pyspark.sql import functions as F
 from spark_jobs import silver
 from spark_jobs.delta_tables import table_exists
 from spark_jobs.fault_injection import fail_point
+from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_TABLE, SILVER_TABLE, table_path
 from spark_jobs.run_report import RunReport
 from spark_jobs.silver_ingest import (
     SilverOptions,
@@ -27,33 +29,63 @@ from spark_jobs.silver_ingest import (
     known_silver_rows,
     read_and_parse,
     release_checkpoint,
-    table_uri,
 )
 from spark_jobs.storage import LakeStorage
 
 REPLAYABLE_OUTCOMES = ("insert", "noop", "duplicate")
 
 
+@dataclass(frozen=True)
+class QuarantineReplayOptions:
+    """Which quarantined lines to replay, and the reference data to validate them with."""
+
+    reasons: tuple[str, ...] = ()  # only lines quarantined for these reasons; empty: every reason
+    since: date | None = None  # only lines whose bronze arrival date is on or after this day
+    fx_rates: str | None = None  # currency,usd_rate CSV (path or URI); None: the reference file
+    card_token_secret_id: str | None = None  # None: env LAKEHOUSE_CARD_TOKEN_KEY, else the development key
+    endpoint_url: str | None = None
+
+
+def run_quarantine_replay(storage: LakeStorage, report: RunReport, options: QuarantineReplayOptions):
+    """The replay job's body (scripts/replay_quarantine.py): load the reference data, replay, the metrics."""
+    from spark_jobs.card_numbers import resolve_token_key
+    from spark_jobs.job_run import JobResult
+    from spark_jobs.session import build_spark_session
+    from spark_jobs.silver_ingest import ensure_silver_tables, load_fx_rates_file
+
+    silver_options = SilverOptions(
+        fx_rates=load_fx_rates_file(options.fx_rates, endpoint_url=options.endpoint_url),
+        token_key=resolve_token_key(options.card_token_secret_id),
+    )
+    spark = build_spark_session("replay_quarantine", s3_endpoint_url=options.endpoint_url)
+    ensure_silver_tables(spark, storage)
+    replay_quarantine(spark, storage, silver_options, report, options, ingested_at=report.started_at)
+    counts = report.counts
+    return JobResult(
+        metrics={"replay": {"ReplayedToSilver": counts["moved_to_silver"], "Selected": counts["selected"]}}
+    )
+
+
 def replay_quarantine(
     spark: SparkSession,
     storage: LakeStorage,
-    options: SilverOptions,
+    silver_options: SilverOptions,
     report: RunReport,
+    selection: QuarantineReplayOptions,
     *,
-    reasons: list[str] | None,
-    since: date | None,
     ingested_at: datetime,
 ) -> None:
-    quarantine_path = table_uri(storage, silver.QUARANTINE_TABLE)
-    silver_path = table_uri(storage, silver.SILVER_TABLE)
+    """Replay the lines `selection` picks (its reasons and arrival dates) with `silver_options`."""
+    quarantine_path = table_path(storage, QUARANTINE_TABLE)
+    silver_path = table_path(storage, SILVER_TABLE)
     report.add(selected=0, moved_to_silver=0, moved_to_duplicates=0, still_quarantined=0, newly_quarantined=0)
     if not table_exists(spark, quarantine_path):
         return
     selected = spark.read.format("delta").load(quarantine_path)
-    if reasons:
-        selected = selected.where(F.col("reason").isin(reasons))
-    if since:
-        selected = selected.where(F.col("ingest_date") >= F.lit(since))
+    if selection.reasons:
+        selected = selected.where(F.col("reason").isin(list(selection.reasons)))
+    if selection.since:
+        selected = selected.where(F.col("ingest_date") >= F.lit(selection.since))
     # Checkpointed, not cached: the quarantine MERGEs below would make Spark drop a cached plan that reads
     # the quarantine table, and everything derived from `selected` would then see the post-delete table.
     selected = selected.select("source_file", "line_number", "reason").localCheckpoint(eager=True)
@@ -63,7 +95,7 @@ def replay_quarantine(
         return
 
     with report.step("reparse"):
-        parsed = read_and_parse(spark, files, options).persist(StorageLevel.MEMORY_AND_DISK)
+        parsed = read_and_parse(spark, files, silver_options).persist(StorageLevel.MEMORY_AND_DISK)
         line_rows = parsed.where(F.col("kind") != silver.KIND_FILE)
         whole_files = selected.where(F.col("line_number").isNull()).select("source_file").distinct()
         # Selected lines, plus every line of a selected whole-file row whose file now reads.
@@ -94,7 +126,7 @@ def replay_quarantine(
         insert_silver(spark, silver_path, inserts, batch_dates)
         insert_by_location(
             spark,
-            table_uri(storage, silver.DUPLICATES_TABLE),
+            table_path(storage, DUPLICATES_TABLE),
             silver.duplicate_rows(classified.where(F.col("outcome") == "duplicate"), run_id=report.run_id),
         )
         fail_point("replay_before_quarantine_update")

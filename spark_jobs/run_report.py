@@ -3,11 +3,23 @@
 Every run writes `<lake-root>/_runs/<run_id>.json`, failed or not, prints a one-line summary, and prints
 its counts as EMF log lines (namespace CardFeatures, dimension Stage) so CloudWatch alarms can watch the
 quarantine rate and silence without parsing anything.
+
+The summary line (stdout when the run succeeded, stderr otherwise) is the one format tools parse, with
+`parse_summary_line`/`find_summary` (the local runner and the benchmark find the run report through it):
+
+    <job> <mode> <status>: run_id=<run_id> [<count>=<value> ...] duration=<seconds>s report=<report URI>
+
+e.g. `silver_and_gold stream succeeded: run_id=stream-20260102T000500Z-1a2b3c4d files=3 accepted=120
+duplicates=0 quarantined=2 duration=41.2s report=file:///lake/_runs/stream-20260102T000500Z-1a2b3c4d.json`.
+`<status>` is succeeded, dead_lettered or failed; the counts are the report's scalar counts in the order
+the job added them (nested counts such as quarantined_by_reason are only in the report); no field holds
+a space.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import sys
 import time
@@ -16,9 +28,58 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from spark_jobs.lake import run_report_uri
 from spark_jobs.storage import LakeStorage
 
 METRIC_NAMESPACE = "CardFeatures"
+_SUMMARY_LINE = re.compile(
+    r"^(?P<job>\S+) (?P<mode>\S+) (?P<status>[a-z_]+): run_id=(?P<run_id>\S+) (?P<counts>(?:\S+=\S+ )*?)"
+    r"duration=(?P<duration>[0-9.]+)s report=(?P<report_uri>\S+)$"
+)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A parsed summary line (see the module docstring)."""
+
+    job: str
+    mode: str
+    status: str
+    run_id: str
+    counts: dict[str, str]
+    duration_seconds: float
+    report_uri: str
+
+
+def summary_line(job: str, mode: str, status: str, run_id: str, counts: dict[str, Any], duration: float, uri: str):
+    """The one-line summary a run prints (the format `parse_summary_line` reads)."""
+    shown = "".join(f"{key}={value} " for key, value in counts.items() if not isinstance(value, dict))
+    return f"{job} {mode} {status}: run_id={run_id} {shown}duration={duration}s report={uri}"
+
+
+def parse_summary_line(line: str) -> RunSummary | None:
+    """The summary of one output line, None when the line is not a summary line."""
+    found = _SUMMARY_LINE.match(line.rstrip("\r\n"))
+    if found is None:
+        return None
+    counts = dict(item.split("=", 1) for item in found["counts"].split())
+    return RunSummary(
+        job=found["job"],
+        mode=found["mode"],
+        status=found["status"],
+        run_id=found["run_id"],
+        counts=counts,
+        duration_seconds=float(found["duration"]),
+        report_uri=found["report_uri"],
+    )
+
+
+def find_summary(output: str) -> RunSummary | None:
+    """The last summary line in a job's output (a job prints one; a driver running several, one each)."""
+    found = None
+    for line in output.splitlines():
+        found = parse_summary_line(line) or found
+    return found
 
 
 def new_run_id(mode: str, started_at: datetime) -> str:
@@ -71,7 +132,7 @@ class RunReport:
 
     @property
     def uri(self) -> str:
-        return self.storage.uri("_runs", f"{self.run_id}.json")
+        return run_report_uri(self.storage, self.run_id)
 
     @contextmanager
     def step(self, name: str):
@@ -113,10 +174,8 @@ class RunReport:
         self.storage.write_json(self.uri, document)
         for stage, values in (metrics or {}).items():
             print(emf_line(stage, values), flush=True)
-        summary = " ".join(f"{key}={value}" for key, value in self.counts.items() if not isinstance(value, dict))
         print(
-            f"{self.job} {self.mode} {status}: run_id={self.run_id} {summary} "
-            f"duration={document['duration_seconds']}s report={self.uri}",
+            summary_line(self.job, self.mode, status, self.run_id, self.counts, document["duration_seconds"], self.uri),
             file=sys.stdout if status == "succeeded" else sys.stderr,
             flush=True,
         )

@@ -1,7 +1,7 @@
 """Silver: bronze lines → validated, deduplicated, masked card transactions.
 
-Pure DataFrame transforms (no I/O) plus the table contracts; `silver_and_gold.py` does the reading and
-writing. The flow for one ledger batch:
+Pure DataFrame transforms (no I/O) plus the table contracts; `silver_ingest.py` does the reading and
+writing (the tables' locations are in `lake.py`). The flow for one ledger batch:
 
 1. `parse_bronze_files`: one vectorised Arrow step per bronze file (the JVM cannot check JSON types
    exactly, keep line numbers, or detect duplicate keys) → one row per non-blank line, accepted or
@@ -22,10 +22,6 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
-
-SILVER_TABLE = "silver/card_transactions"
-DUPLICATES_TABLE = "silver/duplicates"
-QUARANTINE_TABLE = "silver/quarantine"
 
 # Fields whose equality makes a re-delivery a duplicate rather than a conflict (compared by value).
 PAYLOAD_FIELDS = (

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script by spark-submit: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spark_jobs.gold import GOLD_TABLE
 from spark_jobs.job_options import REPO_ROOT_FX_RATES, add_lake_options, day_before, parse_day, parse_timestamp
 
 MODES = ("stream", "daily", "full")
@@ -101,44 +102,75 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+@dataclass(frozen=True)
+class GoldOptions:
+    """What `run_gold` does after the stream update: nothing more (stream), a day's recompute and the
+    table maintenance (daily), or a recompute of everything (full)."""
+
+    mode: str
+    day: date | None = None  # daily: the UTC day to recompute
+    vacuum_retention_hours: int = 168
+    vacuum_mode: str = "auto"  # auto | lite | full
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r}: expected one of {', '.join(MODES)}")
+        if self.mode == "daily" and self.day is None:
+            raise ValueError("daily mode needs the day to recompute")
+
+    @property
+    def vacuum_full(self) -> bool:
+        """FULL when asked for, and on Sundays in auto mode (see maintenance.py)."""
+        return self.vacuum_mode == "full" or (
+            self.vacuum_mode == "auto" and self.day is not None and self.day.weekday() == 6
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
-    from spark_jobs.bronze_contract import load_fx_rates
+    from spark_jobs.job_run import JobSpec, run_job
+
+    gold_options = GoldOptions(
+        mode=args.mode,
+        day=args.date,
+        vacuum_retention_hours=args.vacuum_retention_hours,
+        vacuum_mode=args.vacuum_mode,
+    )
+    job = JobSpec(
+        job="silver_and_gold",
+        mode=args.mode,
+        lake_root=args.lake_root,
+        endpoint_url=args.endpoint_url,
+        arguments=vars(args),
+    )
+    return run_job(job, lambda storage, report: _body(storage, report, args, gold_options))
+
+
+def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
+    """The job's body (the CLI's own arguments): silver from bronze, gold, the catalog; the metrics."""
     from spark_jobs.card_numbers import resolve_token_key
     from spark_jobs.delta_tables import register_in_catalog
-    from spark_jobs.run_report import RunReport
-    from spark_jobs.session import REPO_ROOT, build_spark_session
-    from spark_jobs.silver import DUPLICATES_TABLE, QUARANTINE_TABLE, SILVER_TABLE
-    from spark_jobs.silver_ingest import SilverOptions, ingest_bronze, table_uri
-    from spark_jobs.storage import open_file_bytes, open_lake
+    from spark_jobs.job_run import JobResult
+    from spark_jobs.lake import CATALOG_TABLES, table_path
+    from spark_jobs.session import build_spark_session
+    from spark_jobs.silver_ingest import SilverOptions, ingest_bronze, load_fx_rates_file
 
-    storage = open_lake(args.lake_root, endpoint_url=args.endpoint_url)
-    report = RunReport(storage, job="silver_and_gold", mode=args.mode)
-    report.arguments = {key: str(value) for key, value in vars(args).items() if value is not None}
-    try:
-        fx_source = args.fx_rates or str(REPO_ROOT / REPO_ROOT_FX_RATES)
-        options = SilverOptions(
-            fx_rates=load_fx_rates(
-                open_file_bytes(fx_source, endpoint_url=args.endpoint_url).decode("utf-8"), source=fx_source
-            ),
-            token_key=resolve_token_key(args.card_token_secret_id),
-            lookback_hours=args.lookback_hours,
-            full_scan=args.full_scan,
-            max_batch_files=args.max_batch_files,
-        )
-        spark = build_spark_session(f"silver_and_gold-{args.mode}", s3_endpoint_url=args.endpoint_url)
-        ingest_bronze(spark, storage, options, report, ingested_at=report.started_at)
-        run_gold(spark, storage, report, args)
-        if args.glue_database:
-            for table in (SILVER_TABLE, DUPLICATES_TABLE, QUARANTINE_TABLE, GOLD_TABLE):
-                register_in_catalog(spark, args.glue_database, table.split("/")[-1], table_uri(storage, table))
-    except Exception as error:
-        report.finish("failed", error=error)
-        raise
+    options = SilverOptions(
+        fx_rates=load_fx_rates_file(args.fx_rates, endpoint_url=args.endpoint_url),
+        token_key=resolve_token_key(args.card_token_secret_id),
+        lookback_hours=args.lookback_hours,
+        full_scan=args.full_scan,
+        max_batch_files=args.max_batch_files,
+    )
+    spark = build_spark_session(f"silver_and_gold-{args.mode}", s3_endpoint_url=args.endpoint_url)
+    ingest_bronze(spark, storage, options, report, ingested_at=report.started_at)
+    run_gold(spark, storage, report, gold_options)
+    if args.glue_database:
+        for table in CATALOG_TABLES:
+            register_in_catalog(spark, args.glue_database, table.split("/")[-1], table_path(storage, table))
     counts = report.counts
-    report.finish(
-        "succeeded",
+    return JobResult(
         metrics={
             "silver": {
                 "RecordsRead": counts["records_read"],
@@ -154,24 +186,22 @@ def main(argv: list[str] | None = None) -> int:
                 "GoldFilesScanned": counts["gold_files_scanned"],
                 "GoldBytesScanned": counts["gold_bytes_scanned"],
             },
-        },
+        }
     )
-    return 0
 
 
-def run_gold(spark, storage, report, args: argparse.Namespace) -> None:
+def run_gold(spark, storage, report, options: GoldOptions) -> None:
     """Gold for the mode: the stream update always; then a day's or everything's recompute."""
     from datetime import UTC, datetime, timedelta
 
     from spark_jobs.gold_update import recompute_range, update_from_changes
+    from spark_jobs.lake import GOLD_TABLE, SILVER_TABLE, table_path
     from spark_jobs.maintenance import maintain_tables
-    from spark_jobs.silver import SILVER_TABLE
-    from spark_jobs.silver_ingest import table_uri
 
     computed_at = report.started_at
     runs = [update_from_changes(spark, storage, report, computed_at=computed_at)]
-    if args.mode == "daily":
-        start = datetime.combine(args.date, datetime.min.time(), tzinfo=UTC)
+    if options.mode == "daily":
+        start = datetime.combine(options.day, datetime.min.time(), tzinfo=UTC)
         low = int(start.timestamp()) * 1_000_000
         high = int((start + timedelta(days=8)).timestamp()) * 1_000_000
         runs.append(recompute_range(spark, storage, report, computed_at=computed_at, ts_range=(low, high)))
@@ -179,11 +209,11 @@ def run_gold(spark, storage, report, args: argparse.Namespace) -> None:
             report.details["maintenance"] = maintain_tables(
                 spark,
                 storage,
-                {"silver": table_uri(storage, SILVER_TABLE), "gold": table_uri(storage, GOLD_TABLE)},
-                retention_hours=args.vacuum_retention_hours,
-                vacuum_full=args.vacuum_mode == "full" or (args.vacuum_mode == "auto" and args.date.weekday() == 6),
+                {"silver": table_path(storage, SILVER_TABLE), "gold": table_path(storage, GOLD_TABLE)},
+                retention_hours=options.vacuum_retention_hours,
+                vacuum_full=options.vacuum_full,
             )
-    elif args.mode == "full" and runs[0].mode != "initial":  # an initial build already computed everything
+    elif options.mode == "full" and runs[0].mode != "initial":  # an initial build already computed everything
         runs.append(recompute_range(spark, storage, report, computed_at=computed_at, ts_range=None))
     report.details["gold"] = [vars(run) for run in runs]
     report.add(

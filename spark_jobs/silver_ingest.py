@@ -20,6 +20,7 @@ from spark_jobs.delta_tables import (
     table_exists,
 )
 from spark_jobs.fault_injection import fail_point
+from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_TABLE, SILVER_TABLE, table_path
 from spark_jobs.run_report import RunReport
 from spark_jobs.storage import LakeStorage, spark_path
 
@@ -38,29 +39,35 @@ class SilverOptions:
 MAX_BROADCAST_REPEATED_IDS = 1_000_000
 
 
+def load_fx_rates_file(source: str | None, *, endpoint_url: str | None = None) -> dict[str, Decimal]:
+    """The `--fx-rates` file (local path, file:// or s3:// URI); None: the reference file in the repository."""
+    from spark_jobs.bronze_contract import load_fx_rates
+    from spark_jobs.job_options import REPO_ROOT_FX_RATES
+    from spark_jobs.session import REPO_ROOT
+    from spark_jobs.storage import open_file_bytes
+
+    source = source or str(REPO_ROOT / REPO_ROOT_FX_RATES)
+    return load_fx_rates(open_file_bytes(source, endpoint_url=endpoint_url).decode("utf-8"), source=source)
+
+
 class BalanceError(RuntimeError):
     """Records read != accepted + duplicates + quarantined: a bug, never committed."""
-
-
-def table_uri(storage: LakeStorage, table: str) -> str:
-    """The path Spark uses for one of the lake's Delta tables."""
-    return spark_path(storage.uri(table))
 
 
 def ensure_silver_tables(spark: SparkSession, storage: LakeStorage) -> None:
     ensure_table(
         spark,
-        table_uri(storage, silver.SILVER_TABLE),
+        table_path(storage, SILVER_TABLE),
         silver.SILVER_SCHEMA,
         partition_by=("dt",),
         change_data_feed=True,
         properties=STATS_ON_KEY_COLUMNS,
     )
     for name, schema in (
-        (silver.DUPLICATES_TABLE, silver.DUPLICATES_SCHEMA),
-        (silver.QUARANTINE_TABLE, silver.QUARANTINE_SCHEMA),
+        (DUPLICATES_TABLE, silver.DUPLICATES_SCHEMA),
+        (QUARANTINE_TABLE, silver.QUARANTINE_SCHEMA),
     ):
-        ensure_table(spark, table_uri(storage, name), schema, partition_by=("ingest_date",))
+        ensure_table(spark, table_path(storage, name), schema, partition_by=("ingest_date",))
 
 
 def ingest_bronze(
@@ -146,7 +153,7 @@ def write_batch(
         )
     valid = silver.accepted_records(parsed)
     with report.step("deduplicate"):
-        silver_path = table_uri(storage, silver.SILVER_TABLE)
+        silver_path = table_path(storage, SILVER_TABLE)
         batch_dates, known = known_silver_rows(spark, silver_path, valid)
         # The silver rows the batch may repeat, checkpointed: no plan below reads the silver table, so the
         # silver commit cannot invalidate the cached classification (Spark drops every cached plan over a
@@ -193,13 +200,13 @@ def write_batch(
     with report.step("write_duplicates"):
         insert_by_location(
             spark,
-            table_uri(storage, silver.DUPLICATES_TABLE),
+            table_path(storage, DUPLICATES_TABLE),
             silver.duplicate_rows(classified.where(F.col("outcome") == "duplicate"), run_id=run_id),
         )
     fail_point("after_duplicates_commit")
     with report.step("write_quarantine"):
         insert_by_location(
-            spark, table_uri(storage, silver.QUARANTINE_TABLE), silver.quarantine_rows(rejected, run_id=run_id)
+            spark, table_path(storage, QUARANTINE_TABLE), silver.quarantine_rows(rejected, run_id=run_id)
         )
     fail_point("after_quarantine_commit")
     classified.unpersist()

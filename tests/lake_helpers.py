@@ -8,7 +8,9 @@ import json
 import re
 from pathlib import Path
 
-BRONZE = "bronze/streaming/card_authorization"
+from spark_jobs.lake import BRONZE_EVENTS_PREFIX
+
+BRONZE = BRONZE_EVENTS_PREFIX
 VOLATILE_COLUMNS = ("run_id", "ingested_at", "computed_at")
 
 

@@ -10,10 +10,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from feature_store import groups as group_registration
 from feature_store import register_feature_groups as registration
+from feature_store.backends.local import LocalStore
+from feature_store.backends.sagemaker import GroupRegistrationError, SageMakerGroups, StoreSettings
 from feature_store.definitions import TtlDuration, group_spec
-from feature_store.local_backend import LocalStore
-from feature_store.sagemaker_backend import GroupRegistrationError, SageMakerGroups, StoreSettings
 from spark_jobs.feature_registry import FEATURES, INTEGER, Feature
 
 REGION = "eu-west-1"
@@ -44,7 +45,7 @@ def test_create_then_leave_alone_with_moto():
         session = boto3.Session(region_name=REGION)
         groups = SageMakerGroups(region=REGION, session=session, poll_seconds=1, wait_timeout_seconds=5)
         spec = group_spec()
-        assert registration.register(spec, groups, SETTINGS)["action"] == "created"
+        assert group_registration.register(spec, groups, SETTINGS)["action"] == "created"
         described = boto3.client("sagemaker", region_name=REGION).describe_feature_group(FeatureGroupName=spec.name)
         assert described["FeatureGroupStatus"] == "Created"
         assert described["RecordIdentifierFeatureName"] == "card_id"
@@ -54,7 +55,7 @@ def test_create_then_leave_alone_with_moto():
         assert described["OfflineStoreConfig"]["S3StorageConfig"]["S3Uri"] == SETTINGS.offline_store_s3_uri
         assert described["OfflineStoreConfig"]["S3StorageConfig"]["KmsKeyId"] == SETTINGS.offline_store_kms_key_id
         # A second deploy: CreateFeatureGroup answers ResourceInUse, the definitions match, nothing changes.
-        again = registration.register(spec, groups, SETTINGS)
+        again = group_registration.register(spec, groups, SETTINGS)
         assert again == {"feature_group": spec.name, "action": "unchanged", "added": [], "ttl": None}
 
 
@@ -129,7 +130,7 @@ def test_create_failed_is_a_clear_error_quoting_the_failure_reason():
         stubber.add_response("describe_feature_group", _described("Creating"))
         stubber.add_response("describe_feature_group", _described("CreateFailed", FailureReason=reason))
         with pytest.raises(GroupRegistrationError, match="CreateFailed: FailureReason: The KMS key"):
-            registration.register(group_spec(), groups, SETTINGS)
+            group_registration.register(group_spec(), groups, SETTINGS)
         stubber.assert_no_pending_responses()
 
 
@@ -140,7 +141,7 @@ def test_waiting_for_created_times_out():
         stubber.add_response("describe_feature_group", _described("Creating"))
         stubber.add_response("describe_feature_group", _described("Creating"))
         with pytest.raises(GroupRegistrationError, match="still Creating after 0 s"):
-            registration.register(group_spec(), groups, SETTINGS)
+            group_registration.register(group_spec(), groups, SETTINGS)
 
 
 def test_new_registry_features_are_added_and_the_update_is_awaited():
@@ -161,7 +162,7 @@ def test_new_registry_features_are_added_and_the_update_is_awaited():
         stubber.add_response("describe_feature_group", _described(LastUpdateStatus={"Status": "InProgress"}))
         stubber.add_response("describe_feature_group", _described(LastUpdateStatus={"Status": "InProgress"}))
         stubber.add_response("describe_feature_group", _described(LastUpdateStatus={"Status": "Successful"}))
-        result = registration.register(spec, groups, SETTINGS)
+        result = group_registration.register(spec, groups, SETTINGS)
         stubber.assert_no_pending_responses()
     assert result == {"feature_group": spec.name, "action": "updated", "added": ["txn_count_6h"], "ttl": None}
     assert sleeps == [3, 3]
@@ -180,7 +181,7 @@ def test_a_failed_update_quotes_its_failure_reason():
             _described(LastUpdateStatus={"Status": "Failed", "FailureReason": "Glue table update denied"}),
         )
         with pytest.raises(GroupRegistrationError, match="FailureReason: Glue table update denied"):
-            registration.register(spec, groups, SETTINGS)
+            group_registration.register(spec, groups, SETTINGS)
 
 
 def test_a_ttl_change_is_an_online_store_update():
@@ -196,7 +197,7 @@ def test_a_ttl_change_is_an_online_store_update():
             {"FeatureGroupName": spec.name, "OnlineStoreConfig": {"TtlDuration": {"Unit": "Days", "Value": 30}}},
         )
         stubber.add_response("describe_feature_group", _described(LastUpdateStatus={"Status": "Successful"}))
-        assert registration.register(spec, groups, SETTINGS)["ttl"] == "30 Days"
+        assert group_registration.register(spec, groups, SETTINGS)["ttl"] == "30 Days"
 
 
 @pytest.mark.parametrize(
@@ -217,8 +218,8 @@ def test_type_changes_and_removals_are_refused_with_the_n_plus_1_explanation(cha
     with stubber:
         _exists(stubber)
         stubber.add_response("describe_feature_group", _described(definitions=change(group_spec().as_api())))
-        with pytest.raises(registration.IncompatibleFeatureGroup) as raised:
-            registration.register(group_spec(), groups, SETTINGS)
+        with pytest.raises(group_registration.IncompatibleFeatureGroup) as raised:
+            group_registration.register(group_spec(), groups, SETTINGS)
     assert message in str(raised.value)
     assert "card-features-v2" in str(raised.value) and "FEATURE_SET_VERSION" in str(raised.value)
 
@@ -226,8 +227,8 @@ def test_type_changes_and_removals_are_refused_with_the_n_plus_1_explanation(cha
 def test_plan_changes_refuses_a_different_identifier():
     described = _described()
     described["RecordIdentifierFeatureName"] = "account_id"
-    with pytest.raises(registration.IncompatibleFeatureGroup, match="record identifier"):
-        registration.plan_changes(group_spec(), described)
+    with pytest.raises(group_registration.IncompatibleFeatureGroup, match="record identifier"):
+        group_registration.plan_changes(group_spec(), described)
 
 
 def test_local_registration_command(tmp_path, capsys):

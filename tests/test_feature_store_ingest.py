@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from devtools.generator import GeneratorConfig, generate_lake
-from feature_store import get_features, ingest_features, register_feature_groups
+from feature_store import get_features, ingest_features, ingestion, register_feature_groups
+from feature_store.backends.local import LocalBackend
 from feature_store.batch_writer import WriterOptions
 from feature_store.definitions import feature_group_name
 from feature_store.get_features import OnlineFeatures
@@ -22,7 +23,7 @@ from feature_store.records import event_time_text, record_value
 from scripts import replay_dead_letters
 from spark_jobs import silver_and_gold
 from spark_jobs.feature_registry import DECIMAL, DOUBLE, FEATURE_NAMES, FEATURES, INTEGER
-from spark_jobs.gold import GOLD_TABLE
+from spark_jobs.lake import FEATURE_STORE_DEAD_LETTERS, FEATURE_STORE_WATERMARK, GOLD_TABLE
 from tests.lake_helpers import BRONZE, event, table_version, write_bronze
 
 GROUP = feature_group_name()
@@ -109,7 +110,7 @@ def test_online_store_follows_gold_through_a_late_event(spark, lake, capsys):
     newest = assert_online_equals_newest_gold(spark, lake)
     assert report["counts"]["online_records"] == len(newest) == 40
     assert set(details["writes"]["entries_per_call"]) <= {str(size) for size in range(1, 26)}
-    watermark = json.loads((lake / ingest_features.WATERMARK).read_text())
+    watermark = json.loads((lake / FEATURE_STORE_WATERMARK).read_text())
     assert watermark["gold_version"] == table_version(spark, lake / GOLD_TABLE) and watermark["feature_group"] == GROUP
 
     code, report = ingest(lake)  # nothing changed in gold: nothing written
@@ -181,11 +182,11 @@ def _compare_with_inference_snapshot(spark, lake: Path, newest: dict[str, dict])
 
 
 def test_dead_letters_fail_the_run_move_the_watermark_and_replay(spark, lake, monkeypatch, capsys):
-    if not (lake / ingest_features.WATERMARK).exists():
+    if not (lake / FEATURE_STORE_WATERMARK).exists():
         assert ingest(lake)[0] == 0
     newest = newest_gold_rows(spark, lake)
     victim = sorted(newest)[3]
-    backend = ingest_features.LocalBackend(str(lake / "feature_store/online.db"), "file://" + str(lake))
+    backend = LocalBackend(str(lake / "feature_store/online.db"), "file://" + str(lake))
     # The victim's online record goes away, and every write of the victim's rows is rejected.
     backend.runtime.delete_record(
         FeatureGroupName=GROUP,
@@ -207,7 +208,7 @@ def test_dead_letters_fail_the_run_move_the_watermark_and_replay(spark, lake, mo
         return response
 
     backend.runtime.batch_write_record = rejecting
-    monkeypatch.setattr(ingest_features, "open_backend", lambda args, storage: backend)
+    monkeypatch.setattr(ingestion, "open_backend", lambda options, lake_root_uri: backend)
     # Pretend VACUUM could have removed change files: the next commit to read is older than the retention.
     gold = lake / GOLD_TABLE
     spark.sql(
@@ -217,7 +218,7 @@ def test_dead_letters_fail_the_run_move_the_watermark_and_replay(spark, lake, mo
     code, report = ingest(lake)
     out = capsys.readouterr().out
     details = report["feature_store"]
-    assert code == ingest_features.DEAD_LETTER_EXIT_CODE and report["status"] == "dead_lettered"
+    assert code == ingestion.DEAD_LETTER_EXIT_CODE and report["status"] == "dead_lettered"
     assert details["mode"] == "resync" and "deleted-file retention" in details["reason"]
     victim_rows = spark.read.format("delta").load(str(gold)).where(f"card_id = '{victim}'").count()
     assert report["counts"]["dead_letters"] == victim_rows
@@ -230,7 +231,7 @@ def test_dead_letters_fail_the_run_move_the_watermark_and_replay(spark, lake, mo
         (victim, "ValidationError", "write")
     }
     assert sum(item["online"] for item in letters) == 1
-    watermark = json.loads((lake / ingest_features.WATERMARK).read_text())
+    watermark = json.loads((lake / FEATURE_STORE_WATERMARK).read_text())
     assert watermark["gold_version"] == table_version(spark, gold)  # every record written or dead-lettered
     with OnlineFeatures.local(str(lake)) as reader:
         assert reader.get(victim) is None
@@ -239,8 +240,8 @@ def test_dead_letters_fail_the_run_move_the_watermark_and_replay(spark, lake, mo
     assert replay_dead_letters.main(["--lake-root", str(lake)]) == 0
     replay = latest_report(lake, "replay_dead_letters")
     assert replay["counts"]["records"] == victim_rows and replay["counts"]["dead_letters"] == 0
-    assert not list((lake / ingest_features.DEAD_LETTERS).glob("*.jsonl"))
-    assert len(list((lake / ingest_features.DEAD_LETTERS / "replayed").glob("*.jsonl"))) == 1
+    assert not list((lake / FEATURE_STORE_DEAD_LETTERS).glob("*.jsonl"))
+    assert len(list((lake / FEATURE_STORE_DEAD_LETTERS / "replayed").glob("*.jsonl"))) == 1
     assert_online_equals_newest_gold(spark, lake)
 
 
@@ -277,7 +278,7 @@ class RecordingClient:
 
 
 def test_executors_write_with_one_client_per_partition_and_bounded_concurrency(spark, tmp_path):
-    from feature_store.sagemaker_backend import write_on_executors
+    from feature_store.backends.sagemaker import write_on_executors
     from spark_jobs.gold import GOLD_SCHEMA
 
     fields = {field.name: field for field in GOLD_SCHEMA.fields}

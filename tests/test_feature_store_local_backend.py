@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.exceptions import ClientError
 
+from feature_store.backends.local import LocalFeatureStoreRuntime, LocalStore
 from feature_store.batch_writer import PendingRecord, WriterOptions, write_records
 from feature_store.definitions import TtlDuration, group_spec
 from feature_store.get_features import OnlineFeatures
-from feature_store.local_backend import LocalFeatureStoreRuntime, LocalStore
 from feature_store.records import event_time_text
 
 GROUP = group_spec().name

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from botocore.stub import Stubber
 
+from feature_store.backends.sagemaker import runtime_client
 from feature_store.batch_writer import FeatureStoreUnavailable, PendingRecord, WriterOptions, write_records
 from feature_store.definitions import TtlDuration
 from feature_store.records import event_time_text
-from feature_store.sagemaker_backend import runtime_client
 
 GROUP = "card-features-v1"
 T0_US = 1767225600 * 1_000_000

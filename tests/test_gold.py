@@ -14,6 +14,7 @@ import pytest
 from devtools.generator import GeneratorConfig, generate_lake
 from spark_jobs import gold, silver_and_gold
 from spark_jobs.feature_registry import DECIMAL, DOUBLE, FEATURES, INTEGER
+from spark_jobs.lake import GOLD_TABLE
 from tests.gold_reference import reference_features
 from tests.lake_helpers import BRONZE, event, table_rows, table_version, write_bronze
 
@@ -137,9 +138,7 @@ def run(lake: Path, mode: str, *extra: str) -> dict:
 
 def assert_gold_matches_reference(spark, lake: Path) -> None:
     expected = reference_features(lake / "silver/card_transactions")
-    actual = {
-        row.event_id: row.asDict() for row in spark.read.format("delta").load(str(lake / gold.GOLD_TABLE)).collect()
-    }
+    actual = {row.event_id: row.asDict() for row in spark.read.format("delta").load(str(lake / GOLD_TABLE)).collect()}
     assert set(actual) == set(expected)
     mismatches = []
     for event_id, row in actual.items():
@@ -167,7 +166,7 @@ def full_lake(spark, tmp_path_factory) -> Path:
 
 def test_gold_equals_duckdb_reference(spark, full_lake):
     assert_gold_matches_reference(spark, full_lake)
-    frame = spark.read.format("delta").load(str(full_lake / gold.GOLD_TABLE))
+    frame = spark.read.format("delta").load(str(full_lake / GOLD_TABLE))
     assert frame.count() == spark.read.format("delta").load(str(full_lake / "silver/card_transactions")).count()
     assert frame.select("event_id").distinct().count() == frame.count()
 
@@ -194,17 +193,15 @@ def test_stream_batches_with_late_events_equal_full_and_reruns_change_nothing(sp
             assert report["counts"]["gold_files_scanned"] > 0
     assert_gold_matches_reference(spark, lake)
     drop = ("run_id", "ingested_at", "computed_at", "source_file")
-    assert table_rows(spark, lake / gold.GOLD_TABLE, drop=drop) == table_rows(
-        spark, full_lake / gold.GOLD_TABLE, drop=drop
-    )
+    assert table_rows(spark, lake / GOLD_TABLE, drop=drop) == table_rows(spark, full_lake / GOLD_TABLE, drop=drop)
 
     # A full recompute over the stream-built gold changes no row; a rerun writes nothing.
-    version = table_version(spark, lake / gold.GOLD_TABLE)
+    version = table_version(spark, lake / GOLD_TABLE)
     report = run(lake, "full")
     assert (report["counts"]["gold_rows_inserted"], report["counts"]["gold_rows_updated"]) == (0, 0)
     report = run(lake, "stream")
     assert report["gold"][0]["notes"] == ["silver unchanged since the watermark"]
-    assert table_version(spark, lake / gold.GOLD_TABLE) - version <= 1  # at most an empty MERGE commit
+    assert table_version(spark, lake / GOLD_TABLE) - version <= 1  # at most an empty MERGE commit
 
 
 def test_late_event_crash_before_watermark_and_daily_run(spark, full_lake, tmp_path, monkeypatch):
@@ -232,7 +229,7 @@ def test_late_event_crash_before_watermark_and_daily_run(spark, full_lake, tmp_p
     assert gold_run["mode"] == "incremental" and gold_run["affected_cards"] == 1
     assert report["counts"]["gold_rows_updated"] == 0  # already merged before the crash
     assert_gold_matches_reference(spark, lake)
-    rows = {r.event_id: r for r in spark.read.format("delta").load(str(lake / gold.GOLD_TABLE)).collect()}
+    rows = {r.event_id: r for r in spark.read.format("delta").load(str(lake / GOLD_TABLE)).collect()}
     eur = 1.08  # event() amounts are EUR
     assert rows["wk-7"].avg_amount_7d == pytest.approx(
         (sum(10 + day for day in range(1, 8)) + 500) * eur / 8, rel=1e-12
@@ -240,11 +237,11 @@ def test_late_event_crash_before_watermark_and_daily_run(spark, full_lake, tmp_p
     assert rows["wk-1"].txn_count_1h == 1 and rows["wk-late"].secs_since_prev_txn == 60.0
 
     # A daily run over correct gold changes no row, and maintains the touched partitions.
-    version = table_version(spark, lake / gold.GOLD_TABLE)
+    version = table_version(spark, lake / GOLD_TABLE)
     report = run(lake, "daily", "--date", "2026-01-02")
     assert (report["counts"]["gold_rows_inserted"], report["counts"]["gold_rows_updated"]) == (0, 0)
     assert report["gold"][1]["rows_recomputed"] == 8  # wk-1 .. wk-7 and wk-late lie in [D, D + 8 days)
     assert "2026-01-02" in report["maintenance"]["gold"]["changed_partitions"]
-    history = spark.sql(f"DESCRIBE HISTORY delta.`{lake / gold.GOLD_TABLE}`").collect()
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{lake / GOLD_TABLE}`").collect()
     changed = [row for row in history if row.version > version and row.operation in ("MERGE", "WRITE")]
     assert all(int(row.operationMetrics.get("numTargetRowsUpdated", "0")) == 0 for row in changed)

@@ -6,7 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from spark_jobs.bronze_ledger import BRONZE_EVENTS_PREFIX, BronzeLedger, arrival_hour_of, is_ignored_name
+from spark_jobs.bronze_ledger import BronzeLedger, arrival_hour_of, is_ignored_name
+from spark_jobs.lake import BRONZE_EVENTS_PREFIX
 from spark_jobs.storage import LocalStorage, S3Storage, canonical_uri, open_lake
 
 

@@ -1,4 +1,5 @@
-"""The local Feature Store: the featurestore-runtime API on disk, so local runs use the same code path as AWS.
+"""The local Feature Store backend: the featurestore-runtime API on disk, so local runs use the same code path
+as AWS (see backends/__init__.py for the interface).
 
 - Online store: SQLite (`<lake-root>/feature_store/online.db` by default). One row per (group, record
   identifier) holding the Record as the API returns it. A write replaces the stored record only when its
@@ -13,11 +14,12 @@
 - Offline store: a Delta table `<lake-root>/feature_store/offline/card-features-v{N}` with the features
   plus event_time, write_time, api_invocation_time and is_deleted. Rows are buffered and appended from the
   driver by `flush_offline(spark)`.
-- Groups (`register_feature_groups.py --backend local`) live in the same SQLite file.
+- Groups (`register_feature_groups.py --backend local`) live in the same SQLite file (`LocalGroups`).
 
 `LocalFeatureStoreRuntime` has the client methods the platform calls (batch_write_record, delete_record,
 get_record, batch_get_record) with the API's request and response shapes and errors (botocore ClientError
-with the API's error codes).
+with the API's error codes). `LocalBackend` is what ingestion writes through: it streams the rows to the
+driver and flushes the offline rows to Delta every `FLUSH_EVERY_ROWS`.
 """
 
 from __future__ import annotations
@@ -290,15 +292,6 @@ class LocalFeatureStoreRuntime:
                     errors.append({"Entry": entry, "ErrorCode": "ValidationError", "ErrorMessage": str(error)})
         return {"Errors": errors, "UnprocessedEntries": []}
 
-    def put_record(self, *, FeatureGroupName: str, Record: list[dict], TargetStores=None, TtlDuration=None) -> dict:  # noqa: N803
-        group = self._group(FeatureGroupName, "PutRecord")
-        with self.store.transaction():
-            try:
-                self._put(group, Record, TargetStores, TtlDuration, self.clock())
-            except RecordError as error:
-                raise _client_error("PutRecord", "ValidationError", str(error)) from error
-        return {}
-
     def _put(self, group: dict, record: list[dict], targets, ttl: dict | None, now: datetime) -> None:
         record_id, event_time, record_ms = self._validate(group, record)
         targets = targets or [ONLINE_STORE, OFFLINE_STORE]
@@ -432,7 +425,7 @@ class LocalFeatureStoreRuntime:
     # Offline store ----------------------------------------------------------------------------------
     def flush_offline(self, spark, lake_root_uri: str) -> int:
         """Append the buffered offline rows to each group's Delta table (created or widened as needed)."""
-        from feature_store.definitions import offline_table
+        from spark_jobs.lake import offline_table_uri
         from spark_jobs.storage import spark_path
 
         written = 0
@@ -440,14 +433,14 @@ class LocalFeatureStoreRuntime:
         for item in self.offline_rows:
             by_group.setdefault(item["feature_group"], []).append(item["row"])
         for name, rows in by_group.items():
-            group = self._group(name, "PutRecord")
+            group = self._group(name, "BatchWriteRecord")
             schema = offline_schema(group)
             frame = spark.createDataFrame([tuple(row.get(field.name) for field in schema) for row in rows], schema)
             (
                 frame.write.format("delta")
                 .mode("append")
                 .option("mergeSchema", "true")
-                .save(spark_path(offline_table(lake_root_uri, name)))
+                .save(spark_path(offline_table_uri(lake_root_uri, name)))
             )
             written += len(rows)
         self.offline_rows.clear()
@@ -474,3 +467,61 @@ def offline_schema(group: dict):
         T.StructField("is_deleted", T.BooleanType(), False),
     ]
     return T.StructType(fields)
+
+
+class LocalGroups:
+    """The local backend's groups (in the online store's SQLite file); creation is immediate."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+
+    def create_if_missing(self, spec: GroupSpec, settings: Any = None) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.store.create_group(spec)
+        except ClientError:
+            return False
+        return True
+
+    def describe(self, name: str) -> dict:
+        return self.store.describe_group(name)
+
+    def wait_until_created(self, name: str) -> None:
+        return None
+
+    def add_features(self, name: str, additions: list[dict]) -> None:
+        self.store.add_features(name, additions)
+
+    def set_ttl(self, name: str, ttl: TtlDuration) -> None:
+        self.store.set_ttl(name, ttl)
+
+
+class LocalBackend:
+    """Ingestion into the local store: SQLite online store + Delta offline store, written from the driver."""
+
+    name = "local"
+    FLUSH_EVERY_ROWS = 100_000  # offline rows buffered in the driver before an append to Delta
+
+    def __init__(self, online_store_path: str, lake_root_uri: str, *, clock: Clock | None = None) -> None:
+        self.store = LocalStore(online_store_path)
+        self.runtime = LocalFeatureStoreRuntime(self.store, clock=clock or utc_clock)
+        self.lake_root_uri = lake_root_uri
+
+    def describe_group(self, name: str) -> dict | None:
+        return self.store.describe_group(name)
+
+    def write(self, spark, frame, options):
+        from itertools import islice
+
+        from feature_store.batch_writer import WriteStats, write_rows
+
+        total = WriteStats()
+        rows = (row.asDict() for row in frame.toLocalIterator())
+        while batch := list(islice(rows, self.FLUSH_EVERY_ROWS)):
+            total.merge(write_rows(self.runtime, batch, options))
+            self.runtime.flush_offline(spark, self.lake_root_uri)
+        return total
+
+    def close(self) -> None:
+        self.store.close()

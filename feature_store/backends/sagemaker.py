@@ -1,4 +1,5 @@
-"""SageMaker Feature Store: runtime clients for the executors, and the feature groups through the SDK.
+"""The SageMaker Feature Store backend: runtime clients for the executors, and the feature groups through the
+SDK (see backends/__init__.py for the interface).
 
 Runtime (ingestion, reads): boto3's `sagemaker-featurestore-runtime` client, BatchWriteRecord from
 botocore 1.43.37 (this project pins 1.44.8). The writer owns the retries (exponential backoff with full
@@ -79,6 +80,26 @@ def write_on_executors(
     for result in results:
         total.merge(json.loads(result))
     return total
+
+
+class SageMakerBackend:
+    """Ingestion into SageMaker Feature Store; writes from the executors."""
+
+    name = "sagemaker"
+
+    def __init__(self, region: str | None, max_concurrency: int, *, client_factory=None) -> None:
+        self.region = default_region(region)
+        self.max_concurrency = max_concurrency
+        self.client_factory = client_factory or RuntimeClientFactory(self.region)
+
+    def describe_group(self, name: str) -> dict | None:
+        return describe_group(self.region, name)
+
+    def write(self, spark, frame, options: WriterOptions) -> WriteStats:
+        return write_on_executors(frame, options, self.client_factory, max_concurrency=self.max_concurrency)
+
+    def close(self) -> None:
+        return None
 
 
 def describe_group(region: str, name: str, *, client: Any = None) -> dict | None:

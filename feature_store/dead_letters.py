@@ -1,0 +1,135 @@
+"""Dead letters: the records a Feature Store write gave up on, and their replay.
+
+Ingestion (and a replay) writes them to `<lake-root>/_dead_letter/feature_store/<run_id>.jsonl`, one JSON
+object a line: the dead letter of batch_writer.py (code, message, stage, attempts, the Record and its
+`source` event) plus the run id.
+
+The replay (scripts/replay_dead_letters.py) looks the dead-lettered events up in gold at its latest version
+and sends them through the ingestion's own path (batch_writer.py): the row as gold holds it now, to the
+online store too if it is still its card's newest row, with the same late-data correction. Re-reading gold
+rather than re-sending the stored Record means a replay can never put an older version of a card's features
+online after a later run wrote a newer one. Records still failing go to the replay's own dead-letter file
+(exit code 3); replayed files move to `_dead_letter/feature_store/replayed/`. Run it while no ingestion runs
+(the state machines hold the run lease), e.g. after fixing the cause.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from feature_store.backends import BackendOptions, IngestionBackend, open_backend
+from feature_store.definitions import TtlDuration, feature_group_name
+from spark_jobs import lake
+from spark_jobs.storage import LakeStorage
+
+
+@dataclass(frozen=True)
+class DeadLetterReplayOptions:
+    """Which dead-letter files to replay, into which group, and how to write."""
+
+    run_ids: tuple[str, ...] = ()  # only these runs' files; empty: every file not yet replayed
+    feature_group: str = field(default_factory=feature_group_name)
+    max_attempts: int = 8
+    ttl: TtlDuration | None = None  # record-level TTL of online writes; None: the group's
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+
+
+def write_dead_letters(storage: LakeStorage, run_id: str, letters: list[dict]) -> str:
+    """Append a run's dead letters to its file; returns the file's URI."""
+    uri = lake.dead_letter_file_uri(storage, run_id)
+    storage.append_lines(uri, [json.dumps({**item, "run_id": run_id}, sort_keys=True) for item in letters])
+    return uri
+
+
+def pending_files(storage: LakeStorage, run_ids: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The dead-letter files to replay: those of `run_ids` (each must exist), else every one not replayed."""
+    prefix = lake.dead_letters_uri(storage)
+    if run_ids:
+        uris = [lake.dead_letter_file_uri(storage, run_id) for run_id in run_ids]
+        missing = [uri for uri in uris if not storage.exists(uri)]
+        if missing:
+            raise FileNotFoundError(f"no dead-letter file {', '.join(missing)}")
+        return uris
+    return [
+        item.uri
+        for item in storage.list_files(prefix)
+        if item.uri.endswith(".jsonl") and f"/{lake.REPLAYED_FOLDER}/" not in item.uri[len(prefix) :]
+    ]
+
+
+def read_dead_letters(storage: LakeStorage, uris: list[str]) -> list[dict]:
+    return [json.loads(line) for uri in uris for line in storage.read_text(uri).splitlines() if line.strip()]
+
+
+def replay(spark, storage: LakeStorage, backend: IngestionBackend, report, options: DeadLetterReplayOptions) -> dict:
+    """Re-send the dead letters of the chosen files; returns the summary (also in the report)."""
+    from pyspark.sql import functions as F
+
+    from feature_store.batch_writer import WriterOptions, WriteStats
+    from feature_store.ingestion import check_group, with_online_flag
+
+    uris = pending_files(storage, options.run_ids)
+    letters = read_dead_letters(storage, uris)
+    other_groups = sorted({item["feature_group"] for item in letters} - {options.feature_group})
+    if other_groups:
+        raise ValueError(f"dead letters of {', '.join(other_groups)} found: pass --feature-group and --run-id")
+    summary = {"files": uris, "dead_letters_read": len(letters), "feature_group": options.feature_group}
+    report.details["replay"] = summary
+    stats = WriteStats()
+    events = sorted({item["source"]["event_id"] for item in letters if item.get("source", {}).get("event_id")})
+    if events:
+        check_group(backend.describe_group(options.feature_group), options.feature_group)
+        days = sorted({item["source"]["dt"] for item in letters if item.get("source", {}).get("dt")})
+        gold = spark.read.format("delta").load(lake.table_path(storage, lake.GOLD_TABLE))
+        changed = gold.where(F.col("dt").isin(days)).where(F.col("event_id").isin(events))
+        rows = with_online_flag(changed, gold.where(F.col("dt") >= F.lit(days[0])))
+        writer = WriterOptions(feature_group=options.feature_group, max_attempts=options.max_attempts, ttl=options.ttl)
+        with report.step("write"):
+            stats = backend.write(spark, rows, writer)
+    summary["events"] = len(events)
+    summary["events_not_in_gold"] = max(0, len(events) - stats.records)
+    if stats.dead_letters:
+        summary["dead_letter_file"] = write_dead_letters(storage, report.run_id, stats.dead_letters)
+    for uri in uris:
+        name = uri.rsplit("/", 1)[1]
+        storage.write_text(lake.replayed_dead_letter_uri(storage, name), storage.read_text(uri))
+        storage.delete(uri)
+    report.add(
+        records=stats.records,
+        written=stats.written,
+        online_records=stats.online_records,
+        online_corrections=stats.online_corrections,
+        dead_letters=len(stats.dead_letters),
+    )
+    return summary
+
+
+def run_dead_letter_replay(
+    storage: LakeStorage,
+    report,
+    options: DeadLetterReplayOptions,
+    backend_options: BackendOptions,
+    *,
+    endpoint_url: str | None = None,
+):
+    """The replay job's body: open the backend, replay, close; exit code 3 when records still fail."""
+    from feature_store.ingestion import DEAD_LETTER_EXIT_CODE, METRIC_STAGE
+    from spark_jobs.job_run import JobResult
+    from spark_jobs.session import build_spark_session
+
+    backend = open_backend(backend_options, storage.root)
+    try:
+        spark = build_spark_session("replay_dead_letters", s3_endpoint_url=endpoint_url)
+        replay(spark, storage, backend, report, options)
+    finally:
+        backend.close()
+    dead = report.counts.get("dead_letters", 0)
+    return JobResult(
+        status="dead_lettered" if dead else "succeeded",
+        metrics={METRIC_STAGE: {"FeatureStoreDeadLetters": dead}},
+        exit_code=DEAD_LETTER_EXIT_CODE if dead else 0,
+    )

@@ -1,0 +1,375 @@
+"""Ingestion of gold into the Feature Store (the library behind feature_store/ingest_features.py; see its
+docstring and docs/feature_store.md for what a run does).
+
+- `plan_read`: incremental from gold's Change Data Feed after the watermark when it is still complete, else
+  a resync of every gold row;
+- the transforms: the rows to write, each flagged `online` when it is its card's newest gold row;
+- `ingest`: one run through an `IngestionBackend` (backends/), moving the watermark last;
+- `run_ingestion`: the job's body (backend, Spark session, ingest, metrics) for spark_jobs.job_run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from feature_store.backends import BackendOptions, IngestionBackend, open_backend
+from feature_store.batch_writer import WriterOptions
+from feature_store.definitions import TtlDuration, feature_group_name
+from spark_jobs import lake
+
+DEAD_LETTER_EXIT_CODE = 3
+METRIC_STAGE = "feature_store"
+FAILURE_METRICS = {METRIC_STAGE: {"FeatureStoreRunFailed": 1}}
+DEFAULT_DELETED_FILE_RETENTION = "interval 1 week"
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What one ingestion writes, and how."""
+
+    feature_group: str = field(default_factory=feature_group_name)
+    max_attempts: int = 8  # attempts per record before it is dead-lettered
+    ttl: TtlDuration | None = None  # record-level TTL of online writes; None: the group's
+    full_resync: bool = False  # ignore the watermark: every gold row at the latest version
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+
+    def writer_options(self) -> WriterOptions:
+        return WriterOptions(feature_group=self.feature_group, max_attempts=self.max_attempts, ttl=self.ttl)
+
+
+# Deciding what to read -----------------------------------------------------------------------------------
+
+_INTERVAL_UNITS = {
+    "microsecond": timedelta(microseconds=1),
+    "millisecond": timedelta(milliseconds=1),
+    "second": timedelta(seconds=1),
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+}
+
+
+def parse_interval(text: str) -> timedelta:
+    """A Delta table-property interval (`interval 1 week`, `interval 7 days 12 hours`, `168 hours`)."""
+    words = text.strip().lower().split()
+    if words and words[0] == "interval":
+        words = words[1:]
+    if not words or len(words) % 2:
+        raise ValueError(f"cannot parse the interval {text!r}")
+    total = timedelta(0)
+    for amount, word in zip(words[::2], words[1::2], strict=True):
+        unit = word[:-1] if word.endswith("s") else word
+        if unit not in _INTERVAL_UNITS or not re.fullmatch(r"\d+", amount):
+            raise ValueError(f"cannot parse the interval {text!r}")
+        total += int(amount) * _INTERVAL_UNITS[unit]
+    return total
+
+
+def commit_timestamp(storage, table_uri: str, version: int) -> datetime | None:
+    """The commitInfo timestamp of one Delta version (the table given by its canonical URI), None when its
+    log entry is gone."""
+    uri = f"{table_uri.rstrip('/')}/_delta_log/{version:020d}.json"
+    if not storage.exists(uri):
+        return None
+    for line in storage.read_text(uri).splitlines():
+        if '"commitInfo"' in line:
+            info = json.loads(line)["commitInfo"]
+            moment = info.get("inCommitTimestamp") or info.get("timestamp")
+            if moment is not None:
+                return datetime.fromtimestamp(int(moment) / 1000, tz=UTC)
+    raise RuntimeError(f"{uri} has no commitInfo timestamp")
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    mode: str  # initial | incremental | resync | unchanged
+    reason: str
+    since_version: int | None = None  # first version read (incremental)
+    until_version: int | None = None
+
+
+def plan_read(  # noqa: PLR0911 - one return per documented outcome
+    storage,
+    gold_uri: str,
+    watermark: dict | None,
+    *,
+    feature_group: str,
+    current_version: int,
+    retention: timedelta,
+    now: datetime,
+    force_resync: bool = False,
+) -> ReadPlan:
+    """Incremental when the Change Data Feed after the watermark is still complete, else a resync."""
+    if force_resync:
+        return ReadPlan("resync", "requested with --full-resync", until_version=current_version)
+    if watermark is None:
+        return ReadPlan("initial", "no watermark: every gold row is written", until_version=current_version)
+    if watermark.get("feature_group") != feature_group:
+        return ReadPlan(
+            "initial",
+            f"the watermark is for {watermark.get('feature_group')!r}, not {feature_group!r}: every gold row "
+            "is written to the new group",
+            until_version=current_version,
+        )
+    done = int(watermark["gold_version"])
+    if done == current_version:
+        return ReadPlan("unchanged", "gold unchanged since the watermark", until_version=current_version)
+    if done > current_version:
+        return ReadPlan(
+            "resync",
+            f"the watermark (gold version {done}) is ahead of gold (version {current_version}): gold was recreated",
+            until_version=current_version,
+        )
+    first = done + 1
+    committed = commit_timestamp(storage, gold_uri, first)
+    if committed is None:
+        return ReadPlan(
+            "resync",
+            f"gold version {first} (the first after the watermark) is no longer in _delta_log: the change "
+            "history was cleaned up",
+            until_version=current_version,
+        )
+    if committed < now - retention:
+        return ReadPlan(
+            "resync",
+            f"gold version {first} was committed at {committed.isoformat()}, longer ago than the table's "
+            f"deleted-file retention ({retention}): VACUUM may have deleted its change files",
+            until_version=current_version,
+        )
+    return ReadPlan(
+        "incremental",
+        f"gold versions {first}..{current_version} from the Change Data Feed",
+        since_version=first,
+        until_version=current_version,
+    )
+
+
+# Reading gold (transforms) ------------------------------------------------------------------------------
+
+
+def output_columns() -> list[str]:
+    from spark_jobs.feature_registry import FEATURE_NAMES
+
+    return ["card_id", "event_id", "ts_us", "dt", *FEATURE_NAMES, "online"]
+
+
+def newest_key():
+    from pyspark.sql import functions as F
+
+    return F.struct(F.col("ts_us"), F.col("event_id"))
+
+
+def with_online_flag(changed, gold_snapshot):
+    """`changed` gold rows plus `online`: the row is its card's newest row in `gold_snapshot` (greatest
+    (ts_us, event_id)). Only the snapshot's rows of the changed cards from their earliest changed `dt` on are
+    read: a newer row cannot lie in an earlier partition."""
+    from pyspark.sql import functions as F
+
+    cards = changed.groupBy("card_id").agg(F.min("dt").alias("_from_dt"))
+    newest = (
+        gold_snapshot.join(F.broadcast(cards), "card_id")
+        .where(F.col("dt") >= F.col("_from_dt"))
+        .groupBy("card_id")
+        .agg(F.max(newest_key()).alias("_newest"))
+    )
+    return (
+        changed.join(newest, "card_id", "left")
+        .withColumn("online", F.coalesce(newest_key() == F.col("_newest"), F.lit(False)))
+        .select(*output_columns())
+    )
+
+
+def all_rows_with_online_flag(gold_snapshot):
+    """Every row of the snapshot, `online` on each card's newest row."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    newest_first = Window.partitionBy("card_id").orderBy(F.col("ts_us").desc(), F.col("event_id").desc())
+    return gold_snapshot.withColumn("online", F.row_number().over(newest_first) == 1).select(*output_columns())
+
+
+def latest_changes(change_feed):
+    """The CDF's inserts and post-images, one row per event: the one of its latest commit."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    latest_first = Window.partitionBy("event_id").orderBy(F.col("_commit_version").desc())
+    return (
+        change_feed.where(F.col("_change_type").isin("insert", "update_postimage"))
+        .withColumn("_rank", F.row_number().over(latest_first))
+        .where(F.col("_rank") == 1)
+        .drop("_rank", "_change_type", "_commit_version", "_commit_timestamp")
+    )
+
+
+def rows_to_write(spark, gold_path: str, plan: ReadPlan):
+    """The DataFrame of rows to write for a plan (gold columns + `online`), reading gold at `until_version`."""
+    from pyspark.sql import functions as F
+
+    snapshot = spark.read.format("delta").option("versionAsOf", plan.until_version).load(gold_path)
+    if plan.mode in ("initial", "resync"):
+        return all_rows_with_online_flag(snapshot)
+    change_feed = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", plan.since_version)
+        .option("endingVersion", plan.until_version)
+        .load(gold_path)
+    )
+    changed = latest_changes(change_feed)
+    first_day = changed.agg(F.min("dt")).collect()[0][0]
+    if first_day is None:
+        return changed.withColumn("online", F.lit(False)).select(*output_columns())
+    return with_online_flag(changed, snapshot.where(F.col("dt") >= F.lit(first_day)))
+
+
+def check_group(described: dict | None, name: str) -> None:
+    """Fail before writing anything when the group is missing, not ready or lacks registry features."""
+    from feature_store.definitions import group_spec
+
+    hint = "run feature_store/register_feature_groups.py first"
+    if described is None:
+        raise RuntimeError(f"feature group {name} does not exist: {hint}")
+    if described.get("FeatureGroupStatus") != "Created":
+        raise RuntimeError(f"feature group {name} is {described.get('FeatureGroupStatus')}, not Created")
+    defined = {item["FeatureName"] for item in described["FeatureDefinitions"]}
+    missing = [feature for feature, _ in group_spec().definitions if feature not in defined]
+    if missing and name == group_spec().name:
+        raise RuntimeError(f"feature group {name} lacks {', '.join(missing)}: {hint}")
+
+
+def deleted_file_retention(spark, gold_path: str) -> timedelta:
+    properties = spark.sql(f"DESCRIBE DETAIL delta.`{gold_path}`").collect()[0]["properties"] or {}
+    return parse_interval(properties.get("delta.deletedFileRetentionDuration", DEFAULT_DELETED_FILE_RETENTION))
+
+
+def ingest(
+    spark, storage, backend: IngestionBackend, report, options: IngestOptions, *, now: datetime | None = None
+) -> dict:
+    """One ingestion run; returns its summary (also in report.details["feature_store"])."""
+    from feature_store.batch_writer import WriteStats
+    from feature_store.dead_letters import write_dead_letters
+    from spark_jobs.delta_tables import table_exists, table_version
+    from spark_jobs.fault_injection import fail_point
+
+    now = now or datetime.now(UTC)
+    gold_uri = lake.table_uri(storage, lake.GOLD_TABLE)
+    gold_path = lake.table_path(storage, lake.GOLD_TABLE)
+    summary: dict = {"feature_group": options.feature_group, "backend": backend.name}
+    report.details["feature_store"] = summary
+    # A missing change file must fail the read, never be skipped.
+    spark.conf.set("spark.sql.files.ignoreMissingFiles", "false")
+    if not table_exists(spark, gold_path):
+        summary.update(mode="unchanged", reason="no gold table yet")
+        return summary
+    check_group(backend.describe_group(options.feature_group), options.feature_group)
+    watermark_uri = lake.feature_store_watermark_uri(storage)
+    watermark = storage.read_json(watermark_uri)
+    with report.step("plan"):
+        current = table_version(spark, gold_path)
+        plan = plan_read(
+            storage,
+            gold_uri,
+            watermark,
+            feature_group=options.feature_group,
+            current_version=current,
+            retention=deleted_file_retention(spark, gold_path),
+            now=now,
+            force_resync=options.full_resync,
+        )
+    summary.update(
+        mode=plan.mode,
+        reason=plan.reason,
+        gold_version_from=None if watermark is None else watermark.get("gold_version"),
+        gold_version_to=current,
+    )
+    print(f"[{report.run_id}] feature store: {plan.mode}: {plan.reason}", flush=True)
+    stats = WriteStats()
+    if plan.mode != "unchanged":
+        with report.step("write"):
+            try:
+                stats = backend.write(spark, rows_to_write(spark, gold_path, plan), options.writer_options())
+            except Exception as error:
+                if _missing_files(error):
+                    raise RuntimeError(
+                        f"gold's change data for versions {plan.since_version}..{plan.until_version} has missing "
+                        "files (vacuumed?); nothing was skipped and the watermark did not move. Rerun with "
+                        "--full-resync to rewrite every gold row."
+                    ) from error
+                raise
+    dead_letters = stats.dead_letters
+    if dead_letters:
+        summary["dead_letter_file"] = write_dead_letters(storage, report.run_id, dead_letters)
+    fail_point("before_feature_store_watermark")
+    if plan.mode != "unchanged":
+        committed = commit_timestamp(storage, gold_uri, current)
+        storage.write_json(
+            watermark_uri,
+            {
+                "feature_group": options.feature_group,
+                "gold_version": current,
+                "gold_commit_timestamp": committed.isoformat() if committed else None,
+                "run_id": report.run_id,
+                "mode": plan.mode,
+            },
+        )
+    counts = stats.as_dict()
+    counts.pop("dead_letters")
+    summary["writes"] = counts
+    report.add(
+        records=stats.records,
+        online_records=stats.online_records,
+        offline_only_records=stats.offline_only_records,
+        written=stats.written,
+        online_corrections=stats.online_corrections,
+        dead_letters=len(dead_letters),
+        retries=stats.retries,
+        write_calls=stats.calls.get("BatchWriteRecord", 0),
+    )
+    return summary
+
+
+def _missing_files(error: BaseException) -> bool:
+    text = f"{type(error).__name__}: {error}"
+    return any(marker in text for marker in ("FileNotFound", "does not exist", "FILE_NOT_EXIST", "ChangeDataFileNot"))
+
+
+def run_ingestion(
+    storage, report, options: IngestOptions, backend_options: BackendOptions, *, endpoint_url: str | None = None
+):
+    """The ingestion job's body: open the backend, ingest, close; the metrics, exit code 3 on dead letters."""
+    from spark_jobs.job_run import JobResult
+    from spark_jobs.session import build_spark_session
+
+    backend = open_backend(backend_options, storage.root)
+    try:
+        spark = build_spark_session(f"ingest_features-{backend_options.backend}", s3_endpoint_url=endpoint_url)
+        ingest(spark, storage, backend, report, options)
+    finally:
+        backend.close()
+    counts = report.counts
+    dead = counts.get("dead_letters", 0)
+    metrics = {
+        METRIC_STAGE: {
+            "FeatureStoreRecords": counts.get("records", 0),
+            "FeatureStoreOnlineRecords": counts.get("online_records", 0),
+            "FeatureStoreOnlineCorrections": counts.get("online_corrections", 0),
+            "FeatureStoreDeadLetters": dead,
+            "FeatureStoreWriteCalls": counts.get("write_calls", 0),
+            "FeatureStoreRetries": counts.get("retries", 0),
+        }
+    }
+    if not dead:
+        return JobResult(metrics=metrics)
+    note = (
+        f"{dead} record(s) dead-lettered to {report.details['feature_store'].get('dead_letter_file')}; "
+        "replay them with scripts/replay_dead_letters.py"
+    )
+    return JobResult(status="dead_lettered", metrics=metrics, exit_code=DEAD_LETTER_EXIT_CODE, note=note)
