@@ -15,59 +15,59 @@ gold files and bytes its update scanned, rows recomputed, cards affected and sec
 inserted/updated counts and `equal: true|false`. Exit status 1 when the full run changed a row.
 
     .venv/bin/python scripts/stream_equivalence.py --events 1000000 --batches 10 \\
-        --output docs/benchmarks/stream_equivalence.json
+        --output docs/benchmarks/stream_equivalence.json        (run_equivalence() is the library)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import shutil
 import time
+from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 
-from devtools.benchmark.runner import require_success, run_report, spark_job_timing, spark_submit
+from devtools.benchmark.options import SparkRunSettings
+from devtools.benchmark.processes import require_success, run_report, spark_job_timing, spark_submit
 from devtools.demo import plan_arrivals
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=1_000_000, help="distinct valid events (default: 1000000)")
-    parser.add_argument("--cards", type=int, default=None, help="cards (default: events / 50)")
-    parser.add_argument("--days", type=int, default=30, help="days of event time (default: 30)")
-    parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 1, 1), help="first day (2026-01-01)")
-    parser.add_argument("--seed", type=int, default=7, help="generator seed (default: 7)")
-    parser.add_argument("--batches", type=int, default=10, help="arrival batches, a stream run after each (10)")
-    parser.add_argument(
-        "--work-dir", type=Path, default=Path("/tmp/card-fraud-stream-equivalence"), help="generated and run lakes"
-    )
-    parser.add_argument("--output", type=Path, default=None, help="write the JSON summary here")
-    parser.add_argument("--spark-master", default="local[*]", help="spark-submit --master (default: local[*])")
-    args = parser.parse_args(argv)
-    if args.batches < 1 or args.events < 1 or args.days < 1:
-        parser.error("--batches, --events and --days must be >= 1")
-    args.cards = args.cards or max(1, args.events // 50)
-    # What scripts.benchmark.spark_submit reads from its arguments.
-    args.spark_conf, args.event_log, args.sample_seconds = [], False, 0.1
-    return args
+@dataclass(frozen=True)
+class EquivalenceOptions:
+    """The generated lake (events, cards, days, start, seed), the number of arrival batches, where the lakes go,
+    where the JSON summary goes (None: nowhere) and spark-submit's master. cards=None: events / 50."""
+
+    events: int = 1_000_000
+    cards: int | None = None
+    days: int = 30
+    start: date = date(2026, 1, 1)
+    seed: int = 7
+    batches: int = 10
+    work_dir: Path = Path("/tmp/card-fraud-stream-equivalence")
+    output: Path | None = None
+    spark_master: str = "local[*]"
+
+    def __post_init__(self) -> None:
+        if self.batches < 1 or self.events < 1 or self.days < 1:
+            raise ValueError("--batches, --events and --days must be >= 1")
+        object.__setattr__(self, "cards", self.cards or max(1, self.events // 50))
 
 
 def log(message: str) -> None:
     print(f"[stream-equivalence {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def staged_lake(args: argparse.Namespace) -> Path:
+def staged_lake(options: EquivalenceOptions) -> Path:
     from devtools.generator import GeneratorConfig, generate_lake, load_manifest
 
-    root = args.work_dir / "staged"
+    root = options.work_dir / "staged"
     config = GeneratorConfig(
-        events=args.events,
-        cards=args.cards,
-        days=args.days,
-        start=args.start,
-        seed=args.seed,
+        events=options.events,
+        cards=options.cards,
+        days=options.days,
+        start=options.start,
+        seed=options.seed,
         lake_root=root,
         overwrite=True,
     )
@@ -75,7 +75,7 @@ def staged_lake(args: argparse.Namespace) -> Path:
     if done.exists() and load_manifest(root)["arguments"] == config.arguments():
         log(f"reusing the generated lake {root}")
         return root
-    log(f"generating {args.events:,} events, {args.cards:,} cards, {args.days} days into {root}")
+    log(f"generating {options.events:,} events, {options.cards:,} cards, {options.days} days into {root}")
     generate_lake(config)
     done.write_text("ok\n")
     return root
@@ -86,7 +86,7 @@ def gold_table_counts(lake: Path) -> dict:
     import pyarrow.compute as pc
     from deltalake import DeltaTable
 
-    from spark_jobs.gold import GOLD_TABLE
+    from spark_jobs.lake import GOLD_TABLE
 
     keys = DeltaTable(str(lake / GOLD_TABLE)).to_pyarrow_table(columns=["dt", "event_id"])
     distinct = len(pc.unique(pc.binary_join_element_wise(pc.cast(keys["dt"], "string"), keys["event_id"], "/")))
@@ -118,36 +118,37 @@ def stream_row(number: int, files: int, report: dict, timing: dict) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    staged = staged_lake(args)
-    lake = args.work_dir / "lake"
+def run_equivalence(options: EquivalenceOptions) -> int:
+    """Generate, deliver in batches with a stream run after each, then --mode full; 0 when it changed nothing."""
+    spark = SparkRunSettings(master=options.spark_master)
+    staged = staged_lake(options)
+    lake = options.work_dir / "lake"
     if lake.exists():
         shutil.rmtree(lake)
     lake.mkdir(parents=True)
-    plan = plan_arrivals(staged, args.start, args.days, args.batches)
+    plan = plan_arrivals(staged, options.start, options.days, options.batches)
     total_files = sum(len(arrival["files"]) for arrival in plan)
-    log(f"{total_files:,} bronze files in {args.batches} batches into {lake}")
+    log(f"{total_files:,} bronze files in {options.batches} batches into {lake}")
     streams = []
     for arrival in plan:
         for path in arrival["files"]:
             target = lake / path.relative_to(staged)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
-        run = spark_submit(args, "spark_jobs/silver_and_gold.py", ["--mode", "stream", "--lake-root", str(lake)])
+        run = spark_submit(spark, "spark_jobs/silver_and_gold.py", ["--mode", "stream", "--lake-root", str(lake)])
         require_success(run, f"stream run {arrival['number']} on {lake}")
         row = stream_row(
             arrival["number"], len(arrival["files"]), run_report(lake, run), spark_job_timing(run, "silver_and_gold")
         )
         streams.append(row)
         log(
-            f"batch {row['batch']}/{args.batches}: {row['bronze_files_read']} files, {row['bronze_bytes_read']:,} B "
+            f"batch {row['batch']}/{options.batches}: {row['bronze_files_read']} files, {row['bronze_bytes_read']:,} B "
             f"read; {row['accepted']:,} accepted; gold {row['gold_mode']}: {row['affected_cards']:,} cards, "
             f"{row['gold_rows_recomputed']:,} rows recomputed, {row['gold_files_scanned']} files / "
             f"{row['gold_bytes_scanned']:,} B scanned; {row['seconds']} s"
         )
     log("full recompute (--mode full) over the same silver")
-    run = spark_submit(args, "spark_jobs/silver_and_gold.py", ["--mode", "full", "--lake-root", str(lake)])
+    run = spark_submit(spark, "spark_jobs/silver_and_gold.py", ["--mode", "full", "--lake-root", str(lake)])
     require_success(run, f"full run on {lake}")
     full_counts = run_report(lake, run)["counts"]
     full = {
@@ -167,9 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         and full["gold_rows"] == full["gold_distinct_keys"] == full["gold_rows_recomputed"]
     )
     summary = {
-        "arguments": {
-            k: str(v) for k, v in vars(args).items() if k not in ("spark_conf", "event_log", "sample_seconds")
-        },
+        "arguments": {item.name: str(getattr(options, item.name)) for item in fields(options)},
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
         "bronze_files": total_files,
         "ignored_files": sorted({name for row in streams for name in row["bronze_files_ignored"]}),
@@ -181,15 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     log(
         f"full recompute: {full['gold_rows_recomputed']:,} rows recomputed, {full['gold_rows_inserted']} inserted, "
         f"{full['gold_rows_updated']} updated; gold holds {full['gold_rows']:,} rows, "
-        f"{full['gold_distinct_keys']:,} distinct keys: gold after {args.batches} stream runs "
+        f"{full['gold_distinct_keys']:,} distinct keys: gold after {options.batches} stream runs "
         f"{'EQUALS' if equal else 'DIFFERS FROM'} --mode full"
     )
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(summary, indent=1) + "\n")
-        log(f"wrote {args.output}")
+    if options.output:
+        options.output.parent.mkdir(parents=True, exist_ok=True)
+        options.output.write_text(json.dumps(summary, indent=1) + "\n")
+        log(f"wrote {options.output}")
     return 0 if equal else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

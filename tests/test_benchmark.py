@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from devtools.benchmark import reference as benchmark_reference
-from devtools.benchmark import runner as benchmark
+from devtools.benchmark import report as benchmark_report
 from spark_jobs.bronze_contract import load_fx_rates, parse_bronze_file
 from spark_jobs.card_numbers import card_token, resolve_token_key
 
@@ -108,10 +108,10 @@ def test_results_json_has_the_targets_and_the_verification_passed(bench):
 @pytest.mark.slow
 def test_docs_keep_the_text_outside_the_markers(bench, tmp_path):
     (tmp_path / "README.md").write_text(
-        f"# Benchmarks\n\nhand-written intro\n\n{benchmark.README_START}\nold\n{benchmark.README_END}\n"
+        f"# Benchmarks\n\nhand-written intro\n\n{benchmark_report.README_START}\nold\n{benchmark_report.README_END}\n"
         "\n## Tuning\nkept\n"
     )
-    benchmark.write_docs(bench["results"], tmp_path)
+    benchmark_report.write_docs(bench["results"], tmp_path)
     text = (tmp_path / "README.md").read_text()
     assert "hand-written intro" in text and "## Tuning\nkept" in text and "\nold\n" not in text
     assert "`full_build_5m_vs_duckdb`" in text and "| 3,000 |" in text

@@ -1,0 +1,223 @@
+"""The benchmark's processes: each engine run in its own process tree, its peak RSS sampled, its output timed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devtools.benchmark.options import BenchmarkOptions, SparkRunSettings
+from devtools.repo import REPO_ROOT
+from devtools.spark_submit import SparkSetupMissing, spark_submit_command, spark_submit_environment
+
+
+@dataclass
+class ProcessRun:
+    """One engine process: wall time, peak RSS of its tree, CPU time, output lines with their arrival times."""
+
+    command: list[str]
+    returncode: int = 0
+    wall_seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    peak_pss_bytes: int = 0
+    cpu_seconds: float = 0.0
+    lines: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, stdout line)
+    stderr_tail: list[str] = field(default_factory=list)
+    hot_spots: dict | None = None  # from the Spark event log (--event-log)
+
+    def first_line_time(self, pattern: str) -> float | None:
+        compiled = re.compile(pattern)
+        return next((at for at, text in self.lines if compiled.search(text)), None)
+
+    def stdout(self) -> str:
+        return "\n".join(text for _, text in self.lines)
+
+
+def tree_memory(process) -> tuple[int, int]:
+    """(RSS, PSS) summed over a process and all its descendants. RSS counts pages shared by forked Python
+    workers once per process (an upper bound, the figure the targets use); PSS splits them."""
+    import psutil
+
+    rss = pss = 0
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return 0, 0
+    for member in members:
+        try:
+            info = member.memory_full_info()
+        except psutil.AccessDenied:
+            try:
+                info = member.memory_info()
+            except psutil.Error:
+                continue
+        except psutil.Error:
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss, pss
+
+
+def run_process(
+    command: list[str], *, env: dict[str, str] | None = None, cwd: Path = REPO_ROOT, sample_seconds: float = 0.1
+) -> ProcessRun:
+    """Run `command`, sampling the RSS of its process tree, timestamping each stdout line."""
+    import psutil
+
+    run = ProcessRun(command=command)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    watched = psutil.Process(process.pid)
+
+    def read_stdout() -> None:
+        for line in process.stdout:
+            run.lines.append((time.perf_counter() - started, line.rstrip("\n")))
+
+    def read_stderr() -> None:
+        for line in process.stderr:
+            run.stderr_tail.append(line.rstrip("\n"))
+            del run.stderr_tail[:-60]
+
+    readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
+    for reader in readers:
+        reader.start()
+    while process.poll() is None:
+        rss, pss = tree_memory(watched)
+        run.peak_rss_bytes = max(run.peak_rss_bytes, rss)
+        run.peak_pss_bytes = max(run.peak_pss_bytes, pss)
+        time.sleep(sample_seconds)
+    run.wall_seconds = time.perf_counter() - started
+    for reader in readers:
+        reader.join(timeout=10)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run.cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    run.returncode = process.returncode
+    return run
+
+
+def spark_submit(settings: SparkRunSettings, script: str, arguments: list[str]) -> ProcessRun:
+    """One Spark job of the repository through the shared local spark-submit (devtools/spark_submit.py), with an
+    event log of its own when the settings ask for one."""
+    conf = list(settings.conf)
+    event_log = None
+    if settings.event_logs is not None:
+        event_log = settings.event_logs / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        event_log.mkdir(parents=True)
+        conf += ["spark.eventLog.enabled=true", f"spark.eventLog.dir={event_log}"]
+    try:
+        command = spark_submit_command(script, arguments, master=settings.master, conf=conf)
+        environment = spark_submit_environment()
+    except SparkSetupMissing as error:
+        raise SystemExit(str(error)) from None
+    run = run_process(command, env=environment, sample_seconds=settings.sample_seconds)
+    if event_log is not None:
+        run.hot_spots = event_log_hot_spots(event_log)
+    return run
+
+
+def event_log_hot_spots(folder: Path, top: int = 12) -> dict | None:
+    """The longest SQL executions of a Spark event log (description → seconds) and job/stage/task counts."""
+    logs = [path for path in folder.iterdir() if path.is_file()]
+    if not logs:
+        return None
+    executions: dict[int, dict] = {}
+    jobs = stages = tasks = 0
+    stage_seconds = 0.0
+    with logs[0].open() as stream:
+        for text in stream:
+            event = json.loads(text)
+            kind = event["Event"]
+            if kind == "SparkListenerJobStart":
+                jobs += 1
+            elif kind == "SparkListenerStageCompleted":
+                info = event["Stage Info"]
+                stages += 1
+                tasks += info["Number of Tasks"]
+                stage_seconds += (info.get("Completion Time", 0) - info.get("Submission Time", 0)) / 1000
+            elif kind.endswith("SparkListenerSQLExecutionStart"):
+                executions[event["executionId"]] = {"what": event["description"][:120], "start": event["time"]}
+            elif kind.endswith("SparkListenerSQLExecutionEnd") and event["executionId"] in executions:
+                executions[event["executionId"]]["end"] = event["time"]
+    timed = [
+        {"what": item["what"], "seconds": round((item["end"] - item["start"]) / 1000, 2)}
+        for item in executions.values()
+        if "end" in item
+    ]
+    timed.sort(key=lambda item: -item["seconds"])
+    return {
+        "event_log": str(logs[0]),
+        "jobs": jobs,
+        "stages": stages,
+        "tasks": tasks,
+        "stage_seconds": round(stage_seconds, 1),
+        "sql_executions": len(timed),
+        "sql_seconds": round(sum(item["seconds"] for item in timed), 1),
+        "longest_sql_executions": timed[:top],
+    }
+
+
+def python_process(options: BenchmarkOptions, script: str, arguments: list[str]) -> ProcessRun:
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH")]))
+    command = [sys.executable, str(REPO_ROOT / script), *arguments]
+    return run_process(command, env=environment, sample_seconds=options.sample_seconds)
+
+
+def require_success(run: ProcessRun, what: str) -> None:
+    if run.returncode != 0:
+        tail = "\n".join([text for _, text in run.lines[-20:]] + run.stderr_tail[-30:])
+        raise RuntimeError(f"{what} failed with exit code {run.returncode}:\n{tail}")
+
+
+def last_json_line(run: ProcessRun) -> dict:
+    for _, text in reversed(run.lines):
+        if text.startswith("{") and not text.startswith('{"_aws"'):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                continue
+    raise RuntimeError(f"no JSON result in the output of {' '.join(run.command)}")
+
+
+def run_report(lake: Path, run: ProcessRun) -> dict:
+    """The job's `_runs/<run_id>.json`, found through the summary line's `report=` URI."""
+    found = re.search(r" report=(\S+)", run.stdout())
+    if not found:
+        raise RuntimeError(f"no run report named in the output of {' '.join(run.command)}")
+    path = Path(found.group(1).removeprefix("file://"))
+    return json.loads(path.read_text())
+
+
+def spark_job_timing(run: ProcessRun, job: str) -> dict:
+    """Wall time with start-up, and without: from the job's first step line to its summary line."""
+    first_step = run.first_line_time(r"^\[[a-z]+-\d{8}T\d{6}Z-[0-9a-f]{8}\] \w+ \.\.\.$")
+    finished = run.first_line_time(rf"^{job} \w+ (succeeded|dead_lettered|failed): ")
+    timing = {
+        "wall_seconds_with_startup": round(run.wall_seconds, 3),
+        "startup_seconds": round(first_step, 3) if first_step is not None else None,
+        "wall_seconds": round(finished - first_step, 3) if None not in (first_step, finished) else None,
+        "peak_rss_bytes": run.peak_rss_bytes,
+        "peak_pss_bytes": run.peak_pss_bytes,
+        "cpu_seconds": round(run.cpu_seconds, 3),
+    }
+    if run.hot_spots is not None:
+        timing["hot_spots"] = run.hot_spots
+    return timing
