@@ -504,7 +504,8 @@ def job_request(tmp_path: Path, body: str, **timeouts) -> JobRequest:
 def test_launcher_success_failure_and_timeouts(tmp_path):
     echoed = []
     launcher = PythonLauncher(echo=echoed.append)
-    ok = launcher(job_request(tmp_path, "import sys; print('step one'); print('done report=file:///r.json')"))
+    summary = "job stream succeeded: run_id=r-1 duration=1.0s report=file:///r.json"
+    ok = launcher(job_request(tmp_path, f"import sys; print('step one'); print({summary!r})"))
     assert ok["RunReport"] == "file:///r.json"
     assert "    | step one" in echoed
     with pytest.raises(StatesError) as failed:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 from devtools.local_runner.errors import DefinitionError, StatesError
 from devtools.repo import REPO_ROOT
 from devtools.spark_submit import SparkSetupMissing, spark_submit_command, spark_submit_environment
+from spark_jobs.run_report import parse_summary_line
 
 
 @dataclass
@@ -98,9 +98,9 @@ class SparkSubmitLauncher:
                         log.write(line)
                     text = line.rstrip("\n")
                     if is_stdout:
-                        found = re.search(r" report=(\S+)", text)
-                        if found:
-                            report_uri = found.group(1)
+                        summary = parse_summary_line(text)
+                        if summary:
+                            report_uri = summary.report_uri
                         if not text.startswith('{"'):  # EMF metric lines go to the log only
                             self.echo(f"    | {text}")
                             stdout_tail.append(text)
