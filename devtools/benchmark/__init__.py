@@ -1,6 +1,12 @@
-"""The benchmark: the pipeline's Spark jobs timed against an independent DuckDB reference on generated lakes.
+"""The benchmark (make bench): the pipeline's Spark jobs timed against an independent DuckDB reference on the
+same generated lakes, with the targets checked.
 
-    runner      the stages (full build, stream increments, feature store ingest, online lookups), the targets,
-                results.json and docs/benchmarks/README.md (make bench)
-    reference   the DuckDB reference: bronze -> silver -> gold without Spark, and the equality verification
+- options: BenchmarkOptions (every setting, validated) and SparkRunSettings
+- processes: each engine in its own process tree, peak RSS sampled, output lines timed; spark_submit()
+- lakes: generated lakes reused per arguments, run folders with hard-linked bronze, the stream batch
+- stages: full builds against the reference, stream increments on H and 2H, feature store ingest, lookups
+- report: the targets, results.json's tables in docs/benchmarks/README.md, the scaling plot, the summary
+- stats: medians, the machine, the versions, the Spark settings
+- runner: run_benchmark(options)
+- reference: the DuckDB reference (build, verify), also run on its own by scripts/benchmark_reference.py
 """
