@@ -7,24 +7,18 @@ with the same ts are peers: all of them are inside each other's windows, whateve
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_jobs.feature_aggregations import aggregation_of
 from spark_jobs.feature_registry import (
-    COUNT,
-    COUNT_DISTINCT,
     DECIMAL,
     DOUBLE,
     FEATURE_NAMES,
     FEATURE_SET_VERSION,
     FEATURES,
     INTEGER,
-    MAX,
-    MEAN,
-    RATIO_TO_MEAN,
-    SECONDS_SINCE_PREVIOUS,
-    SUM,
     Feature,
 )
 
@@ -48,45 +42,10 @@ GOLD_SCHEMA = T.StructType(
 )
 
 
-def _card_time_window(feature: Feature, *, exclude_current_ts: bool = False) -> Window:
-    ordered = Window.partitionBy("card_id").orderBy("ts_us")
-    return ordered.rangeBetween(-feature.window_us, -1 if exclude_current_ts else 0)
-
-
-def _window_sum(feature: Feature) -> Column:
-    return F.sum(feature.source).over(_card_time_window(feature))
-
-
-def _window_count(feature: Feature) -> Column:
-    return F.count(F.lit(1)).over(_card_time_window(feature))
-
-
-def _mean(feature: Feature) -> Column:
-    # The exact decimal sum, converted once, over the count: within an ulp or two of the exact quotient.
-    return _window_sum(feature).cast("double") / _window_count(feature)
-
-
 def feature_column(feature: Feature) -> Column:
-    """The Spark expression of one registry feature over the card's events."""
-    window = _card_time_window(feature)
-    if feature.aggregation == COUNT:
-        value = _window_count(feature)
-    elif feature.aggregation == SUM:
-        value = _window_sum(feature)
-    elif feature.aggregation == MAX:
-        value = F.max(feature.source).over(window)
-    elif feature.aggregation == COUNT_DISTINCT:
-        value = F.size(F.collect_set(feature.source).over(window))
-    elif feature.aggregation == MEAN:
-        value = _mean(feature)
-    elif feature.aggregation == RATIO_TO_MEAN:
-        value = F.col(feature.source).cast("double") / _mean(feature)
-    elif feature.aggregation == SECONDS_SINCE_PREVIOUS:
-        previous = F.max("ts_us").over(_card_time_window(feature, exclude_current_ts=True))
-        value = (F.col("ts_us") - previous) / F.lit(1_000_000.0)
-    else:
-        raise ValueError(f"feature {feature.name}: unknown aggregation {feature.aggregation!r}")
-    return value.cast(feature.spark_type).alias(feature.name)
+    """The Spark expression of one registry feature over the card's events (its aggregation's Spark half,
+    next to the request-time half in `spark_jobs/feature_aggregations.py`)."""
+    return aggregation_of(feature).spark_column(feature).cast(feature.spark_type).alias(feature.name)
 
 
 def card_features(events: DataFrame, *, computed_at) -> DataFrame:
