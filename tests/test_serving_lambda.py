@@ -140,3 +140,19 @@ def test_a_model_of_another_feature_set_is_refused_at_cold_start(aws, monkeypatc
         match=r"s3://serving-config/models/model\.zip was trained on feature set version 99",
     ):
         serving_lambda.handler({"body": authorization("m-1", T0_S)}, None)
+
+
+def test_the_handler_imports_without_spark_or_the_web_stack():
+    """The Lambda package has neither pyspark nor FastAPI: the handler's imports must not need them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    check = (
+        "import sys, feature_store.serving_lambda, feature_store.serving, feature_store.online_state_dynamodb; "
+        "loaded = [name for name in ('pyspark', 'fastapi', 'starlette', 'uvicorn') if name in sys.modules]; "
+        "assert not loaded, loaded"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", check], cwd=repo, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
