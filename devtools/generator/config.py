@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 
 from devtools.repo import REPO_ROOT
+from spark_jobs import lake as lake_layout
 
 DEFAULT_FX_RATES = REPO_ROOT / "sample_data" / "fx_rates.csv"
 
-BRONZE_PREFIX = "bronze/streaming/card_authorization"
-LABELS_PREFIX = "bronze/labels/chargebacks"
+# The lake's layout (spark_jobs/lake.py): the generator writes where producers deliver.
+BRONZE_PREFIX = lake_layout.BRONZE_EVENTS_PREFIX
+LABELS_PREFIX = lake_layout.LABELS_PREFIX
 GENERATOR_DIR = "_generator"
 MANIFEST_NAME = "manifest.json"
 FRAUD_TRUTH_NAME = "fraud_events.jsonl.gz"

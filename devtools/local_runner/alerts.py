@@ -11,6 +11,7 @@ from typing import Any
 
 from devtools.local_runner.dynamodb import file_lock
 from devtools.local_runner.errors import StatesError, iso_millis, utc_now
+from spark_jobs.lake import alerts_log_uri
 
 
 class LocalAlerts:
@@ -41,6 +42,6 @@ class LocalAlerts:
         )
         storage = open_lake(self.lake_root, endpoint_url=self.endpoint_url)
         with file_lock(self.lock_path):
-            storage.append_lines(storage.uri("_runs", "alerts.log"), [line])
+            storage.append_lines(alerts_log_uri(storage), [line])
         print(f"ALERT {subject}: {message}", file=sys.stderr, flush=True)
         return {"MessageId": message_id}

@@ -19,6 +19,7 @@ from devtools.local_runner.errors import DefinitionError, utc_now
 from devtools.local_runner.interpreter import ExecutionResult, Interpreter
 from devtools.local_runner.services import LocalServices
 from devtools.repo import REPO_ROOT
+from spark_jobs.lake import local_online_store_path
 
 
 def default_state_dir(lake_root: str) -> Path:
@@ -34,9 +35,7 @@ def local_config(lake_root: str, state_dir: Path, overrides: Mapping[str, str] |
     """Values for every placeholder, as Terraform passes them, but local: backend `local`, code_uri = this repo."""
     lake = lake_root.rstrip("/") if lake_root.startswith(("s3://", "s3a://")) else str(Path(lake_root).resolve())
     # feature_store/ingest_features.py's own default for a local lake; an S3 lake keeps it on this machine.
-    online_store = (
-        str(state_dir / "online.db") if lake_root.startswith(("s3://", "s3a://")) else f"{lake}/feature_store/online.db"
-    )
+    online_store = local_online_store_path(lake_root) or str(state_dir / "online.db")
     config = {
         "aws_region": "us-east-1",
         "emr_application_id": "local",
