@@ -301,46 +301,9 @@ def read_online_event_times(
             if attempt > 1:
                 stats.retries += 1
                 options.sleep(options.backoff_seconds(attempt - 1))
-            retry: list[str] = []
-            stats.calls["BatchGetRecord"] += 1
-            try:
-                response = client.batch_get_record(
-                    Identifiers=[
-                        {
-                            "FeatureGroupName": options.feature_group,
-                            "RecordIdentifiersValueAsString": pending,
-                            "FeatureNames": [EVENT_TIME_FEATURE],
-                        }
-                    ]
-                )
-            except _connection_errors() as error:
-                code, message, status = _error_code_and_message(error)
-                stats.error_codes[code] += 1
-                if not is_retryable(code, status):
-                    raise FeatureStoreUnavailable(
-                        f"BatchGetRecord on {options.feature_group}: {code}: {message}"
-                    ) from error
-                retry = pending
-                last = dict.fromkeys(pending, (code, message))
-            else:
-                for result in response.get("Records", []):
-                    event_time = record_value(result["Record"], EVENT_TIME_FEATURE)
-                    if event_time is not None:
-                        found[result["RecordIdentifierValueAsString"]] = event_time
-                for error in response.get("Errors", []):
-                    card_id, code = error["RecordIdentifierValueAsString"], error["ErrorCode"]
-                    stats.error_codes[code] += 1
-                    if code == "ResourceNotFound":  # no record for this identifier
-                        continue
-                    last[card_id] = (code, error.get("ErrorMessage", ""))
-                    if is_retryable(code):
-                        retry.append(card_id)
-                    else:
-                        failed[card_id] = (code, error.get("ErrorMessage", ""), attempt)
-                for unprocessed in response.get("UnprocessedIdentifiers", []):
-                    for card_id in unprocessed["RecordIdentifiersValueAsString"]:
-                        retry.append(card_id)
-                        last[card_id] = ("Unprocessed", "returned in UnprocessedIdentifiers")
+            retry = _get_event_times(
+                client, pending, options, stats, attempt=attempt, found=found, failed=failed, last=last
+            )
             if retry and attempt >= options.max_attempts:
                 for card_id in retry:
                     code, message = last[card_id]
@@ -348,6 +311,59 @@ def read_online_event_times(
                 retry = []
             pending = list(dict.fromkeys(retry))
     return found, failed
+
+
+def _get_event_times(
+    client: Any,
+    card_ids: list[str],
+    options: WriterOptions,
+    stats: WriteStats,
+    *,
+    attempt: int,
+    found: dict[str, str],
+    failed: dict[str, tuple[str, str, int]],
+    last: dict[str, tuple[str, str]],
+) -> list[str]:
+    """One BatchGetRecord of ≤ 100 cards: fills `found`, `failed` (for good) and `last` (each card's last
+    error); returns the cards to ask again."""
+    stats.calls["BatchGetRecord"] += 1
+    try:
+        response = client.batch_get_record(
+            Identifiers=[
+                {
+                    "FeatureGroupName": options.feature_group,
+                    "RecordIdentifiersValueAsString": card_ids,
+                    "FeatureNames": [EVENT_TIME_FEATURE],
+                }
+            ]
+        )
+    except _connection_errors() as error:
+        code, message, status = _error_code_and_message(error)
+        stats.error_codes[code] += 1
+        if not is_retryable(code, status):
+            raise FeatureStoreUnavailable(f"BatchGetRecord on {options.feature_group}: {code}: {message}") from error
+        last.update(dict.fromkeys(card_ids, (code, message)))
+        return list(card_ids)
+    retry: list[str] = []
+    for result in response.get("Records", []):
+        event_time = record_value(result["Record"], EVENT_TIME_FEATURE)
+        if event_time is not None:
+            found[result["RecordIdentifierValueAsString"]] = event_time
+    for error in response.get("Errors", []):
+        card_id, code = error["RecordIdentifierValueAsString"], error["ErrorCode"]
+        stats.error_codes[code] += 1
+        if code == "ResourceNotFound":  # no record for this identifier
+            continue
+        last[card_id] = (code, error.get("ErrorMessage", ""))
+        if is_retryable(code):
+            retry.append(card_id)
+        else:
+            failed[card_id] = (code, error.get("ErrorMessage", ""), attempt)
+    for unprocessed in response.get("UnprocessedIdentifiers", []):
+        for card_id in unprocessed["RecordIdentifiersValueAsString"]:
+            retry.append(card_id)
+            last[card_id] = ("Unprocessed", "returned in UnprocessedIdentifiers")
+    return retry
 
 
 def _hard_delete_online(
@@ -391,6 +407,7 @@ def _entry(item: PendingRecord, options: WriterOptions) -> dict:
 
 
 def _batch_write(client: Any, items: list[PendingRecord], options: WriterOptions, stats: WriteStats) -> None:
+    """Rounds of full batches: each round sends what is pending, the next resends what may be retried."""
     pending = [_Attempted(item, _entry(item, options)) for item in items]
     round_number = 0
     while pending:
@@ -400,55 +417,58 @@ def _batch_write(client: Any, items: list[PendingRecord], options: WriterOptions
             options.sleep(options.backoff_seconds(round_number - 1))
         retry: list[_Attempted] = []
         for start in range(0, len(pending), MAX_BATCH_WRITE_ENTRIES):
-            batch = pending[start : start + MAX_BATCH_WRITE_ENTRIES]
-            for attempted in batch:
-                attempted.attempts += 1
-            stats.calls["BatchWriteRecord"] += 1
-            stats.entries_per_call[len(batch)] += 1
-            try:
-                response = client.batch_write_record(Entries=[attempted.entry for attempted in batch])
-            except _connection_errors() as error:
-                code, message, status = _error_code_and_message(error)
-                stats.error_codes[code] += 1
-                if code == VALIDATION_ERROR:
-                    for attempted in batch:
-                        _give_up(attempted, options, stats, code, message)
-                    continue
-                if not is_retryable(code, status):
-                    raise FeatureStoreUnavailable(
-                        f"BatchWriteRecord on {options.feature_group}: {code}: {message}"
-                    ) from error
-                for attempted in batch:
-                    attempted.last_error = (code, message)
-                    retry.append(attempted)
-                continue
-            settled: set[int] = set()
-            for error in response.get("Errors", []):
-                code, message = error["ErrorCode"], error.get("ErrorMessage", "")
-                stats.error_codes[code] += 1
-                attempted = _claim(batch, settled, error["Entry"], options, stats, code, message)
-                if attempted is None:
-                    continue
-                if is_retryable(code):
-                    attempted.last_error = (code, message)
-                    retry.append(attempted)
-                else:
-                    _give_up(attempted, options, stats, code, message)
-            for entry in response.get("UnprocessedEntries", []):
-                stats.error_codes["Unprocessed"] += 1
-                message = "returned in UnprocessedEntries"
-                attempted = _claim(batch, settled, entry, options, stats, "Unprocessed", message)
-                if attempted is None:
-                    continue
-                attempted.last_error = ("Unprocessed", message)
-                retry.append(attempted)
-            stats.written += sum(1 for attempted in batch if id(attempted) not in settled)
+            retry += _send_batch(client, pending[start : start + MAX_BATCH_WRITE_ENTRIES], options, stats)
         pending = []
         for attempted in retry:
             if attempted.attempts >= options.max_attempts:
                 _give_up(attempted, options, stats, *attempted.last_error)
             else:
                 pending.append(attempted)
+
+
+def _send_batch(client: Any, batch: list[_Attempted], options: WriterOptions, stats: WriteStats) -> list[_Attempted]:
+    """One BatchWriteRecord call; returns the entries to send again (each with its last error)."""
+    for attempted in batch:
+        attempted.attempts += 1
+    stats.calls["BatchWriteRecord"] += 1
+    stats.entries_per_call[len(batch)] += 1
+    try:
+        response = client.batch_write_record(Entries=[attempted.entry for attempted in batch])
+    except _connection_errors() as error:
+        code, message, status = _error_code_and_message(error)
+        stats.error_codes[code] += 1
+        if code == VALIDATION_ERROR:
+            for attempted in batch:
+                _give_up(attempted, options, stats, code, message)
+            return []
+        if not is_retryable(code, status):
+            raise FeatureStoreUnavailable(f"BatchWriteRecord on {options.feature_group}: {code}: {message}") from error
+        for attempted in batch:
+            attempted.last_error = (code, message)
+        return list(batch)
+    retry: list[_Attempted] = []
+    settled: set[int] = set()
+    for error in response.get("Errors", []):
+        code, message = error["ErrorCode"], error.get("ErrorMessage", "")
+        stats.error_codes[code] += 1
+        attempted = _claim(batch, settled, error["Entry"], options, stats, code, message)
+        if attempted is None:
+            continue
+        if is_retryable(code):
+            attempted.last_error = (code, message)
+            retry.append(attempted)
+        else:
+            _give_up(attempted, options, stats, code, message)
+    for entry in response.get("UnprocessedEntries", []):
+        stats.error_codes["Unprocessed"] += 1
+        message = "returned in UnprocessedEntries"
+        attempted = _claim(batch, settled, entry, options, stats, "Unprocessed", message)
+        if attempted is None:
+            continue
+        attempted.last_error = ("Unprocessed", message)
+        retry.append(attempted)
+    stats.written += sum(1 for attempted in batch if id(attempted) not in settled)
+    return retry
 
 
 def _match_keys(entry: dict) -> tuple:

@@ -342,6 +342,8 @@ def decode_json_object(line: str | bytes) -> tuple[dict | None, str | None]:
     return obj, None
 
 
+# The per-line hot path of every bronze file: the common case stays inline in one loop (a call per line
+# costs measurably at millions of lines), so it is longer and branchier than the house limit.
 def _parse_lines(lines: list[str | bytes], result: BronzeFileParse, rates: dict[str, Decimal], token_key: bytes) -> int:
     """Validate every line into result.accepted / result.rejected; returns the number of blank lines.
 
@@ -767,20 +769,7 @@ def load_fx_rates(path_or_text: str | Path | bytes, *, source: str | None = None
     Blank lines are skipped. `source` names the file in errors when its content is passed (e.g. the
     S3 URI it was read from).
     """
-    if isinstance(path_or_text, bytes):
-        try:
-            text = path_or_text.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            raise ValueError(
-                f"{source or '<fx rates text>'}: not UTF-8 ({error.reason} at byte {error.start})"
-            ) from None
-    elif isinstance(path_or_text, str) and "\n" in path_or_text:
-        text = path_or_text.removeprefix("\ufeff")
-    else:
-        source = source or str(path_or_text)
-        text = Path(path_or_text).read_text(encoding="utf-8-sig")
-    source = source or "<fx rates text>"
-
+    text, source = _fx_rates_text(path_or_text, source)
     rates: dict[str, Decimal] = {}
     first_line_of: dict[str, int] = {}
     header_seen = False
@@ -804,22 +793,44 @@ def load_fx_rates(path_or_text: str | Path | bytes, *, source: str | None = None
             raise ValueError(
                 f"{where} field currency: duplicate currency {currency!r} (first on line {first_line_of[currency]})"
             )
-        if not _PLAIN_DECIMAL.fullmatch(rate_text):
-            raise ValueError(f"{where} field usd_rate: {rate_text!r} is not a plain decimal number")
-        rate = Decimal(rate_text)
-        if rate <= 0:
-            raise ValueError(f"{where} field usd_rate: {rate_text!r} is not positive")
-        if _decimal_places(rate) > FX_RATE_MAX_DECIMALS:
-            raise ValueError(
-                f"{where} field usd_rate: {rate_text!r} has more than {FX_RATE_MAX_DECIMALS} decimal places "
-                "(usd_rate is DECIMAL(12,6))"
-            )
-        if rate >= FX_RATE_LIMIT_EXCLUSIVE:
-            raise ValueError(f"{where} field usd_rate: {rate_text!r} does not fit DECIMAL(12,6)")
-        rates[currency] = rate
+        rates[currency] = _fx_rate(rate_text, where)
         first_line_of[currency] = line_number
     if not header_seen:
         raise ValueError(f"{source}: empty file, expected the header 'currency,usd_rate'")
     if not rates:
         raise ValueError(f"{source}: no currencies after the header")
     return rates
+
+
+def _fx_rates_text(path_or_text: str | Path | bytes, source: str | None) -> tuple[str, str]:
+    """The FX file's text and the name errors give it (see load_fx_rates)."""
+    if isinstance(path_or_text, bytes):
+        try:
+            text = path_or_text.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"{source or '<fx rates text>'}: not UTF-8 ({error.reason} at byte {error.start})"
+            ) from None
+    elif isinstance(path_or_text, str) and "\n" in path_or_text:
+        text = path_or_text.removeprefix("\ufeff")
+    else:
+        source = source or str(path_or_text)
+        text = Path(path_or_text).read_text(encoding="utf-8-sig")
+    return text, source or "<fx rates text>"
+
+
+def _fx_rate(rate_text: str, where: str) -> Decimal:
+    """One usd_rate field: a plain positive decimal that fits DECIMAL(12,6), else ValueError at `where`."""
+    if not _PLAIN_DECIMAL.fullmatch(rate_text):
+        raise ValueError(f"{where} field usd_rate: {rate_text!r} is not a plain decimal number")
+    rate = Decimal(rate_text)
+    if rate <= 0:
+        raise ValueError(f"{where} field usd_rate: {rate_text!r} is not positive")
+    if _decimal_places(rate) > FX_RATE_MAX_DECIMALS:
+        raise ValueError(
+            f"{where} field usd_rate: {rate_text!r} has more than {FX_RATE_MAX_DECIMALS} decimal places "
+            "(usd_rate is DECIMAL(12,6))"
+        )
+    if rate >= FX_RATE_LIMIT_EXCLUSIVE:
+        raise ValueError(f"{where} field usd_rate: {rate_text!r} does not fit DECIMAL(12,6)")
+    return rate
