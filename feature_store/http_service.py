@@ -38,7 +38,7 @@ def create_app(server: Any, *, model: ModelArtifact | None = None) -> FastAPI:
 
     @app.post("/v1/features")
     async def features(request: Request) -> Response:
-        body = await request.body()
+        body = await _capped_body(request)
         # The state's reads and writes block (SQLite, DynamoDB): run them off the event loop.
         result = await run_in_threadpool(
             serving_endpoints.handle, "/v1/features", serving_endpoints.serve_features, server, body
@@ -47,7 +47,7 @@ def create_app(server: Any, *, model: ModelArtifact | None = None) -> FastAPI:
 
     @app.post("/v1/score")
     async def score(request: Request) -> Response:
-        body = await request.body()
+        body = await _capped_body(request)
         result = await run_in_threadpool(
             serving_endpoints.handle, "/v1/score", serving_endpoints.score, server, model, body
         )
@@ -58,6 +58,17 @@ def create_app(server: Any, *, model: ModelArtifact | None = None) -> FastAPI:
         return _response(serving_endpoints.health(model))
 
     return app
+
+
+async def _capped_body(request: Request) -> bytes:
+    """The body, read only up to one byte past the cap: a huge upload is refused (413) without holding it all."""
+    parts, size = [], 0
+    async for chunk in request.stream():
+        parts.append(chunk)
+        size += len(chunk)
+        if size > serving_endpoints.MAX_BODY_BYTES:
+            break
+    return b"".join(parts)
 
 
 def _response(result: serving_endpoints.EndpointResult) -> Response:

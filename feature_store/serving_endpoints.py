@@ -98,7 +98,7 @@ def _serve(server: Any, raw_body: bytes | str) -> Any:
     size = len(raw_body.encode("utf-8") if isinstance(raw_body, str) else raw_body)
     if size > MAX_BODY_BYTES:
         return error_result(
-            413, BODY_TOO_LARGE, f"the body is {size} bytes; one authorization is at most {MAX_BODY_BYTES}"
+            413, BODY_TOO_LARGE, f"the body is over {MAX_BODY_BYTES} bytes; one authorization is a few hundred"
         )
     try:
         return server.serve(raw_body)
