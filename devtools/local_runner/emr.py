@@ -10,9 +10,10 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from devtools.local_runner.errors import DefinitionError, StatesError
 from devtools.repo import REPO_ROOT
@@ -73,7 +74,6 @@ class SparkSubmitLauncher:
         command = self.command(job)
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        report_uri = None
         with open(job.log_path, "w", encoding="utf-8") as log:
             log.write("$ " + shlex.join(command) + "\n")
             log.flush()
@@ -87,75 +87,95 @@ class SparkSubmitLauncher:
                 errors="replace",
                 start_new_session=True,
             )
-            lock = threading.Lock()
-            stdout_tail: list[str] = []  # spark-submit merges the Python driver's stderr into stdout
-            stderr_tail: list[str] = []  # the JVM's log
-
-            def pump(stream, is_stdout: bool) -> None:
-                nonlocal report_uri
-                for line in stream:
-                    with lock:
-                        log.write(line)
-                    text = line.rstrip("\n")
-                    if is_stdout:
-                        summary = parse_summary_line(text)
-                        if summary:
-                            report_uri = summary.report_uri
-                        if not text.startswith('{"'):  # EMF metric lines go to the log only
-                            self.echo(f"    | {text}")
-                            stdout_tail.append(text)
-                            del stdout_tail[:-40]
-                    else:
-                        stderr_tail.append(text)
-                        del stderr_tail[:-40]
-
-            readers = [
-                threading.Thread(target=pump, args=(process.stdout, True), daemon=True),
-                threading.Thread(target=pump, args=(process.stderr, False), daemon=True),
-            ]
-            for reader in readers:
-                reader.start()
-            limits = [(job.execution_timeout_seconds, "TaskFailed"), (job.state_timeout_seconds, "Timeout")]
-            limits = [(seconds, kind) for seconds, kind in limits if seconds]
-            deadline, kind = min(limits) if limits else (None, None)
-            try:
-                return_code = process.wait(timeout=deadline)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                for reader in readers:
-                    reader.join(timeout=5)
-                if kind == "Timeout":
-                    raise StatesError(
-                        "States.Timeout", f"job {job.name} ran longer than the state's TimeoutSeconds"
-                    ) from None
-                raise StatesError(
-                    "States.TaskFailed",
-                    json.dumps(
-                        {
-                            "Name": job.name,
-                            "State": "CANCELLED",
-                            "StateDetails": "Job run exceeded ExecutionTimeoutMinutes and was cancelled",
-                        }
-                    ),
-                ) from None
+            output = _JobOutput(log, self.echo)
+            readers = output.read(process)
+            return_code = _wait_or_cancel(process, job, readers)
             for reader in readers:
                 reader.join(timeout=30)
         seconds = round(time.monotonic() - started, 1)
         if return_code != 0:
-            jvm_errors = [line for line in stderr_tail if " ERROR " in line or "Error" in line or "Exception" in line]
-            jvm_errors = jvm_errors or stderr_tail[-5:]
-            details = "\n".join(stdout_tail[-25:] + jvm_errors[-10:])[-6000:]
-            raise StatesError(
-                "States.TaskFailed",
-                json.dumps(
-                    {
-                        "Name": job.name,
-                        "State": "FAILED",
-                        "LocalLog": str(job.log_path),
-                        "StateDetails": f"spark-submit exited with {return_code}: {details}",
-                    }
-                ),
-            )
-        return {"DurationSeconds": seconds, "RunReport": report_uri}
+            raise output.failure(job, return_code)
+        return {"DurationSeconds": seconds, "RunReport": output.report_uri}
+
+
+class _JobOutput:
+    """A job's output, read on two threads: every line to the log file; stdout echoed (EMF metric lines to the
+    log only) and searched for the run report; the tails of both kept for a failure's details."""
+
+    def __init__(self, log: TextIO, echo: Callable[[str], None]) -> None:
+        self.log, self.echo = log, echo
+        self.lock = threading.Lock()
+        self.stdout_tail: list[str] = []  # spark-submit merges the Python driver's stderr into stdout
+        self.stderr_tail: list[str] = []  # the JVM's log
+        self.report_uri: str | None = None
+
+    def read(self, process: subprocess.Popen) -> list[threading.Thread]:
+        readers = [
+            threading.Thread(target=self.pump, args=(process.stdout, True), daemon=True),
+            threading.Thread(target=self.pump, args=(process.stderr, False), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        return readers
+
+    def pump(self, stream: Iterable[str], is_stdout: bool) -> None:
+        for line in stream:
+            with self.lock:
+                self.log.write(line)
+            text = line.rstrip("\n")
+            if is_stdout:
+                summary = parse_summary_line(text)
+                if summary:
+                    self.report_uri = summary.report_uri
+                if not text.startswith('{"'):  # EMF metric lines go to the log only
+                    self.echo(f"    | {text}")
+                    self.stdout_tail.append(text)
+                    del self.stdout_tail[:-40]
+            else:
+                self.stderr_tail.append(text)
+                del self.stderr_tail[:-40]
+
+    def failure(self, job: JobRequest, return_code: int) -> StatesError:
+        """States.TaskFailed with the driver's last lines and the JVM's errors (else its last lines)."""
+        jvm_errors = [line for line in self.stderr_tail if " ERROR " in line or "Error" in line or "Exception" in line]
+        jvm_errors = jvm_errors or self.stderr_tail[-5:]
+        details = "\n".join(self.stdout_tail[-25:] + jvm_errors[-10:])[-6000:]
+        return StatesError(
+            "States.TaskFailed",
+            json.dumps(
+                {
+                    "Name": job.name,
+                    "State": "FAILED",
+                    "LocalLog": str(job.log_path),
+                    "StateDetails": f"spark-submit exited with {return_code}: {details}",
+                }
+            ),
+        )
+
+
+def _wait_or_cancel(process: subprocess.Popen, job: JobRequest, readers: list[threading.Thread]) -> int:
+    """The exit code, or, past the earlier of the two limits, the process group killed and the error that
+    limit means: EMR's ExecutionTimeoutMinutes -> States.TaskFailed (CANCELLED), the state's -> States.Timeout."""
+    limits = [(job.execution_timeout_seconds, "TaskFailed"), (job.state_timeout_seconds, "Timeout")]
+    limits = [(seconds, kind) for seconds, kind in limits if seconds]
+    deadline, kind = min(limits) if limits else (None, None)
+    try:
+        return process.wait(timeout=deadline)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        for reader in readers:
+            reader.join(timeout=5)
+        if kind == "Timeout":
+            raise StatesError("States.Timeout", f"job {job.name} ran longer than the state's TimeoutSeconds") from None
+        raise StatesError(
+            "States.TaskFailed",
+            json.dumps(
+                {
+                    "Name": job.name,
+                    "State": "CANCELLED",
+                    "StateDetails": "Job run exceeded ExecutionTimeoutMinutes and was cancelled",
+                }
+            ),
+        ) from None
