@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -67,14 +68,22 @@ class World:
 
 
 def build_world(cfg: GeneratorConfig, currencies: dict[str, float], start_us: int, end_us: int) -> World:
+    """Cards (home country, spending scale, activity, number, maybe a trip) and merchants (country, store or
+    online, price level, popularity), all from the world's own random stream, drawn in a fixed order."""
     rng = stage_rng(cfg.seed, 1)
     countries = tuple(c for c in COUNTRIES if c.currency in currencies)
     uncovered = sorted(set(currencies) - {c.currency for c in countries})
     if uncovered:
         known = ", ".join(sorted({c.currency for c in COUNTRIES}))
         raise ValueError(f"no country uses currency {', '.join(uncovered)} (the generator knows {known})")
-    n_countries = len(countries)
+    cards = _draw_cards(cfg, rng, countries)
+    trips = _draw_trips(cfg, rng, cards["card_home"], len(countries), start_us, end_us)
+    merchants = _draw_merchants(cfg, rng, countries)
+    return World(countries=countries, currencies=currencies, **cards, **trips, **merchants)
 
+
+def _draw_cards(cfg: GeneratorConfig, rng: np.random.Generator, countries: tuple[Country, ...]) -> dict[str, Any]:
+    n_countries = len(countries)
     card_weights = np.array([c.card_weight for c in countries])
     card_weights /= card_weights.sum()
     # The first cards cover every country once, so even a small lake sees every currency.
@@ -90,16 +99,31 @@ def build_world(cfg: GeneratorConfig, currencies: dict[str, float], start_us: in
     for brand, digits in zip(brands.tolist(), bodies.tolist(), strict=True):
         body = brand + "".join(map(str, digits))[: 15 - len(brand)]
         card_numbers.append(_luhn_complete(body))
+    return {
+        "card_ids": card_ids,
+        "card_home": home,
+        "card_scale_usd": scale_usd,
+        "card_activity": activity,
+        "card_numbers": card_numbers,
+    }
 
-    window_us = end_us - start_us
+
+def _draw_trips(
+    cfg: GeneratorConfig, rng: np.random.Generator, home: np.ndarray, n_countries: int, start_us: int, end_us: int
+) -> dict[str, np.ndarray]:
+    """A trip of 2-7 days to another country for travel-rate of the cards (-1: no trip)."""
     travels = rng.random(cfg.cards) < cfg.travel_rate
     trip_length = rng.integers(2 * US_PER_DAY, 8 * US_PER_DAY, cfg.cards)
-    trip_start = start_us + (rng.random(cfg.cards) * window_us).astype(np.int64)
+    trip_start = start_us + (rng.random(cfg.cards) * (end_us - start_us)).astype(np.int64)
     trip_start = np.where(travels, trip_start, -1)
     trip_end = np.where(travels, trip_start + trip_length, -1)
     shift = rng.integers(1, max(n_countries, 2), cfg.cards)
     trip_country = (home + shift) % n_countries if n_countries > 1 else home.copy()
+    return {"trip_start_us": trip_start, "trip_end_us": trip_end, "trip_country": trip_country}
 
+
+def _draw_merchants(cfg: GeneratorConfig, rng: np.random.Generator, countries: tuple[Country, ...]) -> dict[str, Any]:
+    """Stores and online shops per country by its weight, and a Zipf-like popularity within each group."""
     n_merchants = cfg.merchants if cfg.merchants is not None else max(120, cfg.cards // 4)
     merchant_weights = np.array([c.merchant_weight for c in countries])
     merchant_weights /= merchant_weights.sum()
@@ -117,31 +141,21 @@ def build_world(cfg: GeneratorConfig, currencies: dict[str, float], start_us: in
     merchant_factor = np.exp(rng.normal(0.0, 0.5, total_merchants))
     popularity = np.zeros(total_merchants)
     groups: dict[tuple[int, bool], np.ndarray] = {}
-    for country_index in range(n_countries):
+    for country_index in range(len(countries)):
         for online in (False, True):
             members = np.flatnonzero((merchant_country == country_index) & (merchant_online == online))
             ranks = rng.permutation(len(members)) + 1
             weights = 1.0 / ranks**1.1
             popularity[members] = weights / weights.sum()
             groups[(country_index, online)] = members
-    return World(
-        countries=countries,
-        currencies=currencies,
-        card_ids=card_ids,
-        card_home=home,
-        card_scale_usd=scale_usd,
-        card_activity=activity,
-        card_numbers=card_numbers,
-        trip_start_us=trip_start,
-        trip_end_us=trip_end,
-        trip_country=trip_country,
-        merchant_ids=merchant_ids,
-        merchant_country=merchant_country,
-        merchant_online=merchant_online,
-        merchant_factor=merchant_factor,
-        merchant_popularity=popularity,
-        groups=groups,
-    )
+    return {
+        "merchant_ids": merchant_ids,
+        "merchant_country": merchant_country,
+        "merchant_online": merchant_online,
+        "merchant_factor": merchant_factor,
+        "merchant_popularity": popularity,
+        "groups": groups,
+    }
 
 
 def pick_merchants(
