@@ -20,8 +20,9 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feature_store.model_artifact import AMOUNT_INPUT, ModelArtifact
 from spark_jobs.card_numbers import mask_card_numbers
@@ -33,6 +34,9 @@ BAD_REQUEST = "bad_request"
 BODY_TOO_LARGE = "body_too_large"
 EVENT_ID_LOG_MAX_CHARS = 200
 MAX_BODY_BYTES = 64 * 1024  # one authorization is a few hundred bytes; anything this big is not one
+
+if TYPE_CHECKING:
+    from feature_store.serving import FeatureServer, ServedFeatures
 
 log = logging.getLogger("feature_store.serving")
 
@@ -56,13 +60,13 @@ def error_result(status: int, reason: str, detail: str, *, event_id: str | None 
     return EndpointResult(status, body, event_id=event_id, reason=reason)
 
 
-def serve_features(server: Any, raw_body: bytes | str) -> EndpointResult:
+def serve_features(server: FeatureServer, raw_body: bytes | str) -> EndpointResult:
     """POST /v1/features: the served features of one authorization, or the reason it was refused."""
     served = _serve(server, raw_body)
     return served if isinstance(served, EndpointResult) else _served_result(served)
 
 
-def score(server: Any, model: ModelArtifact | None, raw_body: bytes | str) -> EndpointResult:
+def score(server: FeatureServer, model: ModelArtifact | None, raw_body: bytes | str) -> EndpointResult:
     """POST /v1/score: the served features plus `score`, the model's fraud probability computed on them (in
     the model's input order) and the authorization's USD amount."""
     if model is None:
@@ -82,7 +86,7 @@ def score(server: Any, model: ModelArtifact | None, raw_body: bytes | str) -> En
     return result
 
 
-def _authorization_amount(server: Any, served: Any) -> Any:
+def _authorization_amount(server: FeatureServer, served: ServedFeatures) -> Decimal:
     """The authorization's USD amount (the contract's conversion, exact), as the state holds it now: written
     back by this request, or there before it (a repeat)."""
     stored = server.state.find(served.card_id, served.event_id)
@@ -91,7 +95,7 @@ def _authorization_amount(server: Any, served: Any) -> Any:
     return stored.amount_usd
 
 
-def _serve(server: Any, raw_body: bytes | str) -> Any:
+def _serve(server: FeatureServer, raw_body: bytes | str) -> ServedFeatures | EndpointResult:
     """The server's ServedFeatures, or the error result (413 too large, 422 refused by the contract)."""
     from feature_store.serving import ServingRejected
 
@@ -110,13 +114,13 @@ def _event_id_of(raw_body: bytes | str) -> str | None:
     """A refused body's event_id for the log, if it has a readable one (the log masks card numbers)."""
     try:
         record = json.loads(raw_body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return None
     event_id = record.get("event_id") if isinstance(record, dict) else None
     return event_id[:EVENT_ID_LOG_MAX_CHARS] if isinstance(event_id, str) else None
 
 
-def _served_result(served: Any) -> EndpointResult:
+def _served_result(served: ServedFeatures) -> EndpointResult:
     return EndpointResult(200, served.as_json(), event_id=served.event_id, log_fields={"replayed": served.replayed})
 
 
@@ -205,7 +209,7 @@ class ServingSetupError(RuntimeError):
     """The lake or its online state is missing: nothing to serve from."""
 
 
-def local_server(lake_root: str | Path, *, fx_rates_path: str | Path | None = None) -> Any:
+def local_server(lake_root: str | Path, *, fx_rates_path: str | Path | None = None) -> FeatureServer:
     """FeatureServer.local over an existing lake and its online state; a clear error when either is missing
     (serving from an empty state would count none of the card's past events)."""
     from feature_store.online_state import local_state_path
@@ -224,7 +228,7 @@ def local_server(lake_root: str | Path, *, fx_rates_path: str | Path | None = No
     return FeatureServer.local(root, fx_rates_path=fx_rates_path)
 
 
-def replay_ndjson(server: Any, lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+def replay_ndjson(server: FeatureServer, lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     """Serve each non-blank line in order, with write-back: yields the features response, or
     `{"line": N, "error": <reason>, "detail": ...}` (N counts every line from 1, blank ones included)."""
     for number, line in enumerate(lines, start=1):

@@ -73,6 +73,8 @@ def test_contract_rejections_are_422_with_the_reason_and_no_card_number(server):
         assert response.status_code == 422, (reason, response.text)
         assert response.json()["error"] == reason and response.json()["detail"]
         assert CARD_NUMBER not in response.text, reason
+    deep = client.post("/v1/features", content=b"[" * 60_000)  # deeper than Python's JSON parser goes
+    assert deep.status_code == 422 and deep.json()["error"] == "malformed_json"
     too_large = client.post("/v1/features", content=b"x" * (1 << 20))
     assert too_large.status_code == 413 and too_large.json()["error"] == "body_too_large"
     # Duplicate keys and NaN are judged on the raw bytes, as in bronze (a JSON parser would hide them).
