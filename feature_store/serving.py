@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -77,7 +77,7 @@ class ServedFeatures:
     ts_us: int
     event_time: str
     feature_set_version: int
-    features: dict[str, FeatureValue] = field(repr=True)
+    features: dict[str, FeatureValue]
     replayed: bool  # the event_id was already in the state with this payload: nothing was written
 
     def as_json(self) -> dict[str, object]:
