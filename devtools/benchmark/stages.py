@@ -37,105 +37,122 @@ from devtools.repo import REPO_ROOT
 FULL_BUILD_ARGS = ["--mode", "full", "--max-batch-files", "100000"]
 
 
+FULL_BUILD_KEYS = (
+    "wall_seconds",
+    "wall_seconds_with_startup",
+    "startup_seconds",
+    "peak_rss_bytes",
+    "peak_pss_bytes",
+    "cpu_seconds",
+)
+
+
 def full_build_stage(options: BenchmarkOptions) -> dict:
-    sizes = []
-    for events in options.sizes:
-        cards = max(1, events // options.events_per_card)
-        pristine, generation = generated_lake(options, events=events, cards=cards, days=options.days)
-        tag = lake_tag(events, cards, options.days, options.seed)
-        files, size = bronze_size(pristine)
-        spark_runs, duckdb_runs = [], []
-        run_root = options.work_dir / "runs" / f"full-{tag}"
-        reference_dir = options.work_dir / "reference" / f"full-{tag}"
-        report = None
-        for attempt in range(1, options.repeat + 1):
-            log(f"full build {events:,} events: Spark, run {attempt}/{options.repeat}")
-            fresh_run_root(pristine, run_root)
-            run = spark_submit(
-                options.spark_run, "spark_jobs/silver_and_gold.py", [*FULL_BUILD_ARGS, "--lake-root", str(run_root)]
-            )
-            require_success(run, f"spark full build of {run_root}")
-            report = run_report(run_root, run)
-            timing = spark_job_timing(run, "silver_and_gold")
-            timing["steps"] = report["duration_per_step_seconds"]
-            timing["report_duration_seconds"] = report["duration_seconds"]
-            spark_runs.append(timing)
-            log(
-                f"  spark {timing['wall_seconds']} s without start-up, {timing['wall_seconds_with_startup']} s with; "
-                f"peak RSS {timing['peak_rss_bytes'] / 1e9:.2f} GB"
-            )
-            log(f"full build {events:,} events: DuckDB reference, run {attempt}/{options.repeat}")
-            if reference_dir.exists():
-                shutil.rmtree(reference_dir)
-            reference = python_process(
-                options,
-                "scripts/benchmark_reference.py",
-                ["build", "--lake-root", str(pristine), "--output-dir", str(reference_dir)],
-            )
-            require_success(reference, "DuckDB reference build")
-            document = last_json_line(reference)
-            duckdb_runs.append(
-                {
-                    "wall_seconds": document["seconds"],
-                    "wall_seconds_with_startup": round(reference.wall_seconds, 3),
-                    "peak_rss_bytes": reference.peak_rss_bytes,
-                    "peak_pss_bytes": reference.peak_pss_bytes,
-                    "cpu_seconds": round(reference.cpu_seconds, 3),
-                    "phases": document["phases"],
-                    "counts": document["counts"],
-                }
-            )
-            log(f"  duckdb {document['seconds']} s, peak RSS {reference.peak_rss_bytes / 1e9:.2f} GB")
-        log(f"full build {events:,} events: verifying Spark's tables against the reference")
-        verification_run = python_process(
-            options,
-            "scripts/benchmark_reference.py",
-            ["verify", "--lake-root", str(run_root), "--output-dir", str(reference_dir)],
-        )
-        require_success(verification_run, "verification")
-        verification = last_json_line(verification_run)
-        verification["spark_counts"] = {
-            key: value for key, value in report["counts"].items() if not key.startswith("gold_bytes")
-        }
-        verification["reference_counts"] = duckdb_runs[-1]["counts"]
-        verification["counts_equal"] = all(
-            report["counts"].get(key) == duckdb_runs[-1]["counts"].get(key)
-            for key in ("records_read", "blank_lines", "accepted", "duplicates", "quarantined", "quarantined_by_reason")
-        )
-        verification["equal"] = bool(verification["equal"] and verification["counts_equal"])
-        log(f"  verification: {'equal' if verification['equal'] else 'DIFFERENT'}")
-        keys = (
-            "wall_seconds",
-            "wall_seconds_with_startup",
-            "startup_seconds",
-            "peak_rss_bytes",
-            "peak_pss_bytes",
-            "cpu_seconds",
-        )
-        spark = {"runs": spark_runs, "median": summarize_runs(spark_runs, keys)}
-        duckdb = {"runs": duckdb_runs, "median": summarize_runs(duckdb_runs, keys)}
-        silver_events = report["counts"]["accepted"]
-        for engine in (spark, duckdb):
-            seconds = engine["median"]["wall_seconds"]
-            engine["median"]["events_per_second"] = round(silver_events / seconds) if seconds else None
-        spark_seconds, duckdb_seconds = spark["median"]["wall_seconds"], duckdb["median"]["wall_seconds"]
-        sizes.append(
-            {
-                "events": events,
-                "cards": cards,
-                "days": options.days,
-                "lake": {"bronze_files": files, "bronze_bytes": size, **generation},
-                "run_root": str(run_root),
-                "spark": spark,
-                "duckdb": duckdb,
-                "ratio_spark_to_duckdb": round(spark_seconds / duckdb_seconds, 2) if spark_seconds else None,
-                "ratio_spark_with_startup_to_duckdb": round(
-                    spark["median"]["wall_seconds_with_startup"] / duckdb_seconds, 2
-                ),
-                "verification": verification,
-            }
-        )
-    return {"sizes": sizes}
+    """For every size: Spark's full build and the DuckDB reference on the same lake, --repeat times each, then
+    Spark's tables verified against the reference."""
+    return {"sizes": [_full_build_size(options, events) for events in options.sizes]}
+
+
+def _full_build_size(options: BenchmarkOptions, events: int) -> dict:
+    cards = max(1, events // options.events_per_card)
+    pristine, generation = generated_lake(options, events=events, cards=cards, days=options.days)
+    tag = lake_tag(events, cards, options.days, options.seed)
+    files, size = bronze_size(pristine)
+    spark_runs, duckdb_runs = [], []
+    run_root = options.work_dir / "runs" / f"full-{tag}"
+    reference_dir = options.work_dir / "reference" / f"full-{tag}"
+    report = None
+    for attempt in range(1, options.repeat + 1):
+        log(f"full build {events:,} events: Spark, run {attempt}/{options.repeat}")
+        timing, report = _spark_full_build(options, pristine, run_root)
+        spark_runs.append(timing)
+        log(f"full build {events:,} events: DuckDB reference, run {attempt}/{options.repeat}")
+        duckdb_runs.append(_reference_full_build(options, pristine, reference_dir))
+    log(f"full build {events:,} events: verifying Spark's tables against the reference")
+    verification = _verify_full_build(options, run_root, reference_dir, report, duckdb_runs[-1]["counts"])
+    spark = {"runs": spark_runs, "median": summarize_runs(spark_runs, FULL_BUILD_KEYS)}
+    duckdb = {"runs": duckdb_runs, "median": summarize_runs(duckdb_runs, FULL_BUILD_KEYS)}
+    silver_events = report["counts"]["accepted"]
+    for engine in (spark, duckdb):
+        seconds = engine["median"]["wall_seconds"]
+        engine["median"]["events_per_second"] = round(silver_events / seconds) if seconds else None
+    spark_seconds, duckdb_seconds = spark["median"]["wall_seconds"], duckdb["median"]["wall_seconds"]
+    return {
+        "events": events,
+        "cards": cards,
+        "days": options.days,
+        "lake": {"bronze_files": files, "bronze_bytes": size, **generation},
+        "run_root": str(run_root),
+        "spark": spark,
+        "duckdb": duckdb,
+        "ratio_spark_to_duckdb": round(spark_seconds / duckdb_seconds, 2) if spark_seconds else None,
+        "ratio_spark_with_startup_to_duckdb": round(spark["median"]["wall_seconds_with_startup"] / duckdb_seconds, 2),
+        "verification": verification,
+    }
+
+
+def _spark_full_build(options: BenchmarkOptions, pristine: Path, run_root: Path) -> tuple[dict, dict]:
+    """`--mode full` on a fresh run folder: the timing (with the run report's steps) and the run report."""
+    fresh_run_root(pristine, run_root)
+    run = spark_submit(
+        options.spark_run, "spark_jobs/silver_and_gold.py", [*FULL_BUILD_ARGS, "--lake-root", str(run_root)]
+    )
+    require_success(run, f"spark full build of {run_root}")
+    report = run_report(run_root, run)
+    timing = spark_job_timing(run, "silver_and_gold")
+    timing["steps"] = report["duration_per_step_seconds"]
+    timing["report_duration_seconds"] = report["duration_seconds"]
+    log(
+        f"  spark {timing['wall_seconds']} s without start-up, {timing['wall_seconds_with_startup']} s with; "
+        f"peak RSS {timing['peak_rss_bytes'] / 1e9:.2f} GB"
+    )
+    return timing, report
+
+
+def _reference_full_build(options: BenchmarkOptions, pristine: Path, reference_dir: Path) -> dict:
+    if reference_dir.exists():
+        shutil.rmtree(reference_dir)
+    reference = python_process(
+        options,
+        "scripts/benchmark_reference.py",
+        ["build", "--lake-root", str(pristine), "--output-dir", str(reference_dir)],
+    )
+    require_success(reference, "DuckDB reference build")
+    document = last_json_line(reference)
+    log(f"  duckdb {document['seconds']} s, peak RSS {reference.peak_rss_bytes / 1e9:.2f} GB")
+    return {
+        "wall_seconds": document["seconds"],
+        "wall_seconds_with_startup": round(reference.wall_seconds, 3),
+        "peak_rss_bytes": reference.peak_rss_bytes,
+        "peak_pss_bytes": reference.peak_pss_bytes,
+        "cpu_seconds": round(reference.cpu_seconds, 3),
+        "phases": document["phases"],
+        "counts": document["counts"],
+    }
+
+
+def _verify_full_build(
+    options: BenchmarkOptions, run_root: Path, reference_dir: Path, report: dict, reference_counts: dict
+) -> dict:
+    """Spark's tables against the reference's, and the run report's counts against the reference's."""
+    verification_run = python_process(
+        options,
+        "scripts/benchmark_reference.py",
+        ["verify", "--lake-root", str(run_root), "--output-dir", str(reference_dir)],
+    )
+    require_success(verification_run, "verification")
+    verification = last_json_line(verification_run)
+    verification["spark_counts"] = {
+        key: value for key, value in report["counts"].items() if not key.startswith("gold_bytes")
+    }
+    verification["reference_counts"] = reference_counts
+    verification["counts_equal"] = all(
+        report["counts"].get(key) == reference_counts.get(key)
+        for key in ("records_read", "blank_lines", "accepted", "duplicates", "quarantined", "quarantined_by_reason")
+    )
+    verification["equal"] = bool(verification["equal"] and verification["counts_equal"])
+    log(f"  verification: {'equal' if verification['equal'] else 'DIFFERENT'}")
+    return verification
 
 
 STREAM_KEYS = (
@@ -165,25 +182,10 @@ def stream_stage(options: BenchmarkOptions, full_build: dict | None) -> dict:
         events, days = history * factor, options.days * factor
         pristine, generation = generated_lake(options, events=events, cards=cards, days=days)
         tag = lake_tag(events, cards, days, options.seed)
-        run_root = options.work_dir / "runs" / f"stream-{tag}"
         history_end = start + dt.timedelta(days=days)
-        built = next(
-            (size for size in (full_build or {}).get("sizes", []) if Path(size["run_root"]).name == f"full-{tag}"),
-            None,
+        run_root, history_timing = _history(
+            options, pristine, tag, full_build, label=label, events=events, days=days, cards=cards
         )
-        if built is not None:  # the full build of the same lake is this history (in place: the ledger
-            # and silver hold absolute file URIs, so a run folder never moves)
-            log(f"stream {label}: history = the full build of {events:,} events")
-            run_root = Path(built["run_root"])
-            history_timing = built["spark"]["runs"][-1]
-        else:
-            log(f"stream {label}: history build ({events:,} events, {days} days, {cards:,} cards)")
-            fresh_run_root(pristine, run_root)
-            build = spark_submit(
-                options.spark_run, "spark_jobs/silver_and_gold.py", [*FULL_BUILD_ARGS, "--lake-root", str(run_root)]
-            )
-            require_success(build, f"history build of {run_root}")
-            history_timing = spark_job_timing(build, "silver_and_gold")
         snapshot = run_root.with_name(run_root.name + ".history")
         copy_lake(run_root, snapshot)
         if base_lines is None:
@@ -206,16 +208,7 @@ def stream_stage(options: BenchmarkOptions, full_build: dict | None) -> dict:
             "_history_end": history_end,
         }
     repeat = options.stream_repeat or options.repeat
-    for attempt in range(1, repeat + 1):
-        order = ("H", "2H") if attempt % 2 else ("2H", "H")
-        for label in order:
-            item = histories[label]
-            run_root = Path(item["run_root"])
-            if item["runs"]:  # back to the history as it was before the batch
-                copy_lake(item["_snapshot"], run_root)
-            write_batch(run_root, item["_lines"], item["_history_end"])
-            log(f"stream {label}: incremental run {attempt}/{repeat} ({len(item['_lines']):,} new events)")
-            item["runs"].append(stream_run(options, run_root))
+    _alternate_stream_runs(options, histories, repeat)
     for item in histories.values():
         for private in ("_snapshot", "_lines", "_history_end"):
             item.pop(private)
@@ -237,6 +230,51 @@ def stream_stage(options: BenchmarkOptions, full_build: dict | None) -> dict:
         "ratio_2h_over_h_cpu": round(h2["cpu_seconds"] / h["cpu_seconds"], 3) if h["cpu_seconds"] else None,
         "verification_after_increment": verification,
     }
+
+
+def _history(
+    options: BenchmarkOptions,
+    pristine: Path,
+    tag: str,
+    full_build: dict | None,
+    *,
+    label: str,
+    events: int,
+    days: int,
+    cards: int,
+) -> tuple[Path, dict]:
+    """The run folder holding a history and the timing of its build: the full build of the same lake when the
+    full stage ran one (in place: the ledger and silver hold absolute file URIs, so a run folder never moves),
+    else a `--mode full` build of its own."""
+    built = next(
+        (size for size in (full_build or {}).get("sizes", []) if Path(size["run_root"]).name == f"full-{tag}"),
+        None,
+    )
+    if built is not None:
+        log(f"stream {label}: history = the full build of {events:,} events")
+        return Path(built["run_root"]), built["spark"]["runs"][-1]
+    log(f"stream {label}: history build ({events:,} events, {days} days, {cards:,} cards)")
+    run_root = options.work_dir / "runs" / f"stream-{tag}"
+    fresh_run_root(pristine, run_root)
+    build = spark_submit(
+        options.spark_run, "spark_jobs/silver_and_gold.py", [*FULL_BUILD_ARGS, "--lake-root", str(run_root)]
+    )
+    require_success(build, f"history build of {run_root}")
+    return run_root, spark_job_timing(build, "silver_and_gold")
+
+
+def _alternate_stream_runs(options: BenchmarkOptions, histories: dict[str, dict], repeat: int) -> None:
+    """`repeat` stream runs of the batch on each history, H and 2H alternating; each from the history as it was."""
+    for attempt in range(1, repeat + 1):
+        order = ("H", "2H") if attempt % 2 else ("2H", "H")
+        for label in order:
+            item = histories[label]
+            run_root = Path(item["run_root"])
+            if item["runs"]:  # back to the history as it was before the batch
+                copy_lake(item["_snapshot"], run_root)
+            write_batch(run_root, item["_lines"], item["_history_end"])
+            log(f"stream {label}: incremental run {attempt}/{repeat} ({len(item['_lines']):,} new events)")
+            item["runs"].append(stream_run(options, run_root))
 
 
 def stream_run(options: BenchmarkOptions, run_root: Path) -> dict:
