@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +73,9 @@ def parse_options(argv: list[str] | None = None) -> ReplayOptions | HttpOptions:
 
 
 def run_replay(options: ReplayOptions) -> None:
-    from feature_store.serving_endpoints import local_server, replay_ndjson
+    from feature_store.serving_endpoints import configure_json_logs, local_server, replay_ndjson
 
+    configure_json_logs(logging.WARNING)  # stderr: warnings and failures only, as JSON; stdout: the responses
     server = local_server(options.lake_root, fx_rates_path=options.fx_rates)
     source = options.input.open("rb") if options.input else sys.stdin.buffer
     try:

@@ -160,11 +160,15 @@ class JsonLogFormatter(logging.Formatter):
 JsonLogFormatter.converter = time.gmtime  # UTC timestamps, matching the trailing Z
 
 
-def configure_json_logs(level: int = logging.INFO) -> None:
-    """Send every log record (the service's and uvicorn's) to stderr as JSON lines."""
+def configure_json_logs(level: int = logging.INFO, *, force: bool = False) -> None:
+    """Send every log record (the service's and uvicorn's) to stderr as JSON lines. Like
+    logging.basicConfig, nothing changes when the root logger already has handlers (an embedding
+    application's, or pytest's) unless `force` (the Lambda runtime installs its own, to be replaced)."""
+    root = logging.getLogger()
+    if root.handlers and not force:
+        return
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLogFormatter())
-    root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
 

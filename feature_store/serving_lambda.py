@@ -127,7 +127,7 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     global _container_runtime  # noqa: PLW0603 - built once per container, reused by every invocation
     if _container_runtime is None:
         if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # on Lambda (not in tests): every log line as JSON
-            serving_endpoints.configure_json_logs()
+            serving_endpoints.configure_json_logs(force=True)
         _container_runtime = build_runtime(LambdaConfig.from_env())
     return handle_event(_container_runtime, event)
 
