@@ -63,6 +63,22 @@ def seconds_text(value: float | None) -> str:
 
 
 def results_markdown(results: dict) -> str:
+    """The tables between the results markers of docs/benchmarks/README.md: the run, the targets, then a section
+    per stage that ran."""
+    lines = _run_and_targets(results)
+    sections = (
+        ("full_build", _full_build_section),
+        ("stream_increment", _stream_section),
+        ("feature_store_ingest", _ingest_section),
+        ("online_lookup", _lookup_section),
+    )
+    for key, section in sections:
+        if results.get(key):
+            lines += section(results[key])
+    return "\n".join(lines) + "\n"
+
+
+def _run_and_targets(results: dict) -> list[str]:
     machine, settings = results["machine"], results["settings"]
     lines = [
         f"Run of {results['generated_at']} (commit `{results.get('git_commit')}`), "
@@ -87,110 +103,118 @@ def results_markdown(results: dict) -> str:
             f"| `{target['name']}` | {value} {target['unit']}{note} | {comparison} {target['limit']:g} | "
             f"{'yes' if target['met'] else '**no**'} |"
         )
-    full = results.get("full_build")
-    if full:
-        lines += [
-            "",
-            "### Full build: bronze → silver → gold (`--mode full`) vs the DuckDB reference",
-            "",
-            "| events | cards | bronze | Spark s (no start-up) | Spark s (with) | start-up s | Spark events/s | "
-            "Spark peak RSS (PSS) GB | Spark CPU s | DuckDB s | DuckDB events/s | DuckDB peak RSS GB | ratio | "
-            "gold == reference |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for size in full["sizes"]:
-            spark, duck = size["spark"]["median"], size["duckdb"]["median"]
-            verification = size["verification"]
-            equal = "yes" if verification["equal"] else "**no**"
-            lines.append(
-                f"| {size['events']:,} | {size['cards']:,} | {size['lake']['bronze_files']:,} files, "
-                f"{size['lake']['bronze_bytes'] / 1e6:.0f} MB | {seconds_text(spark['wall_seconds'])} | "
-                f"{seconds_text(spark['wall_seconds_with_startup'])} | {seconds_text(spark['startup_seconds'])} | "
-                f"{spark['events_per_second'] or 0:,} | {gb(spark['peak_rss_bytes'])} "
-                f"({gb(spark['peak_pss_bytes'])}) | "
-                f"{seconds_text(spark['cpu_seconds'])} | {seconds_text(duck['wall_seconds'])} | "
-                f"{duck['events_per_second'] or 0:,} | {gb(duck['peak_rss_bytes'])} | "
-                f"{size['ratio_spark_to_duckdb']}x | {equal} ({verification['spark_gold_rows']:,} rows) |"
-            )
-        headline = full["sizes"][-1]
-        steps = headline["spark"]["runs"][-1]["steps"]
-        phases = headline["duckdb"]["runs"][-1]["phases"]
-        lines += [
-            "",
-            f"Where the time goes at {headline['events']:,} events (last run; seconds):",
-            "",
-            "| Spark step | s |",
-            "|---|---|",
-            *[f"| {name} | {value:,.1f} |" for name, value in sorted(steps.items(), key=lambda item: -item[1])],
-            "",
-            "| DuckDB phase | s |",
-            "|---|---|",
-            *[f"| {name} | {value:,.1f} |" for name, value in sorted(phases.items(), key=lambda item: -item[1])],
-            "",
-            f"Reference lines judged by the contract's Python (corners SQL does not express): "
-            f"{headline['duckdb']['runs'][-1]['counts']['judged_by_contract']:,} of "
-            f"{headline['duckdb']['runs'][-1]['counts']['lines']:,}.",
-            "",
-            "![scaling](scaling.png)",
-        ]
-    stream = results.get("stream_increment")
-    if stream:
-        batch = stream["batch"]
-        lines += [
-            "",
-            f"### Stream increment: one batch of {batch['events']:,} events ({batch['late_share']:.0%} late by up to "
-            f"{batch['late_max_hours']:g} h)",
-            "",
-            f"Medians of {stream['repeat']} run(s) on each history, H and 2H alternating.",
-            "",
-            "| history | events | days | batch s (no start-up) | with start-up | CPU s | peak RSS GB | "
-            "silver files / bytes read | gold files / bytes scanned | gold rows recomputed | cards affected |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for label in ("H", "2H"):
-            item = stream[label]
-            med = item["median"]
-            last = item["runs"][-1]
-            lines.append(
-                f"| {label} | {item['events']:,} | {item['days']} | {seconds_text(med['wall_seconds'])} | "
-                f"{seconds_text(med['wall_seconds_with_startup'])} | {seconds_text(med['cpu_seconds'])} | "
-                f"{gb(med['peak_rss_bytes'])} | {med['files']} / {med['bytes_scanned']:,} | "
-                f"{med['gold_files_scanned']} / {med['gold_bytes_scanned']:,} | {last['gold_rows_recomputed']:,} | "
-                f"{last['affected_cards']:,} |"
-            )
-        verification = stream.get("verification_after_increment") or {}
-        lines += [
-            "",
-            f"Ratio 2H / H: **{stream['ratio_2h_over_h']}** (with start-up {stream['ratio_2h_over_h_with_startup']}, "
-            f"CPU time {stream['ratio_2h_over_h_cpu']}). Gold of H after the increment equals the reference built "
-            f"from all its bronze: {'yes' if verification.get('equal') else '**no**'}.",
-        ]
-    ingest = results.get("feature_store_ingest")
-    if ingest:
-        lines += [
-            "",
-            "### Feature store ingest (local backend, full ingest of the H lake)",
-            "",
-            f"{ingest['records']:,} records ({ingest['online_records']:,} online) in {ingest['batch_write_calls']:,} "
-            f"BatchWriteRecord calls: **{ingest['records_per_batch_write']} records a call** (histogram "
-            f"`{json.dumps(ingest['entries_per_call_histogram'])}`); the write step (Spark read, writer, SQLite, "
-            f"offline Delta append) took {seconds_text(ingest['write_step_seconds'])} s: "
-            f"{ingest['rows_per_second'] or 0:,} rows/s; the job {seconds_text(ingest['wall_seconds_with_startup'])} "
-            f"s with start-up, peak RSS {gb(ingest['peak_rss_bytes'])} GB.",
-        ]
-    lookup = results.get("online_lookup")
-    if lookup:
-        med = lookup["median"]
-        lines += [
-            "",
-            f"### Online lookup ({lookup['lookups']:,} GetRecord calls on the local online store, "
-            f"{lookup['cards_online']:,} cards)",
-            "",
-            "| p50 ms | p90 ms | p99 ms | max ms | mean ms |",
-            "|---|---|---|---|---|",
-            f"| {med['p50_ms']} | {med['p90_ms']} | {med['p99_ms']} | {med['max_ms']} | {med['mean_ms']} |",
-        ]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _full_build_section(full: dict) -> list[str]:
+    lines = [
+        "",
+        "### Full build: bronze → silver → gold (`--mode full`) vs the DuckDB reference",
+        "",
+        "| events | cards | bronze | Spark s (no start-up) | Spark s (with) | start-up s | Spark events/s | "
+        "Spark peak RSS (PSS) GB | Spark CPU s | DuckDB s | DuckDB events/s | DuckDB peak RSS GB | ratio | "
+        "gold == reference |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for size in full["sizes"]:
+        spark, duck = size["spark"]["median"], size["duckdb"]["median"]
+        verification = size["verification"]
+        equal = "yes" if verification["equal"] else "**no**"
+        lines.append(
+            f"| {size['events']:,} | {size['cards']:,} | {size['lake']['bronze_files']:,} files, "
+            f"{size['lake']['bronze_bytes'] / 1e6:.0f} MB | {seconds_text(spark['wall_seconds'])} | "
+            f"{seconds_text(spark['wall_seconds_with_startup'])} | {seconds_text(spark['startup_seconds'])} | "
+            f"{spark['events_per_second'] or 0:,} | {gb(spark['peak_rss_bytes'])} "
+            f"({gb(spark['peak_pss_bytes'])}) | "
+            f"{seconds_text(spark['cpu_seconds'])} | {seconds_text(duck['wall_seconds'])} | "
+            f"{duck['events_per_second'] or 0:,} | {gb(duck['peak_rss_bytes'])} | "
+            f"{size['ratio_spark_to_duckdb']}x | {equal} ({verification['spark_gold_rows']:,} rows) |"
+        )
+    headline = full["sizes"][-1]
+    steps = headline["spark"]["runs"][-1]["steps"]
+    phases = headline["duckdb"]["runs"][-1]["phases"]
+    lines += [
+        "",
+        f"Where the time goes at {headline['events']:,} events (last run; seconds):",
+        "",
+        "| Spark step | s |",
+        "|---|---|",
+        *[f"| {name} | {value:,.1f} |" for name, value in sorted(steps.items(), key=lambda item: -item[1])],
+        "",
+        "| DuckDB phase | s |",
+        "|---|---|",
+        *[f"| {name} | {value:,.1f} |" for name, value in sorted(phases.items(), key=lambda item: -item[1])],
+        "",
+        f"Reference lines judged by the contract's Python (corners SQL does not express): "
+        f"{headline['duckdb']['runs'][-1]['counts']['judged_by_contract']:,} of "
+        f"{headline['duckdb']['runs'][-1]['counts']['lines']:,}.",
+        "",
+        "![scaling](scaling.png)",
+    ]
+    return lines
+
+
+def _stream_section(stream: dict) -> list[str]:
+    batch = stream["batch"]
+    lines = [
+        "",
+        f"### Stream increment: one batch of {batch['events']:,} events ({batch['late_share']:.0%} late by up to "
+        f"{batch['late_max_hours']:g} h)",
+        "",
+        f"Medians of {stream['repeat']} run(s) on each history, H and 2H alternating.",
+        "",
+        "| history | events | days | batch s (no start-up) | with start-up | CPU s | peak RSS GB | "
+        "silver files / bytes read | gold files / bytes scanned | gold rows recomputed | cards affected |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label in ("H", "2H"):
+        item = stream[label]
+        med = item["median"]
+        last = item["runs"][-1]
+        lines.append(
+            f"| {label} | {item['events']:,} | {item['days']} | {seconds_text(med['wall_seconds'])} | "
+            f"{seconds_text(med['wall_seconds_with_startup'])} | {seconds_text(med['cpu_seconds'])} | "
+            f"{gb(med['peak_rss_bytes'])} | {med['files']} / {med['bytes_scanned']:,} | "
+            f"{med['gold_files_scanned']} / {med['gold_bytes_scanned']:,} | {last['gold_rows_recomputed']:,} | "
+            f"{last['affected_cards']:,} |"
+        )
+    verification = stream.get("verification_after_increment") or {}
+    lines += [
+        "",
+        f"Ratio 2H / H: **{stream['ratio_2h_over_h']}** (with start-up {stream['ratio_2h_over_h_with_startup']}, "
+        f"CPU time {stream['ratio_2h_over_h_cpu']}). Gold of H after the increment equals the reference built "
+        f"from all its bronze: {'yes' if verification.get('equal') else '**no**'}.",
+    ]
+    return lines
+
+
+def _ingest_section(ingest: dict) -> list[str]:
+    lines = [
+        "",
+        "### Feature store ingest (local backend, full ingest of the H lake)",
+        "",
+        f"{ingest['records']:,} records ({ingest['online_records']:,} online) in {ingest['batch_write_calls']:,} "
+        f"BatchWriteRecord calls: **{ingest['records_per_batch_write']} records a call** (histogram "
+        f"`{json.dumps(ingest['entries_per_call_histogram'])}`); the write step (Spark read, writer, SQLite, "
+        f"offline Delta append) took {seconds_text(ingest['write_step_seconds'])} s: "
+        f"{ingest['rows_per_second'] or 0:,} rows/s; the job {seconds_text(ingest['wall_seconds_with_startup'])} "
+        f"s with start-up, peak RSS {gb(ingest['peak_rss_bytes'])} GB.",
+    ]
+    return lines
+
+
+def _lookup_section(lookup: dict) -> list[str]:
+    med = lookup["median"]
+    lines = [
+        "",
+        f"### Online lookup ({lookup['lookups']:,} GetRecord calls on the local online store, "
+        f"{lookup['cards_online']:,} cards)",
+        "",
+        "| p50 ms | p90 ms | p99 ms | max ms | mean ms |",
+        "|---|---|---|---|---|",
+        f"| {med['p50_ms']} | {med['p90_ms']} | {med['p99_ms']} | {med['max_ms']} | {med['mean_ms']} |",
+    ]
+    return lines
 
 
 README_TEMPLATE = f"""# Benchmarks
