@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from devtools import stream_equivalence
+from scripts import stream_equivalence
 
 
 def test_stream_runs_end_equal_to_full(tmp_path):
