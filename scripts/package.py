@@ -37,8 +37,9 @@ ENTRY_POINTS = (
     "feature_store/register_feature_groups.py",
 )
 PACKAGES = ("spark_jobs", "feature_store")
-# Reference data the jobs read by path on EMR (the state machines pass --fx-rates ${code_uri}/sample_data/fx_rates.csv).
-REFERENCE_FILES = ("sample_data/fx_rates.csv",)
+# Reference data the jobs read by path on EMR: the state machines pass
+# --fx-rates ${code_uri}/spark_jobs/reference_data/fx_rates.csv.
+REFERENCE_FILES = ("spark_jobs/reference_data/fx_rates.csv",)
 IMAGE_FILES = {"infra/docker/emr/Dockerfile": "Dockerfile", "requirements-emr.txt": "requirements-emr.txt"}
 EXCLUDED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}

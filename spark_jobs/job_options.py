@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, date, datetime, timedelta
 
-REPO_ROOT_FX_RATES = "sample_data/fx_rates.csv"
+REPO_ROOT_FX_RATES = "spark_jobs/reference_data/fx_rates.csv"
 
 
 def add_lake_options(parser: argparse.ArgumentParser) -> None:

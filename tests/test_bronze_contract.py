@@ -27,7 +27,7 @@ from spark_jobs.bronze_contract import (
 from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX, card_token, luhn_valid
 
 REPO = Path(__file__).resolve().parents[1]
-FX_RATES = load_fx_rates(REPO / "sample_data" / "fx_rates.csv")
+FX_RATES = load_fx_rates(REPO / "spark_jobs" / "reference_data" / "fx_rates.csv")
 KEY = bytes.fromhex(DEVELOPMENT_TOKEN_KEY_HEX)
 VISA = "4111111111111111"
 ABSENT = object()
@@ -474,8 +474,12 @@ def test_sample_fx_rates_hold_exactly_the_contract_rates() -> None:
         "CAD": Decimal("0.73"),
         "CHF": Decimal("1.13"),
     } == FX_RATES
-    text = (REPO / "sample_data" / "fx_rates.csv").read_text()
-    assert load_fx_rates(text) == load_fx_rates(text.encode()) == load_fx_rates(str(REPO / "sample_data/fx_rates.csv"))
+    text = (REPO / "spark_jobs" / "reference_data" / "fx_rates.csv").read_text()
+    assert (
+        load_fx_rates(text)
+        == load_fx_rates(text.encode())
+        == load_fx_rates(str(REPO / "spark_jobs/reference_data/fx_rates.csv"))
+    )
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ def test_stream_takes_the_lease_runs_both_jobs_and_releases(tmp_path):
     assert jobs.entry_points == ["silver_and_gold.py", "ingest_features.py"]
     silver, ingest = jobs.requests
     # Empty options (glue database, token secret) are left out locally; the endpoint is added.
-    fx_rates = f"file://{Path(__file__).resolve().parents[1]}/sample_data/fx_rates.csv"
+    fx_rates = f"file://{Path(__file__).resolve().parents[1]}/spark_jobs/reference_data/fx_rates.csv"
     assert silver.arguments == [
         "--mode", "stream", "--lake-root", str(tmp_path), "--fx-rates", fx_rates, "--endpoint-url", "http://127.0.0.1:9",
     ]  # fmt: skip

@@ -272,7 +272,7 @@ def test_replay_moves_lines_that_now_pass_and_keeps_the_rest(spark, tmp_path):
     assert counts["quarantined_by_reason"] == {"unknown_currency": 3, "bad_type": 1}
 
     rates = tmp_path / "fx.csv"
-    rates.write_text((REPO_ROOT / "sample_data/fx_rates.csv").read_text() + "NOK,0.095\n")
+    rates.write_text((REPO_ROOT / "spark_jobs/reference_data/fx_rates.csv").read_text() + "NOK,0.095\n")
     replay_quarantine.main(["--lake-root", str(lake), "--reason", "unknown_currency", "--fx-rates", str(rates)])
     report = latest_report(lake)
     assert report["status"] == "succeeded"

@@ -156,7 +156,8 @@ def test_job_arguments():
     stream = definition("stream")["States"]
     assert stream["RunSilverAndGold"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments"] == [
         "--mode", "stream", "--lake-root", "<lake_root>", "--glue-database", "<glue_database>",
-        "--card-token-secret-id", "<card_token_secret_id>", "--fx-rates", "<code_uri>/sample_data/fx_rates.csv",
+        "--card-token-secret-id", "<card_token_secret_id>",
+        "--fx-rates", "<code_uri>/spark_jobs/reference_data/fx_rates.csv",
     ]  # fmt: skip
     ingest = stream["IngestFeatures"]["Parameters"]["JobDriver"]["SparkSubmit"]
     assert ingest["EntryPoint"] == "<code_uri>/feature_store/ingest_features.py"
@@ -171,7 +172,7 @@ def test_job_arguments():
     silver = daily["RunDailySilverAndGold"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments.$"]
     assert silver.startswith("States.Array('--mode', 'daily'")
     assert silver.endswith(
-        "'--fx-rates', '<code_uri>/sample_data/fx_rates.csv', '--scheduled-time', $.day.scheduled_time)"
+        "'--fx-rates', '<code_uri>/spark_jobs/reference_data/fx_rates.csv', '--scheduled-time', $.day.scheduled_time)"
     )
     datasets = daily["BuildDatasets"]["Parameters"]["JobDriver"]["SparkSubmit"]
     assert datasets["EntryPoint"] == "<code_uri>/spark_jobs/build_datasets.py"

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from devtools.repo import REPO_ROOT
 
-DEFAULT_FX_RATES = REPO_ROOT / "sample_data" / "fx_rates.csv"
+DEFAULT_FX_RATES = REPO_ROOT / "spark_jobs" / "reference_data" / "fx_rates.csv"
 BRONZE_PREFIX = "bronze/streaming/card_authorization"
 
 HOUR_US = 3_600_000_000

@@ -12,7 +12,7 @@ import numpy as np
 from devtools.repo import REPO_ROOT
 from spark_jobs import lake as lake_layout
 
-DEFAULT_FX_RATES = REPO_ROOT / "sample_data" / "fx_rates.csv"
+DEFAULT_FX_RATES = REPO_ROOT / "spark_jobs" / "reference_data" / "fx_rates.csv"
 
 # The lake's layout (spark_jobs/lake.py): the generator writes where producers deliver.
 BRONZE_PREFIX = lake_layout.BRONZE_EVENTS_PREFIX

@@ -43,7 +43,7 @@ variable "code_key" {
 }
 
 variable "fx_rates_key" {
-  description = "Object key of the FX reference data the batch jobs use too (e.g. `code/<git sha>/sample_data/fx_rates.csv`); FX_RATES_URI."
+  description = "Object key of the FX reference data the batch jobs use too (e.g. `code/<git sha>/spark_jobs/reference_data/fx_rates.csv`); FX_RATES_URI."
   type        = string
 
   validation {

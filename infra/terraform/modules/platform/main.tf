@@ -3,9 +3,9 @@ data "aws_region" "current" {}
 locals {
   name_prefix = "${var.project}-${var.environment}"
   # The deploy workflow uploads dist/code/ to code/<code_version>/ (scripts/package.py); the state machines read
-  # the FX rates at the same place (`${code_uri}/sample_data/fx_rates.csv`).
+  # the FX rates at the same place (`${code_uri}/spark_jobs/reference_data/fx_rates.csv`).
   code_prefix  = "code/${var.code_version}"
-  fx_rates_key = "${local.code_prefix}/sample_data/fx_rates.csv"
+  fx_rates_key = "${local.code_prefix}/spark_jobs/reference_data/fx_rates.csv"
   availability_zones = (
     var.network.availability_zones != null
     ? var.network.availability_zones
