@@ -121,13 +121,6 @@ FEATURE_NAMES: tuple[str, ...] = tuple(feature.name for feature in FEATURES)
 MAX_WINDOW = max(feature.window for feature in FEATURES)
 
 
-def feature(name: str) -> Feature:
-    for candidate in FEATURES:
-        if candidate.name == name:
-            return candidate
-    raise KeyError(f"unknown feature {name!r}; known: {', '.join(FEATURE_NAMES)}")
-
-
 def _window_text(window: timedelta) -> str:
     if window % DAY == timedelta(0):
         days = window // DAY
