@@ -1,8 +1,8 @@
 """Dead letters: the records a Feature Store write gave up on, and their replay.
 
-Ingestion (and a replay) writes them to `<lake-root>/_dead_letter/feature_store/<run_id>.jsonl`, one JSON
-object a line: the dead letter of batch_writer.py (code, message, stage, attempts, the Record and its
-`source` event) plus the run id.
+Ingestion (and a replay) writes them (ingestion.write_dead_letters) to
+`<lake-root>/_dead_letter/feature_store/<run_id>.jsonl`, one JSON object a line: the dead letter of
+batch_writer.py (code, message, stage, attempts, the Record and its `source` event) plus the run id.
 
 The replay (scripts/replay_dead_letters.py) looks the dead-lettered events up in gold at its latest version
 and sends them through the ingestion's own path (batch_writer.py): the row as gold holds it now, to the
@@ -20,6 +20,13 @@ from dataclasses import dataclass, field
 
 from feature_store.backends import BackendOptions, IngestionBackend, open_backend
 from feature_store.definitions import TtlDuration, feature_group_name
+from feature_store.ingestion import (
+    DEAD_LETTER_EXIT_CODE,
+    METRIC_STAGE,
+    check_group,
+    with_online_flag,
+    write_dead_letters,
+)
 from spark_jobs import lake
 from spark_jobs.storage import LakeStorage
 
@@ -36,13 +43,6 @@ class DeadLetterReplayOptions:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
-
-
-def write_dead_letters(storage: LakeStorage, run_id: str, letters: list[dict]) -> str:
-    """Append a run's dead letters to its file; returns the file's URI."""
-    uri = lake.dead_letter_file_uri(storage, run_id)
-    storage.append_lines(uri, [json.dumps({**item, "run_id": run_id}, sort_keys=True) for item in letters])
-    return uri
 
 
 def pending_files(storage: LakeStorage, run_ids: tuple[str, ...] | list[str] = ()) -> list[str]:
@@ -70,7 +70,6 @@ def replay(spark, storage: LakeStorage, backend: IngestionBackend, report, optio
     from pyspark.sql import functions as F
 
     from feature_store.batch_writer import WriterOptions, WriteStats
-    from feature_store.ingestion import check_group, with_online_flag
 
     uris = pending_files(storage, options.run_ids)
     letters = read_dead_letters(storage, uris)
@@ -117,7 +116,6 @@ def run_dead_letter_replay(
     endpoint_url: str | None = None,
 ):
     """The replay job's body: open the backend, replay, close; exit code 3 when records still fail."""
-    from feature_store.ingestion import DEAD_LETTER_EXIT_CODE, METRIC_STAGE
     from spark_jobs.job_run import JobResult
     from spark_jobs.session import build_spark_session
 

@@ -26,6 +26,14 @@ FAILURE_METRICS = {METRIC_STAGE: {"FeatureStoreRunFailed": 1}}
 DEFAULT_DELETED_FILE_RETENTION = "interval 1 week"
 
 
+def write_dead_letters(storage, run_id: str, letters: list[dict]) -> str:
+    """Append a run's dead letters to `_dead_letter/feature_store/<run_id>.jsonl` (one JSON object a line:
+    batch_writer's dead letter plus the run id); returns the file's URI. dead_letters.py replays them."""
+    uri = lake.dead_letter_file_uri(storage, run_id)
+    storage.append_lines(uri, [json.dumps({**item, "run_id": run_id}, sort_keys=True) for item in letters])
+    return uri
+
+
 @dataclass(frozen=True)
 class IngestOptions:
     """What one ingestion writes, and how."""
@@ -255,7 +263,6 @@ def ingest(
 ) -> dict:
     """One ingestion run; returns its summary (also in report.details["feature_store"])."""
     from feature_store.batch_writer import WriteStats
-    from feature_store.dead_letters import write_dead_letters
     from spark_jobs.delta_tables import table_exists, table_version
     from spark_jobs.fault_injection import fail_point
 
