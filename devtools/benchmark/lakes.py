@@ -15,8 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from devtools.benchmark.options import BenchmarkOptions
+from spark_jobs.lake import BRONZE_EVENTS_PREFIX
 
-BRONZE_PREFIX = "bronze/streaming/card_authorization"
+BRONZE_PREFIX = BRONZE_EVENTS_PREFIX
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
 

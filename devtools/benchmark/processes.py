@@ -199,10 +199,12 @@ def last_json_line(run: ProcessRun) -> dict:
 
 def run_report(lake: Path, run: ProcessRun) -> dict:
     """The job's `_runs/<run_id>.json`, found through the summary line's `report=` URI."""
-    found = re.search(r" report=(\S+)", run.stdout())
-    if not found:
+    from spark_jobs.run_report import find_summary
+
+    summary = find_summary(run.stdout())
+    if summary is None:
         raise RuntimeError(f"no run report named in the output of {' '.join(run.command)}")
-    path = Path(found.group(1).removeprefix("file://"))
+    path = Path(summary.report_uri.removeprefix("file://"))
     return json.loads(path.read_text())
 
 

@@ -31,6 +31,7 @@ from devtools.benchmark.processes import (
 )
 from devtools.benchmark.stats import log, summarize_runs
 from devtools.repo import REPO_ROOT
+from spark_jobs.lake import FEATURE_STORE_DEAD_LETTERS, FEATURE_STORE_WATERMARK
 
 # A one-shot build of a whole lake: every bronze file in one ledger batch (the job's default, 2,000 files a
 # batch, suits a backlog of stream runs; a second batch re-ranks against all of silver written by the first).
@@ -331,7 +332,7 @@ def verify_lake(options: BenchmarkOptions, run_root: Path, name: str) -> dict:
 
 def ingest_stage(options: BenchmarkOptions, lake: Path) -> dict:
     """A full (initial) ingest of every gold row of `lake` into a fresh local feature store."""
-    for leftover in ("feature_store", "_state/feature_store_ingest.json", "_dead_letter"):
+    for leftover in ("feature_store", FEATURE_STORE_WATERMARK, FEATURE_STORE_DEAD_LETTERS):
         path = lake / leftover
         if path.is_dir():
             shutil.rmtree(path)
@@ -377,10 +378,10 @@ def ingest_stage(options: BenchmarkOptions, lake: Path) -> dict:
 LOOKUP_SCRIPT = r"""
 import json, random, sqlite3, sys, time
 from feature_store.get_features import OnlineFeatures
-from feature_store.register_feature_groups import default_online_store_path
+from spark_jobs.lake import local_online_store_path
 
 lake, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-path = default_online_store_path(lake)
+path = local_online_store_path(lake)
 with sqlite3.connect(path) as connection:
     cards = [row[0] for row in connection.execute("SELECT record_id FROM online_records ORDER BY record_id")]
 rng = random.Random(seed)
