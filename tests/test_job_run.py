@@ -66,11 +66,11 @@ def test_a_failing_body_finishes_failed_with_the_failure_metrics_and_reraises(tm
     assert '"RunFailed": 1' in out and find_summary(err).status == "failed"
 
 
-def test_an_input_error_is_a_message_and_exit_two_not_a_traceback(tmp_path, capsys):
+def test_an_input_error_is_a_message_and_a_failed_precondition_not_a_traceback(tmp_path, capsys):
     def body(storage, report):
         raise RefusedInput("too little history")
 
-    assert run_job(spec(tmp_path, input_errors=(RefusedInput,)), body) == INPUT_ERROR_EXIT_CODE
+    assert run_job(spec(tmp_path, input_errors=(RefusedInput,)), body) == INPUT_ERROR_EXIT_CODE == 5
     assert only_report(tmp_path)["status"] == "failed"
     assert "demo_job.py: error: too little history" in capsys.readouterr().err
 
@@ -118,3 +118,24 @@ def test_lake_uris_are_canonical_and_paths_are_what_spark_opens(tmp_path):
         == lake.table_uri(s3, lake.SILVER_TABLE)
         == ("s3://bucket/lake/silver/card_transactions")
     )
+
+
+def test_typed_options_check_themselves():
+    from feature_store.dead_letters import DeadLetterReplayOptions
+    from feature_store.ingestion import IngestOptions
+    from spark_jobs.silver_and_gold import GoldOptions
+
+    sunday, monday = date(2026, 1, 4), date(2026, 1, 5)
+    assert GoldOptions("daily", day=sunday).vacuum_full and not GoldOptions("daily", day=monday).vacuum_full
+    assert GoldOptions("daily", day=monday, vacuum_mode="full").vacuum_full
+    assert not GoldOptions("daily", day=sunday, vacuum_mode="lite").vacuum_full
+    with pytest.raises(ValueError, match="daily mode needs the day"):
+        GoldOptions("daily")
+    with pytest.raises(ValueError, match="mode 'hourly'"):
+        GoldOptions("hourly")
+    with pytest.raises(ValueError, match="max_attempts"):
+        IngestOptions(max_attempts=0)
+    with pytest.raises(ValueError, match="max_attempts"):
+        DeadLetterReplayOptions(max_attempts=0)
+    writer = IngestOptions(feature_group="g", max_attempts=3).writer_options()
+    assert (writer.feature_group, writer.max_attempts, writer.ttl) == ("g", 3, None)
