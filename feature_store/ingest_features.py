@@ -17,6 +17,9 @@ Each run:
 4. Writes dead letters to `<lake-root>/_dead_letter/feature_store/<run_id>.jsonl`, then moves the watermark:
    only when every record was written or dead-lettered. Any dead letter makes the exit code 3 and shows
    in the EMF metric FeatureStoreDeadLetters (namespace CardFeatures, Stage=feature_store).
+5. Syncs the online state of request-time features with silver (feature_store/online_state_sync.py): the
+   DynamoDB table --online-state-table (the state machines pass it), else the local SQLite state
+   `<lake-root>/feature_store/online_state.db`; its mode and counts go into the run report.
 
 The library is feature_store/ingestion.py; the backends are in feature_store/backends/. The sagemaker
 backend writes from the executors (one runtime client per partition, at most
@@ -41,6 +44,7 @@ from feature_store.cli_options import (
     resolve_writer_args,
 )
 from feature_store.ingestion import FAILURE_METRICS, IngestOptions, run_ingestion
+from feature_store.online_state_sync import add_online_state_options, online_state_options
 from spark_jobs.job_options import add_lake_options
 
 
@@ -57,9 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="ignore the watermark and write every gold row at the latest version (newest per card online)",
     )
+    add_online_state_options(parser)
     args = parser.parse_args(argv)
     resolve_writer_args(parser, args)
     resolve_backend_args(parser, args)
+    args.online_state = online_state_options(parser, args)
     return args
 
 
@@ -71,16 +77,20 @@ def main(argv: list[str] | None = None) -> int:
         feature_group=args.feature_group, max_attempts=args.max_attempts, ttl=args.ttl, full_resync=args.full_resync
     )
     backend = backend_options(args)
+    online_state = args.online_state
     job = JobSpec(
         job="ingest_features",
         mode=backend.backend,
         lake_root=args.lake_root,
         endpoint_url=args.endpoint_url,
-        arguments=vars(args),
+        arguments={key: value for key, value in vars(args).items() if key != "online_state"},
         failure_metrics=FAILURE_METRICS,
     )
     return run_job(
-        job, lambda storage, report: run_ingestion(storage, report, options, backend, endpoint_url=args.endpoint_url)
+        job,
+        lambda storage, report: run_ingestion(
+            storage, report, options, backend, endpoint_url=args.endpoint_url, online_state=online_state
+        ),
     )
 
 

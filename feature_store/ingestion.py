@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from feature_store.backends import BackendOptions, IngestionBackend, open_backend
 from feature_store.batch_writer import WriterOptions
 from feature_store.definitions import TtlDuration, feature_group_name
+from feature_store.online_state_sync import OnlineStateOptions
 from spark_jobs import lake
 
 DEAD_LETTER_EXIT_CODE = 3
@@ -349,9 +350,16 @@ def _missing_files(error: BaseException) -> bool:
 
 
 def run_ingestion(
-    storage, report, options: IngestOptions, backend_options: BackendOptions, *, endpoint_url: str | None = None
+    storage,
+    report,
+    options: IngestOptions,
+    backend_options: BackendOptions,
+    *,
+    endpoint_url: str | None = None,
+    online_state: OnlineStateOptions | None = None,
 ):
-    """The ingestion job's body: open the backend, ingest, close; the metrics, exit code 3 on dead letters."""
+    """The ingestion job's body: open the backend, ingest, close, then sync the online state with silver
+    (feature_store/online_state_sync.py) when given; the metrics, exit code 3 on dead letters."""
     from spark_jobs.job_run import JobResult
     from spark_jobs.session import build_spark_session
 
@@ -361,6 +369,10 @@ def run_ingestion(
         ingest(spark, storage, backend, report, options)
     finally:
         backend.close()
+    if online_state is not None:
+        from feature_store.online_state_sync import run_sync
+
+        run_sync(spark, storage, report, online_state)
     counts = report.counts
     dead = counts.get("dead_letters", 0)
     metrics = {

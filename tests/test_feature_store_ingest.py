@@ -105,6 +105,8 @@ def test_online_store_follows_gold_through_a_late_event(spark, lake, capsys):
     code, report = ingest(lake)
     details = report["feature_store"]
     assert (code, report["status"], details["mode"]) == (0, "succeeded", "initial")
+    assert report["online_state"]["mode"] == "resync"  # the state synced after the feature writes
+    assert report["counts"]["online_state_upserted"] == report["online_state"]["upserted"] > 0
     gold_count = spark.read.format("delta").load(str(lake / GOLD_TABLE)).count()
     assert report["counts"]["records"] == gold_count == offline_count(spark, lake)
     newest = assert_online_equals_newest_gold(spark, lake)
@@ -146,6 +148,7 @@ def test_online_store_follows_gold_through_a_late_event(spark, lake, capsys):
     code, report = ingest(lake)
     details = report["feature_store"]
     assert (code, details["mode"]) == (0, "incremental")
+    assert (report["online_state"]["mode"], report["online_state"]["upserted"]) == ("incremental", 2)
     assert report["counts"]["online_corrections"] == 2
     assert offline_count(spark, lake) == before + report["counts"]["records"]
     corrected = assert_online_equals_newest_gold(spark, lake)

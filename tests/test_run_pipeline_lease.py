@@ -116,6 +116,7 @@ def test_stream_takes_the_lease_runs_both_jobs_and_releases(tmp_path):
     ]  # fmt: skip
     assert ingest.arguments[:4] == ["--backend", "local", "--lake-root", str(tmp_path)]
     assert ingest.arguments[4:6] == ["--online-store-path", f"{tmp_path}/feature_store/online.db"]
+    assert "--online-state-table" not in ingest.arguments  # empty locally: the SQLite online state
     assert silver.spark_conf == {}  # the S3DynamoDBLogStore settings stay on EMR
     assert silver.execution_timeout_seconds < silver.state_timeout_seconds
     tokens = [result.output["jobs"][name]["ClientToken"] for name in ("silver_and_gold", "ingest_features")]

@@ -111,4 +111,5 @@ def test_stream_pipeline_on_a_moto_s3_lake(moto_s3, tmp_path):
     )
     assert silver_report["status"] == "succeeded" and silver_report["counts"]["accepted"] == counts["events"]
     assert (tmp_path / "state" / "online.db").exists()  # the local online store of an S3 lake stays local
+    assert (tmp_path / "state" / "online_state.db").exists()  # so does the online state, synced with silver
     assert not any(key.endswith("alerts.log") for key in keys)

@@ -163,6 +163,8 @@ def test_job_arguments():
     assert ingest["EntryPoint"] == "<code_uri>/feature_store/ingest_features.py"
     assert ingest["EntryPointArguments"][:2] == ["--backend", "<feature_store_backend>"]
     assert "<online_store_path>" in ingest["EntryPointArguments"]
+    arguments = ingest["EntryPointArguments"]
+    assert arguments[arguments.index("--online-state-table") + 1] == "<online_state_table>"
     daily = definition("daily")["States"]
     assert [name for name in daily if daily[name].get("Resource", "").startswith("arn:aws:states:::emr")] == [
         "RunDailySilverAndGold",

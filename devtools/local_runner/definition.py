@@ -24,6 +24,7 @@ PLACEHOLDERS = (
     "alerts_topic_arn",
     "feature_store_backend",
     "online_store_path",
+    "online_state_table",
     "delta_log_table_name",
     "glue_database",
     "card_token_secret_id",

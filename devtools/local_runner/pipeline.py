@@ -46,6 +46,7 @@ def local_config(lake_root: str, state_dir: Path, overrides: Mapping[str, str] |
         "alerts_topic_arn": f"arn:aws:sns:us-east-1:{LOCAL_ACCOUNT}:local-alerts",
         "feature_store_backend": "local",
         "online_store_path": online_store,
+        "online_state_table": "",  # empty: the ingestion syncs the local SQLite state (beside online.db)
         "delta_log_table_name": "local-delta-log",
         "glue_database": "",
         "card_token_secret_id": "",
