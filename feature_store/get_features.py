@@ -4,7 +4,9 @@
     python feature_store/get_features.py --card-id card-000123 --backend sagemaker --region eu-west-1
 
 prints `{"card_id": …, "event_time": …, "features": {name: value}}` (numbers as numbers, a missing value as
-null); an unknown card prints "not found" on stderr and exits 1. In Python (e.g. a scoring service):
+null); an unknown card prints "not found" on stderr and exits 1; a lake without an online store says where it
+looked and what to run first, and exits 5 (spark_jobs/exit_codes.py). `make demo` writes its lake to lake/demo:
+pass `--lake-root lake/demo` to read it. In Python (e.g. a scoring service):
 
     reader = OnlineFeatures.local("./lake")            # or OnlineFeatures.sagemaker(region="eu-west-1")
     reader.get("card-000123")                          # dict as above, or None
@@ -27,8 +29,10 @@ from feature_store.backends import BackendOptions, RuntimeClient, open_runtime_c
 from feature_store.cli_options import add_backend_options, add_feature_group_option
 from feature_store.definitions import EVENT_TIME_FEATURE, RECORD_IDENTIFIER, feature_group_name
 from feature_store.records import parse_features, record_value
+from spark_jobs import exit_codes
 
-NOT_FOUND_EXIT_CODE = 1
+NOT_FOUND_EXIT_CODE = exit_codes.NOT_FOUND
+DEMO_LAKE_ROOT = "lake/demo"  # where `make demo` writes
 MAX_BATCH_GET = 100
 
 
@@ -104,7 +108,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--card-id", required=True, action="append", help="card to look up (repeat for several)")
     add_backend_options(parser, writes=False)
-    parser.add_argument("--lake-root", default="./lake", help="local backend: the lake (default: ./lake)")
+    parser.add_argument(
+        "--lake-root",
+        default="./lake",
+        help=f"local backend: the lake (default: ./lake; `make demo` writes {DEMO_LAKE_ROOT})",
+    )
     add_feature_group_option(parser)
     return parser.parse_args(argv)
 
@@ -112,7 +120,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     options = BackendOptions(args.backend, online_store_path=args.online_store_path or None, region=args.region)
-    with OnlineFeatures.open(options, args.lake_root, args.feature_group) as reader:
+    try:
+        reader = OnlineFeatures.open(options, args.lake_root, args.feature_group)
+    except FileNotFoundError as error:  # the local online store is missing: say where we looked, what to run
+        print(f"get_features.py: error: {error}{_demo_hint(args.lake_root)}", file=sys.stderr)
+        return exit_codes.PRECONDITION_FAILED
+    with reader:
         if len(args.card_id) == 1:
             single = reader.get(args.card_id[0])
             found = {args.card_id[0]: single} if single else {}
@@ -126,6 +139,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"card {card_id!r} not found in the online store of {args.feature_group}", file=sys.stderr)
             status = NOT_FOUND_EXIT_CODE
     return status
+
+
+def _demo_hint(lake_root: str) -> str:
+    """What to run first; and, when the demo's lake has a store, how to read that one instead."""
+    hint = f"; build it with `cardfeat run-pipeline --mode stream --lake-root {lake_root}` or `make demo`"
+    if (
+        Path(lake_root).resolve() != Path(DEMO_LAKE_ROOT).resolve()
+        and (Path(DEMO_LAKE_ROOT) / "feature_store").is_dir()
+    ):
+        hint += f" (`make demo` wrote its lake to {DEMO_LAKE_ROOT}: pass --lake-root {DEMO_LAKE_ROOT})"
+    return hint
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from feature_store.cli_options import add_backend_options, add_ttl_options, resolve_backend_args, ttl_from_args
 from feature_store.definitions import group_spec
+from spark_jobs import exit_codes
 from spark_jobs.job_options import add_lake_options
 
 
@@ -99,11 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         result = register(spec, groups, store_settings(args, spec.name))
     except IncompatibleFeatureGroup as error:
         print(f"refused: {error}", file=sys.stderr)
-        return 2
+        return exit_codes.PRECONDITION_FAILED
     finally:
         release()
     print(json.dumps(result, sort_keys=True))
-    return 0
+    return exit_codes.OK
 
 
 def store_settings(args: argparse.Namespace, group_name: str):

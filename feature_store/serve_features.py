@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from feature_store.model_artifact import ModelArtifactError
 from feature_store.serving_endpoints import ServingSetupError
+from spark_jobs import exit_codes
 
 PROG = "serve_features.py"
 
@@ -113,9 +114,12 @@ def main(argv: list[str] | None = None) -> int:
             run_replay(options)
         else:
             run_http(options)
-    except (ServingSetupError, ModelArtifactError, ValueError) as error:
+    except ServingSetupError as error:  # no lake or online state: build it first
         print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+        return exit_codes.PRECONDITION_FAILED
+    except (ModelArtifactError, ValueError) as error:  # a model file or input that is not what it should be
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return exit_codes.INVALID_INPUT
     except BrokenPipeError:  # `... replay | head`: the reader left; not an error of ours
         sys.stderr.close()
     return 0

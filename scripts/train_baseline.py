@@ -19,6 +19,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devtools.baseline import BaselineError, format_table, run_baseline
+from spark_jobs import exit_codes
 from spark_jobs.job_options import add_lake_options, parse_day
 
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except BaselineError as error:
         print(f"train_baseline.py: error: {error}", file=sys.stderr)
-        return 2
+        return exit_codes.PRECONDITION_FAILED
     print(format_table(metrics))
     written = [training_file_uri(storage, args.as_of, name) for name in ("metrics.json", "pr_curve.png")]
     print(f"wrote {written[0]}, {written[1]} and the model {training_file_uri(storage, args.as_of, MODEL_FILE_NAME)}")

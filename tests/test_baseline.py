@@ -12,6 +12,7 @@ import pytest
 from devtools import baseline
 from feature_store import model_artifact
 from scripts import train_baseline
+from spark_jobs import exit_codes
 from spark_jobs.storage import open_lake
 from tests.test_datasets_job import AS_OF, datasets_lake
 
@@ -55,7 +56,9 @@ def test_feature_model_clearly_beats_amount_alone(lake, capsys):
 
 
 def test_missing_datasets_are_a_clear_error(tmp_path, capsys):
-    assert train_baseline.main(["--as-of", "2026-03-01", "--lake-root", str(tmp_path)]) == 2
+    assert (
+        train_baseline.main(["--as-of", "2026-03-01", "--lake-root", str(tmp_path)]) == exit_codes.PRECONDITION_FAILED
+    )
     assert "build_datasets.py --as-of 2026-03-01" in capsys.readouterr().err
 
 

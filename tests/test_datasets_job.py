@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from devtools.generator import GeneratorConfig, generate_lake, load_truth
-from spark_jobs import build_datasets, silver_and_gold
+from spark_jobs import build_datasets, exit_codes, silver_and_gold
 from spark_jobs.datasets import day_start_us
 from spark_jobs.feature_registry import FEATURE_NAMES, FEATURE_SET_VERSION
 from tests.lake_helpers import BRONZE, event
@@ -328,7 +328,7 @@ def test_rerun_replaces_the_datasets_with_the_same_content_and_hash(spark, lake)
 
 
 def test_too_little_history_names_the_first_and_last_dates(lake, capsys):
-    assert build_datasets.main(["--as-of", "2026-01-20", "--lake-root", str(lake)]) == 2
+    assert build_datasets.main(["--as-of", "2026-01-20", "--lake-root", str(lake)]) == exit_codes.PRECONDITION_FAILED
     error = capsys.readouterr().err
     assert "too little history" in error and "2025-12-23" in error
     assert "2026-01-01 to 2026-01-19" in error and "--as-of 2026-01-29 or later" in error

@@ -15,6 +15,7 @@ from feature_store import register_feature_groups as registration
 from feature_store.backends.local import LocalStore
 from feature_store.backends.sagemaker import GroupRegistrationError, SageMakerGroups, StoreSettings
 from feature_store.definitions import TtlDuration, group_spec
+from spark_jobs import exit_codes
 from spark_jobs.feature_registry import FEATURES, INTEGER, Feature
 
 REGION = "eu-west-1"
@@ -244,10 +245,10 @@ def test_local_registration_command(tmp_path, capsys):
     }
     store = LocalStore(lake / "feature_store/online.db")
     assert store.describe_group("card-features-v1")["OnlineStoreConfig"]["TtlDuration"] == {"Unit": "Days", "Value": 7}
-    # A group whose types differ is refused (exit 2), and left as it was.
+    # A group whose types differ is refused (exit 5, a failed precondition), and left as it was.
     store.db.execute("UPDATE feature_groups SET definitions = replace(definitions, 'Integral', 'Fractional')")
     store.close()
-    assert registration.main(["--lake-root", str(lake)]) == 2
+    assert registration.main(["--lake-root", str(lake)]) == exit_codes.PRECONDITION_FAILED
     assert "FEATURE_SET_VERSION" in capsys.readouterr().err
 
 

@@ -66,11 +66,11 @@ def test_a_failing_body_finishes_failed_with_the_failure_metrics_and_reraises(tm
     assert '"RunFailed": 1' in out and find_summary(err).status == "failed"
 
 
-def test_an_input_error_is_a_message_and_exit_two_not_a_traceback(tmp_path, capsys):
+def test_an_input_error_is_a_message_and_a_failed_precondition_not_a_traceback(tmp_path, capsys):
     def body(storage, report):
         raise RefusedInput("too little history")
 
-    assert run_job(spec(tmp_path, input_errors=(RefusedInput,)), body) == INPUT_ERROR_EXIT_CODE
+    assert run_job(spec(tmp_path, input_errors=(RefusedInput,)), body) == INPUT_ERROR_EXIT_CODE == 5
     assert only_report(tmp_path)["status"] == "failed"
     assert "demo_job.py: error: too little history" in capsys.readouterr().err
 

@@ -281,7 +281,7 @@ def test_two_concurrent_stream_runs_one_works_one_skips(tmp_path):
 def test_the_command_line(tmp_path, capsys):
     from scripts import run_pipeline as runner
 
-    assert runner.main(["--mode", "stream", "--lake-root", str(tmp_path), "--definition", "/nonexistent"]) == 2
+    assert runner.main(["--mode", "stream", "--lake-root", str(tmp_path), "--definition", "/nonexistent"]) == 4
     assert "/nonexistent" in capsys.readouterr().err
     definition = tmp_path / "tiny.asl.json"
     definition.write_text(json.dumps({"StartAt": "Hi", "States": {"Hi": {"Type": "Pass", "Result": "${lake_root}",
@@ -291,7 +291,7 @@ def test_the_command_line(tmp_path, capsys):
     assert code == 0
     assert json.loads(output.strip().splitlines()[-1])["output"] == str(tmp_path)
     definition.write_text(json.dumps({"StartAt": "M", "States": {"M": {"Type": "Map", "End": True}}}))
-    assert runner.main(["--mode", "stream", "--lake-root", str(tmp_path), "--definition", str(definition)]) == 2
+    assert runner.main(["--mode", "stream", "--lake-root", str(tmp_path), "--definition", str(definition)]) == 4
     assert "unsupported: state type Map" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         runner.parse_args(["--mode", "stream", "--lake-root", str(tmp_path), "--date", "2026-01-01"])

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from feature_store import serve_features
+from spark_jobs import exit_codes
 from tests.serving_fixtures import CARD_NUMBER, T0_S, authorization, state_lake
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,14 +65,15 @@ def test_replay_reads_stdin_when_run_as_a_script(tmp_path):
 
 
 def test_a_missing_lake_or_state_is_a_clear_error(tmp_path, capsys):
-    assert serve_features.main(["replay", "--lake-root", str(tmp_path / "nowhere")]) == 2
+    assert serve_features.main(["replay", "--lake-root", str(tmp_path / "nowhere")]) == exit_codes.PRECONDITION_FAILED
     assert "no lake at" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert serve_features.main(["http", "--lake-root", str(tmp_path / "empty")]) == 2
+    assert serve_features.main(["http", "--lake-root", str(tmp_path / "empty")]) == exit_codes.PRECONDITION_FAILED
     err = capsys.readouterr().err
     assert "no online state at" in err and "online_state.db" in err and "Traceback" not in err
     lake = state_lake(tmp_path / "lake")
-    assert serve_features.main(["http", "--lake-root", str(lake), "--model", str(tmp_path / "none.zip")]) == 2
+    model = str(tmp_path / "none.zip")
+    assert serve_features.main(["http", "--lake-root", str(lake), "--model", model]) == exit_codes.INVALID_INPUT
     assert "no model file at" in capsys.readouterr().err
 
 

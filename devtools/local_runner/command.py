@@ -10,6 +10,7 @@ from pathlib import Path
 
 from devtools.local_runner.errors import DefinitionError, UnsupportedConstruct
 from devtools.local_runner.pipeline import run_pipeline, summary_lines
+from spark_jobs import exit_codes
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,9 @@ def run_command(request: RunRequest) -> int:
     except (UnsupportedConstruct, DefinitionError) as error:
         kind = "unsupported" if isinstance(error, UnsupportedConstruct) else "invalid"
         print(f"run_pipeline: {kind}: {error}", file=sys.stderr)
-        return 2
+        return exit_codes.INVALID_INPUT  # the ASL file is the input: usage errors alone exit 2
     for line in summary_lines(result):
         print(line, flush=True)
     if request.print_json:
         print(json.dumps(result.as_dict(), sort_keys=True, default=str))
-    return 0 if result.status == "SUCCEEDED" else 1
+    return exit_codes.OK if result.status == "SUCCEEDED" else exit_codes.FAILED
