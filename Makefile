@@ -26,11 +26,14 @@ help: ## List the targets
 setup: $(VENV)/.installed .spark/conf/spark-defaults.conf $(TOOLS_VENV)/.installed $(TOOLS_BIN)/actionlint $(TOOLS_BIN)/tofu $(TOOLS_BIN)/tflint $(TOOLS_BIN)/terraform-docs $(NODE_TOOLS)/.installed ## Create .venv, install pinned deps, fetch jars and tools (idempotent)
 	@echo "setup complete: source $(VENV)/bin/activate"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-lock.txt
+# The project itself goes in editable (--no-deps: its dependencies are the pinned ones above), which installs the
+# `cardfeat` console script (docs/cli.md) into $(VENV)/bin.
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-lock.txt pyproject.toml
 	@command -v python$(PYTHON_VERSION) >/dev/null || { echo "python$(PYTHON_VERSION) is required"; exit 1; }
 	test -x $(PY) || python$(PYTHON_VERSION) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c requirements-lock.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	grep -q SPARK_CONF_DIR $(VENV)/bin/activate || echo 'export SPARK_CONF_DIR="$(CURDIR)/.spark/conf"' >> $(VENV)/bin/activate
 	touch $@
 
@@ -80,13 +83,13 @@ pytest: ## Run the test suite only
 test: lint pytest ## Lint, then run every test
 
 bench: ## Benchmark Spark against the DuckDB reference into docs/benchmarks (BENCH_ARGS="--events 5000000 ...")
-	$(PY) scripts/benchmark.py $(BENCH_ARGS)
+	$(VENV)/bin/cardfeat bench $(BENCH_ARGS)
 
 demo: ## The whole platform locally, no AWS: 45-day lake, 6 stream runs + daily, features, baseline (lake/demo/_runs/report.html)
-	$(PY) scripts/demo.py --lake-root lake/demo
+	$(VENV)/bin/cardfeat demo --lake-root lake/demo
 
 package: ## Build dist/ for EMR Serverless
-	$(PY) scripts/package.py
+	$(VENV)/bin/cardfeat package
 
 tfdocs: $(TOOLS_BIN)/terraform-docs ## Regenerate the Terraform module READMEs between their BEGIN_TF_DOCS/END_TF_DOCS markers
 	@for dir in $(TERRAFORM_DIRS); do $(TOOLS_BIN)/terraform-docs -c infra/terraform/.terraform-docs.yml $$dir || exit 1; done
