@@ -46,6 +46,7 @@ from feature_store.cli_options import (
 from feature_store.ingestion import FAILURE_METRICS, IngestOptions, run_ingestion
 from feature_store.online_state_sync import add_online_state_options, online_state_options
 from spark_jobs.job_options import add_lake_options
+from spark_jobs.run_trace import add_run_options
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_backend_options(parser, writes=True)
     add_lake_options(parser)
+    add_run_options(parser)
     add_feature_group_option(parser, what="feature group to write")
     add_writer_options(parser)
     parser.add_argument(

@@ -20,6 +20,7 @@ from feature_store.batch_writer import WriterOptions
 from feature_store.definitions import TtlDuration, feature_group_name
 from feature_store.online_state_sync import OnlineStateOptions
 from spark_jobs import lake
+from spark_jobs.job_log import log
 
 DEAD_LETTER_EXIT_CODE = 3
 METRIC_STAGE = "feature_store"
@@ -298,7 +299,7 @@ def ingest(
         gold_version_from=None if watermark is None else watermark.get("gold_version"),
         gold_version_to=current,
     )
-    print(f"[{report.run_id}] feature store: {plan.mode}: {plan.reason}", flush=True)
+    log.info("feature store: %s: %s", plan.mode, plan.reason)
     stats = WriteStats()
     if plan.mode != "unchanged":
         with report.step("write"):

@@ -9,7 +9,9 @@ machines find `<code_uri>/spark_jobs/silver_and_gold.py`, `<code_uri>/lakehouse.
     dist/code/spark_jobs/build_datasets.py
     dist/code/feature_store/ingest_features.py
     dist/code/feature_store/register_feature_groups.py
-    dist/code/lakehouse.zip                      packages spark_jobs/ and feature_store/ (--py-files)
+    dist/code/lakehouse.zip                      packages spark_jobs/ and feature_store/ (--py-files), and
+                                                 spark_jobs/BUILD_INFO.json: the git commit, which every run
+                                                 report records as its code_version (spark_jobs/run_trace.py)
     dist/image/Dockerfile                        build context of infra/docker/emr/Dockerfile
     dist/image/requirements-emr.txt
     dist/manifest.json                           every file with its sha256, and the git commit
@@ -44,6 +46,7 @@ IMAGE_FILES = {"infra/docker/emr/Dockerfile": "Dockerfile", "requirements-emr.tx
 EXCLUDED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo"}
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+BUILD_INFO_NAME = "BUILD_INFO.json"  # spark_jobs.run_trace.BUILD_INFO_NAME (this script imports nothing of ours)
 
 
 def sha256(path: Path) -> str:
@@ -64,18 +67,22 @@ def package_files(package: str) -> list[Path]:
     return files
 
 
-def build_zip(target: Path, packages: list[str]) -> list[str]:
-    members = []
+def build_zip(target: Path, packages: list[str], build_info: dict | None = None) -> list[str]:
+    """The packages' files; `build_info` (the git commit) as spark_jobs/BUILD_INFO.json when spark_jobs is in."""
+    contents = {
+        path.relative_to(REPO_ROOT).as_posix(): path.read_bytes()
+        for package in packages
+        for path in package_files(package)
+    }
+    if build_info is not None and "spark_jobs" in packages:
+        contents[f"spark_jobs/{BUILD_INFO_NAME}"] = (json.dumps(build_info, sort_keys=True) + "\n").encode()
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for package in packages:
-            for path in package_files(package):
-                name = path.relative_to(REPO_ROOT).as_posix()
-                info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, path.read_bytes())
-                members.append(name)
-    return members
+        for name, data in contents.items():
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    return list(contents)
 
 
 def git_commit() -> str | None:
@@ -116,7 +123,7 @@ def build(dist: Path) -> dict:
         raise SystemExit(
             f"none of {', '.join(PACKAGES)} is a package (no __init__.py): nothing to put in lakehouse.zip"
         )
-    zip_members = build_zip(code_dir / "lakehouse.zip", packages)
+    zip_members = build_zip(code_dir / "lakehouse.zip", packages, {"git_commit": git_commit()})
 
     for source, name in IMAGE_FILES.items():
         shutil.copyfile(REPO_ROOT / source, image_dir / name)

@@ -29,6 +29,7 @@ from feature_store.cli_options import (
     resolve_writer_args,
 )
 from spark_jobs.job_options import add_lake_options
+from spark_jobs.run_trace import add_run_options
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_backend_options(parser, writes=True)
     add_lake_options(parser)
+    add_run_options(parser)
     parser.add_argument(
         "--run-id",
         action="append",

@@ -19,6 +19,7 @@ if __package__ in (None, ""):
 
 from spark_jobs.bronze_contract import QUARANTINE_REASONS
 from spark_jobs.job_options import REPO_ROOT_FX_RATES, add_lake_options, parse_day
+from spark_jobs.run_trace import add_run_options
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,6 +27,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="replay_quarantine.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_lake_options(parser)
+    add_run_options(parser)
     parser.add_argument(
         "--reason",
         action="append",

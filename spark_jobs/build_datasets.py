@@ -30,6 +30,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit: make the repos
 
 from spark_jobs import lake
 from spark_jobs.job_options import add_lake_options, parse_day, parse_timestamp
+from spark_jobs.run_trace import add_run_options
 from spark_jobs.storage import spark_path
 
 MANIFEST_VERSION = 1
@@ -40,6 +41,12 @@ _REPORTED_DAY = re.compile(r"(?:^|/)reported_dt=(\d{4})/(\d{2})/(\d{2})/")
 
 class DatasetInputError(RuntimeError):
     """The lake cannot give the requested datasets (too little history, no gold table, ...)."""
+
+
+class TooLittleHistory(DatasetInputError):
+    """Silver does not reach back to the training window's first day. A scheduled run (--scheduled-time)
+    ends skipped, exit 0, with the metric DatasetsSkipped=1: a young lake is not an incident. An as-of
+    date asked by hand (--as-of) is refused."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "arrive (default: 7)",
     )
     add_lake_options(parser)
+    add_run_options(parser)
     args = parser.parse_args(argv)
     if args.train_days < 1 or args.validation_days < 1:
         parser.error("--train-days and --validation-days must be >= 1")
@@ -98,16 +106,27 @@ def main(argv: list[str] | None = None) -> int:
         arguments=vars(args),
         input_errors=(DatasetInputError,),
     )
-    return run_job(job, lambda storage, report: _body(storage, report, windows, endpoint_url=args.endpoint_url))
+    scheduled = args.scheduled_time is not None
+    return run_job(
+        job,
+        lambda storage, report: _body(storage, report, windows, endpoint_url=args.endpoint_url, scheduled=scheduled),
+    )
 
 
-def _body(storage, report, windows, *, endpoint_url: str | None):
-    """The job's body: the datasets, their summary on stdout, the metrics."""
+def _body(storage, report, windows, *, endpoint_url: str | None, scheduled: bool):
+    """The job's body: the datasets, their summary on stdout, the metrics; a scheduled run on too little
+    history is skipped."""
     from spark_jobs.job_run import JobResult
     from spark_jobs.session import build_spark_session
 
     spark = build_spark_session("build_datasets", s3_endpoint_url=endpoint_url)
-    manifest = build_datasets(spark, storage, report, windows)
+    try:
+        manifest = build_datasets(spark, storage, report, windows)
+    except TooLittleHistory as error:
+        if not scheduled:
+            raise
+        report.failed_step = None  # nothing failed: the step stopped because there is nothing to build yet
+        return JobResult.skipped(str(error), metrics={"datasets": {"DatasetsSkipped": 1}})
     print_summary(manifest)
     counts = report.counts
     return JobResult(
@@ -121,6 +140,7 @@ def _body(storage, report, windows, *, endpoint_url: str | None):
                 "ChargebacksRead": counts["chargebacks_read"],
                 "LabelRecordsQuarantined": counts["labels_quarantined"],
                 "UnknownEventChargebacks": counts["unknown_event_chargebacks"],
+                "DatasetsSkipped": 0,
             }
         }
     )
@@ -360,13 +380,13 @@ def check_history(windows, first_day: date | None, last_day: date | None) -> Non
         f"− {windows.train_days} training days)"
     )
     if first_day is None:
-        raise DatasetInputError(
+        raise TooLittleHistory(
             f"too little history: silver holds no event before the as-of date {windows.as_of}; the training "
             f"window would start on {needed} {span}"
         )
     if first_day > needed:
         earliest = first_day + (windows.as_of - needed)
-        raise DatasetInputError(
+        raise TooLittleHistory(
             f"too little history: the training window starts on {needed} {span}, but silver's first date is "
             f"{first_day} (dates available before the as-of date: {first_day} to {last_day}); use --as-of "
             f"{earliest} or later, or shorter windows"

@@ -11,6 +11,13 @@ The body returns a `JobResult` (status, metrics, exit code). Any exception finis
 (with `JobSpec.failure_metrics`) and is re-raised, except the `JobSpec.input_errors`: the lake cannot give what
 was asked (say, no gold table, or too little history for an as-of date asked by hand), so they are printed as
 `<prog>: error: …` and exit 5, a failed precondition (spark_jobs/exit_codes.py; usage errors alone exit 2).
+A body with nothing to do on a scheduled run returns `JobResult.skipped(reason)`: status `skipped`, exit 0,
+the reason in the report.
+
+Tracing: every job's parser adds `spark_jobs.run_trace.add_run_options` (`--run-id`, `--execution-arn`);
+`run_job` takes both from `JobSpec.arguments`, names the report `_runs/<run-id>.json` after the run id and
+records the execution, the EMR job run, the code version and the failed step (spark_jobs/run_trace.py).
+While the body runs, `spark_jobs.job_log.log` writes its lines with the run id (spark_jobs/job_log.py).
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spark_jobs import exit_codes
+from spark_jobs.job_log import log, run_logging
 from spark_jobs.run_report import RunReport
+from spark_jobs.run_trace import current_trace
 from spark_jobs.storage import LakeStorage, open_lake
 
 INPUT_ERROR_EXIT_CODE = exit_codes.PRECONDITION_FAILED
@@ -50,6 +59,13 @@ class JobResult:
     metrics: Metrics | None = None
     exit_code: int = exit_codes.OK
     note: str | None = None  # printed to stderr after the summary line (e.g. where dead letters went)
+    reason: str | None = None  # why a skipped run had nothing to do (the report's `reason`)
+
+    @classmethod
+    def skipped(cls, reason: str, metrics: Metrics | None = None) -> JobResult:
+        """Nothing to do on this scheduled run (say, too little history yet): exit 0, since EMR marks any
+        other exit FAILED and the state machine would page for a lake that is merely young."""
+        return cls(status="skipped", metrics=metrics, reason=reason, note=f"skipped: {reason}")
 
 
 def recorded_arguments(arguments: Mapping[str, Any]) -> dict[str, str]:
@@ -60,21 +76,38 @@ def recorded_arguments(arguments: Mapping[str, Any]) -> dict[str, str]:
 def run_job(spec: JobSpec, body: Callable[[LakeStorage, RunReport], JobResult]) -> int:
     """Run `body` inside a run report; returns the process exit code."""
     storage = open_lake(spec.lake_root, endpoint_url=spec.endpoint_url)
-    report = RunReport(storage, job=spec.job, mode=spec.mode)
+    report = RunReport(
+        storage,
+        job=spec.job,
+        mode=spec.mode,
+        run_id=spec.arguments.get("run_id") or "",
+        trace=current_trace(spec.arguments.get("execution_arn")),
+    )
     report.arguments = recorded_arguments(spec.arguments)
-    try:
-        result = body(storage, report)
-    except spec.input_errors as error:
-        report.finish("failed", error=error, metrics=_plain(spec.failure_metrics))
-        print(f"{spec.job}.py: error: {error}", file=sys.stderr, flush=True)
-        return INPUT_ERROR_EXIT_CODE
-    except Exception as error:
-        report.finish("failed", error=error, metrics=_plain(spec.failure_metrics))
-        raise
-    report.finish(result.status, metrics=_plain(result.metrics))
+    with run_logging(report.run_id, spec.job, spec.mode):
+        try:
+            result = body(storage, report)
+        except spec.input_errors as error:
+            _log_failure(report, error)
+            report.finish("failed", error=error, metrics=_plain(spec.failure_metrics))
+            print(f"{spec.job}.py: error: {error}", file=sys.stderr, flush=True)
+            return INPUT_ERROR_EXIT_CODE
+        except Exception as error:
+            _log_failure(report, error)
+            report.finish("failed", error=error, metrics=_plain(spec.failure_metrics))
+            raise
+        if result.reason:
+            report.details["reason"] = result.reason
+            log.info("%s: %s", result.status, result.reason, extra={"fields": {"reason": result.reason}})
+        report.finish(result.status, metrics=_plain(result.metrics))
     if result.note:
         print(result.note, file=sys.stderr, flush=True)
     return result.exit_code
+
+
+def _log_failure(report: RunReport, error: Exception) -> None:
+    step = report.failed_step or "-"
+    log.error("failed in step %s: %s: %s", step, type(error).__name__, error, extra={"fields": {"step": step}})
 
 
 def _plain(metrics: Metrics | None) -> dict[str, dict] | None:

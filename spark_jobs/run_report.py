@@ -11,7 +11,7 @@ The summary line (stdout when the run succeeded, stderr otherwise) is the one fo
 
 e.g. `silver_and_gold stream succeeded: run_id=stream-20260102T000500Z-1a2b3c4d files=3 accepted=120
 duplicates=0 quarantined=2 duration=41.2s report=file:///lake/_runs/stream-20260102T000500Z-1a2b3c4d.json`.
-`<status>` is succeeded, dead_lettered or failed; the counts are the report's scalar counts in the order
+`<status>` is succeeded, skipped, dead_lettered or failed; the counts are the report's scalar counts in the order
 the job added them (nested counts such as quarantined_by_reason are only in the report); no field holds
 a space.
 """
@@ -28,10 +28,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from spark_jobs.card_numbers import mask_card_numbers
+from spark_jobs.job_log import log
 from spark_jobs.lake import run_report_uri
+from spark_jobs.run_trace import RunTrace
 from spark_jobs.storage import LakeStorage
 
 METRIC_NAMESPACE = "CardFeatures"
+STDOUT_STATUSES = ("succeeded", "skipped")  # a run ending otherwise prints its summary on stderr
 _SUMMARY_LINE = re.compile(
     r"^(?P<job>\S+) (?P<mode>\S+) (?P<status>[a-z_]+): run_id=(?P<run_id>\S+) (?P<counts>(?:\S+=\S+ )*?)"
     r"duration=(?P<duration>[0-9.]+)s report=(?P<report_uri>\S+)$"
@@ -125,6 +129,8 @@ class RunReport:
     details: dict[str, Any] = field(default_factory=dict)
     status: str = "running"
     error: str | None = None
+    trace: RunTrace = field(default_factory=RunTrace)
+    failed_step: str | None = None  # the innermost step an exception left
 
     def __post_init__(self) -> None:
         if not self.run_id:
@@ -136,11 +142,15 @@ class RunReport:
 
     @contextmanager
     def step(self, name: str):
-        """Time a step; durations accumulate when a step runs more than once (several batches)."""
+        """Time a step; durations accumulate when a step runs more than once (several batches). An
+        exception leaving the step names it the failed step (the innermost one, for nested steps)."""
         began = time.perf_counter()
-        print(f"[{self.run_id}] {name} ...", flush=True)
+        log.info("%s ...", name, extra={"fields": {"step": name}})
         try:
             yield
+        except BaseException:
+            self.failed_step = self.failed_step or name
+            raise
         finally:
             self.steps[name] = round(self.steps.get(name, 0.0) + time.perf_counter() - began, 3)
 
@@ -156,6 +166,8 @@ class RunReport:
             "mode": self.mode,
             "status": self.status,
             "error": self.error,
+            "failed_step": self.failed_step,
+            **self.trace.as_dict(),
             "started_at": self.started_at.isoformat(),
             "finished_at": finished.isoformat(),
             "duration_seconds": round((finished - self.started_at).total_seconds(), 3),
@@ -169,14 +181,14 @@ class RunReport:
         """Write `_runs/<run_id>.json`, print EMF lines (one per stage) and the one-line summary."""
         self.status = status
         if error is not None:
-            self.error = f"{type(error).__name__}: {error}"
+            self.error = mask_card_numbers(f"{type(error).__name__}: {error}")
         document = self.as_dict()
         self.storage.write_json(self.uri, document)
         for stage, values in (metrics or {}).items():
             print(emf_line(stage, values), flush=True)
         print(
             summary_line(self.job, self.mode, status, self.run_id, self.counts, document["duration_seconds"], self.uri),
-            file=sys.stdout if status == "succeeded" else sys.stderr,
+            file=sys.stdout if status in STDOUT_STATUSES else sys.stderr,
             flush=True,
         )
         return document

@@ -19,6 +19,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit: make the repos
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from spark_jobs.job_options import REPO_ROOT_FX_RATES, add_lake_options, day_before, parse_day, parse_timestamp
+from spark_jobs.run_trace import add_run_options
 
 MODES = ("stream", "daily", "full")
 
@@ -31,6 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--mode", choices=MODES, default="stream", help="what to run (default: stream)")
     add_lake_options(parser)
+    add_run_options(parser)
     parser.add_argument(
         "--date",
         type=parse_day,

@@ -20,6 +20,7 @@ from spark_jobs.delta_tables import (
     table_exists,
 )
 from spark_jobs.fault_injection import fail_point
+from spark_jobs.job_log import log
 from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_TABLE, SILVER_TABLE, table_path
 from spark_jobs.run_report import RunReport
 from spark_jobs.storage import LakeStorage, spark_path
@@ -92,7 +93,7 @@ def ingest_bronze(
         ensure_silver_tables(spark, storage)
     pending = ledger.pending()
     if pending:
-        print(f"[{report.run_id}] resuming uncommitted batch {pending.batch} of run {pending.run_id}", flush=True)
+        log.warning("resuming uncommitted batch %s of run %s", pending.batch, pending.run_id)
         process_batch(spark, storage, ledger, pending, options, report, ingested_at=ingested_at)
     with report.step("bronze_listing"):
         listing = ledger.list_new_files(lookback_hours=options.lookback_hours, full_scan=options.full_scan)

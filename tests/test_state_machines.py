@@ -152,35 +152,103 @@ def test_the_client_token_fits_the_api():
     assert re.fullmatch(r"[A-Za-z0-9._-]{1,64}", token)
 
 
+EXECUTION_NAME = "daily-20260102T000500Z"
+TRACE_CONTEXT = {
+    "Execution": {"Id": f"arn:aws:states:eu-west-1:123456789012:execution:card-features-daily:{EXECUTION_NAME}",
+                  "Name": EXECUTION_NAME, "RedriveCount": 0},
+    "State": {"Name": "?", "RetryCount": 0},
+}  # fmt: skip
+
+
+def job_arguments(machine: str, state: str, *, retry: int = 0, redrive: int = 0) -> list[str]:
+    """A job state's EntryPointArguments as Step Functions passes them (the intrinsic evaluated)."""
+    from devtools.local_runner import evaluate_intrinsic
+
+    driver = definition(machine)["States"][state]["Parameters"]["JobDriver"]["SparkSubmit"]
+    context = json.loads(json.dumps(TRACE_CONTEXT))
+    context["State"] = {"Name": state, "RetryCount": retry}
+    context["Execution"]["RedriveCount"] = redrive
+    data = {"day": {"scheduled_time": "2026-01-02T00:05:00Z"}}
+    return evaluate_intrinsic(driver["EntryPointArguments.$"], data, context)
+
+
+def trace_arguments(state: str, retry: int = 0) -> list[str]:
+    return ["--run-id", f"{EXECUTION_NAME}.{state}.0.{retry}", "--execution-arn", TRACE_CONTEXT["Execution"]["Id"]]
+
+
 def test_job_arguments():
-    stream = definition("stream")["States"]
-    assert stream["RunSilverAndGold"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments"] == [
+    assert job_arguments("stream", "RunSilverAndGold") == [
         "--mode", "stream", "--lake-root", "<lake_root>", "--glue-database", "<glue_database>",
         "--card-token-secret-id", "<card_token_secret_id>",
         "--fx-rates", "<code_uri>/spark_jobs/reference_data/fx_rates.csv",
+        *trace_arguments("RunSilverAndGold"),
     ]  # fmt: skip
-    ingest = stream["IngestFeatures"]["Parameters"]["JobDriver"]["SparkSubmit"]
-    assert ingest["EntryPoint"] == "<code_uri>/feature_store/ingest_features.py"
-    assert ingest["EntryPointArguments"][:2] == ["--backend", "<feature_store_backend>"]
-    assert "<online_store_path>" in ingest["EntryPointArguments"]
-    arguments = ingest["EntryPointArguments"]
+    stream = definition("stream")["States"]
+    assert stream["IngestFeatures"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPoint"] == (
+        "<code_uri>/feature_store/ingest_features.py"
+    )
+    arguments = job_arguments("stream", "IngestFeatures")
+    assert arguments[:2] == ["--backend", "<feature_store_backend>"]
+    assert "<online_store_path>" in arguments
     assert arguments[arguments.index("--online-state-table") + 1] == "<online_state_table>"
+    assert arguments[-4:] == trace_arguments("IngestFeatures")
     daily = definition("daily")["States"]
     assert [name for name in daily if daily[name].get("Resource", "").startswith("arn:aws:states:::emr")] == [
         "RunDailySilverAndGold",
         "BuildDatasets",
         "IngestFeatures",
     ]
-    silver = daily["RunDailySilverAndGold"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPointArguments.$"]
-    assert silver.startswith("States.Array('--mode', 'daily'")
-    assert silver.endswith(
-        "'--fx-rates', '<code_uri>/spark_jobs/reference_data/fx_rates.csv', '--scheduled-time', $.day.scheduled_time)"
+    assert job_arguments("daily", "RunDailySilverAndGold", retry=2) == [
+        "--mode", "daily", "--lake-root", "<lake_root>", "--glue-database", "<glue_database>",
+        "--card-token-secret-id", "<card_token_secret_id>",
+        "--fx-rates", "<code_uri>/spark_jobs/reference_data/fx_rates.csv",
+        "--scheduled-time", "2026-01-02T00:05:00Z", *trace_arguments("RunDailySilverAndGold", retry=2),
+    ]  # fmt: skip
+    assert daily["BuildDatasets"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPoint"] == (
+        "<code_uri>/spark_jobs/build_datasets.py"
     )
-    datasets = daily["BuildDatasets"]["Parameters"]["JobDriver"]["SparkSubmit"]
-    assert datasets["EntryPoint"] == "<code_uri>/spark_jobs/build_datasets.py"
-    assert datasets["EntryPointArguments.$"].endswith("'--scheduled-time', $.day.scheduled_time)")
+    assert job_arguments("daily", "BuildDatasets") == [
+        "--lake-root", "<lake_root>", "--scheduled-time", "2026-01-02T00:05:00Z", *trace_arguments("BuildDatasets"),
+    ]  # fmt: skip
     assert daily["UseScheduledTime"]["Parameters"] == {"scheduled_time.$": "$.input.scheduled_time"}
     assert daily["UseExecutionStartTime"]["Parameters"] == {"scheduled_time.$": "$$.Execution.StartTime"}
+
+
+def test_every_job_run_of_an_execution_has_its_own_run_id_and_the_execution_arn():
+    """Jobs, retries and redrives of one execution never share a run id (the report's file name), and
+    each job's own parser accepts the arguments the state machine passes."""
+    from feature_store.ingest_features import parse_args as ingest_args
+    from spark_jobs.build_datasets import parse_args as datasets_args
+    from spark_jobs.silver_and_gold import parse_args as silver_args
+
+    parsers = {"RunSilverAndGold": silver_args, "RunDailySilverAndGold": silver_args,
+               "BuildDatasets": datasets_args, "IngestFeatures": ingest_args}  # fmt: skip
+    run_ids = []
+    for machine in MACHINES:
+        states = definition(machine)["States"]
+        for state in [name for name in states if states[name].get("Resource", "").endswith("startJobRun.sync")]:
+            for retry, redrive in ((0, 0), (1, 0), (0, 1)):
+                arguments = [
+                    value.replace("<lake_root>", "s3://lake/root").replace("<code_uri>", "s3://code")
+                    for value in job_arguments(machine, state, retry=retry, redrive=redrive)
+                ]
+                args = parsers[state](_filled(arguments))
+                assert args.execution_arn == TRACE_CONTEXT["Execution"]["Id"]
+                run_ids.append((machine, args.run_id))
+    assert len(set(run_ids)) == len(run_ids) == 15
+
+
+def _filled(arguments: list[str]) -> list[str]:
+    """Placeholders filled as on AWS (an empty value: the option left out, as the local runner does)."""
+    values = {"<feature_store_backend>": "sagemaker", "<online_store_path>": "", "<online_state_table>": "online-state",
+              "<aws_region>": "eu-west-1", "<glue_database>": "card_features",
+              "<card_token_secret_id>": "card-features/card-token-key"}  # fmt: skip
+    filled: list[str] = []
+    for option, given in zip(arguments[::2], arguments[1::2], strict=True):
+        value = values.get(given, given)
+        if value:
+            filled += [option, value]
+    return filled
 
 
 @pytest.mark.parametrize("day", ["2026-02-14", "2026-02-28", "2026-12-31", "2028-02-29"])

@@ -101,6 +101,7 @@ class Interpreter:
                 "StartTime": iso_millis(started),
                 "Input": execution_input,
                 "RoleArn": f"arn:aws:iam::{LOCAL_ACCOUNT}:role/local-state-machine",
+                "RedriveCount": 0,  # the runner does not redrive executions
             },
             "StateMachine": {"Id": self.state_machine_arn, "Name": self.state_machine_name},
             "State": {"Name": state, "EnteredTime": iso_millis(entered), "RetryCount": retries},
