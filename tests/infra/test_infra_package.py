@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 
+from cardfeat import cli
 from tests.infra import infra_model as tf
 
 SCRIPT = tf.REPO_ROOT / "scripts" / "package.py"
@@ -70,4 +71,6 @@ def test_lakehouse_zip_is_reproducible(dist, tmp_path):
 
 def test_makefile_has_the_package_target():
     makefile = (tf.REPO_ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "package: ## Build dist/ for EMR Serverless\n\t$(PY) scripts/package.py" in makefile
+    # `cardfeat package` is the console script's door to scripts/package.py (cardfeat/cli.py).
+    assert "package: ## Build dist/ for EMR Serverless\n\t$(VENV)/bin/cardfeat package" in makefile
+    assert any(command.name == "package" and command.module == "scripts.package" for command in cli.COMMANDS)
