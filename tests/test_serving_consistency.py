@@ -102,7 +102,26 @@ def test_plan_holds_out_a_seeded_share_and_serves_in_event_time_order(tmp_path):
     assert not served_ids & plan.held_out_event_ids
     share = len(plan.held_out_event_ids) / (len(plan.held_out_event_ids) + len(served_ids))
     assert 0.15 < share < 0.25
-    assert all(isinstance(line, BronzeLine) for line in plan.requests)
+    assert all(isinstance(line, BronzeLine) and isinstance(line.body, bytes) for line in plan.requests)
+
+
+def test_lines_are_served_as_the_raw_bytes_bronze_holds(tmp_path):
+    """A line with invalid UTF-8 must reach the server as is (its contract refuses it), never repaired."""
+    import gzip
+
+    from devtools.serving_consistency.plan import BRONZE, bronze_lines
+
+    folder = tmp_path / BRONZE / "ingest_dt=2026/01/02/00"
+    folder.mkdir(parents=True)
+    bad = b'{"event_id": "e1", "ts": 1767312000.5, "merchant_id": "m\xff"}'
+    (folder / "a.gz").write_bytes(gzip.compress(b'{"event_id": "e0", "ts": 1767312000}\n\n' + bad + b"\n"))
+    lines, unreadable = bronze_lines(tmp_path, ["ingest_dt=2026/01/02/00"])
+    assert unreadable == 0
+    assert [(line.line_number, line.event_id, line.ts_us) for line in lines] == [
+        (1, "e0", 1767312000_000000),
+        (3, "e1", 1767312000_500000),
+    ]
+    assert lines[1].body == bad
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ class BronzeLine:
     folder: str  # arrival hour, relative to the bronze prefix: ingest_dt=YYYY/MM/DD/HH
     file: str
     line_number: int  # 1-based, as silver numbers lines
-    body: str
+    body: bytes  # the raw bytes, as a producer sent them (the server judges bytes: invalid UTF-8 included)
     event_id: str | None
     ts_us: int | None
 
@@ -66,21 +66,22 @@ def folder_start_us(folder: str) -> int:
     return int(start.timestamp()) * US_PER_SECOND
 
 
-def read_text_lines(path: Path) -> list[str] | None:
-    """A bronze file's lines, or None when it cannot be decompressed (a truncated upload: not served)."""
+def read_raw_lines(path: Path) -> list[bytes] | None:
+    """A bronze file's lines as bytes (split on newlines only), or None when it cannot be decompressed (a
+    truncated upload: not served)."""
     data = path.read_bytes()
     if data.startswith(GZIP_MAGIC):
         try:
             data = gzip.decompress(data)
         except (EOFError, OSError):
             return None
-    return data.decode("utf-8", errors="replace").splitlines()
+    return data.split(b"\n")
 
 
-def claimed_event(body: str) -> tuple[str | None, int | None]:
+def claimed_event(body: bytes) -> tuple[str | None, int | None]:
     """The event_id and ts_us a line claims, for ordering only (the server's contract decides validity)."""
     try:
-        record = json.loads(body, parse_float=Decimal)
+        record = json.loads(body.decode("utf-8", errors="replace"), parse_float=Decimal)
     except (ValueError, RecursionError):
         return None, None
     if not isinstance(record, dict):
@@ -100,7 +101,7 @@ def bronze_lines(lake: Path, folders: list[str]) -> tuple[list[BronzeLine], int]
     lines, unreadable_files = [], 0
     for folder in folders:
         for path in sorted((lake / BRONZE / folder).iterdir()):
-            texts = read_text_lines(path)
+            texts = read_raw_lines(path)
             if texts is None:
                 unreadable_files += 1
                 continue

@@ -166,6 +166,14 @@ def analyze_existing(work_dir: Path) -> dict:
     return compare_all(log, work_dir / "lake", last_batch) | facts
 
 
+def window_sizes(records) -> dict:
+    """How many state events the served requests' windows held (their own event included)."""
+    sizes = sorted(len(record.state) for record in records if record.outcome == SERVED)
+    if not sizes:
+        return {}
+    return {"mean": round(sum(sizes) / len(sizes), 2), "p99": sizes[int(0.99 * (len(sizes) - 1))], "max": sizes[-1]}
+
+
 def compare_all(log: ReplayLog, lake: Path, last_batch: dict[str, dict]) -> dict:
     """(a) served vs the reference over the logged state, (b) served vs gold by affected/unaffected, and the
     last-batch online features vs gold; plus what happened to every request."""
@@ -222,4 +230,5 @@ def compare_all(log: ReplayLog, lake: Path, last_batch: dict[str, dict]) -> dict
         },
         "last_batch_online_vs_gold": {name: tally.summary() for name, tally in last_vs_gold.items()},
         "requests": {"total": len(records), **dict(checks), "rejected_by_reason": dict(sorted(rejected.items()))},
+        "state_window_events": window_sizes(records),
     }
