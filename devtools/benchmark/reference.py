@@ -660,43 +660,74 @@ def _write_outputs(connection, output_dir: Path) -> None:
 def verify(lake_root: Path, output_dir: Path) -> dict:
     """Spark's tables against the reference: gold row for row, silver/quarantine/duplicates by key."""
     import duckdb
-    from deltalake import DeltaTable
 
     connection = duckdb.connect()
-    gold = DeltaTable(str(lake_root / "gold" / "card_features")).to_pyarrow_table()  # noqa: F841
-    silver = DeltaTable(str(lake_root / "silver" / "card_transactions")).to_pyarrow_table(  # noqa: F841
-        columns=[
-            "event_id",
-            "card_id",
-            "ts_us",
-            "amount",
-            "amount_usd",
-            "card_last4",
-            "card_token",
-            "source_file",
-            "line_number",
-        ]
-    )
-    quarantine = DeltaTable(str(lake_root / "silver" / "quarantine")).to_pyarrow_table(  # noqa: F841
-        columns=["source_file", "line_number", "reason"]
-    )
-    duplicates = DeltaTable(str(lake_root / "silver" / "duplicates")).to_pyarrow_table(  # noqa: F841
-        columns=["event_id", "source_file", "line_number"]
-    )
-    # Files are compared by their path below the bronze prefix, so two copies of one lake compare equal.
-    relative = f"regexp_replace(source_file, '^.*/{BRONZE_PREFIX}/', '') AS source_file"
+    _register_spark_tables(connection, lake_root)
     ref = {
-        name: f"(SELECT * REPLACE ({relative}) FROM read_parquet('{output_dir / (name + '.parquet')}'))"
+        name: f"(SELECT * REPLACE ({_RELATIVE_SOURCE_FILE}) FROM read_parquet('{output_dir / (name + '.parquet')}'))"
         for name in ("gold", "silver", "quarantine", "duplicates")
     }
     ref["gold"] = f"read_parquet('{output_dir / 'gold.parquet'}')"
-    for name in ("silver", "quarantine", "duplicates"):
-        connection.execute(f"CREATE TEMP TABLE {name}_spark AS SELECT * REPLACE ({relative}) FROM {name}")
     result: dict[str, object] = {}
     result["spark_gold_rows"] = connection.execute("SELECT count(*) FROM gold").fetchone()[0]
     result["reference_gold_rows"] = connection.execute(f"SELECT count(*) FROM {ref['gold']}").fetchone()[0]
     result["spark_gold_distinct_events"] = connection.execute("SELECT count(DISTINCT event_id) FROM gold").fetchone()[0]
+    gold_mismatches, worst = _gold_differences(connection, ref["gold"])
+    result["gold_max_relative_difference"] = worst
+    result["gold_mismatches"] = gold_mismatches
+    result.update(_silver_differences(connection, ref))
+    result["quarantine_by_reason"] = dict(
+        connection.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall()
+    )
+    result["equal"] = (
+        result["spark_gold_rows"] == result["reference_gold_rows"] == result["spark_gold_distinct_events"]
+        and not gold_mismatches
+        and not result["silver_mismatches"]
+        and not result["quarantine_mismatches"]
+        and not result["duplicates_mismatches"]
+    )
+    return result
 
+
+# Files are compared by their path below the bronze prefix, so two copies of one lake compare equal.
+_RELATIVE_SOURCE_FILE = f"regexp_replace(source_file, '^.*/{BRONZE_PREFIX}/', '') AS source_file"
+
+
+def _register_spark_tables(connection, lake_root: Path) -> None:
+    """Spark's gold, silver, quarantine and duplicates (read with deltalake) as views, and the last three again
+    with lake-relative file paths (`<name>_spark`)."""
+    from deltalake import DeltaTable
+
+    silver_columns = [
+        "event_id",
+        "card_id",
+        "ts_us",
+        "amount",
+        "amount_usd",
+        "card_last4",
+        "card_token",
+        "source_file",
+        "line_number",
+    ]
+    tables = {
+        "gold": DeltaTable(str(lake_root / "gold" / "card_features")).to_pyarrow_table(),
+        "silver": DeltaTable(str(lake_root / "silver" / "card_transactions")).to_pyarrow_table(columns=silver_columns),
+        "quarantine": DeltaTable(str(lake_root / "silver" / "quarantine")).to_pyarrow_table(
+            columns=["source_file", "line_number", "reason"]
+        ),
+        "duplicates": DeltaTable(str(lake_root / "silver" / "duplicates")).to_pyarrow_table(
+            columns=["event_id", "source_file", "line_number"]
+        ),
+    }
+    for name, table in tables.items():
+        connection.register(name, table)
+    for name in ("silver", "quarantine", "duplicates"):
+        connection.execute(f"CREATE TEMP TABLE {name}_spark AS SELECT * REPLACE ({_RELATIVE_SOURCE_FILE}) FROM {name}")
+
+
+def _gold_differences(connection, reference_gold: str) -> tuple[dict[str, int], dict[str, float]]:
+    """Rows only on one side and mismatches per column (integers and decimals exactly, doubles to a relative
+    1e-12), and each double's largest relative difference."""
     exact = [f"s.{name} IS NOT DISTINCT FROM r.{name}" for name in (*GOLD_KEYS, *GOLD_INTEGERS)]
     exact += [
         f"CAST(s.{name} AS DECIMAL(38, 10)) IS NOT DISTINCT FROM CAST(r.{name} AS DECIMAL(38, 10))"
@@ -721,7 +752,7 @@ def verify(lake_root: Path, output_dir: Path) -> dict:
         SELECT count(*) FILTER (WHERE s.event_id IS NULL) AS only_reference,
                count(*) FILTER (WHERE r.event_id IS NULL) AS only_spark,
                {mismatch_columns}
-        FROM gold AS s FULL OUTER JOIN {ref["gold"]} AS r USING (event_id)
+        FROM gold AS s FULL OUTER JOIN {reference_gold} AS r USING (event_id)
         """
     ).fetchone()
     names = [
@@ -740,11 +771,15 @@ def verify(lake_root: Path, output_dir: Path) -> dict:
             f"max(abs(s.{name} - r.{name}) / nullif(greatest(abs(s.{name}), abs(r.{name})), 0))"
             for name in GOLD_DOUBLES
         )
-        + f" FROM gold AS s JOIN {ref['gold']} AS r USING (event_id)"
+        + f" FROM gold AS s JOIN {reference_gold} AS r USING (event_id)"
     ).fetchone()
-    result["gold_max_relative_difference"] = dict(zip(GOLD_DOUBLES, [float(x or 0.0) for x in worst], strict=True))
-    result["gold_mismatches"] = gold_mismatches
+    return gold_mismatches, dict(zip(GOLD_DOUBLES, [float(x or 0.0) for x in worst], strict=True))
 
+
+def _silver_differences(connection, ref: dict[str, str]) -> dict[str, dict[str, int]]:
+    """Silver by event (every value), quarantine by (file, line) with its reason, duplicates by (file, line,
+    event): rows only on one side and rows that differ."""
+    result = {}
     silver_row = connection.execute(
         f"""
         SELECT count(*) FILTER (WHERE s.event_id IS NULL), count(*) FILTER (WHERE r.event_id IS NULL),
@@ -784,14 +819,4 @@ def verify(lake_root: Path, output_dir: Path) -> dict:
     result["duplicates_mismatches"] = {
         name: int(value) for name, value in zip(("only_reference", "only_spark"), duplicates_row, strict=True) if value
     }
-    result["quarantine_by_reason"] = dict(
-        connection.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall()
-    )
-    result["equal"] = (
-        result["spark_gold_rows"] == result["reference_gold_rows"] == result["spark_gold_distinct_events"]
-        and not gold_mismatches
-        and not result["silver_mismatches"]
-        and not result["quarantine_mismatches"]
-        and not result["duplicates_mismatches"]
-    )
     return result
