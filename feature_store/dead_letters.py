@@ -75,7 +75,9 @@ def replay(spark, storage: LakeStorage, backend: IngestionBackend, report, optio
     letters = read_dead_letters(storage, uris)
     other_groups = sorted({item["feature_group"] for item in letters} - {options.feature_group})
     if other_groups:
-        raise ValueError(f"dead letters of {', '.join(other_groups)} found: pass --feature-group and --run-id")
+        raise ValueError(
+            f"dead letters of {', '.join(other_groups)} found: pass --feature-group and --dead-letter-run-id"
+        )
     summary = {"files": uris, "dead_letters_read": len(letters), "feature_group": options.feature_group}
     report.details["replay"] = summary
     stats = WriteStats()

@@ -1,7 +1,7 @@
 """Re-send the records ingestion dead-lettered to the Feature Store.
 
-    python scripts/replay_dead_letters.py --lake-root ./lake                      # every pending file
-    python scripts/replay_dead_letters.py --lake-root s3://… --backend sagemaker --region eu-west-1 --run-id local-…
+    cardfeat replay-dead-letters --lake-root ./lake                      # every pending file
+    cardfeat replay-dead-letters --lake-root s3://… --backend sagemaker --region eu-west-1 --dead-letter-run-id RUN
 
 Reads `<lake-root>/_dead_letter/feature_store/<run_id>.jsonl`, looks the dead-lettered events up in gold at its
 latest version and sends them through the ingestion's own path (feature_store/batch_writer.py): the row as
@@ -39,11 +39,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_backend_options(parser, writes=True)
     add_lake_options(parser)
     add_run_options(parser)
-    parser.add_argument(
-        "--run-id",
+    parser.add_argument(  # not --run-id: that is this replay's own run id (add_run_options)
+        "--dead-letter-run-id",
         action="append",
         default=None,
-        help="replay only this run's dead letters (repeatable; default: every file not yet replayed)",
+        help="replay only the dead letters of this ingestion run (repeatable; default: every file not yet replayed)",
     )
     add_feature_group_option(parser)
     add_writer_options(parser)
@@ -59,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     from spark_jobs.job_run import JobSpec, run_job
 
     options = DeadLetterReplayOptions(
-        run_ids=tuple(args.run_id or ()), feature_group=args.feature_group, max_attempts=args.max_attempts, ttl=args.ttl
+        run_ids=tuple(args.dead_letter_run_id or ()),
+        feature_group=args.feature_group,
+        max_attempts=args.max_attempts,
+        ttl=args.ttl,
     )
     backend = backend_options(args)
     job = JobSpec(
