@@ -32,6 +32,7 @@ from devtools.serving_consistency import (  # noqa: E402
     analyze_existing,
     run_consistency,
 )
+from devtools.serving_consistency.summary import markdown_table, summary_lines  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ConsistencyOptions, argparse.Namespace]:
@@ -72,32 +73,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[ConsistencyOptions, argpa
     return options, args
 
 
-def percent(rate: float | None) -> str:
-    return "–" if rate is None else f"{100 * rate:.2f} %"
-
-
-def summary_lines(results: dict) -> list[str]:
-    a = results["a_served_equals_reference"]
-    b = results["b_served_equals_gold"]
-    last = results["last_batch_online_vs_gold"]
-    lines = [
-        f"requests {results['requests']['total']:,}: {results['requests']}",
-        f"(a) served == DuckDB reference over the seen state: {a['events_all_features_match']:,} of {a['events']:,}"
-        f" events ({'passed' if a['passed'] else 'FAILED'})",
-        f"(b) served == gold on unaffected events: {b['unaffected']['events_all_features_match']:,} of "
-        f"{b['unaffected']['events']:,} ({'passed' if b['passed_on_unaffected'] else 'FAILED'}); "
-        f"affected events: {b['affected']['events']:,}",
-        "feature: served==gold unaffected / affected | last-batch==gold unaffected / affected",
-    ]
-    for name, entry in b["unaffected"]["features"].items():
-        lines.append(
-            f"  {name}: {percent(entry['rate'])} / {percent(b['affected']['features'][name]['rate'])} | "
-            f"{percent(last['unaffected']['features'][name]['rate'])} / "
-            f"{percent(last['affected']['features'][name]['rate'])}"
-        )
-    return lines
-
-
 def main(argv: list[str] | None = None) -> int:
     options, args = parse_args(argv)
 
@@ -112,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     results["command"] = " ".join(["scripts/serving_consistency.py", *(sys.argv[1:] if argv is None else argv)])
     for line in summary_lines(results):
         print(line)
+    print(markdown_table(results))
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")

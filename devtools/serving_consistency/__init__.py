@@ -18,6 +18,7 @@
     replay     the serving loop and the replay log
     reference  the DuckDB reference, gold, and the affected events
     compare    match rates per feature
+    summary    the console summary and the docs' Markdown table
     pipeline   the batch jobs, as spark-submit subprocesses or in this process
     run        the steps above, end to end
 """

@@ -128,7 +128,7 @@ def silver_event_ids(lake: Path) -> list[str]:
 
 
 AFFECTED_SQL = f"""
-SELECT DISTINCT e.event_id
+SELECT e.event_id, bool_or(os.seq IS NULL) AS by_never_served
 FROM served AS e
 JOIN gold AS g ON g.event_id = e.event_id
 JOIN gold AS o
@@ -137,11 +137,13 @@ JOIN gold AS o
 LEFT JOIN served AS os ON os.event_id = o.event_id
 LEFT JOIN known AS k ON k.event_id = o.event_id
 WHERE k.event_id IS NULL AND (os.seq IS NULL OR os.seq > e.seq)
+GROUP BY e.event_id
 """
 
 
-def affected_event_ids(records: list[ServeRecord], known_at_start: list[str], gold: dict[str, dict]) -> set[str]:
-    """Served events with a gold window member that was served after them or never served (nor known)."""
+def affected_event_ids(records: list[ServeRecord], known_at_start: list[str], gold: dict[str, dict]) -> dict[str, bool]:
+    """Served events with a gold window member that was served after them or never served (nor known):
+    event_id -> whether a never-served event is among the causes (else only events served later)."""
     first_served = {}
     for record in records:
         if record.outcome == SERVED:
@@ -162,4 +164,4 @@ def affected_event_ids(records: list[ServeRecord], known_at_start: list[str], go
             }
         ),
     )
-    return {row[0] for row in connection.execute(AFFECTED_SQL).fetchall()}
+    return dict(connection.execute(AFFECTED_SQL).fetchall())

@@ -231,4 +231,8 @@ def compare_all(log: ReplayLog, lake: Path, last_batch: dict[str, dict]) -> dict
         "last_batch_online_vs_gold": {name: tally.summary() for name, tally in last_vs_gold.items()},
         "requests": {"total": len(records), **dict(checks), "rejected_by_reason": dict(sorted(rejected.items()))},
         "state_window_events": window_sizes(records),
+        "affected_because": {
+            "a_window_member_never_served": sum(affected.values()),
+            "only_members_served_later": len(affected) - sum(affected.values()),
+        },
     }
