@@ -73,3 +73,15 @@ def test_links_between_sections_and_docs_land_on_a_heading():
             if anchor not in anchors(linked):
                 problems.append(f"{doc.name}: #{anchor} ({target or 'same file'}) is not a heading")
     assert not problems, "\n".join(problems)
+
+
+def test_every_terraform_output_the_deploy_guide_names_exists():
+    """docs/deploy.md reads the bootstrap's outputs and the env roots'; each name exists in one of them."""
+    terraform = REPO_ROOT / "infra" / "terraform"
+    outputs = set()
+    for root in [terraform / "bootstrap", *ENV_ROOTS]:
+        outputs |= set(re.findall(r'^output "([a-z0-9_]+)"', (root / "outputs.tf").read_text(encoding="utf-8"), re.M))
+    guide = (DOCS / "deploy.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"terraform(?: -chdir=\S+)? output(?: -raw| -json)* ([a-z][a-z0-9_]*)", guide))
+    assert {"backend_config", "card_token_secret_name", "state_machine_arns"} <= named
+    assert not named - outputs, f"no root outputs {sorted(named - outputs)}"
