@@ -20,6 +20,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devtools.generator import LATE_MIN_HOURS, GeneratorConfig, generate_lake
+from spark_jobs import exit_codes
 
 
 def _merchant_count(text: str) -> int | None:
@@ -121,8 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         summary = generate_lake(config_from_args(args))
-    except (ValueError, OSError) as error:
+    except ValueError as error:  # impossible option values: a usage error
         parser.error(str(error))
+    except OSError as error:  # e.g. the lake already holds data (--overwrite): not a usage error
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return exit_codes.PRECONDITION_FAILED
     print(summary.one_line())
     return 0
 

@@ -32,6 +32,7 @@ from devtools.generator import (
     load_truth,
 )
 from scripts.generate_transactions import build_parser, main
+from spark_jobs import exit_codes
 from spark_jobs.bronze_contract import load_fx_rates, parse_bronze_file
 from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX
 
@@ -487,9 +488,7 @@ def test_cli_writes_a_lake_and_refuses_to_overwrite_it(tmp_path: Path, capsys: p
     assert len(summary) == 1 and summary[0].startswith("generated 300 events")
     manifest = load_manifest(tmp_path)
     assert manifest["arguments"]["events"] == 300 and "lake_root" not in manifest["arguments"]
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    assert exit_info.value.code == 2
+    assert main(argv) == exit_codes.PRECONDITION_FAILED
     assert "--overwrite" in capsys.readouterr().err
     assert main([*argv, "--overwrite", "--quiet"]) == 0
 
