@@ -19,10 +19,10 @@ from feature_store.backends import BackendOptions, IngestionBackend, open_backen
 from feature_store.batch_writer import WriterOptions
 from feature_store.definitions import TtlDuration, feature_group_name
 from feature_store.online_state_sync import OnlineStateOptions
-from spark_jobs import lake
+from spark_jobs import exit_codes, lake
 from spark_jobs.job_log import log
 
-DEAD_LETTER_EXIT_CODE = 3
+DEAD_LETTER_EXIT_CODE = exit_codes.DEAD_LETTERS
 METRIC_STAGE = "feature_store"
 FAILURE_METRICS = {METRIC_STAGE: {"FeatureStoreRunFailed": 1}}
 DEFAULT_DELETED_FILE_RETENTION = "interval 1 week"

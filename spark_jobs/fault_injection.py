@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 
-EXIT_CODE = 86
+from spark_jobs import exit_codes
+
+EXIT_CODE = exit_codes.FAULT_INJECTED
 
 
 class InjectedFault(RuntimeError):
