@@ -99,6 +99,11 @@ def run(lake: Path, mode: str = "stream", jobs=None, **options):
     )
 
 
+def trace(result, state: str) -> list[str]:
+    """The arguments linking a job to its execution: its own run id, the execution's ARN."""
+    return ["--run-id", f"{result.name}.{state}.0.0", "--execution-arn", result.execution_arn]
+
+
 def visited(result) -> list[str]:
     return [record.name for record in result.states]
 
@@ -112,11 +117,13 @@ def test_stream_takes_the_lease_runs_both_jobs_and_releases(tmp_path):
     # Empty options (glue database, token secret) are left out locally; the endpoint is added.
     fx_rates = f"file://{Path(__file__).resolve().parents[1]}/spark_jobs/reference_data/fx_rates.csv"
     assert silver.arguments == [
-        "--mode", "stream", "--lake-root", str(tmp_path), "--fx-rates", fx_rates, "--endpoint-url", "http://127.0.0.1:9",
+        "--mode", "stream", "--lake-root", str(tmp_path), "--fx-rates", fx_rates, *trace(result, "RunSilverAndGold"),
+        "--endpoint-url", "http://127.0.0.1:9",
     ]  # fmt: skip
     assert ingest.arguments[:4] == ["--backend", "local", "--lake-root", str(tmp_path)]
     assert ingest.arguments[4:6] == ["--online-store-path", f"{tmp_path}/feature_store/online.db"]
     assert "--online-state-table" not in ingest.arguments  # empty locally: the SQLite online state
+    assert ingest.arguments[-6:-2] == trace(result, "IngestFeatures")
     assert silver.spark_conf == {}  # the S3DynamoDBLogStore settings stay on EMR
     assert silver.execution_timeout_seconds < silver.state_timeout_seconds
     tokens = [result.output["jobs"][name]["ClientToken"] for name in ("silver_and_gold", "ingest_features")]
@@ -173,13 +180,16 @@ def test_daily_runs_its_three_jobs_with_the_date_override(tmp_path):
     assert jobs.entry_points == ["silver_and_gold.py", "build_datasets.py", "ingest_features.py"]
     day_after_at_midnight = ["--scheduled-time", "2026-02-14T23:00:00-01:00"]
     assert jobs.requests[0].arguments[:4] == ["--mode", "daily", "--lake-root", str(tmp_path)]
-    assert jobs.requests[0].arguments[-2:] == day_after_at_midnight
-    assert jobs.requests[1].arguments == ["--lake-root", str(tmp_path), *day_after_at_midnight]
+    assert jobs.requests[0].arguments[-6:] == [*day_after_at_midnight, *trace(result, "RunDailySilverAndGold")]
+    assert jobs.requests[1].arguments == [
+        "--lake-root", str(tmp_path), *day_after_at_midnight, *trace(result, "BuildDatasets"),
+    ]  # fmt: skip
+    assert jobs.requests[2].arguments[-4:] == trace(result, "IngestFeatures")
     assert lease_table(tmp_path) == {}  # lease released, pending flag cleared
     jobs = StubJobs()
     run(tmp_path, "daily", jobs=jobs, execution_input={"scheduled_time": "2026-02-15T00:05:00Z"})
-    assert jobs.requests[0].arguments[-2:] == ["--scheduled-time", "2026-02-15T00:05:00Z"]
-    assert jobs.requests[1].arguments[-2:] == ["--scheduled-time", "2026-02-15T00:05:00Z"]
+    assert jobs.requests[0].arguments[-6:-4] == ["--scheduled-time", "2026-02-15T00:05:00Z"]
+    assert jobs.requests[1].arguments[-6:-4] == ["--scheduled-time", "2026-02-15T00:05:00Z"]
 
 
 def test_daily_waits_for_a_live_holder_and_proceeds_when_it_finishes(tmp_path):

@@ -106,10 +106,11 @@ def test_stream_pipeline_on_a_moto_s3_lake(moto_s3, tmp_path):
     assert len(delta_rows(moto_s3, "silver/duplicates")) == counts["duplicates"]
     assert len(delta_rows(moto_s3, "gold/card_features")) == counts["events"]
     reports = [key for key in keys if key.startswith(f"{PREFIX}/_runs/") and key.endswith(".json")]
-    silver_report = next(
-        json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()) for key in reports if "/_runs/stream-" in key
-    )
+    silver_key = f"{PREFIX}/_runs/{result.name}.RunSilverAndGold.0.0.json"  # the run id the state machine passed
+    assert silver_key in reports
+    silver_report = json.loads(s3.get_object(Bucket=BUCKET, Key=silver_key)["Body"].read())
     assert silver_report["status"] == "succeeded" and silver_report["counts"]["accepted"] == counts["events"]
+    assert silver_report["execution_arn"] == result.execution_arn
     assert (tmp_path / "state" / "online.db").exists()  # the local online store of an S3 lake stays local
     assert (tmp_path / "state" / "online_state.db").exists()  # so does the online state, synced with silver
     assert not any(key.endswith("alerts.log") for key in keys)
