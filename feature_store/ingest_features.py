@@ -43,7 +43,7 @@ from feature_store.cli_options import (
     resolve_backend_args,
     resolve_writer_args,
 )
-from feature_store.ingestion import FAILURE_METRICS, IngestOptions, run_ingestion
+from feature_store.ingestion import FAILURE_METRICS, FeatureGroupNotReady, IngestOptions, run_ingestion
 from feature_store.online_state_sync import add_online_state_options, online_state_options
 from spark_jobs.job_options import add_lake_options
 from spark_jobs.run_trace import add_run_options
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         endpoint_url=args.endpoint_url,
         arguments={key: value for key, value in vars(args).items() if key != "online_state"},
         failure_metrics=FAILURE_METRICS,
+        input_errors=(FeatureGroupNotReady,),
     )
     return run_job(
         job,

@@ -240,19 +240,24 @@ def rows_to_write(spark, gold_path: str, plan: ReadPlan):
     return with_online_flag(changed, snapshot.where(F.col("dt") >= F.lit(first_day)))
 
 
+class FeatureGroupNotReady(RuntimeError):
+    """The group to write is missing, not Created or lacks registry features: register it first (the job exits 5,
+    a failed precondition, with this message instead of a traceback)."""
+
+
 def check_group(described: dict | None, name: str) -> None:
     """Fail before writing anything when the group is missing, not ready or lacks registry features."""
     from feature_store.definitions import group_spec
 
-    hint = "run feature_store/register_feature_groups.py first"
+    hint = "run `cardfeat register` (feature_store/register_feature_groups.py) first"
     if described is None:
-        raise RuntimeError(f"feature group {name} does not exist: {hint}")
+        raise FeatureGroupNotReady(f"feature group {name} does not exist: {hint}")
     if described.get("FeatureGroupStatus") != "Created":
-        raise RuntimeError(f"feature group {name} is {described.get('FeatureGroupStatus')}, not Created")
+        raise FeatureGroupNotReady(f"feature group {name} is {described.get('FeatureGroupStatus')}, not Created")
     defined = {item["FeatureName"] for item in described["FeatureDefinitions"]}
     missing = [feature for feature, _ in group_spec().definitions if feature not in defined]
     if missing and name == group_spec().name:
-        raise RuntimeError(f"feature group {name} lacks {', '.join(missing)}: {hint}")
+        raise FeatureGroupNotReady(f"feature group {name} lacks {', '.join(missing)}: {hint}")
 
 
 def deleted_file_retention(spark, gold_path: str) -> timedelta:

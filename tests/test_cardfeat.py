@@ -90,3 +90,18 @@ def test_only_argparse_exits_two():
     for path in programs:
         text = path.read_text()
         assert not re.search(r"return 2\b|exit\(2\)", text), path
+
+
+def test_ingesting_into_a_group_not_registered_is_a_failed_precondition(tmp_path, monkeypatch, capsys):
+    from feature_store import ingest_features, ingestion
+
+    with pytest.raises(ingestion.FeatureGroupNotReady, match="cardfeat register"):
+        ingestion.check_group(None, "card-features-v1")
+
+    def no_group(*args, **kwargs):
+        ingestion.check_group(None, "card-features-v1")
+
+    monkeypatch.setattr(ingest_features, "run_ingestion", no_group)
+    assert ingest_features.main(["--lake-root", str(tmp_path)]) == exit_codes.PRECONDITION_FAILED
+    error = capsys.readouterr().err
+    assert "feature group card-features-v1 does not exist" in error and "Traceback" not in error
