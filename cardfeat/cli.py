@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from spark_jobs import exit_codes
+
 PROG = "cardfeat"
 SPARK_MASTER_VARIABLE = "CARDFEAT_SPARK_MASTER"
 
@@ -106,9 +108,7 @@ def run_command(command: Command, argv: Sequence[str]) -> int:
         environment = spark_submit_environment()
     except SparkSetupMissing as error:
         print(f"{PROG} {command.name}: error: {error}", file=sys.stderr)
-        from spark_jobs.exit_codes import PRECONDITION_FAILED
-
-        return PRECONDITION_FAILED
+        return exit_codes.PRECONDITION_FAILED
     return subprocess.run(launch, env=environment, check=False).returncode
 
 

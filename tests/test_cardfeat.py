@@ -105,3 +105,16 @@ def test_ingesting_into_a_group_not_registered_is_a_failed_precondition(tmp_path
     assert ingest_features.main(["--lake-root", str(tmp_path)]) == exit_codes.PRECONDITION_FAILED
     error = capsys.readouterr().err
     assert "feature group card-features-v1 does not exist" in error and "Traceback" not in error
+
+
+def test_a_spark_job_without_make_setup_says_so(monkeypatch, capsys):
+    from devtools import spark_submit
+
+    def missing(*args, **kwargs):
+        raise spark_submit.SparkSetupMissing(".venv/bin/spark-submit is missing: run `make setup`")
+
+    monkeypatch.setattr(spark_submit, "spark_submit_command", missing)
+    assert cli.main(["build-datasets", "--as-of", "2026-01-29"]) == exit_codes.PRECONDITION_FAILED
+    assert (
+        "cardfeat build-datasets: error: .venv/bin/spark-submit is missing: run `make setup`" in capsys.readouterr().err
+    )
