@@ -33,6 +33,7 @@ No pyspark import at module level (feature_store/ ships to the serving Lambda to
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -63,6 +64,9 @@ class SyncOptions:
     retention: timedelta = STATE_RETENTION
     full_resync: bool = False
     upsert_batch: int = 5_000  # silver events per upsert_silver call (driver memory)
+    # Per-card reads and prunes in flight at once: a stream batch touches thousands of cards, each a round
+    # trip to DynamoDB (boto3 clients and SqliteOnlineState are thread-safe).
+    call_workers: int = 8
 
 
 @dataclass(frozen=True)
@@ -243,9 +247,16 @@ def quarantined_event_keys(spark, quarantine_path: str, version: int, files: set
     return [(row.card_id, row.event_id) for row in keys.collect()]
 
 
-def remove_served(state: OnlineStateStore, keys: list[tuple[str, str]]) -> int:
+def remove_served(state: OnlineStateStore, keys: list[tuple[str, str]], *, workers: int = 1) -> int:
     """Remove the served copies of these events; a silver copy (the first-seen delivery) stays."""
-    served = [key for key in keys if (stored := state.find(*key)) is not None and stored.origin == SERVED]
+
+    def is_served(key: tuple[str, str]) -> bool:
+        stored = state.find(*key)
+        return stored is not None and stored.origin == SERVED
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        flags = list(pool.map(is_served, keys))
+    served = [key for key, flag in zip(keys, flags, strict=True) if flag]
     return state.remove(served) if served else 0
 
 
@@ -269,15 +280,20 @@ def upsert_and_collect_newest(state: OnlineStateStore, events, batch: int) -> tu
     return written, newest
 
 
-def prune_cards(state: OnlineStateStore, newest_silver: dict[str, int], retention: timedelta) -> int:
+def prune_cards(
+    state: OnlineStateStore, newest_silver: dict[str, int], retention: timedelta, *, workers: int = 1
+) -> int:
     """Prune each card to [its newest event − retention, ∞): a served event newer than silver's counts."""
     retention_us = _micros(retention)
-    pruned = 0
-    for card_id, silver_newest in newest_silver.items():
+
+    def prune_card(card: tuple[str, int]) -> int:
+        card_id, silver_newest = card
         newer_served = state.window(card_id, silver_newest + 1, MAX_TS_US)
         newest = max([silver_newest, *(item.ts_us for item in newer_served)])
-        pruned += state.prune(card_id, newest - retention_us)
-    return pruned
+        return state.prune(card_id, newest - retention_us)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.map(prune_card, newest_silver.items()))
 
 
 def sync_online_state(
@@ -315,8 +331,8 @@ def sync_online_state(
     if plan.mode != "unchanged":
         events = silver_events_to_sync(spark, silver_path, plan, options.retention)
         summary["upserted"], newest_silver = upsert_and_collect_newest(state, events, options.upsert_batch)
-    quarantine_version = _sync_quarantine(spark, storage, state, plan, watermark, summary)
-    summary["pruned"] = prune_cards(state, newest_silver, options.retention)
+    quarantine_version = _sync_quarantine(spark, storage, state, plan, watermark, summary, options.call_workers)
+    summary["pruned"] = prune_cards(state, newest_silver, options.retention, workers=options.call_workers)
     summary["cards"] = len(newest_silver)
     storage.write_json(
         watermark_uri,
@@ -332,7 +348,9 @@ def sync_online_state(
     return summary
 
 
-def _sync_quarantine(spark, storage, state, plan: SyncPlan, watermark: dict | None, summary: dict) -> int | None:
+def _sync_quarantine(
+    spark, storage, state, plan: SyncPlan, watermark: dict | None, summary: dict, workers: int
+) -> int | None:
     """Remove the served copies of events quarantined since the watermark; returns the version read."""
     from spark_jobs import lake
     from spark_jobs.delta_tables import table_exists, table_version
@@ -350,7 +368,7 @@ def _sync_quarantine(spark, storage, state, plan: SyncPlan, watermark: dict | No
             files = quarantine_files_added(storage, lake.table_uri(storage, lake.QUARANTINE_TABLE), done, current)
     keys = quarantined_event_keys(spark, quarantine_path, current, files)
     summary["quarantined_keys"] = len(keys)
-    summary["removed_quarantined"] = remove_served(state, keys)
+    summary["removed_quarantined"] = remove_served(state, keys, workers=workers)
     return current
 
 

@@ -46,8 +46,8 @@ def stream(lake: Path) -> None:
     silver_and_gold.main(["--mode", "stream", "--lake-root", str(lake)])
 
 
-def sync(spark, lake: Path, state, *, resync: bool = False, name: str = "sqlite:test") -> dict:
-    options = SyncOptions(state_name=name, full_resync=resync)
+def sync(spark, lake: Path, state, *, resync: bool = False, name: str = "sqlite:test", workers: int = 8) -> dict:
+    options = SyncOptions(state_name=name, full_resync=resync, call_workers=workers)
     return sync_online_state(spark, open_lake(str(lake)), state, options, run_id="test-run")
 
 
@@ -180,7 +180,8 @@ def test_resync_into_dynamodb_equals_sqlite(spark, lake, tmp_path, monkeypatch):
         for store, name in ((local, "sqlite:local"), (remote, "dynamodb:online-state")):
             for item in SERVED_EVENTS:
                 store.add_served(item)
-            assert sync(spark, lake, store, resync=True, name=name)["mode"] == "resync"
+            # one call at a time: moto's in-process DynamoDB is not thread-safe
+            assert sync(spark, lake, store, resync=True, name=name, workers=1)["mode"] == "resync"
         assert snapshot(remote) == snapshot(local)
         assert any(events for events in snapshot(remote).values())
     local.close()
@@ -233,3 +234,23 @@ def test_online_state_options_from_arguments(tmp_path):
     assert (beside.table, beside.local_path) == (None, "/x/online_state.db")
     with pytest.raises(SystemExit):
         options("--lake-root", "s3://b/l")
+
+
+def test_remove_served_keeps_silver_and_prune_counts_a_newer_served_event(tmp_path):
+    from feature_store.online_state_sync import prune_cards, remove_served
+
+    state = SqliteOnlineState(tmp_path / "state.db")
+    state.upsert_silver([StateEvent("card-1", "s1", 10 * SECOND, Decimal("1"), "m", "US", SILVER, "f")])
+    state.add_served(served("q1", 11))
+    state.add_served(served("q2", 12, card_id="card-2"))
+    keys = [("card-1", "s1"), ("card-1", "q1"), ("card-2", "q2"), ("card-2", "missing")]
+    assert remove_served(state, keys, workers=4) == 2
+    assert ids(state, "card-1") == [("s1", SILVER)] and ids(state, "card-2") == []
+
+    # Silver's newest is at 10 s, a served event at 10 s + retention: the served one is the card's newest.
+    state.add_served(served("late", 10 + STATE_RETENTION.total_seconds()))
+    assert prune_cards(state, {"card-1": 10 * SECOND}, STATE_RETENTION, workers=2) == 0  # s1 sits on the bound
+    state.add_served(served("later", 11 + STATE_RETENTION.total_seconds()))
+    assert prune_cards(state, {"card-1": 10 * SECOND}, STATE_RETENTION) == 1
+    assert ids(state, "card-1") == [("late", SERVED), ("later", SERVED)]
+    state.close()
