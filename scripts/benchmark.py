@@ -103,6 +103,18 @@ def parse_options(argv: list[str] | None = None) -> BenchmarkOptions:
         "--sample-seconds", type=float, default=0.1, help="RSS sampling interval of the process trees (default 0.1)"
     )
     parser.add_argument(
+        "--serving-requests",
+        type=int,
+        default=2000,
+        help="serving latency: requests per window size and to the HTTP service (default 2000)",
+    )
+    parser.add_argument(
+        "--serving-only",
+        action="store_true",
+        help="measure only the serving latency (devtools/serving_bench.py) and merge it into the existing "
+        "results.json and README.md",
+    )
+    parser.add_argument(
         "--no-docs",
         action="store_true",
         help="write results.json only (no README.md, no PNG): for smoke tests",

@@ -25,6 +25,8 @@ TARGET_NAMES = [
     "stream_increment_2h_over_h",
     "records_per_batch_write",
     "online_lookup_p99_ms",
+    "serving_compute_p99_ms",
+    "serving_http_p99_ms",
 ]
 
 
@@ -47,6 +49,8 @@ def bench(tmp_path_factory):
         "1",
         "--lookups",
         "300",
+        "--serving-requests",
+        "60",
         "--skip",
         "stream",
         "--spark-master",
@@ -85,6 +89,7 @@ def test_results_json_has_the_targets_and_the_verification_passed(bench):
     for name in ("full_build_5m_vs_duckdb", "full_build_5m_peak_rss_gb", "records_per_batch_write"):
         assert by_name[name]["value"] > 0
     assert by_name["online_lookup_p99_ms"]["value"] > 0
+    assert by_name["serving_compute_p99_ms"]["value"] > 0 and by_name["serving_http_p99_ms"]["value"] > 0
 
     (size,) = results["full_build"]["sizes"]
     assert size["events"] == 3000

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from devtools.repo import REPO_ROOT
 
-STAGES = ("full", "stream", "ingest", "lookup")
+STAGES = ("full", "stream", "ingest", "lookup", "serving")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class BenchmarkOptions:
     spark_conf: tuple[str, ...] = ()
     event_log: bool = False
     sample_seconds: float = 0.1
+    serving_requests: int = 2000
+    serving_only: bool = False
     no_docs: bool = False
     command: str = "scripts/benchmark.py"  # recorded in results.json
 

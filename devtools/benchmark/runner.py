@@ -18,6 +18,8 @@ psutil, the JVM and the Python workers included):
 3. Feature store ingest: `feature_store/ingest_features.py` (local backend) of all gold rows of the H
    lake; records per BatchWriteRecord call as counted by the batch writer, rows/s.
 4. Online lookup: p50/p99 of --lookups GetRecord calls on the local online store.
+5. Serving latency (`devtools/serving_bench.py`): request-time computation, the full request and the local
+   HTTP service; `--serving-only` measures just this and merges it into the existing results.json.
 
 Writes `<output-dir>/results.json` (with the `targets` list), `<output-dir>/README.md` (the tables between
 its results markers; text outside them is kept) and `<output-dir>/scaling.png`, and prints a summary.
@@ -40,10 +42,31 @@ from devtools.benchmark.stats import git_commit, load_average, log, machine_info
 RESULTS_SCHEMA_VERSION = 1
 
 
+def serving_only(options: BenchmarkOptions) -> int:
+    """--serving-only: the serving latency section merged into the existing results.json and README.md."""
+    from devtools import serving_bench
+
+    path = options.output_dir / "results.json"
+    results = json.loads(path.read_text())
+    results["serving_latency"] = serving_bench.measure_serving(
+        options.work_dir, requests=options.serving_requests, http_requests=options.serving_requests
+    )
+    results["serving_latency"]["measured_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    results["serving_latency"]["git_commit"] = git_commit()
+    results["targets"], results["target_notes"] = targets(results)
+    path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    if not options.no_docs:
+        serving_bench.write_markdown(results["serving_latency"], options.output_dir / "README.md")
+    print_summary(results)
+    return 0
+
+
 def run_benchmark(options: BenchmarkOptions) -> int:
     """Every stage not skipped; results.json, the docs (unless no_docs) and the printed summary."""
     options.work_dir.mkdir(parents=True, exist_ok=True)
     options.output_dir.mkdir(parents=True, exist_ok=True)
+    if options.serving_only:
+        return serving_only(options)
     started = time.perf_counter()
     results: dict[str, Any] = {
         "schema_version": RESULTS_SCHEMA_VERSION,
@@ -82,6 +105,12 @@ def run_benchmark(options: BenchmarkOptions) -> int:
         results["feature_store_ingest"] = ingest_stage(options, ingest_lake)
     if "lookup" not in options.skip and results.get("feature_store_ingest"):
         results["online_lookup"] = lookup_stage(options, ingest_lake)
+    if "serving" not in options.skip:
+        from devtools import serving_bench
+
+        results["serving_latency"] = serving_bench.measure_serving(
+            options.work_dir, requests=options.serving_requests, http_requests=options.serving_requests
+        )
     results["load_average"]["after"] = load_average()
     results["benchmark_seconds"] = round(time.perf_counter() - started, 1)
     results["targets"], results["target_notes"] = targets(results)
