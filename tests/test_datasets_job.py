@@ -337,6 +337,27 @@ def test_too_little_history_names_the_first_and_last_dates(lake, capsys):
     assert not (lake / "gold/training/as_of=2026-01-20").exists()
 
 
+def test_a_scheduled_run_on_too_little_history_is_skipped_with_a_metric(lake, capsys):
+    """The daily schedule on a young lake: exit 0, report `skipped` with the reason, DatasetsSkipped=1."""
+    arguments = [
+        "--scheduled-time",
+        "2026-01-20T01:30:00Z",
+        "--lake-root",
+        str(lake),
+        "--run-id",
+        "exec-1.BuildDatasets.0.0",
+    ]
+    assert build_datasets.main(arguments) == exit_codes.OK
+    out, err = capsys.readouterr()
+    report = json.loads((lake / "_runs" / "exec-1.BuildDatasets.0.0.json").read_text())
+    assert report["status"] == "skipped" and report["failed_step"] is None
+    assert report["reason"].startswith("too little history") and "2025-12-23" in report["reason"]
+    metrics = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+    assert [(metric["Stage"], metric["DatasetsSkipped"]) for metric in metrics] == [("datasets", 1)]
+    assert "skipped: too little history" in err
+    assert not (lake / "gold/training/as_of=2026-01-20").exists()
+
+
 def test_a_lake_whose_chargebacks_all_arrive_after_as_of_has_all_zero_labels(lake, tmp_path):
     """Same silver and gold; every fraud reported on or after A: in folders at A (never read) or
     misfiled in an earlier folder (read, then ignored)."""
