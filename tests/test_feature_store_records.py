@@ -187,10 +187,9 @@ def test_plan_read_decides_between_incremental_and_resync(tmp_path):
 def test_job_arguments_as_the_state_machines_and_the_deploy_workflow_pass_them():
     from feature_store import ingest_features, register_feature_groups
 
-    # state_machines/*.asl.json: an empty --online-store-path on AWS.
-    args = ingest_features.parse_args(
-        ["--backend", "sagemaker", "--lake-root", "s3://lake/root", "--online-store-path", "", "--region", "eu-west-1"]
-    )
+    # state_machines/*.asl.json on AWS: no online store path, the DynamoDB online state table.
+    on_aws = ["--backend", "sagemaker", "--lake-root", "s3://lake/root", "--online-state-table", "online-state"]
+    args = ingest_features.parse_args([*on_aws, "--region", "eu-west-1"])
     assert (args.backend, args.online_store_path, args.region, args.max_concurrency) == (
         "sagemaker",
         None,
