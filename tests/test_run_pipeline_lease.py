@@ -121,9 +121,10 @@ def test_stream_takes_the_lease_runs_both_jobs_and_releases(tmp_path):
         "--endpoint-url", "http://127.0.0.1:9",
     ]  # fmt: skip
     assert ingest.arguments[:4] == ["--backend", "local", "--lake-root", str(tmp_path)]
-    assert ingest.arguments[4:6] == ["--online-store-path", f"{tmp_path}/feature_store/online.db"]
+    # Not in the ASL (it would be an empty argument on AWS): the local runner adds the local online store.
+    assert ingest.arguments[-2:] == ["--online-store-path", f"{tmp_path}/feature_store/online.db"]
     assert "--online-state-table" not in ingest.arguments  # empty locally: the SQLite online state
-    assert ingest.arguments[-6:-2] == trace(result, "IngestFeatures")
+    assert ingest.arguments[-8:-4] == trace(result, "IngestFeatures")
     assert silver.spark_conf == {}  # the S3DynamoDBLogStore settings stay on EMR
     assert silver.execution_timeout_seconds < silver.state_timeout_seconds
     tokens = [result.output["jobs"][name]["ClientToken"] for name in ("silver_and_gold", "ingest_features")]
@@ -184,7 +185,7 @@ def test_daily_runs_its_three_jobs_with_the_date_override(tmp_path):
     assert jobs.requests[1].arguments == [
         "--lake-root", str(tmp_path), *day_after_at_midnight, *trace(result, "BuildDatasets"),
     ]  # fmt: skip
-    assert jobs.requests[2].arguments[-4:] == trace(result, "IngestFeatures")
+    assert jobs.requests[2].arguments[-6:-2] == trace(result, "IngestFeatures")
     assert lease_table(tmp_path) == {}  # lease released, pending flag cleared
     jobs = StubJobs()
     run(tmp_path, "daily", jobs=jobs, execution_input={"scheduled_time": "2026-02-15T00:05:00Z"})

@@ -189,7 +189,7 @@ def test_job_arguments():
     )
     arguments = job_arguments("stream", "IngestFeatures")
     assert arguments[:2] == ["--backend", "<feature_store_backend>"]
-    assert "<online_store_path>" in arguments
+    assert "--online-store-path" not in arguments  # never an empty argument on AWS (the local runner adds it)
     assert arguments[arguments.index("--online-state-table") + 1] == "<online_state_table>"
     assert arguments[-4:] == trace_arguments("IngestFeatures")
     daily = definition("daily")["States"]
@@ -239,15 +239,12 @@ def test_every_job_run_of_an_execution_has_its_own_run_id_and_the_execution_arn(
 
 
 def _filled(arguments: list[str]) -> list[str]:
-    """Placeholders filled as on AWS (an empty value: the option left out, as the local runner does)."""
-    values = {"<feature_store_backend>": "sagemaker", "<online_store_path>": "", "<online_state_table>": "online-state",
+    """Placeholders filled as on AWS: never an empty value (EMR drops an empty argument)."""
+    values = {"<feature_store_backend>": "sagemaker", "<online_state_table>": "online-state",
               "<aws_region>": "eu-west-1", "<glue_database>": "card_features",
               "<card_token_secret_id>": "card-features/card-token-key"}  # fmt: skip
-    filled: list[str] = []
-    for option, given in zip(arguments[::2], arguments[1::2], strict=True):
-        value = values.get(given, given)
-        if value:
-            filled += [option, value]
+    filled = [values.get(given, given) for given in arguments]
+    assert "" not in filled
     return filled
 
 

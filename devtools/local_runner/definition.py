@@ -23,7 +23,6 @@ PLACEHOLDERS = (
     "lease_table_name",
     "alerts_topic_arn",
     "feature_store_backend",
-    "online_store_path",
     "online_state_table",
     "delta_log_table_name",
     "glue_database",

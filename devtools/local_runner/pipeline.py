@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from devtools.local_runner.alerts import LocalAlerts
-from devtools.local_runner.definition import LOCAL_ACCOUNT, PLACEHOLDERS, STATE_MACHINES_DIR, load_definition
+from devtools.local_runner.definition import LOCAL_ACCOUNT, STATE_MACHINES_DIR, load_definition
 from devtools.local_runner.emr import JobRequest, SparkSubmitLauncher
 from devtools.local_runner.errors import DefinitionError, utc_now
 from devtools.local_runner.interpreter import ExecutionResult, Interpreter
@@ -45,6 +45,8 @@ def local_config(lake_root: str, state_dir: Path, overrides: Mapping[str, str] |
         "lease_table_name": "local-run-lease",
         "alerts_topic_arn": f"arn:aws:sns:us-east-1:{LOCAL_ACCOUNT}:local-alerts",
         "feature_store_backend": "local",
+        # Not a placeholder: the state machines pass no --online-store-path (empty on AWS, and EMR drops an
+        # empty argument); the local runner adds it to the ingestion job (LocalServices._local_only_arguments).
         "online_store_path": online_store,
         "online_state_table": "",  # empty: the ingestion syncs the local SQLite state (beside online.db)
         "delta_log_table_name": "local-delta-log",
@@ -54,7 +56,7 @@ def local_config(lake_root: str, state_dir: Path, overrides: Mapping[str, str] |
     }
     for key, value in (overrides or {}).items():
         if key not in config:
-            raise DefinitionError(f"unknown configuration key {key!r}; known: {', '.join(PLACEHOLDERS)}")
+            raise DefinitionError(f"unknown configuration key {key!r}; known: {', '.join(config)}")
         config[key] = str(value)
     return config
 

@@ -138,6 +138,13 @@ class LocalServices:
             position += 2
         return conf
 
+    def _local_only_arguments(self, entry_point: Path) -> list[str]:
+        """Options a job takes only when run here, which the state machines cannot pass: on AWS the value would be
+        an empty argument, and EMR drops empty arguments (the local backend's online store)."""
+        if entry_point == REPO_ROOT / "feature_store" / "ingest_features.py" and self.config.get("online_store_path"):
+            return ["--online-store-path", self.config["online_store_path"]]
+        return []
+
     @staticmethod
     def _local_arguments(arguments: list[str], endpoint_url: str | None) -> list[str]:
         """Options whose value is empty are left out (the local configuration leaves glue_database and
@@ -177,7 +184,8 @@ class LocalServices:
         job = JobRequest(
             name=name,
             entry_point=entry_point,
-            arguments=self._local_arguments(list(spark_submit.get("EntryPointArguments", [])), self.endpoint_url),
+            arguments=self._local_arguments(list(spark_submit.get("EntryPointArguments", [])), self.endpoint_url)
+            + self._local_only_arguments(entry_point),
             spark_conf=self._local_conf(spark_submit.get("SparkSubmitParameters", "")),
             execution_timeout_seconds=minutes * 60 if minutes else None,
             state_timeout_seconds=timeout_seconds,

@@ -19,7 +19,6 @@ AGREED_VARIABLES = {
     "lease_table_name",
     "alerts_topic_arn",
     "feature_store_backend",
-    "online_store_path",
     "delta_log_table_name",
     "glue_database",
     "card_token_secret_id",
@@ -43,7 +42,22 @@ def test_module_passes_exactly_the_agreed_variables():
     variables = template_variables()
     assert set(variables) == AGREED_VARIABLES
     assert tf.literal(variables["feature_store_backend"]) == "sagemaker"
-    assert tf.literal(variables["online_store_path"]) == ""
+    assert "online_store_path" not in variables  # the local runner adds --online-store-path itself
+
+
+def test_no_job_argument_is_empty_as_terraform_renders_the_state_machines():
+    """EMR drops an empty argument, so `'--option', ''` would make the next option this one's value. Variables
+    Terraform sets to a literal are rendered with it; the others come from validated, non-empty variables."""
+    values = {name: tf.literal(value) for name, value in template_variables().items()}
+    empty_arguments = re.compile(r"'(--[a-z-]+)', ''")
+    for path in asl_files():
+        text = path.read_text(encoding="utf-8")
+        rendered = PLACEHOLDER.sub(
+            lambda match: f"<{match.group(1)}>" if values.get(match.group(1)) is None else values[match.group(1)], text
+        )
+        assert not empty_arguments.findall(rendered), (
+            f"{path.name} passes an empty argument on AWS after {empty_arguments.findall(rendered)}"
+        )
 
 
 def test_state_machines_are_rendered_with_templatefile():

@@ -22,7 +22,6 @@ locals {
     lease_table_name      = var.lease_table_name
     alerts_topic_arn      = var.alerts_topic_arn
     feature_store_backend = "sagemaker"
-    online_store_path     = ""
     delta_log_table_name  = var.delta_log_table_name
     online_state_table    = var.online_state_table_name
     glue_database         = var.glue_database
