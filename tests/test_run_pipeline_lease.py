@@ -251,8 +251,8 @@ def test_a_failed_job_alerts_releases_the_lease_and_fails(tmp_path):
 
 
 def test_transient_emr_errors_are_retried_each_retry_a_new_job_run(tmp_path):
-    throttled = StatesError("EMRServerless.ThrottlingException", "Rate exceeded")
-    jobs = StubJobs(failures={"silver_and_gold.py": [throttled, throttled]})
+    transient = StatesError("EMRServerless.InternalServerException", "Internal server error")
+    jobs = StubJobs(failures={"silver_and_gold.py": [transient, transient]})
     result = run(tmp_path, jobs=jobs)
     assert result.status == "SUCCEEDED"
     assert jobs.entry_points == ["silver_and_gold.py"] * 3 + ["ingest_features.py"]

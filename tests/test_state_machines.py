@@ -33,7 +33,7 @@ INTENDED_RESOURCES = {
 }
 CLIENT_TOKEN = "States.Hash(States.Format('{}/{}/{}', $$.Execution.Name, $$.State.Name, $$.State.RetryCount), 'MD5')"
 LEASE_KEY = {"lease_id": {"S": "card-features-pipeline"}}
-EMR_TRANSIENT = {"EMRServerless.ThrottlingException", "EMRServerless.InternalServerException"}
+EMR_TRANSIENT = {"EMRServerless.InternalServerException"}
 
 
 def raw_text(machine: str) -> str:
@@ -143,6 +143,37 @@ def test_job_states(machine):
     assert notify["Next"] == "ReleaseLeaseAfterFailure" and notify["Catch"][0]["Next"] == "ReleaseLeaseAfterFailure"
     assert is_self_release(states["ReleaseLeaseAfterFailure"])
     assert states[states["ReleaseLeaseAfterFailure"]["Next"]]["Type"] == "Fail"
+
+
+def emr_serverless_errors() -> dict[str, set[str]]:
+    """The errors each operation of the .sync integration (StartJobRun, then GetJobRun polling, CancelJobRun on a
+    timeout) may raise, from the EMR Serverless service model shipped in botocore."""
+    import botocore.loaders
+
+    model = botocore.loaders.Loader().load_service_model("emr-serverless", "service-2")
+    return {
+        operation: {error["shape"] for error in model["operations"][operation].get("errors", [])}
+        for operation in ("StartJobRun", "GetJobRun", "CancelJobRun")
+    }
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_job_retries_name_only_errors_step_functions_reports(machine):
+    """Step Functions reports an API error of the integration as EMRServerless.<shape>, and a job run that ends
+    FAILED (including one refused for the account's vCPU quota) as States.TaskFailed: a retrier naming anything
+    else never fires."""
+    api_errors = set().union(*emr_serverless_errors().values())
+    assert "ThrottlingException" not in api_errors and "ServiceQuotaExceededException" not in api_errors
+    states = definition(machine)["States"]
+    for name, state in states.items():
+        if not state.get("Resource", "").startswith("arn:aws:states:::emr-serverless:"):
+            continue
+        for handler in state.get("Retry", []) + state.get("Catch", []):
+            for error in handler["ErrorEquals"]:
+                service, _, shape = error.partition(".")
+                assert (service == "States") or (service == "EMRServerless" and shape in api_errors), (
+                    f"{machine}.{name} names {error}, which the startJobRun.sync integration never reports"
+                )
 
 
 def test_the_client_token_fits_the_api():
