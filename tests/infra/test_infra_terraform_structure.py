@@ -138,6 +138,19 @@ def test_tfvars_examples_hold_no_secrets():
         assert not secret_setting.search(example.read_text(encoding="utf-8")), example
 
 
+def test_tfvars_examples_start_with_the_schedules_off_as_the_deploy_order_says():
+    """docs/deploy.md: the first deploy runs with schedules_enabled = false (the card-token key's value and the
+    feature groups come after terraform apply; a scheduled run before them fails and pages)."""
+    deploy = (tf.REPO_ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "First deploy of a stack with `schedules_enabled = false`" in deploy
+    setting = re.compile(r"^\s*schedules_enabled\s*=\s*(\w+)", re.MULTILINE)
+    examples = sorted((tf.TERRAFORM_ROOT / "envs").glob("*/terraform.tfvars.example"))
+    assert examples
+    for example in examples:
+        values = setting.findall(example.read_text(encoding="utf-8"))
+        assert values == ["false"], f"{example.relative_to(tf.REPO_ROOT)} sets schedules_enabled = {values}"
+
+
 # What docs/runbook.md and docs/deploy.md tell the on-call engineer and the deployer to read from `terraform output`.
 OPERATOR_OUTPUTS = {
     "lake_root",
