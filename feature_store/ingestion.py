@@ -11,12 +11,12 @@ docstring and docs/feature_store.md for what a run does).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from feature_store.backends import BackendOptions, IngestionBackend, open_backend
 from feature_store.batch_writer import WriterOptions
+from feature_store.change_feed import commit_timestamp, deleted_file_retention, latest_changes
 from feature_store.definitions import TtlDuration, feature_group_name
 from feature_store.online_state_sync import OnlineStateOptions
 from spark_jobs import exit_codes, lake
@@ -25,7 +25,6 @@ from spark_jobs.job_log import log
 DEAD_LETTER_EXIT_CODE = exit_codes.DEAD_LETTERS
 METRIC_STAGE = "feature_store"
 FAILURE_METRICS = {METRIC_STAGE: {"FeatureStoreRunFailed": 1}}
-DEFAULT_DELETED_FILE_RETENTION = "interval 1 week"
 
 
 def write_dead_letters(storage, run_id: str, letters: list[dict]) -> str:
@@ -54,47 +53,6 @@ class IngestOptions:
 
 
 # Deciding what to read -----------------------------------------------------------------------------------
-
-_INTERVAL_UNITS = {
-    "microsecond": timedelta(microseconds=1),
-    "millisecond": timedelta(milliseconds=1),
-    "second": timedelta(seconds=1),
-    "minute": timedelta(minutes=1),
-    "hour": timedelta(hours=1),
-    "day": timedelta(days=1),
-    "week": timedelta(weeks=1),
-}
-
-
-def parse_interval(text: str) -> timedelta:
-    """A Delta table-property interval (`interval 1 week`, `interval 7 days 12 hours`, `168 hours`)."""
-    words = text.strip().lower().split()
-    if words and words[0] == "interval":
-        words = words[1:]
-    if not words or len(words) % 2:
-        raise ValueError(f"cannot parse the interval {text!r}")
-    total = timedelta(0)
-    for amount, word in zip(words[::2], words[1::2], strict=True):
-        unit = word[:-1] if word.endswith("s") else word
-        if unit not in _INTERVAL_UNITS or not re.fullmatch(r"\d+", amount):
-            raise ValueError(f"cannot parse the interval {text!r}")
-        total += int(amount) * _INTERVAL_UNITS[unit]
-    return total
-
-
-def commit_timestamp(storage, table_uri: str, version: int) -> datetime | None:
-    """The commitInfo timestamp of one Delta version (the table given by its canonical URI), None when its
-    log entry is gone."""
-    uri = f"{table_uri.rstrip('/')}/_delta_log/{version:020d}.json"
-    if not storage.exists(uri):
-        return None
-    for line in storage.read_text(uri).splitlines():
-        if '"commitInfo"' in line:
-            info = json.loads(line)["commitInfo"]
-            moment = info.get("inCommitTimestamp") or info.get("timestamp")
-            if moment is not None:
-                return datetime.fromtimestamp(int(moment) / 1000, tz=UTC)
-    raise RuntimeError(f"{uri} has no commitInfo timestamp")
 
 
 @dataclass(frozen=True)
@@ -205,20 +163,6 @@ def all_rows_with_online_flag(gold_snapshot):
     return gold_snapshot.withColumn("online", F.row_number().over(newest_first) == 1).select(*output_columns())
 
 
-def latest_changes(change_feed):
-    """The CDF's inserts and post-images, one row per event: the one of its latest commit."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    latest_first = Window.partitionBy("event_id").orderBy(F.col("_commit_version").desc())
-    return (
-        change_feed.where(F.col("_change_type").isin("insert", "update_postimage"))
-        .withColumn("_rank", F.row_number().over(latest_first))
-        .where(F.col("_rank") == 1)
-        .drop("_rank", "_change_type", "_commit_version", "_commit_timestamp")
-    )
-
-
 def rows_to_write(spark, gold_path: str, plan: ReadPlan):
     """The DataFrame of rows to write for a plan (gold columns + `online`), reading gold at `until_version`."""
     from pyspark.sql import functions as F
@@ -258,11 +202,6 @@ def check_group(described: dict | None, name: str) -> None:
     missing = [feature for feature, _ in group_spec().definitions if feature not in defined]
     if missing and name == group_spec().name:
         raise FeatureGroupNotReady(f"feature group {name} lacks {', '.join(missing)}: {hint}")
-
-
-def deleted_file_retention(spark, gold_path: str) -> timedelta:
-    properties = spark.sql(f"DESCRIBE DETAIL delta.`{gold_path}`").collect()[0]["properties"] or {}
-    return parse_interval(properties.get("delta.deletedFileRetentionDuration", DEFAULT_DELETED_FILE_RETENTION))
 
 
 def ingest(

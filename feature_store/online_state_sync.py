@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
+from feature_store.change_feed import commit_timestamp, deleted_file_retention, latest_changes
 from feature_store.online_state import (
     ONLINE_STATE_FILE,
     PAYLOAD_FIELDS,
@@ -89,7 +90,6 @@ def plan_sync(  # noqa: PLR0911 - one return per documented outcome
     force_resync: bool = False,
 ) -> SyncPlan:
     """Incremental when silver's Change Data Feed after the watermark is still complete, else a resync."""
-    from feature_store.ingestion import commit_timestamp
 
     if force_resync:
         return SyncPlan("resync", "requested with --full-resync", until_version=current_version)
@@ -176,7 +176,6 @@ def all_silver_in_retention(silver_snapshot, retention: timedelta):
 
 def silver_events_to_sync(spark, silver_path: str, plan: SyncPlan, retention: timedelta):
     """The silver events a plan puts into the state (SILVER_COLUMNS + card_newest_us)."""
-    from feature_store.ingestion import latest_changes
 
     snapshot = spark.read.format("delta").option("versionAsOf", plan.until_version).load(silver_path)
     if plan.mode == "resync":
@@ -300,7 +299,6 @@ def sync_online_state(
     spark, storage, state: OnlineStateStore, options: SyncOptions, *, run_id: str, now: datetime | None = None
 ) -> dict:
     """One sync; returns its summary (mode, reason, versions, counts). The watermark moves last."""
-    from feature_store.ingestion import deleted_file_retention
     from spark_jobs import lake
     from spark_jobs.delta_tables import table_exists, table_version
 

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from feature_store.change_feed import parse_interval
 from feature_store.definitions import OFFLINE_ONLY_COLUMNS, TtlDuration, feature_group_name, group_spec
-from feature_store.ingestion import parse_interval, plan_read
+from feature_store.ingestion import plan_read
 from feature_store.records import RecordError, event_time_ms, event_time_text, parse_features, to_record
 from spark_jobs.feature_registry import DECIMAL, DOUBLE, FEATURE_SET_VERSION, FEATURES, INTEGER, Feature
 from spark_jobs.storage import open_lake
