@@ -439,3 +439,37 @@ def test_every_bucket_blocks_public_access_and_is_versioned(bucket):
         assert [b for b in tf.resources(type_) if b.module == bucket.module and refers_to_bucket(b, bucket)], (
             f"{bucket.address}: no {type_}"
         )
+
+
+def _monitoring_key_statements() -> dict[str, dict]:
+    [kms] = [b for b in tf.blocks() if b.kind == "module" and b.module == "modules/monitoring" and b.name == "kms"]
+    return {tf.unquote(s["sid"]): s for s in kms.body["service_principal_statements"]}
+
+
+def test_monitoring_key_lets_log_delivery_use_it_for_the_encrypted_state_machines():
+    """The state machines are encrypted with the monitoring key and log into a log group encrypted with it:
+    CloudWatch Logs encrypts the group (its regional principal, with the log group in the encryption context) and
+    the vended-log delivery service decrypts the execution data it delivers."""
+    [machine] = tf.resources("aws_sfn_state_machine")
+    encryption = machine.body["encryption_configuration"][0]
+    assert tf.unquote(encryption["type"]) == "CUSTOMER_MANAGED_KMS_KEY"
+    assert encryption["kms_key_id"] == "${var.monitoring_kms_key_arn}"
+    [group] = [g for g in tf.resources("aws_cloudwatch_log_group") if g.module == "modules/step_functions"]
+    assert group.body["kms_key_id"] == "${var.monitoring_kms_key_arn}"
+
+    statements = _monitoring_key_statements().values()
+    by_service = {tf.unquote(service): statement for statement in statements for service in statement["services"]}
+    logs = by_service["logs.${local.region}.amazonaws.com"]
+    assert {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"} <= {tf.unquote(a) for a in logs["actions"]}
+    [context] = [c for c in logs["conditions"] if tf.unquote(c["variable"]) == "kms:EncryptionContext:aws:logs:arn"]
+    assert [tf.unquote(v) for v in context["values"]] == [
+        "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"
+    ]
+    assert "delivery.logs.amazonaws.com" in by_service, "no key-policy statement for the log-delivery service"
+    delivery = by_service["delivery.logs.amazonaws.com"]
+    assert [tf.unquote(a) for a in delivery["actions"]] == ["kms:Decrypt"]
+    conditions = {tf.unquote(c["variable"]): [tf.unquote(v) for v in c["values"]] for c in delivery["conditions"]}
+    assert conditions == {
+        "aws:SourceAccount": ["${local.account_id}"],
+        "aws:SourceArn": ["arn:${local.partition}:logs:${local.region}:${local.account_id}:*"],
+    }

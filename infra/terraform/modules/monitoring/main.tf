@@ -42,6 +42,19 @@ module "kms" {
       }]
     },
     {
+      # The state machines are encrypted with this key and log execution data into a log group encrypted with it:
+      # CloudWatch Logs' vended-log delivery decrypts the execution data to deliver it (Step Functions docs,
+      # "Data at rest encryption", logging with a customer managed key). Its requests carry the account and a
+      # logs ARN of this account and region as source (CloudWatch Logs docs, vended logs, key policy example).
+      sid      = "LogDeliveryReadsEncryptedStateMachineLogs"
+      services = ["delivery.logs.amazonaws.com"]
+      actions  = ["kms:Decrypt"]
+      conditions = [
+        { test = "StringEquals", variable = "aws:SourceAccount", values = [local.account_id] },
+        { test = "ArnLike", variable = "aws:SourceArn", values = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:*"] },
+      ]
+    },
+    {
       sid      = "CloudWatchAlarmsPublishToEncryptedTopic"
       services = ["cloudwatch.amazonaws.com"]
       actions  = ["kms:Decrypt", "kms:GenerateDataKey"]
