@@ -26,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
+from spark_jobs.bronze_contract import PAYLOAD_FIELDS
 from spark_jobs.feature_registry import MAX_WINDOW
 
 SILVER = "silver"  # the event is in silver (the batch pipeline put it there)
@@ -104,20 +105,6 @@ STREAM_LOOKBACK = timedelta(hours=48)
 STATE_RETENTION = MAX_WINDOW + STREAM_LOOKBACK
 
 ONLINE_STATE_FILE = "feature_store/online_state.db"  # under the lake root (local runs)
-
-# The payload fields silver compares to tell a duplicate from a conflicting_duplicate
-# (`spark_jobs.silver.PAYLOAD_FIELDS`, which imports Spark; a test keeps the two equal).
-PAYLOAD_FIELDS = (
-    "card_id",
-    "ts_us",
-    "merchant_id",
-    "amount",
-    "currency",
-    "country",
-    "pos_mode",
-    "card_last4",
-    "card_token",
-)
 
 
 def local_state_path(lake_root: str | Path) -> Path:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from feature_store.model_artifact import AMOUNT_INPUT, ModelArtifact
 from spark_jobs.card_numbers import mask_card_numbers
 from spark_jobs.feature_registry import FEATURE_SET_VERSION
+from spark_jobs.job_log import JsonLogFormatter
 
 NO_MODEL = "no_model"
 INTERNAL_ERROR = "internal_error"
@@ -137,27 +138,6 @@ def health(model: ModelArtifact | None) -> EndpointResult:
 
 
 # --- request logs ------------------------------------------------------------------------------------------
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and the record's `fields` (if any); every
-    text masked for card numbers, so no log line can carry one."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": mask_card_numbers(record.getMessage()),
-        }
-        for name, value in (getattr(record, "fields", None) or {}).items():
-            line[name] = mask_card_numbers(value) if isinstance(value, str) else value
-        if record.exc_info:
-            line["exception"] = mask_card_numbers(self.formatException(record.exc_info))
-        return json.dumps(line, ensure_ascii=False, default=str)
-
-
-JsonLogFormatter.converter = time.gmtime  # UTC timestamps, matching the trailing Z
 
 
 def configure_json_logs(level: int = logging.INFO, *, force: bool = False) -> None:

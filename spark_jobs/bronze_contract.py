@@ -73,6 +73,21 @@ UNKNOWN_CURRENCY = "unknown_currency"
 BAD_ENUM = "bad_enum"
 INVALID_CARD_NUMBER = "invalid_card_number"
 CONFLICTING_DUPLICATE = "conflicting_duplicate"  # decided in silver, across files
+
+# The accepted fields whose equality makes a re-delivery a duplicate rather than a conflicting_duplicate
+# (compared by value): silver's dedupe and the serving path's replay check both use them. Here, not in
+# silver.py, because the serving path must not import Spark.
+PAYLOAD_FIELDS = (
+    "card_id",
+    "ts_us",
+    "merchant_id",
+    "amount",
+    "currency",
+    "country",
+    "pos_mode",
+    "card_last4",
+    "card_token",
+)
 UNREADABLE_FILE = "unreadable_file"
 QUARANTINE_REASONS = (
     MALFORMED_JSON,
@@ -808,8 +823,9 @@ def _fx_rates_text(path_or_text: str | Path | bytes, source: str | None) -> tupl
         try:
             text = path_or_text.decode("utf-8-sig")
         except UnicodeDecodeError as error:
+            line = path_or_text.count(b"\n", 0, error.start) + 1
             raise ValueError(
-                f"{source or '<fx rates text>'}: not UTF-8 ({error.reason} at byte {error.start})"
+                f"{source or '<fx rates text>'} line {line}: not UTF-8 ({error.reason} at byte {error.start})"
             ) from None
     elif isinstance(path_or_text, str) and "\n" in path_or_text:
         text = path_or_text.removeprefix("\ufeff")

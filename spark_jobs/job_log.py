@@ -48,12 +48,14 @@ def log_format() -> str:
     return chosen
 
 
-class JobJsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, the run's fields and the record's `fields`."""
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the fixed `run_fields` (a job's run id; none
+    for the serving service) and the record's `fields`; every text masked for card numbers, so no log line
+    can carry one. The jobs and the serving service (feature_store/serving_endpoints.py) share it."""
 
-    def __init__(self, run_fields: dict[str, Any]) -> None:
+    def __init__(self, run_fields: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.run_fields = run_fields
+        self.run_fields = dict(run_fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -70,7 +72,7 @@ class JobJsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
-JobJsonFormatter.converter = time.gmtime  # UTC timestamps, matching the trailing Z
+JsonLogFormatter.converter = time.gmtime  # UTC timestamps, matching the trailing Z
 
 
 class JobTextFormatter(logging.Formatter):
@@ -93,7 +95,7 @@ def run_logging(run_id: str, job: str, mode: str, *, stream=None) -> Iterator[lo
     """Route the `lakehouse.job` logger to stdout (or `stream`) for one run, tagged with its run id."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
     if log_format() == "json":
-        handler.setFormatter(JobJsonFormatter({"run_id": run_id, "job": job, "mode": mode}))
+        handler.setFormatter(JsonLogFormatter({"run_id": run_id, "job": job, "mode": mode}))
     else:
         handler.setFormatter(JobTextFormatter(run_id))
     previous = (list(log.handlers), log.level, log.propagate)

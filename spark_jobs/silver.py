@@ -23,18 +23,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-# Fields whose equality makes a re-delivery a duplicate rather than a conflict (compared by value).
-PAYLOAD_FIELDS = (
-    "card_id",
-    "ts_us",
-    "merchant_id",
-    "amount",
-    "currency",
-    "country",
-    "pos_mode",
-    "card_last4",
-    "card_token",
-)
+from spark_jobs.bronze_contract import PAYLOAD_FIELDS
 
 KIND_ACCEPTED = "accepted"
 KIND_REJECTED = "rejected"
