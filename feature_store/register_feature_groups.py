@@ -89,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     from feature_store.cli_options import backend_options
     from feature_store.groups import IncompatibleFeatureGroup, register
 
+    if args.backend == "local" and not args.lake_root.startswith(("s3://", "s3a://")):
+        from spark_jobs.storage import LakeNotFoundError, open_lake
+
+        try:  # the local store lives in the lake: a mistyped --lake-root must not start a new one
+            open_lake(args.lake_root, create=args.create_lake)
+        except LakeNotFoundError as error:
+            print(f"register_feature_groups.py: error: {error}", file=sys.stderr)
+            return exit_codes.PRECONDITION_FAILED
     spec = group_spec(ttl=args.ttl)
     groups, release = open_group_admin(
         backend_options(args),

@@ -52,9 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from feature_store.model_artifact import MODEL_FILE_NAME
     from spark_jobs.lake import training_file_uri
-    from spark_jobs.storage import open_lake
+    from spark_jobs.storage import LakeNotFoundError, open_lake
 
-    storage = open_lake(args.lake_root, endpoint_url=args.endpoint_url)
+    try:
+        storage = open_lake(args.lake_root, endpoint_url=args.endpoint_url, create=args.create_lake)
+    except LakeNotFoundError as error:
+        print(f"train_baseline.py: error: {error}", file=sys.stderr)
+        return exit_codes.PRECONDITION_FAILED
     try:
         metrics = run_baseline(
             storage, args.as_of, top_k=args.top_k, random_state=args.random_state, threads=args.threads

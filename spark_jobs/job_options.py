@@ -15,6 +15,12 @@ def add_lake_options(parser: argparse.ArgumentParser) -> None:
         help="lake location: a local folder or s3://bucket/prefix (default: ./lake)",
     )
     parser.add_argument(
+        "--create-lake",
+        action="store_true",
+        help="start a new, empty lake if the local --lake-root folder does not exist; without it a missing "
+        "local lake is an error (exit 5), since a mistyped path would otherwise run on an empty lake",
+    )
+    parser.add_argument(
         "--endpoint-url",
         default=None,
         help="custom S3 endpoint (e.g. a local moto server); default: AWS_ENDPOINT_URL or AWS itself",

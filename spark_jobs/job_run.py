@@ -11,6 +11,9 @@ The body returns a `JobResult` (status, metrics, exit code). Any exception finis
 (with `JobSpec.failure_metrics`) and is re-raised, except the `JobSpec.input_errors`: the lake cannot give what
 was asked (say, no gold table, or too little history for an as-of date asked by hand), so they are printed as
 `<prog>: error: …` and exit 5, a failed precondition (spark_jobs/exit_codes.py; usage errors alone exit 2).
+`JobSpec.invalid_inputs` are refused input files (a malformed `--fx-rates`): the message names the file and
+line, exit 4. A local `--lake-root` that does not exist is a failed precondition (exit 5, nothing written) unless
+the arguments say `--create-lake` (spark_jobs/storage.py open_lake).
 A body with nothing to do on a scheduled run returns `JobResult.skipped(reason)`: status `skipped`, exit 0,
 the reason in the report.
 
@@ -31,7 +34,7 @@ from spark_jobs import exit_codes
 from spark_jobs.job_log import log, run_logging
 from spark_jobs.run_report import RunReport
 from spark_jobs.run_trace import current_trace
-from spark_jobs.storage import LakeStorage, open_lake
+from spark_jobs.storage import LakeNotFoundError, LakeStorage, open_lake
 
 INPUT_ERROR_EXIT_CODE = exit_codes.PRECONDITION_FAILED
 
@@ -49,6 +52,7 @@ class JobSpec:
     arguments: Mapping[str, Any] = field(default_factory=dict)
     failure_metrics: Metrics | None = None  # EMF metrics printed when the run fails
     input_errors: tuple[type[Exception], ...] = ()  # refused: a message and exit 5 instead of a traceback
+    invalid_inputs: tuple[type[Exception], ...] = ()  # a malformed input file: a message and exit 4
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,13 @@ def recorded_arguments(arguments: Mapping[str, Any]) -> dict[str, str]:
 
 def run_job(spec: JobSpec, body: Callable[[LakeStorage, RunReport], JobResult]) -> int:
     """Run `body` inside a run report; returns the process exit code."""
-    storage = open_lake(spec.lake_root, endpoint_url=spec.endpoint_url)
+    try:
+        storage = open_lake(
+            spec.lake_root, endpoint_url=spec.endpoint_url, create=bool(spec.arguments.get("create_lake"))
+        )
+    except LakeNotFoundError as error:  # no lake, so no run report either
+        print(f"{spec.job}.py: error: {error}", file=sys.stderr, flush=True)
+        return exit_codes.PRECONDITION_FAILED
     report = RunReport(
         storage,
         job=spec.job,
@@ -87,11 +97,11 @@ def run_job(spec: JobSpec, body: Callable[[LakeStorage, RunReport], JobResult]) 
     with run_logging(report.run_id, spec.job, spec.mode):
         try:
             result = body(storage, report)
-        except spec.input_errors as error:
+        except spec.input_errors + spec.invalid_inputs as error:
             _log_failure(report, error)
             report.finish("failed", error=error, metrics=_plain(spec.failure_metrics))
             print(f"{spec.job}.py: error: {error}", file=sys.stderr, flush=True)
-            return INPUT_ERROR_EXIT_CODE
+            return exit_codes.INVALID_INPUT if isinstance(error, spec.invalid_inputs) else INPUT_ERROR_EXIT_CODE
         except Exception as error:
             _log_failure(report, error)
             report.finish("failed", error=error, metrics=_plain(spec.failure_metrics))

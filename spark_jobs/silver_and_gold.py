@@ -139,12 +139,15 @@ def main(argv: list[str] | None = None) -> int:
         vacuum_retention_hours=args.vacuum_retention_hours,
         vacuum_mode=args.vacuum_mode,
     )
+    from spark_jobs.silver_ingest import FxRatesError
+
     job = JobSpec(
         job="silver_and_gold",
         mode=args.mode,
         lake_root=args.lake_root,
         endpoint_url=args.endpoint_url,
         arguments=vars(args),
+        invalid_inputs=(FxRatesError,),
     )
     return run_job(job, lambda storage, report: _body(storage, report, args, gold_options))
 

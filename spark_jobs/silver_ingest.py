@@ -40,15 +40,27 @@ class SilverOptions:
 MAX_BROADCAST_REPEATED_IDS = 1_000_000
 
 
+class FxRatesError(ValueError):
+    """The `--fx-rates` file cannot be read or is malformed; the message names the file (and the line)."""
+
+
 def load_fx_rates_file(source: str | None, *, endpoint_url: str | None = None) -> dict[str, Decimal]:
-    """The `--fx-rates` file (local path, file:// or s3:// URI); None: the reference file in the repository."""
+    """The `--fx-rates` file (local path, file:// or s3:// URI); None: the reference file in the repository.
+    Raises FxRatesError naming the file, and the line for a malformed one."""
     from spark_jobs.bronze_contract import load_fx_rates
     from spark_jobs.job_options import REPO_ROOT_FX_RATES
     from spark_jobs.session import REPO_ROOT
     from spark_jobs.storage import open_file_bytes
 
     source = source or str(REPO_ROOT / REPO_ROOT_FX_RATES)
-    return load_fx_rates(open_file_bytes(source, endpoint_url=endpoint_url).decode("utf-8"), source=source)
+    try:
+        data = open_file_bytes(source, endpoint_url=endpoint_url)
+    except Exception as error:  # a missing file, a denied or missing S3 object: no traceback for a bad path
+        raise FxRatesError(f"--fx-rates {source}: cannot read it: {error}") from error
+    try:
+        return load_fx_rates(data, source=source)  # bytes: a non-UTF-8 file is named with its line
+    except ValueError as error:
+        raise FxRatesError(f"--fx-rates {error}") from error
 
 
 class BalanceError(RuntimeError):

@@ -218,14 +218,31 @@ class S3Storage(LakeStorage):
                 )
 
 
-def open_lake(lake_root: str, *, endpoint_url: str | None = None) -> LakeStorage:
-    """The storage for a `--lake-root` value: a local folder (created if missing) or `s3://bucket/prefix`."""
+class LakeNotFoundError(FileNotFoundError):
+    """A local `--lake-root` that does not exist, and no `--create-lake`: most likely a mistyped path, which
+    would otherwise become a new empty lake and a run that "succeeds" on nothing."""
+
+
+def open_lake(lake_root: str, *, endpoint_url: str | None = None, create: bool = False) -> LakeStorage:
+    """The storage for a `--lake-root` value: an existing local folder or `s3://bucket/prefix`.
+
+    A missing local folder raises LakeNotFoundError unless `create` (the command lines' `--create-lake`) asks
+    for a new lake. An S3 prefix has no folder to check: an empty prefix is a new lake.
+    """
     if lake_root.startswith(("s3://", "s3a://")):
         return S3Storage(lake_root, endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
     if "://" in lake_root and not lake_root.startswith("file:"):
         raise ValueError(f"--lake-root {lake_root!r}: only local folders and s3://bucket/prefix are supported")
     storage = LocalStorage(lake_root)
-    LocalStorage._path(storage.root).mkdir(parents=True, exist_ok=True)
+    folder = LocalStorage._path(storage.root)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
+    elif not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise LakeNotFoundError(
+            f"--lake-root {lake_root}: no lake at {folder} (it {what}); check the path, "
+            "or pass --create-lake to start a new, empty lake there"
+        )
     return storage
 
 

@@ -234,7 +234,9 @@ def test_plan_changes_refuses_a_different_identifier():
 
 def test_local_registration_command(tmp_path, capsys):
     lake = tmp_path / "lake"
-    assert registration.main(["--lake-root", str(lake)]) == 0
+    assert registration.main(["--lake-root", str(lake)]) == exit_codes.PRECONDITION_FAILED  # no lake there
+    assert f"--lake-root {lake}: no lake at {lake}" in capsys.readouterr().err and not lake.exists()
+    assert registration.main(["--lake-root", str(lake), "--create-lake"]) == 0
     assert json.loads(capsys.readouterr().out)["action"] == "created"
     assert registration.main(["--lake-root", str(lake), "--ttl-value", "7"]) == 0
     assert json.loads(capsys.readouterr().out) == {

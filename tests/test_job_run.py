@@ -19,6 +19,7 @@ class RefusedInput(RuntimeError):
 
 
 def spec(tmp_path: Path, **overrides) -> JobSpec:
+    (tmp_path / "lake").mkdir(exist_ok=True)  # an existing lake (a missing one is refused, see below)
     values = {
         "job": "demo_job",
         "mode": "stream",
@@ -103,7 +104,7 @@ def test_the_summary_line_round_trips_and_other_lines_are_not_summaries():
 
 
 def test_lake_uris_are_canonical_and_paths_are_what_spark_opens(tmp_path):
-    storage = open_lake(str(tmp_path / "lake"))
+    storage = open_lake(str(tmp_path / "lake"), create=True)
     root = (tmp_path / "lake").resolve()
     assert lake.table_uri(storage, lake.GOLD_TABLE) == f"file://{root}/gold/card_features"
     assert lake.table_path(storage, lake.GOLD_TABLE) == f"{root}/gold/card_features"
@@ -139,3 +140,56 @@ def test_typed_options_check_themselves():
         DeadLetterReplayOptions(max_attempts=0)
     writer = IngestOptions(feature_group="g", max_attempts=3).writer_options()
     assert (writer.feature_group, writer.max_attempts, writer.ttl) == ("g", 3, None)
+
+
+def test_a_missing_local_lake_is_a_failed_precondition_unless_create_lake(tmp_path, capsys):
+    """A mistyped --lake-root used to become a new empty lake and a run that succeeded on nothing."""
+    from spark_jobs import exit_codes
+
+    ran = []
+    missing = tmp_path / "lkae"
+    body = lambda storage, report: ran.append(storage.root) or JobResult()  # noqa: E731
+    assert run_job(spec(tmp_path, lake_root=str(missing)), body) == exit_codes.PRECONDITION_FAILED
+    assert not missing.exists() and ran == []
+    err = capsys.readouterr().err
+    assert f"demo_job.py: error: --lake-root {missing}: no lake at {missing} (it does not exist)" in err
+    assert "--create-lake" in err
+    created = spec(tmp_path, lake_root=str(missing), arguments={"create_lake": True})
+    assert run_job(created, body) == exit_codes.OK
+    assert missing.is_dir() and ran == [f"file://{missing}"]
+
+
+def test_a_job_parser_takes_create_lake():
+    from spark_jobs.silver_and_gold import parse_args
+
+    assert parse_args(["--lake-root", "x"]).create_lake is False
+    assert parse_args(["--lake-root", "x", "--create-lake"]).create_lake is True
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        (b"currency,usd_rate\nUSD,1\nEUR,abc\n", "line 3 field usd_rate: 'abc' is not a plain decimal number"),
+        (b"currency,usd_rate\nUSD,1\nEUR,1.1\xff\n", "line 3: not UTF-8"),
+    ],
+)
+def test_a_bad_fx_rates_file_is_refused_naming_the_file_and_line(tmp_path, capsys, content, where):
+    from spark_jobs import exit_codes
+    from spark_jobs.silver_and_gold import main
+
+    fx_rates = tmp_path / "fx.csv"
+    fx_rates.write_bytes(content)
+    (tmp_path / "lake").mkdir()
+    code = main(["--lake-root", str(tmp_path / "lake"), "--fx-rates", str(fx_rates)])
+    assert code == exit_codes.INVALID_INPUT
+    assert f"silver_and_gold.py: error: --fx-rates {fx_rates} {where}" in capsys.readouterr().err
+
+
+def test_an_unreadable_fx_rates_file_is_refused_naming_it(tmp_path, capsys):
+    from spark_jobs import exit_codes
+    from spark_jobs.silver_and_gold import main
+
+    (tmp_path / "lake").mkdir()
+    missing = tmp_path / "fx-typo.csv"
+    assert main(["--lake-root", str(tmp_path / "lake"), "--fx-rates", str(missing)]) == exit_codes.INVALID_INPUT
+    assert f"silver_and_gold.py: error: --fx-rates {missing}: cannot read it" in capsys.readouterr().err

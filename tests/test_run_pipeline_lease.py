@@ -306,3 +306,14 @@ def test_the_command_line(tmp_path, capsys):
     assert "unsupported: state type Map" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         runner.parse_args(["--mode", "stream", "--lake-root", str(tmp_path), "--date", "2026-01-01"])
+
+
+def test_a_missing_local_lake_is_refused_before_anything_runs(tmp_path, capsys):
+    """A mistyped --lake-root used to get an _orchestration folder, i.e. a new empty lake, and a run on nothing."""
+    from scripts import run_pipeline as runner
+    from spark_jobs import exit_codes
+
+    missing = tmp_path / "lkae"
+    assert runner.main(["--mode", "stream", "--lake-root", str(missing)]) == exit_codes.PRECONDITION_FAILED
+    assert f"run_pipeline: error: --lake-root {missing}: no lake there" in capsys.readouterr().err
+    assert not missing.exists()

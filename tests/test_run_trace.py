@@ -26,6 +26,7 @@ CARD = "4111 1111 1111 1111"  # a Luhn-valid test card number
 
 
 def traced_spec(tmp_path: Path, **arguments) -> JobSpec:
+    (tmp_path / "lake").mkdir(exist_ok=True)
     return JobSpec(
         job="demo_job",
         mode="daily",
@@ -64,6 +65,7 @@ def test_the_run_id_names_the_report_which_links_back_to_the_execution_job_run_a
 
 
 def test_without_a_state_machine_the_trace_fields_are_null_and_the_run_id_generated(tmp_path):
+    (tmp_path / "lake").mkdir()
     spec = JobSpec(job="demo_job", mode="stream", lake_root=str(tmp_path / "lake"))
     assert run_job(spec, lambda storage, report: JobResult()) == 0
     (path,) = (tmp_path / "lake" / lake.RUNS_PREFIX).glob("stream-*.json")

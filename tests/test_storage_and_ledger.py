@@ -38,7 +38,7 @@ def _exercise(storage):
 
 
 def test_local_storage(tmp_path):
-    storage = open_lake(str(tmp_path / "lake"))
+    storage = open_lake(str(tmp_path / "lake"), create=True)
     assert isinstance(storage, LocalStorage)
     _exercise(storage)
 
@@ -48,6 +48,21 @@ def test_s3_storage_with_moto():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="lake")
         _exercise(S3Storage("s3://lake/prefix", client=client))
+
+
+def test_a_missing_local_lake_is_refused_unless_created(tmp_path):
+    """A mistyped --lake-root must not become a new empty lake."""
+    from spark_jobs.storage import LakeNotFoundError
+
+    missing = tmp_path / "no-such-lake"
+    with pytest.raises(LakeNotFoundError, match=f"--lake-root {missing}: no lake at {missing} .*--create-lake"):
+        open_lake(str(missing))
+    assert not missing.exists()
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(LakeNotFoundError, match="is not a folder"):
+        open_lake(str(tmp_path / "a-file"))
+    assert isinstance(open_lake(str(missing), create=True), LocalStorage) and missing.is_dir()
+    assert open_lake(str(missing)).root == f"file://{missing}"
 
 
 def test_unsupported_scheme_is_a_clear_error():

@@ -47,7 +47,15 @@ def execution_input_for(request: RunRequest) -> dict:
 
 
 def run_command(request: RunRequest) -> int:
-    """Run the execution, print its summary (and the result as JSON if asked): 0 succeeded, 1 failed, 2 refused."""
+    """Run the execution, print its summary (and the result as JSON if asked): 0 succeeded, 1 failed, 4 an invalid
+    definition, 5 no lake at a local --lake-root (a mistyped path would otherwise run on a new, empty lake)."""
+    if not request.lake_root.startswith(("s3://", "s3a://")) and not Path(request.lake_root).is_dir():
+        print(
+            f"run_pipeline: error: --lake-root {request.lake_root}: no lake there (not an existing folder); "
+            "check the path, or write bronze into it first (cardfeat generate, or a producer)",
+            file=sys.stderr,
+        )
+        return exit_codes.PRECONDITION_FAILED
     try:
         result = run_pipeline(
             mode=request.mode,
