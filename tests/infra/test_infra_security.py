@@ -412,6 +412,30 @@ def refers_to_bucket(block: tf.Block, bucket: tf.Block) -> bool:
     return f"{reference}." in text or (reference in str(block.body.get("for_each")) and "each.value" in text)
 
 
+def module_call(module: str, name: str) -> tf.Block:
+    [call] = [b for b in tf.blocks() if b.kind == "module" and b.module == module and b.name == name]
+    return call
+
+
+def merged_statements(module: str, document: str) -> list[tf.Statement]:
+    """A policy document's own statements plus those of the module outputs it merges via source_policy_documents."""
+    [block] = [b for b in tf.data_sources("aws_iam_policy_document") if b.module == module and b.name == document]
+    found = [s for s in tf.statements() if s.module == module and s.document == document]
+    for source in block.body.get("source_policy_documents", []):
+        match = re.fullmatch(r"\$\{module\.(\w+)(?:\[[^\]]+\])?\.(\w+)\}", str(source))
+        assert match, f"{block.address}: source_policy_documents entry {source} is not a module output"
+        call, output = match.groups()
+        callee = (tf.TERRAFORM_ROOT / module / tf.literal(module_call(module, call).body["source"])).resolve()
+        callee_module = callee.relative_to(tf.TERRAFORM_ROOT).as_posix()
+        [value] = [
+            b.body["value"]
+            for b in tf.blocks()
+            if b.kind == "output" and b.module == callee_module and b.name == output
+        ]
+        found += merged_statements(callee_module, tf.referenced_document(value))
+    return found
+
+
 @pytest.mark.parametrize("bucket", tf.resources("aws_s3_bucket"), ids=lambda b: b.address)
 def test_every_bucket_denies_insecure_transport(bucket):
     policies = [
@@ -419,18 +443,45 @@ def test_every_bucket_denies_insecure_transport(bucket):
     ]
     assert len(policies) == 1, f"{bucket.address}: expected one bucket policy"
     document = tf.referenced_document(policies[0].body["policy"])
-    statements = [s for s in tf.statements() if s.module == bucket.module and s.document == document]
-    tls = [
-        s
-        for s in statements
-        if s.effect == "Deny"
-        and s.actions == ["s3:*"]
-        and tf.condition_values(s, "aws:SecureTransport") == [("Bool", ['"false"'])]
-        and any(tf.literal(p.get("type")) == "*" for p in s.principals)
+    statements = merged_statements(bucket.module, document)
+    for sid, variable, test, value in (
+        ("DenyInsecureTransport", "aws:SecureTransport", "Bool", '"false"'),
+        ("DenyOutdatedTls", "s3:TlsVersion", "NumericLessThan", '"1.2"'),
+    ):
+        denies = [
+            s
+            for s in statements
+            if s.effect == "Deny"
+            and s.actions == ["s3:*"]
+            and tf.condition_values(s, variable) == [(test, [value])]
+            and any(tf.literal(p.get("type")) == "*" for p in s.principals)
+        ]
+        assert [s.sid for s in denies] == [sid], (
+            f"{bucket.address}: no single {sid} (Deny of {variable} {test} {value})"
+        )
+
+
+def test_the_secure_transport_statements_cover_the_bucket_and_its_objects():
+    statements = [s for s in tf.statements() if s.module == "modules/s3_secure_transport_policy"]
+    assert {s.sid for s in statements} == {"DenyInsecureTransport", "DenyOutdatedTls"}
+    arns = tf.module_locals("modules/s3_secure_transport_policy")["bucket_and_objects"]
+    assert arns == ["${var.bucket_arn}", '"${var.bucket_arn}/*"'], arns
+    assert all(s.resources == ["${local.bucket_and_objects}"] for s in statements), statements
+
+
+def test_every_secure_transport_call_names_its_own_bucket():
+    """S3 rejects a policy naming another bucket; and one call per bucket keeps each policy on its own bucket."""
+    calls = [
+        b
+        for b in tf.blocks()
+        if b.kind == "module" and tf.literal(b.body.get("source")) == "../s3_secure_transport_policy"
     ]
-    assert tls, f"{bucket.address}: no Deny of aws:SecureTransport=false"
-    resources = [str(r) for r in tls[0].resources]
-    assert len(resources) == 2 and any(r.endswith('/*}"') or r.endswith('/*"') for r in resources), resources
+    assert {c.module for c in calls} == {"modules/log_bucket", "modules/state_backend", "modules/s3_datalake"}
+    for call in calls:
+        if "for_each" in call.body:
+            assert (call.body["for_each"], call.body["bucket_arn"]) == ("${aws_s3_bucket.this}", "${each.value.arn}")
+        else:
+            assert call.body["bucket_arn"] == "${aws_s3_bucket.this.arn}", call.address
 
 
 @pytest.mark.parametrize("bucket", tf.resources("aws_s3_bucket"), ids=lambda b: b.address)

@@ -74,7 +74,15 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   depends_on = [aws_s3_bucket_versioning.this]
 }
 
+module "secure_transport" {
+  source = "../s3_secure_transport_policy"
+
+  bucket_arn = aws_s3_bucket.this.arn
+}
+
 data "aws_iam_policy_document" "this" {
+  source_policy_documents = [module.secure_transport.json]
+
   statement {
     sid       = "S3ServerAccessLogsDelivery"
     effect    = "Allow"
@@ -96,42 +104,6 @@ data "aws_iam_policy_document" "this" {
       test     = "ArnLike"
       variable = "aws:SourceArn"
       values   = var.source_bucket_arns
-    }
-  }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid       = "DenyOutdatedTls"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "NumericLessThan"
-      variable = "s3:TlsVersion"
-      values   = ["1.2"]
     }
   }
 }

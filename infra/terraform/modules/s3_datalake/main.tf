@@ -195,44 +195,17 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   depends_on = [aws_s3_bucket_versioning.this]
 }
 
+module "secure_transport" {
+  source   = "../s3_secure_transport_policy"
+  for_each = aws_s3_bucket.this
+
+  bucket_arn = each.value.arn
+}
+
 data "aws_iam_policy_document" "this" {
   for_each = aws_s3_bucket.this
 
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [each.value.arn, "${each.value.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid       = "DenyOutdatedTls"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [each.value.arn, "${each.value.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "NumericLessThan"
-      variable = "s3:TlsVersion"
-      values   = ["1.2"]
-    }
-  }
+  source_policy_documents = [module.secure_transport[each.key].json]
 
   statement {
     sid       = "DenyObjectsNotEncryptedWithTheLakeKey"
