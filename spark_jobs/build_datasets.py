@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit: make the repos
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from spark_jobs import lake
-from spark_jobs.job_options import add_lake_options, parse_day, parse_timestamp
+from spark_jobs.job_options import add_lake_options, add_region_option, parse_day, parse_timestamp
 from spark_jobs.run_trace import add_run_options
 from spark_jobs.storage import spark_path
 
@@ -80,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "arrive (default: 7)",
     )
     add_lake_options(parser)
+    add_region_option(parser)
     add_run_options(parser)
     args = parser.parse_args(argv)
     if args.train_days < 1 or args.validation_days < 1:

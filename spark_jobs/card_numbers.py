@@ -145,11 +145,12 @@ def resolve_token_key(
     *,
     environ: Mapping[str, str] = os.environ,
     secrets_client: Any = None,
+    region: str | None = None,
 ) -> bytes:
     """The card-token HMAC key as bytes.
 
     Sources, first that applies: the AWS Secrets Manager secret `secret_id` (its SecretString, hex;
-    `secrets_client` defaults to `boto3.client("secretsmanager")`), else the environment variable
+    `secrets_client` defaults to a Secrets Manager client in `region`, else AWS_REGION), else the environment variable
     LAKEHOUSE_CARD_TOKEN_KEY (hex), else the public development default (with a warning, logged once).
     Surrounding whitespace is ignored. A value that is empty, not hex, or shorter than 16 bytes raises
     ValueError naming the source; the key itself never appears in a message.
@@ -159,7 +160,10 @@ def resolve_token_key(
         if secrets_client is None:
             import boto3
 
-            secrets_client = boto3.client("secretsmanager")
+            from spark_jobs.aws_region import aws_region
+
+            region_name = aws_region(region, needed_for=f"the Secrets Manager secret {secret_id!r}")
+            secrets_client = boto3.client("secretsmanager", region_name=region_name)
         response = secrets_client.get_secret_value(SecretId=secret_id)
         secret = response.get("SecretString")
         if secret is None:

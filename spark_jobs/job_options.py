@@ -27,6 +27,16 @@ def add_lake_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_region_option(parser: argparse.ArgumentParser) -> None:
+    """For the jobs whose other options do not already take --region (the feature-store backends do)."""
+    parser.add_argument(
+        "--region",
+        default=None,
+        help="AWS region of the S3 lake and the card-token secret (default: AWS_REGION; "
+        "the state machines pass the stack's region)",
+    )
+
+
 def parse_day(text: str) -> date:
     try:
         return date.fromisoformat(text)

@@ -81,7 +81,10 @@ def run_job(spec: JobSpec, body: Callable[[LakeStorage, RunReport], JobResult]) 
     """Run `body` inside a run report; returns the process exit code."""
     try:
         storage = open_lake(
-            spec.lake_root, endpoint_url=spec.endpoint_url, create=bool(spec.arguments.get("create_lake"))
+            spec.lake_root,
+            endpoint_url=spec.endpoint_url,
+            create=bool(spec.arguments.get("create_lake")),
+            region=spec.arguments.get("region"),  # a job's --region (spark_jobs/aws_region.py), else AWS_REGION
         )
     except LakeNotFoundError as error:  # no lake, so no run report either
         print(f"{spec.job}.py: error: {error}", file=sys.stderr, flush=True)

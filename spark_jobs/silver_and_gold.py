@@ -18,7 +18,14 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script by spark-submit: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spark_jobs.job_options import REPO_ROOT_FX_RATES, add_lake_options, day_before, parse_day, parse_timestamp
+from spark_jobs.job_options import (
+    REPO_ROOT_FX_RATES,
+    add_lake_options,
+    add_region_option,
+    day_before,
+    parse_day,
+    parse_timestamp,
+)
 from spark_jobs.run_trace import add_run_options
 
 MODES = ("stream", "daily", "full")
@@ -32,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--mode", choices=MODES, default="stream", help="what to run (default: stream)")
     add_lake_options(parser)
+    add_region_option(parser)
     add_run_options(parser)
     parser.add_argument(
         "--date",
@@ -162,8 +170,8 @@ def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
     from spark_jobs.silver_ingest import SilverOptions, ingest_bronze, load_fx_rates_file
 
     options = SilverOptions(
-        fx_rates=load_fx_rates_file(args.fx_rates, endpoint_url=args.endpoint_url),
-        token_key=resolve_token_key(args.card_token_secret_id),
+        fx_rates=load_fx_rates_file(args.fx_rates, endpoint_url=args.endpoint_url, region=args.region),
+        token_key=resolve_token_key(args.card_token_secret_id, region=args.region),
         lookback_hours=args.lookback_hours,
         full_scan=args.full_scan,
         max_batch_files=args.max_batch_files,

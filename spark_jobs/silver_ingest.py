@@ -44,7 +44,9 @@ class FxRatesError(ValueError):
     """The `--fx-rates` file cannot be read or is malformed; the message names the file (and the line)."""
 
 
-def load_fx_rates_file(source: str | None, *, endpoint_url: str | None = None) -> dict[str, Decimal]:
+def load_fx_rates_file(
+    source: str | None, *, endpoint_url: str | None = None, region: str | None = None
+) -> dict[str, Decimal]:
     """The `--fx-rates` file (local path, file:// or s3:// URI); None: the reference file in the repository.
     Raises FxRatesError naming the file, and the line for a malformed one."""
     from spark_jobs.bronze_contract import load_fx_rates
@@ -54,7 +56,7 @@ def load_fx_rates_file(source: str | None, *, endpoint_url: str | None = None) -
 
     source = source or str(REPO_ROOT / REPO_ROOT_FX_RATES)
     try:
-        data = open_file_bytes(source, endpoint_url=endpoint_url)
+        data = open_file_bytes(source, endpoint_url=endpoint_url, region=region)
     except Exception as error:  # a missing file, a denied or missing S3 object: no traceback for a bad path
         raise FxRatesError(f"--fx-rates {source}: cannot read it: {error}") from error
     try:

@@ -158,13 +158,23 @@ class LocalStorage(LakeStorage):
 
 
 class S3Storage(LakeStorage):
-    def __init__(self, root: str, *, endpoint_url: str | None = None, client: Any = None) -> None:
+    def __init__(
+        self, root: str, *, endpoint_url: str | None = None, client: Any = None, region: str | None = None
+    ) -> None:
         self.root = canonical_uri(root).rstrip("/")
-        if client is None:
+        self._client, self._endpoint_url, self._region = client, endpoint_url, region
+
+    @property
+    def _s3(self) -> Any:
+        """The S3 client, created on first use in an explicit region (spark_jobs/aws_region.py)."""
+        if self._client is None:
             import boto3
 
-            client = boto3.client("s3", endpoint_url=endpoint_url)
-        self._s3 = client
+            from spark_jobs.aws_region import aws_region
+
+            region = aws_region(self._region, needed_for=f"the S3 lake {self.root}")
+            self._client = boto3.client("s3", region_name=region, endpoint_url=self._endpoint_url)
+        return self._client
 
     @staticmethod
     def _split(uri: str) -> tuple[str, str]:
@@ -223,14 +233,16 @@ class LakeNotFoundError(FileNotFoundError):
     would otherwise become a new empty lake and a run that "succeeds" on nothing."""
 
 
-def open_lake(lake_root: str, *, endpoint_url: str | None = None, create: bool = False) -> LakeStorage:
+def open_lake(
+    lake_root: str, *, endpoint_url: str | None = None, create: bool = False, region: str | None = None
+) -> LakeStorage:
     """The storage for a `--lake-root` value: an existing local folder or `s3://bucket/prefix`.
 
     A missing local folder raises LakeNotFoundError unless `create` (the command lines' `--create-lake`) asks
     for a new lake. An S3 prefix has no folder to check: an empty prefix is a new lake.
     """
     if lake_root.startswith(("s3://", "s3a://")):
-        return S3Storage(lake_root, endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
+        return S3Storage(lake_root, endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"), region=region)
     if "://" in lake_root and not lake_root.startswith("file:"):
         raise ValueError(f"--lake-root {lake_root!r}: only local folders and s3://bucket/prefix are supported")
     storage = LocalStorage(lake_root)
@@ -246,11 +258,12 @@ def open_lake(lake_root: str, *, endpoint_url: str | None = None, create: bool =
     return storage
 
 
-def open_file_bytes(path_or_uri: str, *, endpoint_url: str | None = None) -> bytes:
+def open_file_bytes(path_or_uri: str, *, endpoint_url: str | None = None, region: str | None = None) -> bytes:
     """Read one file given as a local path, file:// URI or s3:// URI (reference data such as FX rates)."""
     if path_or_uri.startswith(("s3://", "s3a://")):
         uri = canonical_uri(path_or_uri)
-        storage = S3Storage(uri.rsplit("/", 1)[0], endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
+        endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+        storage = S3Storage(uri.rsplit("/", 1)[0], endpoint_url=endpoint_url, region=region)
         return storage.read_bytes(uri)
     try:
         return LocalStorage._path(path_or_uri).read_bytes()

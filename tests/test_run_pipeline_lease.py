@@ -117,7 +117,8 @@ def test_stream_takes_the_lease_runs_both_jobs_and_releases(tmp_path):
     # Empty options (glue database, token secret) are left out locally; the endpoint is added.
     fx_rates = f"file://{Path(__file__).resolve().parents[1]}/spark_jobs/reference_data/fx_rates.csv"
     assert silver.arguments == [
-        "--mode", "stream", "--lake-root", str(tmp_path), "--fx-rates", fx_rates, *trace(result, "RunSilverAndGold"),
+        "--mode", "stream", "--lake-root", str(tmp_path), "--region", "us-east-1", "--fx-rates", fx_rates,
+        *trace(result, "RunSilverAndGold"),
         "--endpoint-url", "http://127.0.0.1:9",
     ]  # fmt: skip
     assert ingest.arguments[:4] == ["--backend", "local", "--lake-root", str(tmp_path)]
@@ -183,7 +184,7 @@ def test_daily_runs_its_three_jobs_with_the_date_override(tmp_path):
     assert jobs.requests[0].arguments[:4] == ["--mode", "daily", "--lake-root", str(tmp_path)]
     assert jobs.requests[0].arguments[-6:] == [*day_after_at_midnight, *trace(result, "RunDailySilverAndGold")]
     assert jobs.requests[1].arguments == [
-        "--lake-root", str(tmp_path), *day_after_at_midnight, *trace(result, "BuildDatasets"),
+        "--lake-root", str(tmp_path), "--region", "us-east-1", *day_after_at_midnight, *trace(result, "BuildDatasets"),
     ]  # fmt: skip
     assert jobs.requests[2].arguments[-6:-2] == trace(result, "IngestFeatures")
     assert lease_table(tmp_path) == {}  # lease released, pending flag cleared

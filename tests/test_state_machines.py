@@ -209,7 +209,7 @@ def trace_arguments(state: str, retry: int = 0) -> list[str]:
 
 def test_job_arguments():
     assert job_arguments("stream", "RunSilverAndGold") == [
-        "--mode", "stream", "--lake-root", "<lake_root>", "--glue-database", "<glue_database>",
+        "--mode", "stream", "--lake-root", "<lake_root>", "--region", "<aws_region>", "--glue-database", "<glue_database>",
         "--card-token-secret-id", "<card_token_secret_id>",
         "--fx-rates", "<code_uri>/spark_jobs/reference_data/fx_rates.csv",
         *trace_arguments("RunSilverAndGold"),
@@ -230,7 +230,7 @@ def test_job_arguments():
         "IngestFeatures",
     ]
     assert job_arguments("daily", "RunDailySilverAndGold", retry=2) == [
-        "--mode", "daily", "--lake-root", "<lake_root>", "--glue-database", "<glue_database>",
+        "--mode", "daily", "--lake-root", "<lake_root>", "--region", "<aws_region>", "--glue-database", "<glue_database>",
         "--card-token-secret-id", "<card_token_secret_id>",
         "--fx-rates", "<code_uri>/spark_jobs/reference_data/fx_rates.csv",
         "--scheduled-time", "2026-01-02T00:05:00Z", *trace_arguments("RunDailySilverAndGold", retry=2),
@@ -239,7 +239,8 @@ def test_job_arguments():
         "<code_uri>/spark_jobs/build_datasets.py"
     )
     assert job_arguments("daily", "BuildDatasets") == [
-        "--lake-root", "<lake_root>", "--scheduled-time", "2026-01-02T00:05:00Z", *trace_arguments("BuildDatasets"),
+        "--lake-root", "<lake_root>", "--region", "<aws_region>", "--scheduled-time", "2026-01-02T00:05:00Z",
+        *trace_arguments("BuildDatasets"),
     ]  # fmt: skip
     assert daily["UseScheduledTime"]["Parameters"] == {"scheduled_time.$": "$.input.scheduled_time"}
     assert daily["UseExecutionStartTime"]["Parameters"] == {"scheduled_time.$": "$$.Execution.StartTime"}
