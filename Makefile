@@ -18,7 +18,7 @@ LAKE_ROOT ?= ./lake
 export SPARK_CONF_DIR := $(CURDIR)/.spark/conf
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup test lint format pytest clean demo bench package tfdocs
+.PHONY: help setup test lint format pytest clean demo bench package tfdocs docs-numbers
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -84,9 +84,13 @@ test: lint pytest ## Lint, then run every test
 
 bench: ## Benchmark Spark against the DuckDB reference into docs/benchmarks (BENCH_ARGS="--events 5000000 ...")
 	$(VENV)/bin/cardfeat bench $(BENCH_ARGS)
+	$(PY) -m devtools.doc_numbers  # README and docs quote the new results.json too
 
 demo: ## The whole platform locally, no AWS: 45-day lake, 6 stream runs + daily, features, baseline (lake/demo/_runs/report.html)
 	$(VENV)/bin/cardfeat demo --lake-root lake/demo
+
+docs-numbers: ## Render the measured numbers of README and docs from docs/benchmarks/*.json (tests fail while one differs)
+	$(PY) -m devtools.doc_numbers
 
 package: ## Build dist/ for EMR Serverless
 	$(VENV)/bin/cardfeat package

@@ -1,0 +1,371 @@
+"""Measured numbers in the docs, rendered from the committed results files so that none can drift.
+
+A number the docs quote from a run (benchmark times and ratios, the stream-equivalence run, the baseline model's
+metrics) stands between markers in README.md or docs/**/*.md:
+
+    <!-- generated:NAME:start -->…<!-- generated:NAME:end -->
+
+and the text between them is what BLOCKS[NAME] renders from its results file under docs/benchmarks/. The
+benchmark's own tables (`<!-- results:… -->`, `<!-- serving:… -->` in docs/benchmarks/README.md, written by
+`make bench`) are checked the same way. `make docs-numbers` rewrites every block; tests/test_doc_numbers.py
+fails while any block differs from what its file renders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devtools.repo import REPO_ROOT
+
+RESULTS = "docs/benchmarks/results.json"
+STREAM_EQUIVALENCE = "docs/benchmarks/stream_equivalence.json"
+BASELINE_METRICS = "docs/benchmarks/baseline_metrics.json"  # metrics.json of `cardfeat train-baseline`
+GENERATED = re.compile(
+    r"<!-- generated:(?P<name>[a-z0-9-]+):start -->(?P<body>.*?)<!-- generated:(?P=name):end -->", re.DOTALL
+)
+
+
+class DocNumbersError(ValueError):
+    """A marker names no block, or a results file is missing."""
+
+
+@dataclass(frozen=True)
+class Block:
+    source: str  # the results file, relative to the repository
+    render: Callable[[dict], str]
+    inline: bool = False  # inside a sentence: no line breaks around the text
+
+
+# --- docs/benchmarks/results.json (make bench) -----------------------------------------------------------
+
+
+def _headline(results: dict) -> dict:
+    events = results["settings"]["events"]
+    return next(size for size in results["full_build"]["sizes"] if size["events"] == events)
+
+
+def _target(results: dict, name: str) -> dict:
+    from devtools.benchmark.report import TARGETS
+
+    target = next(item for item in results["targets"] if item["name"] == name)
+    comparison = next(item[3] for item in TARGETS if item[0] == name)
+    return {**target, "sign": "≤" if comparison == "<=" else "≥"}
+
+
+def _limit_text(results: dict, name: str, unit: str = "") -> str:
+    target = _target(results, name)
+    return f"target {target['sign']} {target['limit']:g}{unit}{'' if target['met'] else ': missed'}"
+
+
+def bench_headline(results: dict) -> str:
+    """README's one-paragraph summary of the headline run."""
+    size = _headline(results)
+    spark, duck = size["spark"]["median"], size["duckdb"]["median"]
+    stream, ingest = results["stream_increment"], results["feature_store_ingest"]
+    return (
+        f"{size['events']:,} events on {results['machine']['logical_cores']} cores "
+        f"({results['generated_at'][:10]}, commit `{results['git_commit']}`): Spark full build "
+        f"{spark['wall_seconds']:.1f} s against DuckDB {duck['wall_seconds']:.1f} s "
+        f"({size['ratio_spark_to_duckdb']}×, {_limit_text(results, 'full_build_5m_vs_duckdb', '×')}), peak RSS "
+        f"{spark['peak_rss_bytes'] / 1e9:.2f} GB ({_limit_text(results, 'full_build_5m_peak_rss_gb')}), a "
+        f"{stream['batch']['events']:,}-event stream increment on 2H against H {stream['ratio_2h_over_h']}× "
+        f"({_limit_text(results, 'stream_increment_2h_over_h', '×')}), {ingest['records_per_batch_write']} records "
+        f"per BatchWriteRecord call ({_limit_text(results, 'records_per_batch_write')}), online lookup p99 "
+        f"{results['online_lookup']['median']['p99_ms']} ms ({_limit_text(results, 'online_lookup_p99_ms')})."
+    )
+
+
+def bench_headline_run(results: dict) -> str:
+    """How the headline run was made: sizes, repeats, load, commit."""
+    settings, load = results["settings"], results["load_average"]
+    repeat = settings["repeat"]
+    stream_repeat = results["stream_increment"]["repeat"]
+    sizes = " / ".join(f"{size:,}" for size in settings["sizes"])
+    single = " (one run per size: the full-build figures are single runs, not medians)" if repeat == 1 else ""
+    return (
+        f"{settings['events']:,} events, sizes {sizes}, `--repeat {repeat}` for the full builds{single}, "
+        f"`--stream-repeat {stream_repeat}` for the stream increment (H and 2H alternating, medians of "
+        f"{stream_repeat}), load average {load['before'][0]} at the start and {load['after'][0]} at the end (the "
+        f"benchmark itself), on {results['generated_at'][:10]}. The Spark job code is that of commit "
+        f"`{results['git_commit']}`."
+    )
+
+
+def _target_phrases(results: dict) -> dict[str, str]:
+    size = _headline(results)
+    spark, duck = size["spark"]["median"], size["duckdb"]["median"]
+    stream = results["stream_increment"]
+    at = f"{size['events'] / 1e6:g}M"
+    h_run = stream["H"]["median"]
+    return {
+        "full_build_5m_vs_duckdb": (
+            f"the full build is {size['ratio_spark_to_duckdb']}× DuckDB at {at} ({spark['wall_seconds']:.1f} s "
+            f"against {duck['wall_seconds']:.1f} s)"
+        ),
+        "full_build_5m_peak_rss_gb": (
+            f"peak RSS {spark['peak_rss_bytes'] / 1e9:.2f} GB at {at} (PSS {spark['peak_pss_bytes'] / 1e9:.2f} GB)"
+        ),
+        "stream_increment_2h_over_h": (
+            f"stream increment 2H / H {stream['ratio_2h_over_h']} (per run: {h_run['files']} bronze files, "
+            f"{h_run['bytes_scanned'] / 1e6:.1f} MB; gold's update {h_run['gold_files_scanned']} silver files, "
+            f"{h_run['gold_bytes_scanned'] / 1e6:.0f} MB)"
+        ),
+        "records_per_batch_write": (
+            f"{results['feature_store_ingest']['records_per_batch_write']} records per BatchWriteRecord call"
+        ),
+        "online_lookup_p99_ms": f"online lookup p99 {results['online_lookup']['median']['p99_ms']} ms",
+        "serving_compute_p99_ms": "serving state read + computation p99 (100-event card) {value} ms",
+        "serving_http_p99_ms": "serving HTTP p99 {value} ms",
+    }
+
+
+def bench_headline_targets(results: dict) -> str:
+    """docs/benchmarks/README.md: which targets the headline run met and missed, with the figures."""
+    phrases = _target_phrases(results)
+    met, missed = [], []
+    for target in results["targets"]:
+        limit = _target(results, target["name"])
+        value = "not measured" if target["value"] is None else f"{target['value']:g}"
+        text = phrases[target["name"]].format(value=value)
+        (met if target["met"] else missed).append(f"{text}, target {limit['sign']} {target['limit']:g}")
+    listed = "; ".join(met)
+    text = f"**Targets: {len(met)} of {len(met) + len(missed)} met.** {listed[:1].upper()}{listed[1:]}."
+    if missed:
+        text += f" **Missed: {'; '.join(missed)}.**"
+    return text
+
+
+# --- docs/benchmarks/stream_equivalence.json (cardfeat stream-equivalence) ----------------------------------
+
+
+def _changed_rows(run: dict) -> int:
+    full = run["full_run"]
+    return full["gold_rows_inserted"] + full["gold_rows_updated"]
+
+
+def stream_equivalence_summary(run: dict) -> str:
+    """README: what the full recompute changed after the stream runs, and the largest gold-update scan."""
+    arguments, full = run["arguments"], run["full_run"]
+    largest_scan = max(batch["gold_bytes_scanned"] for batch in run["stream_runs"])
+    return (
+        f"At {int(arguments['events']):,} events in {arguments['batches']} batches it changed "
+        f"{_changed_rows(run):,} of {full['gold_rows_recomputed']:,} rows, and each stream run's gold update "
+        f"scanned at most {largest_scan / 1e6:.1f} MB of silver however deep the lake"
+    )
+
+
+def stream_equivalence_run(run: dict) -> str:
+    arguments = run["arguments"]
+    days, batches = int(arguments["days"]), int(arguments["batches"])
+    return (
+        f"{int(arguments['events']):,} events, {int(arguments['cards']):,} cards, {days} days, seed "
+        f"{arguments['seed']}; {run['bronze_files']:,} bronze files in {batches} batches of ~{days / batches:.0f} days"
+    )
+
+
+def stream_equivalence_batches(run: dict) -> str:
+    lines = [
+        "| batch | bronze files / bytes read | accepted | gold mode | cards affected | gold rows recomputed | "
+        "inserted / updated | silver files / bytes the gold update scanned | s (with start-up) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for batch in run["stream_runs"]:
+        affected = "—" if batch["gold_mode"] == "initial" else f"{batch['affected_cards']:,}"
+        lines.append(
+            f"| {batch['batch']} | {batch['bronze_files_read']:,} / {batch['bronze_bytes_read']:,} | "
+            f"{batch['accepted']:,} | {batch['gold_mode']} | {affected} | {batch['gold_rows_recomputed']:,} | "
+            f"{batch['gold_rows_inserted']:,} / {batch['gold_rows_updated']:,} | {batch['gold_files_scanned']} / "
+            f"{batch['gold_bytes_scanned']:,} | {batch['seconds']:.1f} ({batch['seconds_with_startup']:.1f}) |"
+        )
+    return "\n".join(lines)
+
+
+def stream_equivalence_full(run: dict) -> str:
+    full, runs = run["full_run"], run["stream_runs"]
+    files_read = sum(batch["bronze_files_read"] for batch in runs)
+    equal = run["equal"] and _changed_rows(run) == 0 and full["gold_rows"] == full["gold_distinct_keys"]
+    verdict = (
+        f"gold after the {len(runs)} stream runs equals the full recompute"
+        if equal
+        else f"**gold after the {len(runs)} stream runs differs from the full recompute**"
+    )
+    return (
+        f"Then `--mode full`: {full['gold_rows_recomputed']:,} rows recomputed, **{full['gold_rows_inserted']:,} "
+        f"inserted, {full['gold_rows_updated']:,} updated**, and gold holds {full['gold_rows']:,} rows with "
+        f"{full['gold_distinct_keys']:,} distinct (dt, event_id) keys: {verdict} ({files_read:,} of the "
+        f"{run['bronze_files']:,} files were read; {len(run['ignored_files'])} ignored by design, the generator's "
+        "`.tmp-` files)."
+    )
+
+
+# --- docs/benchmarks/baseline_metrics.json (metrics.json of cardfeat train-baseline) ---------------------
+
+
+def _models(metrics: dict) -> tuple[dict, dict]:
+    from devtools.baseline import MODEL_AMOUNT, MODEL_FEATURES
+
+    return metrics["models"][MODEL_FEATURES], metrics["models"][MODEL_AMOUNT]
+
+
+def baseline_summary(metrics: dict) -> str:
+    features, amount = _models(metrics)
+    return (
+        f"ROC AUC {features['roc_auc']:.3f} and average precision {features['average_precision']:.3f} on "
+        f"validation, against {amount['roc_auc']:.3f} and {amount['average_precision']:.3f}"
+    )
+
+
+def baseline_comparison(metrics: dict) -> str:
+    features, amount = _models(metrics)
+    k = metrics["top_k"]
+    ours, perfect = features[f"card_precision_at_{k}"], metrics["reference"][f"card_precision_at_{k}_perfect_model"]
+    precision = (
+        f"the feature model also reaches the perfect card precision@{k} there, {ours:.3f}"
+        if round(ours, 4) == round(perfect, 4)
+        else f"card precision@{k} {ours:.3f} against a perfect model's {perfect:.3f}"
+    )
+    return (
+        f"ROC AUC {features['roc_auc']:.3f} against {amount['roc_auc']:.3f}, average precision "
+        f"{features['average_precision']:.3f} against {amount['average_precision']:.4f} on the 45-day lake above "
+        f"({precision})"
+    )
+
+
+def baseline_fraud_rates(metrics: dict) -> str:
+    def rate(split: dict) -> str:
+        return f"{split['frauds'] / split['rows']:.2%}".replace("%", " %")
+
+    dataset = metrics["dataset"]
+    return f"{rate(dataset['validation'])} against {rate(dataset['train'])}"
+
+
+def baseline_table(metrics: dict) -> str:
+    """The table train-baseline prints; metrics.json's keys are sorted, so the models are put back in its order."""
+    from devtools.baseline import MODEL_AMOUNT, MODEL_FEATURES, format_table
+
+    printed = {**metrics, "models": {name: metrics["models"][name] for name in (MODEL_FEATURES, MODEL_AMOUNT)}}
+    return f"```\n{format_table(printed)}\n```"
+
+
+BLOCKS: dict[str, Block] = {
+    "bench-headline": Block(RESULTS, bench_headline),
+    "bench-headline-run": Block(RESULTS, bench_headline_run),
+    "bench-headline-targets": Block(RESULTS, bench_headline_targets),
+    "stream-equivalence-summary": Block(STREAM_EQUIVALENCE, stream_equivalence_summary, inline=True),
+    "stream-equivalence-run": Block(STREAM_EQUIVALENCE, stream_equivalence_run, inline=True),
+    "stream-equivalence-batches": Block(STREAM_EQUIVALENCE, stream_equivalence_batches),
+    "stream-equivalence-full": Block(STREAM_EQUIVALENCE, stream_equivalence_full),
+    "baseline-summary": Block(BASELINE_METRICS, baseline_summary, inline=True),
+    "baseline-comparison": Block(BASELINE_METRICS, baseline_comparison, inline=True),
+    "baseline-fraud-rates": Block(BASELINE_METRICS, baseline_fraud_rates, inline=True),
+    "baseline-table": Block(BASELINE_METRICS, baseline_table),
+}
+
+
+START = re.compile(r"<!-- generated:(?P<name>[^ ]+):start -->")
+
+
+def documents(root: Path = REPO_ROOT) -> list[Path]:
+    return sorted(path for path in {root / "README.md", *root.glob("docs/**/*.md")} if path.exists())
+
+
+def _load(root: Path, source: str, cache: dict[str, dict]) -> dict:
+    if source not in cache:
+        path = root / source
+        if not path.exists():
+            raise DocNumbersError(f"{source}: the results file a generated block renders from is missing")
+        cache[source] = json.loads(path.read_text())
+    return cache[source]
+
+
+def render(name: str, root: Path = REPO_ROOT, cache: dict[str, dict] | None = None) -> str:
+    """The text between NAME's markers, as its results file renders it."""
+    if name not in BLOCKS:
+        raise DocNumbersError(f"generated block {name!r}: no such block (known: {', '.join(sorted(BLOCKS))})")
+    block = BLOCKS[name]
+    text = block.render(_load(root, block.source, {} if cache is None else cache))
+    return text if block.inline else f"\n{text}\n"
+
+
+def _benchmark_tables(text: str, root: Path, cache: dict[str, dict]) -> str:
+    """The tables `make bench` writes into docs/benchmarks/README.md, with their own markers."""
+    from devtools import serving_bench
+    from devtools.benchmark import report
+
+    results = _load(root, RESULTS, cache)
+    tables = [(report.README_START, report.README_END, report.results_markdown(results))]
+    if results.get("serving_latency"):
+        tables.append(
+            (serving_bench.README_START, serving_bench.README_END, serving_bench.markdown(results["serving_latency"]))
+        )
+    for start, end, body in tables:
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            _, tail = rest.split(end, 1)
+            text = f"{head}{start}\n{body}{end}{tail}"
+    return text
+
+
+def rendered_document(path: Path, root: Path = REPO_ROOT, cache: dict[str, dict] | None = None) -> str:
+    """PATH's text with every generated block as its results file renders it."""
+    cache = {} if cache is None else cache
+    text = path.read_text()
+    opened = [match["name"] for match in START.finditer(text)]
+    closed = [match["name"] for match in GENERATED.finditer(text)]
+    if opened != closed:
+        unclosed = sorted(set(opened) - set(closed)) or opened
+        raise DocNumbersError(f"{path}: generated block(s) {', '.join(unclosed)} without a matching end marker")
+    text = GENERATED.sub(
+        lambda match: (
+            f"<!-- generated:{match['name']}:start -->{render(match['name'], root, cache)}"
+            f"<!-- generated:{match['name']}:end -->"
+        ),
+        text,
+    )
+    if path == root / "docs" / "benchmarks" / "README.md":
+        text = _benchmark_tables(text, root, cache)
+    return text
+
+
+def stale_documents(root: Path = REPO_ROOT) -> list[Path]:
+    """The documents whose generated numbers differ from what the results files render."""
+    cache: dict[str, dict] = {}
+    return [path for path in documents(root) if rendered_document(path, root, cache) != path.read_text()]
+
+
+def write_documents(root: Path = REPO_ROOT) -> list[Path]:
+    """Rewrite every stale document; returns them."""
+    cache: dict[str, dict] = {}
+    written = []
+    for path in documents(root):
+        text = rendered_document(path, root, cache)
+        if text != path.read_text():
+            path.write_text(text)
+            written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="doc_numbers", description="Render the docs' measured numbers from docs/benchmarks/*.json."
+    )
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a document is stale")
+    args = parser.parse_args(argv)
+    try:
+        stale = stale_documents() if args.check else write_documents()
+    except DocNumbersError as error:
+        print(f"doc_numbers: {error}", file=sys.stderr)
+        return 1
+    for path in stale:
+        print(f"{'stale' if args.check else 'rewrote'}: {path.relative_to(REPO_ROOT)}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
