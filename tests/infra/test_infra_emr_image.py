@@ -87,3 +87,48 @@ def test_dockerfile_ends_as_the_hadoop_user():
         line for line in DOCKERFILE.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")
     ]
     assert instructions[-1] == "USER hadoop:hadoop"
+
+
+def _sdk_v1_check() -> tuple[str, list[str]]:
+    """The Dockerfile's AWS SDK v1 check (its python -c program) and the jar patterns the build passes it."""
+    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", "")  # continuation lines, as Docker joins them
+    [program] = re.findall(r"RUN \"\$\{PYTHON\}\" -c '(import glob.*?)'\s+\$\{AWS_SDK_V1_JARS\}", text)
+    [patterns] = re.findall(r'^ARG AWS_SDK_V1_JARS="([^"]+)"', text, re.MULTILINE)
+    return program, patterns.split()
+
+
+def _jar(path, *classes: str):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as jar:
+        for name in classes:
+            jar.writestr(name, b"\xca\xfe\xba\xbe")
+    return path
+
+
+def test_the_image_build_fails_when_the_log_store_jars_aws_sdk_v1_is_missing(tmp_path):
+    """S3DynamoDBLogStore is built on AWS SDK v1 and not shaded: without the SDK on the classpath the first S3
+    commit fails on EMR, so the build checks it (a RUN step that exits non-zero, naming the missing classes)."""
+    import subprocess
+    import sys
+
+    program, patterns = _sdk_v1_check()
+    assert patterns == ["/usr/share/aws/aws-java-sdk/*.jar", "/usr/lib/spark/jars/*.jar"]
+    client = "com/amazonaws/services/dynamodbv2/AmazonDynamoDBClient.class"
+    credentials = "com/amazonaws/auth/AWSCredentialsProvider.class"
+    sdk, spark = tmp_path / "aws-java-sdk", tmp_path / "spark-jars"
+    sdk.mkdir(), spark.mkdir()
+    _jar(spark / "spark-core.jar", "org/apache/spark/SparkContext.class")
+
+    def check(*jars: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", program, *jars], capture_output=True, text=True, check=False)
+
+    globs = [f"{sdk}/*.jar", f"{spark}/*.jar"]
+    missing = check(*globs)
+    assert missing.returncode != 0
+    assert "needs AWS SDK v1" in missing.stderr and client in missing.stderr and credentials in missing.stderr
+    _jar(sdk / "aws-java-sdk-dynamodb.jar", client)
+    only_client = check(*globs)
+    assert only_client.returncode != 0 and credentials in only_client.stderr and client not in only_client.stderr
+    _jar(sdk / "aws-java-sdk-core.jar", credentials)
+    assert check(*globs).returncode == 0
