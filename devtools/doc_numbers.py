@@ -253,6 +253,165 @@ def baseline_table(metrics: dict) -> str:
     return f"```\n{format_table(printed)}\n```"
 
 
+# --- docs/benchmarks/serving_consistency.json (cardfeat serving-consistency) and results.json's serving run ----
+
+SERVING_CONSISTENCY = "docs/benchmarks/serving_consistency.json"
+
+
+def _percent(rate: float) -> str:
+    return f"{rate:.1%}".replace("%", " %")
+
+
+def serving_consistency_summary(run: dict) -> str:
+    """README: the consistency run's two verdicts and what the last batch's features would have matched."""
+    arguments, plan = run["arguments"], run["plan"]
+    served, unaffected = run["a_served_equals_reference"], run["b_served_equals_gold"]["unaffected"]
+    last_batch = run["last_batch_online_vs_gold"]["unaffected"]["features"]
+    rates = [feature["rate"] for feature in last_batch.values()]
+    later_days = int(arguments["days"]) - int(arguments["history_days"])
+    return (
+        f"Measured at {int(arguments['events']):,} generated events ({arguments['history_days']} days built by the "
+        f"batch; the next {later_days} days' {plan['requests']:,} authorizations served in event-time order with a "
+        f"{float(arguments['holdout_share']) * 100:.0f} % hold-out; then everything delivered and streamed; "
+        "`scripts/serving_consistency.py`): **served = an independent DuckDB reference over the state each request "
+        f"saw for {served['events_all_features_match']:,} of {served['events']:,} served events, and served = gold "
+        f"for {unaffected['events_all_features_match']:,} of {unaffected['events']:,} events no held-out or late "
+        f"event could affect**, where the last batch's online features would have matched gold for "
+        f"{min(rates) * 100:.0f}–{max(rates) * 100:.0f} % of events depending on the feature (`txn_count_24h`: "
+        f"{_percent(last_batch['txn_count_24h']['rate'])})."
+    )
+
+
+def serving_latency_summary(results: dict) -> str:
+    """README: the serving latency targets of the last serving run."""
+    serving = results["serving_latency"]
+    card, http = serving["compute_with_state_read"]["100"], serving["http"]
+    return (
+        f"Latency on the local SQLite state: state read + computation for a 100-event card p50 {card['p50_ms']} ms, "
+        f"p99 {card['p99_ms']} ms ({_limit_text(results, 'serving_compute_p99_ms')}); the HTTP service p50 "
+        f"{http['p50_ms']} ms, p99 {http['p99_ms']} ms ({_limit_text(results, 'serving_http_p99_ms')}), "
+        f"{http['requests_per_second']:,} requests/s from one client."
+    )
+
+
+def serving_consistency_run(run: dict) -> str:
+    """docs/serving.md: how the consistency run was made."""
+    arguments, plan, window = run["arguments"], run["plan"], run["state_window_events"]
+    later_days = int(arguments["days"]) - int(arguments["history_days"])
+    return (
+        "`scripts/serving_consistency.py` (library: `devtools/serving_consistency/`) on a generated lake of "
+        f"{int(arguments['events']):,} events (`--cards {arguments['cards']} --days {arguments['days']} --seed "
+        f"{arguments['seed']}`): the first {arguments['history_days']} days are built by the batch pipeline (a stream "
+        "run, then the ingestion, which syncs the online state from silver); the following "
+        f"{later_days} days' authorizations are served through `FeatureServer.serve` in event-time order, one at a "
+        f"time with write-back, as a live scoring service sees them: {plan['requests']:,} requests, each bronze "
+        f"line's raw bytes, re-deliveries and bad lines included. A seeded "
+        f"{float(arguments['holdout_share']) * 100:.0f} % of those days' events ({plan['held_out_events']:,}) are "
+        "held out and reach the platform only through "
+        f"bronze, as do {plan['late_history_lines']:,} late deliveries of earlier days. Then every arrival hour is "
+        "delivered to bronze and a stream run builds gold. The replay log records each request's outcome and the "
+        f"state window its computation saw (mean {window['mean']} events, max {window['max']})."
+    )
+
+
+def serving_consistency_outcomes(run: dict) -> str:
+    """docs/serving.md: the outcomes and the two verdicts (a) and (b)."""
+    requests, served = run["requests"], run["a_served_equals_reference"]
+    b = run["b_served_equals_gold"]
+    unaffected, affected, because = b["unaffected"], b["affected"], run["affected_because"]
+    refused = sum(requests["rejected_by_reason"].values())
+    gold = (
+        "no refused event is in gold and every served one is"
+        if requests["rejected_but_in_gold"] == 0
+        else f"**{requests['rejected_but_in_gold']:,} refused events are in gold**"
+    )
+    why = (
+        "every one because a held-out or late event sits in its 7-day window"
+        if because["only_members_served_later"] == 0
+        else f"{because['a_window_member_never_served']:,} because a held-out or late event sits in its 7-day window, "
+        f"{because['only_members_served_later']:,} because an event of its window was served after it"
+    )
+    return (
+        f"Outcomes: {requests['served']:,} served, {requests['replayed']:,} repeats of a known event_id with the same "
+        f"payload (each answered with the first answer's features), {refused:,} refused with the contract's reason "
+        f"({requests['rejected_by_reason'].get('conflicting_duplicate', 0):,} of them `conflicting_duplicate`); "
+        f"{gold}.\n\n"
+        "- **(a) served = an independent DuckDB reference over exactly the state each request saw: "
+        f"{served['events_all_features_match']:,} of {served['events']:,} events, every feature** (doubles bit for "
+        "bit).\n"
+        f"- **(b) served = gold on every unaffected event: {unaffected['events_all_features_match']:,} of "
+        f"{unaffected['events']:,}.** An event is *affected* when gold counts, in one of its windows, an event "
+        f"that was served after it or never served, decided from the replay log alone: {affected['events']:,} "
+        f"events, {why} (about {run['state_window_events']['mean']:.0f} events each, so a "
+        f"{float(run['arguments']['holdout_share']) * 100:.0f} % hold-out touches "
+        f"{_percent(affected['events'] / (affected['events'] + unaffected['events']))} of them).\n"
+        "- **The last batch's online features** (the card's Feature Store record as the previous batch left it, "
+        "`get_features`), which request-time serving replaces, would have matched gold far less often: the "
+        "right-hand columns."
+    )
+
+
+def serving_consistency_table(run: dict) -> str:
+    from devtools.serving_consistency.summary import markdown_table
+
+    return markdown_table(run).rstrip("\n")
+
+
+def serving_affected_one_hour(run: dict) -> str:
+    affected = run["b_served_equals_gold"]["affected"]["features"]
+    return _percent(min(affected["txn_count_1h"]["rate"], affected["txn_amount_1h"]["rate"]))
+
+
+def serving_latency_table(results: dict) -> str:
+    """docs/serving.md: the latency table and the HTTP service's line, with the targets."""
+    serving = results["serving_latency"]
+    lines = [
+        "| card's events in the window | computation p50 / p99 | state read + computation p50 / p99 | full request "
+        "(judge, read, compute, write back) p50 / p99 |",
+        "|---|---|---|---|",
+    ]
+    for size in serving["window_sizes"]:
+        key = str(size)
+        compute, read, full = (serving[part][key] for part in ("compute", "compute_with_state_read", "full_request"))
+        read_text = f"{read['p50_ms']} / {read['p99_ms']} ms"
+        if size == 100:  # the serving_compute_p99_ms target is measured on a 100-event card
+            read_text = f"{read['p50_ms']} / **{read['p99_ms']} ms** ({_limit_text(results, 'serving_compute_p99_ms')})"
+        lines.append(
+            f"| {size:,} | {compute['p50_ms']} / {compute['p99_ms']} ms | {read_text} | {full['p50_ms']} / "
+            f"{full['p99_ms']} ms |"
+        )
+    http = serving["http"]
+    lines += [
+        "",
+        "The HTTP service (`serve_features.py http`, uvicorn on 127.0.0.1, 100-event cards, one keep-alive client "
+        f"sending sequential requests): p50 {http['p50_ms']} ms, **p99 {http['p99_ms']} ms** "
+        f"({_limit_text(results, 'serving_http_p99_ms')}), {http['requests_per_second']:,} requests/s.",
+    ]
+    return "\n".join(lines)
+
+
+def serving_latency_run(results: dict) -> str:
+    """docs/benchmarks/README.md: when the serving run was, and its targets."""
+    serving = results["serving_latency"]
+    met = [target["met"] for target in results["targets"] if target["name"].startswith("serving_")]
+    verdict = "both targets met" if all(met) else "**a target missed**"
+    http = serving["http"]
+    return (
+        f"Run of {serving['measured_at'][:10]} {serving['measured_at'][11:16]} UTC (commit `{serving['git_commit']}`, "
+        f"`measured_at` in results.json): {verdict} (state read + compute p99 "
+        f"{serving['compute_with_state_read']['100']['p99_ms']} ms, HTTP p99 {http['p99_ms']} ms, "
+        f"{http['requests_per_second']:,} requests/s)"
+    )
+
+
+def serving_thousand_event_card(results: dict) -> str:
+    serving = results["serving_latency"]
+    return (
+        f"a 1,000-event card reads and computes in {serving['compute_with_state_read']['1000']['p50_ms']} ms (p50) "
+        f"while its computation alone takes {serving['compute']['1000']['p50_ms']} ms"
+    )
+
+
 BLOCKS: dict[str, Block] = {
     "bench-headline": Block(RESULTS, bench_headline),
     "bench-headline-run": Block(RESULTS, bench_headline_run),
@@ -265,6 +424,15 @@ BLOCKS: dict[str, Block] = {
     "baseline-comparison": Block(BASELINE_METRICS, baseline_comparison, inline=True),
     "baseline-fraud-rates": Block(BASELINE_METRICS, baseline_fraud_rates, inline=True),
     "baseline-table": Block(BASELINE_METRICS, baseline_table),
+    "serving-consistency-summary": Block(SERVING_CONSISTENCY, serving_consistency_summary),
+    "serving-consistency-run": Block(SERVING_CONSISTENCY, serving_consistency_run),
+    "serving-consistency-outcomes": Block(SERVING_CONSISTENCY, serving_consistency_outcomes),
+    "serving-consistency-table": Block(SERVING_CONSISTENCY, serving_consistency_table),
+    "serving-affected-one-hour": Block(SERVING_CONSISTENCY, serving_affected_one_hour, inline=True),
+    "serving-latency-summary": Block(RESULTS, serving_latency_summary),
+    "serving-latency-table": Block(RESULTS, serving_latency_table),
+    "serving-latency-run": Block(RESULTS, serving_latency_run, inline=True),
+    "serving-thousand-event-card": Block(RESULTS, serving_thousand_event_card, inline=True),
 }
 
 
