@@ -108,6 +108,38 @@ def test_versions_pin_terraform_and_the_aws_provider():
         assert tf.literal(aws["version"]) == ">= 6.0, < 7.0", path
 
 
+def _floor_table() -> list[tuple[list[str], str, list[str]]]:
+    """infra/terraform/PROVIDER_FLOOR.md: (names used, first major.minor or major, module folders) per row."""
+    text = (tf.TERRAFORM_ROOT / "PROVIDER_FLOOR.md").read_text(encoding="utf-8")
+    rows = []
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            rows.append((re.findall(r"`([^`]+)`", cells[0]), cells[1], re.findall(r"`(modules/[a-z_]+)`", cells[2])))
+    return rows
+
+
+def test_the_provider_floor_is_the_newest_argument_used():
+    """The floor in every versions.tf is the highest "first in" version of PROVIDER_FLOOR.md, whose rows are all
+    still used where they say; data.aws_region is read through `region` (6.0), never the deprecated `name`."""
+    rows = _floor_table()
+    assert rows, "PROVIDER_FLOOR.md has no table"
+    floor = max((tuple(int(p) for p in first.split(".")) for _, first, _ in rows))
+    assert floor == (6, 0)
+    for path in [*(d / "versions.tf" for d in tf.module_dirs()), *(r / "versions.tf" for r in tf.ROOT_CONFIGS)]:
+        aws = tf.parsed(path)["terraform"][0]["required_providers"][0]["aws"]
+        assert tf.literal(aws["version"]) == f">= {floor[0]}.{floor[1]}, < {floor[0] + 1}.0", path
+    for names, _, modules in rows:
+        assert modules, f"row {names} names no module"
+        for module in modules:
+            code = "\n".join(p.read_text(encoding="utf-8") for p in (tf.TERRAFORM_ROOT / module).glob("*.tf"))
+            for name in names:
+                assert name.split(".")[-1] in code, f"PROVIDER_FLOOR.md: {name} is no longer used in {module}"
+    code = "\n".join(p.read_text(encoding="utf-8") for p in tf.tf_files())
+    assert "data.aws_region.current.region" in code
+    assert not re.search(r"data\.aws_region\.\w+\.name\b", code), "aws_region.name is deprecated since 6.0"
+
+
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_env_roots_use_the_s3_backend_with_lockfile(env):
     terraform = tf.parsed(tf.TERRAFORM_ROOT / "envs" / env / "versions.tf")["terraform"][0]

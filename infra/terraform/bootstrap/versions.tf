@@ -9,6 +9,7 @@ terraform {
   # docs/deploy.md, "2. Bootstrap each account".
   backend "local" {}
 
+  # aws >= 6.0: the first release with every argument used (data.aws_region.region), infra/terraform/PROVIDER_FLOOR.md
   required_providers {
     aws = {
       source  = "hashicorp/aws"

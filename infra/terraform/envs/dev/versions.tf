@@ -10,6 +10,7 @@ terraform {
     use_lockfile = true
   }
 
+  # aws >= 6.0: the first release with every argument used (data.aws_region.region), infra/terraform/PROVIDER_FLOOR.md
   required_providers {
     aws = {
       source  = "hashicorp/aws"
