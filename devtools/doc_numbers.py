@@ -519,19 +519,19 @@ def write_documents(root: Path = REPO_ROOT) -> list[Path]:
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, root: Path = REPO_ROOT) -> int:
     parser = argparse.ArgumentParser(
         prog="doc_numbers", description="Render the docs' measured numbers from docs/benchmarks/*.json."
     )
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a document is stale")
     args = parser.parse_args(argv)
     try:
-        stale = stale_documents() if args.check else write_documents()
+        stale = stale_documents(root) if args.check else write_documents(root)
     except DocNumbersError as error:
         print(f"doc_numbers: {error}", file=sys.stderr)
         return 1
     for path in stale:
-        print(f"{'stale' if args.check else 'rewrote'}: {path.relative_to(REPO_ROOT)}")
+        print(f"{'stale' if args.check else 'rewrote'}: {path.relative_to(root)}")
     return 1 if args.check and stale else 0
 
 

@@ -100,11 +100,15 @@ def test_a_missing_results_file_fails_naming_it(scratch_repo):
         doc_numbers.stale_documents(scratch_repo)
 
 
-def test_check_exits_1_on_a_stale_document_and_names_it(scratch_repo, monkeypatch, capsys):
-    monkeypatch.setattr(doc_numbers, "REPO_ROOT", scratch_repo)
-    monkeypatch.setattr(doc_numbers.stale_documents, "__defaults__", (scratch_repo,))
-    monkeypatch.setattr(doc_numbers.write_documents, "__defaults__", (scratch_repo,))
-    assert doc_numbers.main(["--check"]) == 1
+def test_check_exits_1_on_a_stale_document_and_names_it(scratch_repo, capsys):
+    assert doc_numbers.main(["--check"], root=scratch_repo) == 1
     assert "stale: README.md" in capsys.readouterr().out
-    assert doc_numbers.main([]) == 0
-    assert doc_numbers.main(["--check"]) == 0
+    assert doc_numbers.main([], root=scratch_repo) == 0
+    assert "rewrote: README.md" in capsys.readouterr().out
+    assert doc_numbers.main(["--check"], root=scratch_repo) == 0
+
+
+def test_a_bad_marker_exits_1_with_the_reason(scratch_repo, capsys):
+    (scratch_repo / "README.md").write_text("<!-- generated:nope:start -->x<!-- generated:nope:end -->")
+    assert doc_numbers.main(["--check"], root=scratch_repo) == 1
+    assert "'nope': no such block" in capsys.readouterr().err
