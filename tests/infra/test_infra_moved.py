@@ -14,6 +14,12 @@ import pytest
 
 from tests.infra import infra_model as tf
 
+HARDENING_TYPES = (
+    "aws_s3_bucket_ownership_controls",
+    "aws_s3_bucket_public_access_block",
+    "aws_s3_bucket_versioning",
+)
+
 # Resources that left a module for a module call, as they were addressed before the move:
 # (caller module, module call) -> addresses that disappeared from the caller.
 EXTRACTIONS = {
@@ -34,6 +40,12 @@ EXTRACTIONS = {
         "aws_s3_bucket_server_side_encryption_configuration.access_logs",
         "aws_s3_bucket_lifecycle_configuration.access_logs",
         "aws_s3_bucket_policy.access_logs",
+    },
+    # The per-bucket hardening (one module call per bucket; s3_datalake's call has the buckets' for_each keys).
+    ("modules/log_bucket", "hardening"): {f"{type_}.this" for type_ in HARDENING_TYPES},
+    ("modules/state_backend", "hardening"): {f"{type_}.this" for type_ in HARDENING_TYPES},
+    ("modules/s3_datalake", "hardening"): {
+        f'{type_}.this["{bucket}"]' for type_ in HARDENING_TYPES for bucket in ("lake", "artifacts")
     },
 }
 
@@ -79,7 +91,8 @@ def module_call_source(module: str, call: str) -> str | None:
 
 
 def resolve_target(module: str, address: str) -> tf.Block | None:
-    """The resource block a (possibly nested) module address names, following local module sources."""
+    """The resource block a (possibly nested) module address names, following local module sources and, where the
+    address has moved again inside that module, the moved block there (Terraform chains the two moves)."""
     match = ADDRESS.match(address)
     assert match, f"{module}: not a resource address: {address}"
     current = module
@@ -87,7 +100,11 @@ def resolve_target(module: str, address: str) -> tf.Block | None:
         current = module_call_source(current, call)
         if current is None:
             return None
-    return declared_resources(current).get(f"{match['type']}.{match['name']}")
+    local = f"{match['type']}.{match['name']}"
+    if local in declared_resources(current):
+        return declared_resources(current)[local]
+    onward = [m.target for m in moved_blocks() if m.module == current and m.source == local + (match["key"] or "")]
+    return resolve_target(current, onward[0]) if onward else None
 
 
 def is_multi_instance(block: tf.Block) -> bool:
@@ -131,9 +148,8 @@ def test_every_address_an_extraction_removed_has_a_moved_block(extraction):
     assert not still_declared, f"{module} still declares {sorted(still_declared)}"
     missing = sorted(address for address in gone if address not in moves)
     assert not missing, f"{module}: no moved block for {missing} (the plan would destroy and recreate them)"
-    wrong = sorted(
-        f"{address} -> {moves[address]}" for address in gone if not moves[address].startswith(f"module.{call}.")
-    )
+    into_call = re.compile(rf"^module\.{call}(\[[^\]]+\])?\.")
+    wrong = sorted(f"{address} -> {moves[address]}" for address in gone if not into_call.match(moves[address]))
     assert not wrong, f"{module}: moved somewhere other than module.{call}: {wrong}"
 
 
@@ -143,7 +159,12 @@ def test_every_resource_of_the_extracted_module_is_a_moved_target(extraction):
     module, call = extraction
     target_module = module_call_source(module, call)
     targets = {m.target for m in moved_blocks() if m.module == module}
+    # One instance of the call per key the moved addresses had (s3_datalake: one per bucket), else one unkeyed call.
+    calls = sorted({f"module.{call}{ADDRESS.match(a)['key'] or ''}" for a in EXTRACTIONS[extraction]})
     created = sorted(
-        address for address in declared_resources(target_module) if f"module.{call}.{address}" not in targets
+        f"{instance}.{address}"
+        for instance in calls
+        for address in declared_resources(target_module)
+        if f"{instance}.{address}" not in targets
     )
     assert not created, f"{target_module} resources no moved block of {module} points to: {created}"

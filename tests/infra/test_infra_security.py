@@ -406,9 +406,9 @@ def test_no_aws_managed_keys():
 ################################################################################
 
 
-def refers_to_bucket(block: tf.Block, bucket: tf.Block) -> bool:
+def refers_to_bucket(block: tf.Block, bucket: tf.Block, attribute: str = "bucket") -> bool:
     reference = f"aws_s3_bucket.{bucket.name}"
-    text = str(block.body.get("bucket"))
+    text = str(block.body.get(attribute))
     return f"{reference}." in text or (reference in str(block.body.get("for_each")) and "each.value" in text)
 
 
@@ -484,12 +484,40 @@ def test_every_secure_transport_call_names_its_own_bucket():
             assert call.body["bucket_arn"] == "${aws_s3_bucket.this.arn}", call.address
 
 
+HARDENING_TYPES = ("aws_s3_bucket_public_access_block", "aws_s3_bucket_versioning", "aws_s3_bucket_ownership_controls")
+
+
+def hardening_resource(type_: str) -> tf.Block:
+    [resource] = [b for b in tf.resources(type_) if b.module == "modules/s3_bucket_hardening"]
+    assert resource.body["bucket"] == "${var.bucket_id}", resource.address
+    return resource
+
+
+def test_the_hardening_module_blocks_public_access_enforces_ownership_and_versions():
+    ownership = hardening_resource("aws_s3_bucket_ownership_controls").body
+    assert tf.literal(first(ownership, "rule").get("object_ownership")) == "BucketOwnerEnforced"
+    public_access = hardening_resource("aws_s3_bucket_public_access_block").body
+    flags = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    assert all(public_access[flag] is True for flag in flags), public_access
+    versioning = hardening_resource("aws_s3_bucket_versioning").body
+    assert tf.literal(first(versioning, "versioning_configuration").get("status")) == "Enabled"
+
+
 @pytest.mark.parametrize("bucket", tf.resources("aws_s3_bucket"), ids=lambda b: b.address)
 def test_every_bucket_blocks_public_access_and_is_versioned(bucket):
-    for type_ in ("aws_s3_bucket_public_access_block", "aws_s3_bucket_versioning", "aws_s3_bucket_ownership_controls"):
-        assert [b for b in tf.resources(type_) if b.module == bucket.module and refers_to_bucket(b, bucket)], (
-            f"{bucket.address}: no {type_}"
-        )
+    """Through its one s3_bucket_hardening call; none of these written again beside the bucket."""
+    calls = [
+        b
+        for b in tf.blocks()
+        if b.kind == "module"
+        and b.module == bucket.module
+        and tf.literal(b.body.get("source")) == "../s3_bucket_hardening"
+        and refers_to_bucket(b, bucket, "bucket_id")
+    ]
+    assert len(calls) == 1, f"{bucket.address}: expected one s3_bucket_hardening call, found {len(calls)}"
+    for type_ in HARDENING_TYPES:
+        beside = [b for b in tf.resources(type_) if b.module == bucket.module]
+        assert not beside, f"{bucket.address}: {type_} belongs in modules/s3_bucket_hardening"
 
 
 def _monitoring_key_statements() -> dict[str, dict]:

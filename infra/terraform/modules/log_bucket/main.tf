@@ -15,28 +15,27 @@ resource "aws_s3_bucket" "this" {
   tags          = var.tags
 }
 
-resource "aws_s3_bucket_ownership_controls" "this" {
-  bucket = aws_s3_bucket.this.id
+module "hardening" {
+  source = "../s3_bucket_hardening"
 
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
+  bucket_id = aws_s3_bucket.this.id
 }
 
-resource "aws_s3_bucket_public_access_block" "this" {
-  bucket                  = aws_s3_bucket.this.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
+# Ownership, public access block and versioning moved into modules/s3_bucket_hardening (shared by
+# every bucket): same objects, new addresses.
+moved {
+  from = aws_s3_bucket_ownership_controls.this
+  to   = module.hardening.aws_s3_bucket_ownership_controls.this
 }
 
-resource "aws_s3_bucket_versioning" "this" {
-  bucket = aws_s3_bucket.this.id
+moved {
+  from = aws_s3_bucket_public_access_block.this
+  to   = module.hardening.aws_s3_bucket_public_access_block.this
+}
 
-  versioning_configuration {
-    status = "Enabled"
-  }
+moved {
+  from = aws_s3_bucket_versioning.this
+  to   = module.hardening.aws_s3_bucket_versioning.this
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
@@ -71,7 +70,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.this]
+  depends_on = [module.hardening]
 }
 
 module "secure_transport" {
@@ -112,5 +111,5 @@ resource "aws_s3_bucket_policy" "this" {
   bucket = aws_s3_bucket.this.id
   policy = data.aws_iam_policy_document.this.json
 
-  depends_on = [aws_s3_bucket_public_access_block.this]
+  depends_on = [module.hardening]
 }

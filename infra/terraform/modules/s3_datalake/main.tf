@@ -96,34 +96,43 @@ resource "aws_s3_bucket" "this" {
   tags          = merge(var.tags, { DataClass = each.key })
 }
 
-resource "aws_s3_bucket_ownership_controls" "this" {
+module "hardening" {
+  source   = "../s3_bucket_hardening"
   for_each = aws_s3_bucket.this
 
-  bucket = each.value.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
+  bucket_id = each.value.id
 }
 
-resource "aws_s3_bucket_public_access_block" "this" {
-  for_each = aws_s3_bucket.this
-
-  bucket                  = each.value.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
+# Ownership, public access block and versioning moved into modules/s3_bucket_hardening (shared by
+# every bucket): same objects, new addresses.
+moved {
+  from = aws_s3_bucket_ownership_controls.this["lake"]
+  to   = module.hardening["lake"].aws_s3_bucket_ownership_controls.this
 }
 
-resource "aws_s3_bucket_versioning" "this" {
-  for_each = aws_s3_bucket.this
+moved {
+  from = aws_s3_bucket_ownership_controls.this["artifacts"]
+  to   = module.hardening["artifacts"].aws_s3_bucket_ownership_controls.this
+}
 
-  bucket = each.value.id
+moved {
+  from = aws_s3_bucket_public_access_block.this["lake"]
+  to   = module.hardening["lake"].aws_s3_bucket_public_access_block.this
+}
 
-  versioning_configuration {
-    status = "Enabled"
-  }
+moved {
+  from = aws_s3_bucket_public_access_block.this["artifacts"]
+  to   = module.hardening["artifacts"].aws_s3_bucket_public_access_block.this
+}
+
+moved {
+  from = aws_s3_bucket_versioning.this["lake"]
+  to   = module.hardening["lake"].aws_s3_bucket_versioning.this
+}
+
+moved {
+  from = aws_s3_bucket_versioning.this["artifacts"]
+  to   = module.hardening["artifacts"].aws_s3_bucket_versioning.this
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
@@ -192,7 +201,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.this]
+  depends_on = [module.hardening]
 }
 
 module "secure_transport" {
@@ -239,5 +248,5 @@ resource "aws_s3_bucket_policy" "this" {
   bucket = each.value.id
   policy = data.aws_iam_policy_document.this[each.key].json
 
-  depends_on = [aws_s3_bucket_public_access_block.this]
+  depends_on = [module.hardening]
 }
