@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 DEFAULT_DELETED_FILE_RETENTION = "interval 1 week"
@@ -69,3 +70,53 @@ def latest_changes(change_feed):
 def deleted_file_retention(spark, gold_path: str) -> timedelta:
     properties = spark.sql(f"DESCRIBE DETAIL delta.`{gold_path}`").collect()[0]["properties"] or {}
     return parse_interval(properties.get("delta.deletedFileRetentionDuration", DEFAULT_DELETED_FILE_RETENTION))
+
+
+@dataclass(frozen=True)
+class ChangePlan:
+    """What a reader of a table's changes does this run, and why (the run report shows both)."""
+
+    mode: str  # initial | incremental | resync | unchanged
+    reason: str
+    since_version: int | None = None  # first version read (incremental)
+    until_version: int | None = None
+
+
+def plan_from_version(
+    storage, table_uri: str, *, table: str, done: int, current_version: int, retention: timedelta, now: datetime
+) -> ChangePlan:
+    """The plan of a reader whose watermark says versions up to `done` of `table` (its name in the reasons,
+    e.g. "gold") are read: unchanged; incremental from the Change Data Feed while the versions after `done`
+    are still complete (in `_delta_log`, and younger than the deleted-file retention VACUUM keeps); else a
+    resync at `current_version`."""
+    if done == current_version:
+        return ChangePlan("unchanged", f"{table} unchanged since the watermark", until_version=current_version)
+    if done > current_version:
+        return ChangePlan(
+            "resync",
+            f"the watermark ({table} version {done}) is ahead of {table} (version {current_version}): {table} "
+            "was recreated",
+            until_version=current_version,
+        )
+    first = done + 1
+    committed = commit_timestamp(storage, table_uri, first)
+    if committed is None:
+        return ChangePlan(
+            "resync",
+            f"{table} version {first} (the first after the watermark) is no longer in _delta_log: the change "
+            "history was cleaned up",
+            until_version=current_version,
+        )
+    if committed < now - retention:
+        return ChangePlan(
+            "resync",
+            f"{table} version {first} was committed at {committed.isoformat()}, longer ago than the table's "
+            f"deleted-file retention ({retention}): VACUUM may have deleted its change files",
+            until_version=current_version,
+        )
+    return ChangePlan(
+        "incremental",
+        f"{table} versions {first}..{current_version} from the Change Data Feed",
+        since_version=first,
+        until_version=current_version,
+    )

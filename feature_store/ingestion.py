@@ -16,7 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 from feature_store.backends import BackendOptions, IngestionBackend, open_backend
 from feature_store.batch_writer import WriterOptions
-from feature_store.change_feed import commit_timestamp, deleted_file_retention, latest_changes
+from feature_store.change_feed import (
+    ChangePlan,
+    commit_timestamp,
+    deleted_file_retention,
+    latest_changes,
+    plan_from_version,
+)
 from feature_store.definitions import TtlDuration, feature_group_name
 from feature_store.online_state_sync import OnlineStateOptions
 from spark_jobs import exit_codes, lake
@@ -55,15 +61,10 @@ class IngestOptions:
 # Deciding what to read -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ReadPlan:
-    mode: str  # initial | incremental | resync | unchanged
-    reason: str
-    since_version: int | None = None  # first version read (incremental)
-    until_version: int | None = None
+ReadPlan = ChangePlan  # the plan's modes and reasons are change_feed's
 
 
-def plan_read(  # noqa: PLR0911 - one return per documented outcome
+def plan_read(
     storage,
     gold_uri: str,
     watermark: dict | None,
@@ -86,36 +87,14 @@ def plan_read(  # noqa: PLR0911 - one return per documented outcome
             "is written to the new group",
             until_version=current_version,
         )
-    done = int(watermark["gold_version"])
-    if done == current_version:
-        return ReadPlan("unchanged", "gold unchanged since the watermark", until_version=current_version)
-    if done > current_version:
-        return ReadPlan(
-            "resync",
-            f"the watermark (gold version {done}) is ahead of gold (version {current_version}): gold was recreated",
-            until_version=current_version,
-        )
-    first = done + 1
-    committed = commit_timestamp(storage, gold_uri, first)
-    if committed is None:
-        return ReadPlan(
-            "resync",
-            f"gold version {first} (the first after the watermark) is no longer in _delta_log: the change "
-            "history was cleaned up",
-            until_version=current_version,
-        )
-    if committed < now - retention:
-        return ReadPlan(
-            "resync",
-            f"gold version {first} was committed at {committed.isoformat()}, longer ago than the table's "
-            f"deleted-file retention ({retention}): VACUUM may have deleted its change files",
-            until_version=current_version,
-        )
-    return ReadPlan(
-        "incremental",
-        f"gold versions {first}..{current_version} from the Change Data Feed",
-        since_version=first,
-        until_version=current_version,
+    return plan_from_version(
+        storage,
+        gold_uri,
+        table="gold",
+        done=int(watermark["gold_version"]),
+        current_version=current_version,
+        retention=retention,
+        now=now,
     )
 
 

@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
-from feature_store.change_feed import commit_timestamp, deleted_file_retention, latest_changes
+from feature_store.change_feed import ChangePlan, deleted_file_retention, latest_changes, plan_from_version
 from feature_store.online_state import (
     ONLINE_STATE_FILE,
     PAYLOAD_FIELDS,
@@ -70,15 +70,10 @@ class SyncOptions:
     call_workers: int = 8
 
 
-@dataclass(frozen=True)
-class SyncPlan:
-    mode: str  # resync | incremental | unchanged
-    reason: str
-    since_version: int | None = None  # first silver version read (incremental)
-    until_version: int | None = None
+SyncPlan = ChangePlan  # the plan's modes and reasons are change_feed's
 
 
-def plan_sync(  # noqa: PLR0911 - one return per documented outcome
+def plan_sync(
     storage,
     silver_uri: str,
     watermark: dict | None,
@@ -103,36 +98,14 @@ def plan_sync(  # noqa: PLR0911 - one return per documented outcome
             f"the watermark is for the state {watermark.get('state')!r}, not {state_name!r}: every silver event",
             until_version=current_version,
         )
-    done = int(watermark["silver_version"])
-    if done == current_version:
-        return SyncPlan("unchanged", "silver unchanged since the watermark", until_version=current_version)
-    if done > current_version:
-        return SyncPlan(
-            "resync",
-            f"the watermark (silver version {done}) is ahead of silver (version {current_version}): silver was "
-            "recreated",
-            until_version=current_version,
-        )
-    first = done + 1
-    committed = commit_timestamp(storage, silver_uri, first)
-    if committed is None:
-        return SyncPlan(
-            "resync",
-            f"silver version {first} (the first after the watermark) is no longer in _delta_log",
-            until_version=current_version,
-        )
-    if committed < now - retention:
-        return SyncPlan(
-            "resync",
-            f"silver version {first} was committed at {committed.isoformat()}, longer ago than the table's "
-            f"deleted-file retention ({retention}): VACUUM may have deleted its change files",
-            until_version=current_version,
-        )
-    return SyncPlan(
-        "incremental",
-        f"silver versions {first}..{current_version} from the Change Data Feed",
-        since_version=first,
-        until_version=current_version,
+    return plan_from_version(
+        storage,
+        silver_uri,
+        table="silver",
+        done=int(watermark["silver_version"]),
+        current_version=current_version,
+        retention=retention,
+        now=now,
     )
 
 
