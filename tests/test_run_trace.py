@@ -135,13 +135,10 @@ def test_a_run_id_that_cannot_name_a_report_file_is_a_usage_error(bad, capsys):
 
 
 def test_the_packaged_code_version_is_read_from_lakehouse_zip(tmp_path):
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    try:
-        import package
-    finally:
-        sys.path.remove(str(REPO_ROOT / "scripts"))
+    from devtools import packaging
+
     archive = tmp_path / "lakehouse.zip"
-    package.build_zip(archive, ["spark_jobs"], {"git_commit": "0123abcd" * 5})
+    packaging.build_zip(archive, ["spark_jobs"], {"git_commit": "0123abcd" * 5})
     with zipfile.ZipFile(archive) as opened:
         assert "spark_jobs/BUILD_INFO.json" in opened.namelist()
     probe = "from spark_jobs.run_trace import code_version; print(code_version())"
