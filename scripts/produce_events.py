@@ -1,20 +1,5 @@
-"""Send card-authorization events to the Kinesis data stream, as the card processor does.
-
-    scripts/produce_events.py --stream card-authorization-stream                        generated events
-    scripts/produce_events.py --stream card-authorization-stream --file events.ndjson   lines of NDJSON files
-    scripts/produce_events.py --stream S --endpoint-url http://127.0.0.1:5000           a moto server
-
-Generated events come from scripts/generate_transactions.py (same options, dirt included unless --clean),
-sent in the order they arrive at Firehose. Each record is one JSON line without its trailing newline (the
-delivery stream's AppendDelimiterToRecord processor adds it in S3), partition key `card_id` (a line without
-a readable card_id is keyed by a hash of its bytes, so it still lands somewhere and silver quarantines it).
-
-PutRecords limits (Kinesis Data Streams API reference): at most 500 records per request, at most 1 MiB per
-record counting data and partition key, at most 5 MiB per request including partition keys. A record over
-1 MiB is rejected here and counted. A response's failed records (those with an ErrorCode, e.g.
-ProvisionedThroughputExceededException) and only those are sent again, with exponential backoff and full
-jitter, up to --max-attempts; the last line counts what was sent, re-sent, failed and rejected. The exit
-code is 0 only when every record was accepted.
+"""Send card-authorization events to the Kinesis data stream (the command line of devtools/producer.py,
+whose docstring is this program's --help).
 """
 
 from __future__ import annotations
@@ -28,11 +13,12 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devtools.producer import GeneratedEvents, ProduceOptions, produce
+from devtools.producer import __doc__ as DESCRIPTION
 
 
 def parse_options(argv: list[str] | None = None) -> ProduceOptions:
     parser = argparse.ArgumentParser(
-        prog="produce_events.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="produce_events.py", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--stream", required=True, help="Kinesis data stream name or ARN")
     parser.add_argument("--endpoint-url", help="custom Kinesis endpoint (a moto server); default: AWS")

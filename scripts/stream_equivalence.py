@@ -1,21 +1,5 @@
-"""Deliver a generated lake in N arrival batches, run stream mode after each, then prove it equals `--mode full`.
-
-The check behind gold's promise that any sequence of stream runs ends where a full recompute does:
-
-1. Generate a lake (`--events`, `--days`, `--cards`; bad records, re-deliveries and late events included)
-   into `<work-dir>/staged`, once per arguments.
-2. Split its bronze by arrival hour into `--batches` consecutive deliveries (the last one also takes the
-   stragglers), copy each into `<work-dir>/lake` and run
-   `spark-submit --master local[*] spark_jobs/silver_and_gold.py --mode stream` after it.
-3. Run `--mode full` on the same lake: it recomputes all of gold from silver and MERGEs only changed
-   values, so it must insert and update nothing.
-
-Prints one line per run and writes `<output>` (JSON): per stream run the bronze files and bytes read, the
-gold files and bytes its update scanned, rows recomputed, cards affected and seconds; then the full run's
-inserted/updated counts and `equal: true|false`. Exit status 1 when the full run changed a row.
-
-    .venv/bin/python scripts/stream_equivalence.py --events 1000000 --batches 10 \\
-        --output docs/benchmarks/stream_equivalence.json
+"""Prove that stream runs in batches end where `--mode full` does (the command line of
+devtools/stream_equivalence.py, whose docstring is this program's --help).
 """
 
 from __future__ import annotations
@@ -29,10 +13,11 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devtools.stream_equivalence import EquivalenceOptions, run_equivalence
+from devtools.stream_equivalence import __doc__ as DESCRIPTION
 
 
 def parse_options(argv: list[str] | None = None) -> EquivalenceOptions:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000, help="distinct valid events (default: 1000000)")
     parser.add_argument("--cards", type=int, default=None, help="cards (default: events / 50)")
     parser.add_argument("--days", type=int, default=30, help="days of event time (default: 30)")
