@@ -59,26 +59,19 @@ def log(message: str) -> None:
 
 
 def staged_lake(options: EquivalenceOptions) -> Path:
-    from devtools.generator import GeneratorConfig, generate_lake, load_manifest
+    """The generated lake for these arguments, reused when an earlier run generated the same one."""
+    from devtools.generator import GeneratorConfig, generate_once
 
-    root = options.work_dir / "staged"
     config = GeneratorConfig(
         events=options.events,
         cards=options.cards,
         days=options.days,
         start=options.start,
         seed=options.seed,
-        lake_root=root,
+        lake_root=options.work_dir / "staged",
         overwrite=True,
     )
-    done = root / "_generator" / "complete"
-    if done.exists() and load_manifest(root)["arguments"] == config.arguments():
-        log(f"reusing the generated lake {root}")
-        return root
-    log(f"generating {options.events:,} events, {options.cards:,} cards, {options.days} days into {root}")
-    generate_lake(config)
-    done.write_text("ok\n")
-    return root
+    return generate_once(config, echo=log)
 
 
 def gold_table_counts(lake: Path) -> dict:

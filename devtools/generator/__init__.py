@@ -51,7 +51,7 @@ from devtools.generator.config import (
 )
 from devtools.generator.manifest import config_from_manifest, load_manifest, load_truth
 from devtools.generator.records import BAD_VARIANTS
-from devtools.generator.writer import generate_lake
+from devtools.generator.writer import generate_lake, generate_once
 
 __all__ = [
     "BAD_LINE_TRUTH_NAME",
@@ -72,6 +72,7 @@ __all__ = [
     "GeneratorConfig",
     "config_from_manifest",
     "generate_lake",
+    "generate_once",
     "load_manifest",
     "load_truth",
 ]

@@ -9,6 +9,7 @@ import shutil
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -667,3 +668,19 @@ def _write_label_files(
                 entry["reported_at"] = record["reported_at"]
             truth.append(entry)
     return truth, total_bytes, len(by_day)
+
+
+def generate_once(config: GeneratorConfig, *, echo: Callable[[str], None] = print) -> Path:
+    """The lake `config` describes, generated into `config.lake_root` (overwriting), or reused as it is when an
+    earlier call completed the same arguments there (a `_generator/complete` marker written last)."""
+    from devtools.generator.manifest import load_manifest
+
+    root = Path(config.lake_root)
+    done = root / GENERATOR_DIR / "complete"
+    if done.exists() and load_manifest(root)["arguments"] == config.arguments():
+        echo(f"reusing the generated lake {root}")
+        return root
+    echo(f"generating {config.events:,} events, {config.cards:,} cards, {config.days} days into {root}")
+    generate_lake(config)
+    done.write_text("ok\n")
+    return root
