@@ -209,7 +209,8 @@ def trace_arguments(state: str, retry: int = 0) -> list[str]:
 
 def test_job_arguments():
     assert job_arguments("stream", "RunSilverAndGold") == [
-        "--mode", "stream", "--lake-root", "<lake_root>", "--region", "<aws_region>", "--glue-database", "<glue_database>",
+        "--mode", "stream", "--lake-root", "<lake_root>", "--region", "<aws_region>",
+        "--glue-database", "<glue_database>",
         "--card-token-secret-id", "<card_token_secret_id>",
         "--fx-rates", "<code_uri>/spark_jobs/reference_data/fx_rates.csv",
         *trace_arguments("RunSilverAndGold"),
@@ -230,7 +231,8 @@ def test_job_arguments():
         "IngestFeatures",
     ]
     assert job_arguments("daily", "RunDailySilverAndGold", retry=2) == [
-        "--mode", "daily", "--lake-root", "<lake_root>", "--region", "<aws_region>", "--glue-database", "<glue_database>",
+        "--mode", "daily", "--lake-root", "<lake_root>", "--region", "<aws_region>",
+        "--glue-database", "<glue_database>",
         "--card-token-secret-id", "<card_token_secret_id>",
         "--fx-rates", "<code_uri>/spark_jobs/reference_data/fx_rates.csv",
         "--scheduled-time", "2026-01-02T00:05:00Z", *trace_arguments("RunDailySilverAndGold", retry=2),
