@@ -110,15 +110,21 @@ def _spark_full_build(options: BenchmarkOptions, pristine: Path, run_root: Path)
     return timing, report
 
 
-def _reference_full_build(options: BenchmarkOptions, pristine: Path, reference_dir: Path) -> dict:
+def build_reference(options: BenchmarkOptions, lake: Path, reference_dir: Path, *, what: str):
+    """The DuckDB reference's tables for `lake`'s bronze, built afresh into `reference_dir`; its process run."""
     if reference_dir.exists():
         shutil.rmtree(reference_dir)
-    reference = python_process(
+    run = python_process(
         options,
         "scripts/benchmark_reference.py",
-        ["build", "--lake-root", str(pristine), "--output-dir", str(reference_dir)],
+        ["build", "--lake-root", str(lake), "--output-dir", str(reference_dir)],
     )
-    require_success(reference, "DuckDB reference build")
+    require_success(run, what)
+    return run
+
+
+def _reference_full_build(options: BenchmarkOptions, pristine: Path, reference_dir: Path) -> dict:
+    reference = build_reference(options, pristine, reference_dir, what="DuckDB reference build")
     document = last_json_line(reference)
     log(f"  duckdb {document['seconds']} s, peak RSS {reference.peak_rss_bytes / 1e9:.2f} GB")
     return {
@@ -311,14 +317,7 @@ def stream_run(options: BenchmarkOptions, run_root: Path) -> dict:
 def verify_lake(options: BenchmarkOptions, run_root: Path, name: str) -> dict:
     """The reference over a run root's bronze, then Spark's tables there against it."""
     reference_dir = options.work_dir / "reference" / name
-    if reference_dir.exists():
-        shutil.rmtree(reference_dir)
-    build = python_process(
-        options,
-        "scripts/benchmark_reference.py",
-        ["build", "--lake-root", str(run_root), "--output-dir", str(reference_dir)],
-    )
-    require_success(build, "reference build")
+    build_reference(options, run_root, reference_dir, what="reference build")
     check = python_process(
         options,
         "scripts/benchmark_reference.py",
