@@ -64,6 +64,20 @@ class StateEvent:
     def sort_key(self) -> str:
         return sort_key(self.ts_us, self.event_id)
 
+    @classmethod
+    def from_accepted(cls, row: Mapping[str, object], *, origin: str) -> StateEvent:
+        """The state event of an accepted record or silver row (its fingerprint over silver's payload fields)."""
+        return cls(
+            card_id=row["card_id"],
+            event_id=row["event_id"],
+            ts_us=row["ts_us"],
+            amount_usd=row["amount_usd"],
+            merchant_id=row["merchant_id"],
+            country=row["country"],
+            origin=origin,
+            payload_fingerprint=payload_fingerprint(row),
+        )
+
 
 class OnlineStateStore(Protocol):
     """The few operations serving and the sync need; every backend implements exactly these."""

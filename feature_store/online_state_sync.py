@@ -51,7 +51,6 @@ from feature_store.online_state import (
     SqliteOnlineState,
     StateEvent,
     local_state_path,
-    payload_fingerprint,
 )
 
 MAX_TS_US = 10**TS_DIGITS - 1
@@ -166,16 +165,7 @@ def silver_events_to_sync(spark, silver_path: str, plan: SyncPlan, retention: ti
 
 def state_event(row: dict) -> StateEvent:
     """A silver row as a state event (the fingerprint over the same payload fields silver compares)."""
-    return StateEvent(
-        card_id=row["card_id"],
-        event_id=row["event_id"],
-        ts_us=row["ts_us"],
-        amount_usd=row["amount_usd"],
-        merchant_id=row["merchant_id"],
-        country=row["country"],
-        origin=SILVER,
-        payload_fingerprint=payload_fingerprint(row),
-    )
+    return StateEvent.from_accepted(row, origin=SILVER)
 
 
 # Quarantined events ---------------------------------------------------------------------------------------

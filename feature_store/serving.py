@@ -32,7 +32,6 @@ from feature_store.online_state import (
     SqliteOnlineState,
     StateEvent,
     local_state_path,
-    payload_fingerprint,
 )
 from feature_store.request_features import FeatureValue, compute_features, history_bounds
 from spark_jobs.bronze_contract import CONFLICTING_DUPLICATE, judge_record, load_fx_rates
@@ -123,16 +122,7 @@ class FeatureServer:
         if verdict.accepted is None:
             raise ServingRejected(verdict.reason, verdict.detail)
         row = verdict.accepted
-        event = StateEvent(
-            card_id=row["card_id"],
-            event_id=row["event_id"],
-            ts_us=row["ts_us"],
-            amount_usd=row["amount_usd"],
-            merchant_id=row["merchant_id"],
-            country=row["country"],
-            origin=SERVED,
-            payload_fingerprint=payload_fingerprint(row),
-        )
+        event = StateEvent.from_accepted(row, origin=SERVED)
         stored = self.state.add_served(event)
         replayed = stored is not None
         if stored is not None:
