@@ -4,6 +4,12 @@ Run reports (`_runs/`), state and ledgers (`_state/`), dead letters (`_dead_lett
 through `LakeStorage`, so `--lake-root` behaves the same for a local folder and for `s3://bucket/prefix`.
 Writes are atomic: a reader sees the old object or the new one, never a torn file (local: write to a
 temporary name, then rename; S3: a single PUT).
+
+Commit points are create-only (`create_json`): the object is created only if no object has that name (local:
+a hard link of a complete temporary file, which fails when the name exists; S3: PutObject with
+`If-None-Match: *`, answered 412 PreconditionFailed when the key exists). Of two writers creating the same
+name exactly one succeeds; the other gets `AlreadyCommittedError`. `CreateOnlyLog` builds a sequence of
+commits on it (docs/architecture.md, "One writer").
 """
 
 from __future__ import annotations
@@ -14,18 +20,29 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 
+class AlreadyCommittedError(FileExistsError):
+    """A create-only object (a commit record) exists already: another writer committed first."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(f"{uri} exists already: another writer created it first")
+        self.uri = uri
+
+
 @dataclass(frozen=True, slots=True)
 class StoredFile:
-    """A file under the lake: its canonical URI, size in bytes and a change marker (mtime or ETag)."""
+    """A file under the lake: its canonical URI, size in bytes, a change marker (mtime or ETag) and when it was
+    last written (ISO-8601 UTC: the local mtime, S3's LastModified; None where the listing does not say)."""
 
     uri: str
     size: int
     version: str
+    last_modified: str | None = None
 
 
 def canonical_uri(path_or_uri: str) -> str:
@@ -66,6 +83,11 @@ class LakeStorage:
     def write_bytes(self, uri: str, data: bytes) -> None:
         raise NotImplementedError
 
+    def create_bytes(self, uri: str, data: bytes) -> None:
+        """Create the object only if nothing has its name (atomic; whole content or nothing); else raise
+        AlreadyCommittedError. Of concurrent creators exactly one succeeds."""
+        raise NotImplementedError
+
     def exists(self, uri: str) -> bool:
         raise NotImplementedError
 
@@ -94,6 +116,10 @@ class LakeStorage:
 
     def write_json(self, uri: str, value: Any) -> None:
         self.write_text(uri, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+    def create_json(self, uri: str, value: Any) -> None:
+        """`write_json`, create-only: AlreadyCommittedError when the object exists (see `create_bytes`)."""
+        self.create_bytes(uri, (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8"))
 
     def append_lines(self, uri: str, lines: list[str]) -> None:
         """Append text lines to an object (read-modify-write: for small, single-writer files)."""
@@ -126,6 +152,23 @@ class LocalStorage(LakeStorage):
             Path(temporary).unlink(missing_ok=True)
             raise
 
+    def create_bytes(self, uri: str, data: bytes) -> None:
+        # A complete temporary file, then link(2): it fails with EEXIST when the name exists, so the name
+        # appears atomically with its whole content and only once (O_EXCL alone would expose a partial file).
+        target = self._path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(temporary, target)
+        except FileExistsError as error:
+            raise AlreadyCommittedError(uri) from error
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+
     def exists(self, uri: str) -> bool:
         return self._path(uri).exists()
 
@@ -152,7 +195,8 @@ class LocalStorage(LakeStorage):
                     if start_after and uri <= start_after:
                         continue
                     stat = entry.stat()
-                    yield StoredFile(uri=uri, size=stat.st_size, version=str(stat.st_mtime_ns))
+                    modified = datetime.fromtimestamp(stat.st_mtime_ns / 1e9, UTC).isoformat()
+                    yield StoredFile(uri=uri, size=stat.st_size, version=str(stat.st_mtime_ns), last_modified=modified)
 
         yield from walk(base)
 
@@ -189,6 +233,32 @@ class S3Storage(LakeStorage):
         bucket, key = self._split(uri)
         self._s3.put_object(Bucket=bucket, Key=key, Body=data)
 
+    def create_bytes(self, uri: str, data: bytes, *, attempts: int = 5) -> None:
+        """PutObject with `If-None-Match: *`: 412 PreconditionFailed means the key exists (another writer won);
+        409 ConditionalRequestConflict means a concurrent conditional write to the key was in flight, and
+        the S3 guide says to retry (the retry then gets 412 or succeeds)."""
+        import time
+
+        from botocore.exceptions import ClientError
+
+        bucket, key = self._split(uri)
+        for attempt in range(1, attempts + 1):
+            try:
+                self._s3.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+                return
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code")
+                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if code == "PreconditionFailed" or status == 412:
+                    # botocore may have resent a PUT whose first attempt succeeded: our own bytes are no rival.
+                    if self.read_bytes(uri) == data:
+                        return
+                    raise AlreadyCommittedError(uri) from error
+                if (code == "ConditionalRequestConflict" or status == 409) and attempt < attempts:
+                    time.sleep(0.05 * 2**attempt)
+                    continue
+                raise
+
     def exists(self, uri: str) -> bool:
         from botocore.exceptions import ClientError
 
@@ -224,8 +294,72 @@ class S3Storage(LakeStorage):
                 if item["Key"].endswith("/"):
                     continue
                 yield StoredFile(
-                    uri=f"s3://{bucket}/{item['Key']}", size=int(item["Size"]), version=item["ETag"].strip('"')
+                    uri=f"s3://{bucket}/{item['Key']}",
+                    size=int(item["Size"]),
+                    version=item["ETag"].strip('"'),
+                    last_modified=item["LastModified"].astimezone(UTC).isoformat(),
                 )
+
+
+class CommitConflictError(RuntimeError):
+    """Two writers committed the same sequence number of one commit log: this run lost (exit 5)."""
+
+    def __init__(self, what: str, sequence: int, uri: str, *, run_id: str, winner: dict | None) -> None:
+        other = (winner or {}).get("run_id") or "unknown"
+        super().__init__(
+            f"{what}: commit {sequence} was made by run {other} ({uri}), not by this run {run_id or '(no run id)'}: "
+            "two writers ran at once (a job still running after its lease was released, or a run that skipped the "
+            "lease). This run's commit was refused; see docs/runbook.md, 'Commit conflict'."
+        )
+        self.sequence, self.uri, self.winner_run_id = sequence, uri, other
+
+
+class CreateOnlyLog:
+    """A sequence of commits that no two writers can both make: record N is `<records>/<N:012d>.json`,
+    created with `create_json`, and the latest commit is the highest N.
+
+    Reads stay bounded: `pointer_uri` holds a copy of a recent record (written after its record, never
+    ahead of it; last-writer-wins is harmless because it is only a hint), and the reader probes N+1, N+2, …
+    from it, so a read costs the pointer plus one missing object, not a listing of every commit. A lake
+    from before the log has only the pointer: its content is the starting commit.
+    """
+
+    def __init__(self, storage: LakeStorage, *, records_uri: str, pointer_uri: str, sequence_key: str, what: str):
+        self.storage, self.records_uri, self.pointer_uri = storage, records_uri.rstrip("/"), pointer_uri
+        self.sequence_key, self.what = sequence_key, what
+
+    def record_uri(self, sequence: int) -> str:
+        return f"{self.records_uri}/{sequence:012d}.json"
+
+    def latest(self) -> dict | None:
+        """The newest commit's record (None: nothing committed yet)."""
+        record = self.storage.read_json(self.pointer_uri)
+        sequence = int(record.get(self.sequence_key) or 0) if record else 0
+        while True:
+            following = self.storage.read_json(self.record_uri(sequence + 1))
+            if following is None:
+                return record
+            record, sequence = following, sequence + 1
+
+    def sequence(self, record: dict | None) -> int:
+        return int(record.get(self.sequence_key) or 0) if record else 0
+
+    def commit(self, record: dict, *, run_id: str, pointer: dict | None = None) -> None:
+        """Create the record of commit `record[sequence_key]`, then move the pointer (`pointer`, default the
+        record itself). CommitConflictError when another writer made that commit first."""
+        sequence = self.sequence(record)
+        uri = self.record_uri(sequence)
+        try:
+            self.storage.create_json(uri, record)
+        except AlreadyCommittedError as error:
+            winner = self.storage.read_json(uri)
+            raise CommitConflictError(self.what, sequence, uri, run_id=run_id, winner=winner) from error
+        # The pointer may only trail: never write one older than what it already says.
+        self.move_pointer(record if pointer is None else pointer)
+
+    def move_pointer(self, pointer: dict) -> None:
+        if self.sequence(self.storage.read_json(self.pointer_uri)) < self.sequence(pointer):
+            self.storage.write_json(self.pointer_uri, pointer)
 
 
 class LakeNotFoundError(FileNotFoundError):
