@@ -344,9 +344,14 @@ class CreateOnlyLog:
     def sequence(self, record: dict | None) -> int:
         return int(record.get(self.sequence_key) or 0) if record else 0
 
-    def commit(self, record: dict, *, run_id: str, pointer: dict | None = None) -> None:
-        """Create the record of commit `record[sequence_key]`, then move the pointer (`pointer`, default the
-        record itself). CommitConflictError when another writer made that commit first."""
+    def commit(self, record: dict, *, run_id: str) -> None:
+        """Create the record of commit `record[sequence_key]`, then move the pointer to it. CommitConflictError
+        when another writer made that commit first."""
+        self.create(record, run_id=run_id)
+        self.move_pointer(record)
+
+    def create(self, record: dict, *, run_id: str) -> None:
+        """Only the create-only record (a caller with more to do before the pointer moves calls move_pointer)."""
         sequence = self.sequence(record)
         uri = self.record_uri(sequence)
         try:
@@ -354,8 +359,6 @@ class CreateOnlyLog:
         except AlreadyCommittedError as error:
             winner = self.storage.read_json(uri)
             raise CommitConflictError(self.what, sequence, uri, run_id=run_id, winner=winner) from error
-        # The pointer may only trail: never write one older than what it already says.
-        self.move_pointer(record if pointer is None else pointer)
 
     def move_pointer(self, pointer: dict) -> None:
         if self.sequence(self.storage.read_json(self.pointer_uri)) < self.sequence(pointer):
