@@ -6,12 +6,17 @@ the same request sequence.
 For a chunk of records (see docs/feature_store.md, "Request sequence"):
 1. BatchGetRecord (≤ 100 identifiers a call, only `event_time`) for the cards whose newest gold row is in
    the chunk: the event time the online store holds.
-2. For each such card whose stored event time is not older than the new record's (equal: the online store
-   would keep the stale record; newer: the store holds something gold no longer has): DeleteRecord with
-   DeletionMode=HardDelete, TargetStores=[OnlineStore] and EventTime = stored + 1 ms (the API requires a
-   delete's EventTime to be later than the stored one), which removes the record completely.
+2. The online store never moves backward in event time. A card whose stored event time is newer than the
+   new record's (a slower writer or a replay of an older gold version got there first): the row goes to the
+   offline store only, nothing online is written or deleted. Equal (late data changed the record of the
+   stored event time, which a write alone would not replace): GetRecord of the whole stored record, then
+   DeleteRecord with DeletionMode=HardDelete, TargetStores=[OnlineStore] and EventTime = stored + 1 ms (the
+   API requires a delete's EventTime to be later than the stored one, so a record written meanwhile with a
+   later event time makes the delete fail instead of being removed), which removes the record completely.
 3. BatchWriteRecord (≤ 25 entries a call): the newest row of a card with TargetStores=[OnlineStore,
    OfflineStore], every other row with TargetStores=[OfflineStore].
+4. A card whose record step 2 deleted and whose corrected write then failed (a dead letter) gets its old
+   record back (BatchWriteRecord, TargetStores=[OnlineStore]) before the chunk ends: never left without one.
 
 Retries: throttling, 5xx and connection errors of a call, per-entry errors with a retryable code and
 UnprocessedEntries are retried with exponential backoff and full jitter, re-batched into full batches;
@@ -115,6 +120,8 @@ class WriteStats:
     offline_only_records: int = 0
     written: int = 0
     online_corrections: int = 0  # HardDelete + write (late data changed the stored event time's record)
+    online_skipped_older: int = 0  # online rows older than the online record: offline only (never backward)
+    online_restored: int = 0  # records a correction deleted whose write failed, put back (see _restore_online)
     retries: int = 0  # records or calls sent again
     calls: Counter = field(default_factory=Counter)  # operation -> calls
     entries_per_call: Counter = field(default_factory=Counter)  # BatchWriteRecord: entries in a call -> calls
@@ -123,8 +130,8 @@ class WriteStats:
 
     def merge(self, other: WriteStats | dict) -> None:
         data = other if isinstance(other, dict) else other.as_dict()
-        for name in ("records", "online_records", "offline_only_records", "written", "online_corrections", "retries"):
-            setattr(self, name, getattr(self, name) + data[name])
+        for name in _COUNTS:
+            setattr(self, name, getattr(self, name) + data.get(name, 0))
         self.calls.update(data["calls"])
         self.entries_per_call.update({int(size): count for size, count in data["entries_per_call"].items()})
         self.error_codes.update(data["error_codes"])
@@ -137,12 +144,26 @@ class WriteStats:
             "offline_only_records": self.offline_only_records,
             "written": self.written,
             "online_corrections": self.online_corrections,
+            "online_skipped_older": self.online_skipped_older,
+            "online_restored": self.online_restored,
             "retries": self.retries,
             "calls": dict(self.calls),
             "entries_per_call": {str(size): count for size, count in sorted(self.entries_per_call.items())},
             "error_codes": dict(self.error_codes),
             "dead_letters": self.dead_letters,
         }
+
+
+_COUNTS = (
+    "records",
+    "online_records",
+    "offline_only_records",
+    "written",
+    "online_corrections",
+    "online_skipped_older",
+    "online_restored",
+    "retries",
+)
 
 
 def _error_code_and_message(error: Exception) -> tuple[str, str, int | None]:
@@ -255,6 +276,7 @@ def _write_chunk(client: Any, chunk: list[PendingRecord], options: WriterOptions
     stats.offline_only_records += len(chunk) - len(online)
     stored, read_failures = read_online_event_times(client, [item.card_id for item in online], options, stats)
     to_write: list[PendingRecord] = [item for item in chunk if not item.online]
+    deleted: dict[str, list[dict]] = {}  # card_id -> the online record a correction deleted (to restore)
     for item in online:
         if item.card_id in read_failures:
             code, message, attempts = read_failures[item.card_id]
@@ -262,26 +284,110 @@ def _write_chunk(client: Any, chunk: list[PendingRecord], options: WriterOptions
                 dead_letter(item, options, code=code, message=message, stage="read", attempts=attempts)
             )
             continue
-        stored_time = stored.get(item.card_id)
         try:
             new_ms = event_time_ms(item.event_time)
-            stored_ms = None if stored_time is None else event_time_ms(stored_time)
+            stored_ms = _stored_ms(stored.get(item.card_id))
         except RecordError as error:
             stats.dead_letters.append(
                 dead_letter(item, options, code="InvalidRecord", message=str(error), stage="plan", attempts=0)
             )
             continue
-        if stored_ms is not None and stored_ms >= new_ms:
-            failure = _hard_delete_online(client, item.card_id, event_time_text((stored_ms + 1) * 1000), options, stats)
-            if failure is not None:
-                code, message, attempts = failure
-                stats.dead_letters.append(
-                    dead_letter(item, options, code=code, message=message, stage="delete", attempts=attempts)
-                )
+        if stored_ms is not None and stored_ms > new_ms:
+            to_write.append(_offline_only(item, stats))  # never move the online store backward in event time
+            continue
+        if stored_ms == new_ms:
+            outcome = _correct(client, item, new_ms, options, stats)
+            if outcome == "newer":
+                to_write.append(_offline_only(item, stats))
                 continue
-            stats.online_corrections += 1
+            if outcome is None:
+                continue  # dead-lettered
+            if outcome:
+                deleted[item.card_id] = outcome
         to_write.append(item)
+    letters_before = len(stats.dead_letters)
     _batch_write(client, to_write, options, stats)
+    failed = {letter["card_id"] for letter in stats.dead_letters[letters_before:] if letter["online"]}
+    _restore_online(client, {card: record for card, record in deleted.items() if card in failed}, options, stats)
+
+
+def _stored_ms(event_time: str | None) -> int | None:
+    return None if event_time is None else event_time_ms(event_time)
+
+
+def _offline_only(item: PendingRecord, stats: WriteStats) -> PendingRecord:
+    """The row for the offline store alone: the online store holds a newer record (a slower writer, a replay
+    of an older gold version), which an older row must neither overwrite nor delete."""
+    stats.online_skipped_older += 1
+    return PendingRecord(record=item.record, online=False, source=item.source)
+
+
+def _correct(client: Any, item: PendingRecord, new_ms: int, options: WriterOptions, stats: WriteStats):
+    """The late-data correction of a card whose online record has the new row's event time: read the whole
+    record (to restore it if the write then fails), then HardDelete it at stored + 1 ms. Returns the deleted
+    record, [] when the record is gone meanwhile (nothing to delete), "newer" when a newer record was written
+    meanwhile (never moved backward), None when dead-lettered."""
+    current, failure = _get_online_record(client, item.card_id, options, stats)
+    if failure is None and current is None:
+        return []
+    if failure is None:
+        try:
+            current_ms = event_time_ms(record_value(current, EVENT_TIME_FEATURE) or "")
+        except RecordError as error:
+            failure = ("InvalidRecord", f"stored record: {error}", 1)
+        else:
+            if current_ms > new_ms:
+                return "newer"
+            failure = _hard_delete_online(
+                client, item.card_id, event_time_text((current_ms + 1) * 1000), options, stats
+            )
+            if failure is None:
+                stats.online_corrections += 1
+                return current
+    code, message, attempts = failure
+    stats.dead_letters.append(dead_letter(item, options, code=code, message=message, stage="delete", attempts=attempts))
+    return None
+
+
+def _get_online_record(
+    client: Any, card_id: str, options: WriterOptions, stats: WriteStats
+) -> tuple[list[dict] | None, tuple[str, str, int] | None]:
+    """GetRecord of the whole online record: (record or None when absent, None) or (None, failure)."""
+    last = ("", "", 0)
+    for attempt in range(1, options.max_attempts + 1):
+        if attempt > 1:
+            stats.retries += 1
+            options.sleep(options.backoff_seconds(attempt - 1))
+        stats.calls["GetRecord"] += 1
+        try:
+            response = client.get_record(FeatureGroupName=options.feature_group, RecordIdentifierValueAsString=card_id)
+            return (response.get("Record") or None), None
+        except _connection_errors() as error:
+            code, message, status = _error_code_and_message(error)
+            stats.error_codes[code] += 1
+            if not is_retryable(code, status):
+                raise FeatureStoreUnavailable(f"GetRecord on {options.feature_group}: {code}: {message}") from error
+            last = (code, message, attempt)
+    return None, last
+
+
+def _restore_online(client: Any, deleted: dict[str, list[dict]], options: WriterOptions, stats: WriteStats) -> None:
+    """Put back the online records a correction deleted whose corrected write then failed, so the run never
+    leaves a card without its online record (the dead letter's replay corrects it later). The store is empty
+    for the card, so the old record's event time is accepted. A restore that fails too is a dead letter."""
+    if not deleted:
+        return
+    restores = [
+        PendingRecord(record=record, online=True, source={"card_id": card, "restore": True})
+        for card, record in deleted.items()
+    ]
+    letters_before = len(stats.dead_letters)
+    written_before = stats.written
+    _batch_write(client, restores, options, stats, online_only=True)
+    stats.written = written_before  # restores are not new records
+    for letter in stats.dead_letters[letters_before:]:
+        letter["stage"] = "restore"
+    stats.online_restored += len(restores) - (len(stats.dead_letters) - letters_before)
 
 
 def read_online_event_times(
@@ -395,20 +501,19 @@ def _hard_delete_online(
     return last
 
 
-def _entry(item: PendingRecord, options: WriterOptions) -> dict:
-    entry: dict[str, Any] = {
-        "FeatureGroupName": options.feature_group,
-        "Record": item.record,
-        "TargetStores": [ONLINE_STORE, OFFLINE_STORE] if item.online else [OFFLINE_STORE],
-    }
+def _entry(item: PendingRecord, options: WriterOptions, *, online_only: bool = False) -> dict:
+    stores = [ONLINE_STORE] if online_only else [ONLINE_STORE, OFFLINE_STORE] if item.online else [OFFLINE_STORE]
+    entry: dict[str, Any] = {"FeatureGroupName": options.feature_group, "Record": item.record, "TargetStores": stores}
     if item.online and options.ttl is not None:
         entry["TtlDuration"] = options.ttl.as_api()
     return entry
 
 
-def _batch_write(client: Any, items: list[PendingRecord], options: WriterOptions, stats: WriteStats) -> None:
+def _batch_write(
+    client: Any, items: list[PendingRecord], options: WriterOptions, stats: WriteStats, *, online_only: bool = False
+) -> None:
     """Rounds of full batches: each round sends what is pending, the next resends what may be retried."""
-    pending = [_Attempted(item, _entry(item, options)) for item in items]
+    pending = [_Attempted(item, _entry(item, options, online_only=online_only)) for item in items]
     round_number = 0
     while pending:
         round_number += 1

@@ -261,6 +261,8 @@ def ingest(
         offline_only_records=stats.offline_only_records,
         written=stats.written,
         online_corrections=stats.online_corrections,
+        online_skipped_older=stats.online_skipped_older,
+        online_restored=stats.online_restored,
         dead_letters=len(dead_letters),
         retries=stats.retries,
         write_calls=stats.calls.get("BatchWriteRecord", 0),

@@ -178,8 +178,9 @@ def test_without_the_correction_a_late_event_never_reaches_the_online_store(runt
 
 
 def test_the_late_data_sequence_corrects_the_local_online_store(runtime):
-    """The writer's sequence (BatchGetRecord → DeleteRecord HardDelete → BatchWriteRecord) on the local
-    backend: equal and newer stored event times are corrected, the late row itself goes offline only."""
+    """The writer's sequence (BatchGetRecord → GetRecord → DeleteRecord HardDelete → BatchWriteRecord) on the
+    local backend: an equal stored event time is corrected, a newer one is kept (the online store never moves
+    backward; the older row goes offline only), the late row itself goes offline only."""
     options = WriterOptions(feature_group=GROUP, sleep=lambda _: None)
     write_records(
         runtime,
@@ -198,8 +199,8 @@ def test_the_late_data_sequence_corrects_the_local_online_store(runtime):
         ],
         options,
     )
-    assert stats.online_corrections == 2 and stats.dead_letters == []
-    assert online_count(runtime, "c1") == 2 and online_count(runtime, "c2") == 5
+    assert stats.online_corrections == 1 and stats.online_skipped_older == 1 and stats.dead_letters == []
+    assert online_count(runtime, "c1") == 2 and online_count(runtime, "c2") == 1
     reader = OnlineFeatures(runtime)
     assert reader.get("c1")["event_time"] == event_time_text(T0_US + 5_000)
     assert set(reader.get_many(["c1", "c2", "unknown"])) == {"c1", "c2"}
@@ -217,3 +218,26 @@ def test_group_registry_in_sqlite(store):
     with pytest.raises(ClientError, match="ResourceInUse"):
         store.create_group(group_spec())
     assert store.describe_group("card-features-v99") is None
+
+
+def test_a_read_proceeds_while_a_writer_holds_the_write_lock(tmp_path, store, clock):
+    """Local online-store reads never take (or wait for) SQLite's write lock: a serving read and the writer's
+    own BatchGetRecord both answer while another connection holds BEGIN IMMEDIATE."""
+    import sqlite3
+    import time
+
+    put(LocalFeatureStoreRuntime(store, clock=clock), "c1", T0_US, 7)
+    writer = sqlite3.connect(store.path, isolation_level=None, timeout=0.1)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE online_records SET record = record")  # an uncommitted write in flight
+    try:
+        for read_only in (False, True):  # the ingestion's own reads, then serving's read-only store
+            reader_store = LocalStore(store.path, read_only=True) if read_only else LocalStore(store.path)
+            reader_store.db.execute("PRAGMA busy_timeout = 100")
+            started = time.monotonic()
+            assert online_count(LocalFeatureStoreRuntime(reader_store, clock=clock), "c1") == 7
+            assert time.monotonic() - started < 1.0
+            reader_store.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

@@ -208,38 +208,100 @@ def test_errors_no_retry_can_fix_stop_the_run(client):
         write_records(client, [pending("c1", T0_US)], options())
 
 
+def expect_get_record(client, card: str, stored_us: int | None, count: int = 1) -> None:
+    response = {} if stored_us is None else {"Record": record(card, stored_us, count)}
+    client.stubber.add_response(
+        "get_record", response, {"FeatureGroupName": GROUP, "RecordIdentifierValueAsString": card}
+    )
+
+
+def expect_delete(client, card: str, stored_us: int) -> None:
+    client.stubber.add_response(
+        "delete_record",
+        {},
+        {
+            "FeatureGroupName": GROUP,
+            "RecordIdentifierValueAsString": card,
+            "EventTime": event_time_text(stored_us + 1_000),
+            "TargetStores": ["OnlineStore"],
+            "DeletionMode": "HardDelete",
+        },
+    )
+
+
 def test_late_data_correction_request_sequence(client):
-    """A card whose online record has the same (or a newer) event time as its newest gold row gets
-    DeleteRecord HardDelete on the online store at stored + 1 ms, then the write; the others only the write."""
+    """A card whose online record has the same event time as its newest gold row: GetRecord (the record to
+    restore if the write fails), DeleteRecord HardDelete on the online store at stored + 1 ms, then the write;
+    the others only the write."""
     same = pending("same", T0_US + 5_000, online=True, count=2)  # late event changed the newest row
     older = pending("older", T0_US + 5_000, online=True)  # ordinary new event
     absent = pending("absent", T0_US, online=True)
-    newer = pending("newer", T0_US, online=True)  # the store holds a row gold no longer has
     history = pending("same", T0_US + 1_000)  # the late event itself: offline only
-    stored = {"same": T0_US + 5_999, "older": T0_US + 4_000, "newer": T0_US + 9_000}  # same ms as `same`
-    expect_get(client, ["same", "older", "absent", "newer"], stored)
-    for card, stored_us in (("same", stored["same"]), ("newer", stored["newer"])):
-        client.stubber.add_response(
-            "delete_record",
-            {},
-            {
-                "FeatureGroupName": GROUP,
-                "RecordIdentifierValueAsString": card,
-                "EventTime": event_time_text(stored_us + 1_000),
-                "TargetStores": ["OnlineStore"],
-                "DeletionMode": "HardDelete",
-            },
-        )
-    expect_write(client, [entry(history), entry(same), entry(older), entry(absent), entry(newer)])
-    stats = write_records(client, [same, older, absent, newer, history], options())
-    assert stats.online_corrections == 2 and stats.written == 5
+    stored = {"same": T0_US + 5_999, "older": T0_US + 4_000}  # same ms as `same`
+    expect_get(client, ["same", "older", "absent"], stored)
+    expect_get_record(client, "same", stored["same"])
+    expect_delete(client, "same", stored["same"])
+    expect_write(client, [entry(history), entry(same), entry(older), entry(absent)])
+    stats = write_records(client, [same, older, absent, history], options())
+    assert stats.online_corrections == 1 and stats.written == 4
     assert event_time_text(stored["same"] + 1_000) == "2026-01-01T00:00:00.006Z"
-    assert stats.calls == {"BatchGetRecord": 1, "DeleteRecord": 2, "BatchWriteRecord": 1}
+    assert stats.calls == {"BatchGetRecord": 1, "GetRecord": 1, "DeleteRecord": 1, "BatchWriteRecord": 1}
+
+
+def test_an_older_row_never_deletes_or_overwrites_a_newer_online_record(client):
+    """The store holds a newer record than the row flagged online (a slower writer, an older gold version's
+    replay): no DeleteRecord, the row goes to the offline store only."""
+    older_row = pending("c1", T0_US, online=True)
+    expect_get(client, ["c1"], {"c1": T0_US + 9_000})
+    expect_write(client, [{"FeatureGroupName": GROUP, "Record": older_row.record, "TargetStores": OFFLINE}])
+    stats = write_records(client, [older_row], options())
+    assert "DeleteRecord" not in stats.calls
+    assert (stats.online_skipped_older, stats.online_corrections, stats.written) == (1, 0, 1)
+
+
+def test_a_record_newer_by_the_time_of_the_correction_is_kept(client):
+    """Equal at the batch read, newer at the GetRecord just before the delete: no delete, offline only."""
+    row = pending("c1", T0_US, online=True, count=2)
+    expect_get(client, ["c1"], {"c1": T0_US})
+    expect_get_record(client, "c1", T0_US + 5_000)
+    expect_write(client, [{"FeatureGroupName": GROUP, "Record": row.record, "TargetStores": OFFLINE}])
+    stats = write_records(client, [row], options())
+    assert "DeleteRecord" not in stats.calls and stats.online_skipped_older == 1
+
+
+def test_a_deleted_record_whose_write_fails_is_restored(client):
+    """Correction deleted the online record, then the corrected write failed for good: the old record is put
+    back (online store only) before write_records returns; the row is a dead letter for the replay."""
+    row = pending("c1", T0_US, online=True, count=2)
+    expect_get(client, ["c1"], {"c1": T0_US})
+    expect_get_record(client, "c1", T0_US, count=1)
+    expect_delete(client, "c1", T0_US)
+    expect_write(
+        client,
+        [entry(row)],
+        {
+            "Errors": [
+                {
+                    "ErrorCode": "ValidationError",
+                    "ErrorMessage": "bad",
+                    "Entry": entry(row),
+                }
+            ],
+            "UnprocessedEntries": [],
+        },
+    )
+    restored = {"FeatureGroupName": GROUP, "Record": record("c1", T0_US, 1), "TargetStores": ["OnlineStore"]}
+    expect_write(client, [restored])
+    stats = write_records(client, [row], options())
+    [letter] = stats.dead_letters
+    assert (letter["stage"], letter["error_code"]) == ("write", "ValidationError")
+    assert (stats.online_corrections, stats.online_restored, stats.written) == (1, 1, 0)
 
 
 def test_a_failed_correction_dead_letters_the_record_instead_of_writing_it(client):
     item = pending("c1", T0_US, online=True)
     expect_get(client, ["c1"], {"c1": T0_US})
+    expect_get_record(client, "c1", T0_US)
     client.stubber.add_client_error(
         "delete_record", service_error_code="ValidationError", service_message="EventTime", http_status_code=400
     )

@@ -137,7 +137,7 @@ def open_runtime_client(options: BackendOptions, lake_root: str) -> tuple[Runtim
         path = options.local_store_path(lake_root)
         if not Path(path).exists():
             raise FileNotFoundError(f"no local online store at {path}: run register_feature_groups.py and ingest")
-        store = LocalStore(path)
+        store = LocalStore(path, read_only=True)  # reads never take the write lock
         return LocalFeatureStoreRuntime(store), store.close
     from feature_store.backends.sagemaker import runtime_client
 

@@ -97,13 +97,21 @@ def _iso_ms(ms: int) -> str:
 class LocalStore:
     """The SQLite file shared by the group registry and the online store."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        self.read_only = read_only
+        if read_only:
+            # Readers (serving, get_features): SQLite's read-only mode, so nothing they do can take the write
+            # lock; in WAL mode they read the last committed state while the ingestion writes.
+            self.db = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
         self._depth = 0
 
     def close(self) -> None:
@@ -236,8 +244,10 @@ class LocalFeatureStoreRuntime:
             raise RecordError(f"a record needs {identifier} and {event_name}")
         return values[identifier], values[event_name], event_time_ms(values[event_name])
 
-    def _stored(self, group_name: str, record_id: str, now_ms: int) -> tuple | None:
-        """(event_time_ms, record JSON, soft_deleted) of the live stored record, None if absent or expired."""
+    def _stored(self, group_name: str, record_id: str, now_ms: int, *, purge_expired: bool = True) -> tuple | None:
+        """(event_time_ms, record JSON, soft_deleted) of the live stored record, None if absent or expired.
+        Writers (inside their transaction) purge an expired row; readers only skip it, so a read never
+        writes and never waits for a writer's lock."""
         row = self.store.db.execute(
             "SELECT event_time_ms, record, soft_deleted, expires_at_ms FROM online_records "
             "WHERE feature_group = ? AND record_id = ?",
@@ -246,9 +256,10 @@ class LocalFeatureStoreRuntime:
         if row is None:
             return None
         if row[3] is not None and now_ms >= row[3]:
-            self.store.db.execute(
-                "DELETE FROM online_records WHERE feature_group = ? AND record_id = ?", (group_name, record_id)
-            )
+            if purge_expired:
+                self.store.db.execute(
+                    "DELETE FROM online_records WHERE feature_group = ? AND record_id = ?", (group_name, record_id)
+                )
             return None
         return row[0], row[1], bool(row[2])
 
@@ -405,8 +416,9 @@ class LocalFeatureStoreRuntime:
         return {"Records": records, "Errors": errors, "UnprocessedIdentifiers": []}
 
     def _read(self, group_name: str, record_id: str, names, expiration: str) -> dict | None:
-        with self.store.transaction():
-            stored = self._stored(group_name, record_id, _ms(self.clock()))
+        # A plain SELECT (autocommit, WAL): readers see the last committed state while a writer holds its
+        # BEGIN IMMEDIATE transaction, never taking or waiting for the write lock.
+        stored = self._stored(group_name, record_id, _ms(self.clock()), purge_expired=False)
         if stored is None or stored[2]:
             return None
         record = json.loads(stored[1])
