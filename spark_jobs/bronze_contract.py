@@ -30,6 +30,8 @@ __all__ = [
     "ACCEPTED_COLUMNS",
     "AMOUNT_LIMIT_EXCLUSIVE",
     "CONTRACT_FIELDS",
+    "FILE_TOO_LARGE",
+    "LINE_TOO_LONG",
     "POS_MODES",
     "QUARANTINE_REASONS",
     "REJECTED_COLUMNS",
@@ -38,9 +40,11 @@ __all__ = [
     "AcceptedColumns",
     "BronzeFileParse",
     "FramedFile",
+    "FramingLimits",
     "JsonNumber",
     "RecordVerdict",
     "RejectedColumns",
+    "TooLongLine",
     "decode_json_object",
     "frame_file",
     "judge_record",
@@ -89,6 +93,8 @@ PAYLOAD_FIELDS = (
     "card_token",
 )
 UNREADABLE_FILE = "unreadable_file"
+FILE_TOO_LARGE = "file_too_large"  # whole file: over FramingLimits.max_file_bytes
+LINE_TOO_LONG = "line_too_long"  # that line only: over FramingLimits.max_line_bytes
 QUARANTINE_REASONS = (
     MALFORMED_JSON,
     MISSING_FIELD,
@@ -100,6 +106,8 @@ QUARANTINE_REASONS = (
     INVALID_CARD_NUMBER,
     CONFLICTING_DUPLICATE,
     UNREADABLE_FILE,
+    FILE_TOO_LARGE,
+    LINE_TOO_LONG,
 )
 
 TS_MIN = 946684800  # 2000-01-01T00:00:00Z
@@ -110,6 +118,14 @@ AMOUNT_MAX_DECIMALS = 4
 FX_RATE_MAX_DECIMALS = 6
 FX_RATE_LIMIT_EXCLUSIVE = 10**6  # usd_rate is DECIMAL(12,6)
 DETAIL_VALUE_MAX_CHARS = 200
+# The framing caps' defaults (FramingLimits; the jobs' --max-file-bytes and --max-line-bytes). Firehose writes an
+# object when its buffer reaches buffering_size_mb, at most 128 MiB measured before GZIP compression (and a hint
+# it may overshoot a little), so a genuine bronze object decompresses to about 128 MiB at most: 256 MiB is twice
+# that. A line is one Kinesis record plus the newline Firehose appends, and a record's data is at most 1 MiB (the
+# stream's default MaxRecordSize; 10 MiB only if raised), so a longer line cannot be a record.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024
+TOO_LONG_LINE_HEAD_CHARS = 200  # a line_too_long raw_record keeps this many characters of the line
 
 # Output columns, in the order the silver job writes them.
 ACCEPTED_COLUMNS = (
@@ -226,15 +242,17 @@ class BronzeFileParse:
     """The outcome of one bronze file.
 
     `lines` counts physical lines of the decompressed file, `blank_lines` the whitespace-only ones and
-    `records_read` the others; every record read is in exactly one of `accepted` and `rejected`. When
-    the whole file cannot be read, `unreadable_reason` says why (quarantine reason unreadable_file) and
-    the counts are 0.
+    `records_read` the others; every record read is in exactly one of `accepted` and `rejected` (a line over
+    the line cap is a rejected line_too_long, never blank). When the whole file is quarantined, `file_reason` is
+    its reason (unreadable_file, or file_too_large over the decompressed-size cap), `unreadable_reason` the
+    detail, and the counts are 0.
     """
 
     lines: int = 0
     blank_lines: int = 0
     records_read: int = 0
     unreadable_reason: str | None = None
+    file_reason: str | None = None
     accepted: AcceptedColumns = field(default_factory=AcceptedColumns)
     rejected: RejectedColumns = field(default_factory=RejectedColumns)
 
@@ -245,17 +263,20 @@ class BronzeFileParse:
         return self.rejected.rows()
 
 
-def parse_bronze_file(data: bytes, *, fx_rates: Mapping[str, Decimal], token_key: bytes) -> BronzeFileParse:
+def parse_bronze_file(
+    data: bytes, *, fx_rates: Mapping[str, Decimal], token_key: bytes, limits: FramingLimits | None = None
+) -> BronzeFileParse:
     """Parse one bronze file (its raw bytes, gzip or not) under contract v1. Never raises on bad data.
 
     `fx_rates` maps currency code to usd_rate (see `load_fx_rates`); `token_key` is the card-token HMAC
-    key (see `spark_jobs.card_numbers.resolve_token_key`).
+    key (see `spark_jobs.card_numbers.resolve_token_key`). `limits` are the framing caps (file_too_large,
+    line_too_long); None: the defaults.
     """
     rates = _checked_rates(fx_rates)
     result = BronzeFileParse()
-    framed = frame_file(data)
-    if framed.unreadable_reason is not None:
-        result.unreadable_reason = framed.unreadable_reason
+    framed = frame_file(data, limits)
+    if framed.file_reason is not None:
+        result.file_reason, result.unreadable_reason = framed.file_reason, framed.unreadable_reason
         return result
     lines = framed.lines
     if not lines:
@@ -264,8 +285,25 @@ def parse_bronze_file(data: bytes, *, fx_rates: Mapping[str, Decimal], token_key
     # Decimal operators below run in the exact context: checks before each one bound its operands.
     with decimal.localcontext(_EXACT):
         result.blank_lines = _parse_lines(lines, result, rates, token_key)
+    if framed.too_long:
+        result.blank_lines -= len(framed.too_long)  # their "" placeholders were counted blank
+        _add_too_long_lines(result.rejected, framed.too_long)
     result.records_read = result.lines - result.blank_lines
     return result
+
+
+def _add_too_long_lines(rejected: RejectedColumns, too_long: tuple[TooLongLine, ...]) -> None:
+    """Add a file's line_too_long rows to its rejected lines, keeping them in line order."""
+    rows = sorted(
+        [
+            *zip(rejected.line_number, rejected.raw_record, rejected.reason, rejected.detail, strict=True),
+            *((item.line_number, item.head, LINE_TOO_LONG, item.detail) for item in too_long),
+        ],
+        key=lambda row: row[0],
+    )
+    rejected.line_number[:], rejected.raw_record[:], rejected.reason[:], rejected.detail[:] = (
+        [row[index] for row in rows] for index in range(4)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,38 +342,118 @@ def judge_record(record: bytes | str, *, fx_rates: Mapping[str, Decimal], token_
 
 
 @dataclass(frozen=True, slots=True)
+class FramingLimits:
+    """The framing caps: past them a file or a line is quarantined unread, so one poison file (a gzip bomb, a
+    line of gigabytes) can neither exhaust a worker's memory nor block the batch. Sizes in bytes.
+
+    `max_file_bytes`: a file whose size, or decompressed size, is over it is file_too_large (decompression
+    stops there). `max_line_bytes`: a line whose UTF-8 bytes (without its line break, trailing CR and leading
+    BOM) are over it is line_too_long; the file's other lines proceed.
+    """
+
+    max_file_bytes: int = MAX_FILE_BYTES
+    max_line_bytes: int = MAX_LINE_BYTES
+
+    def __post_init__(self) -> None:
+        for name in ("max_file_bytes", "max_line_bytes"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"{name} must be a positive number of bytes, got {value!r}")
+
+
+DEFAULT_FRAMING_LIMITS = FramingLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class TooLongLine:
+    """A line over `max_line_bytes`: its number, its size and a masked head for the quarantine raw_record."""
+
+    line_number: int
+    size: int
+    head: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class FramedFile:
-    """A file's physical lines under the bronze framing rules, or why the whole file cannot be read.
+    """A file's physical lines under the bronze framing rules, or why the whole file is quarantined.
 
     `lines[i]` is physical line i + 1 of the decompressed file, without its line break, trailing CR or
-    leading UTF-8 BOM; a line that is not valid UTF-8 stays `bytes` (`decode_json_object` names it).
+    leading UTF-8 BOM; a line that is not valid UTF-8 stays `bytes` (`decode_json_object` names it). A line
+    over the line cap is `""` in `lines` and described in `too_long` (a caller must quarantine it as
+    line_too_long, not count it blank). When the whole file is quarantined, `file_reason` is unreadable_file
+    or file_too_large, `unreadable_reason` the detail, and `lines` is empty.
     """
 
     lines: list[str | bytes]
     unreadable_reason: str | None = None
+    file_reason: str | None = None
+    too_long: tuple[TooLongLine, ...] = ()
 
 
-def frame_file(data: bytes) -> FramedFile:
+def frame_file(data: bytes, limits: FramingLimits | None = None) -> FramedFile:
     """Split one file (raw bytes, gzip detected by its magic bytes, not its name) into physical lines.
 
     The framing half of the contract, shared by every NDJSON feed that follows it (the chargeback feed
-    too): gzip by magic bytes; a corrupt gzip stream, a UTF-16/UTF-32 byte order mark or a NUL byte make
-    the whole file unreadable (`unreadable_file`); CRLF and a leading BOM are stripped; the empty string
-    after the last newline is not a line. Never raises on bad data.
+    too): gzip by magic bytes, decompressed incrementally up to `limits.max_file_bytes` (one byte more, or
+    a plain file over it, is `file_too_large`); a corrupt gzip stream, a UTF-16/UTF-32 byte order mark or a
+    NUL byte make the whole file unreadable (`unreadable_file`); CRLF and a leading BOM are stripped; the
+    empty string after the last newline is not a line; a line over `limits.max_line_bytes` is set aside
+    (`FramedFile.too_long`). Never raises on bad data.
     """
+    limits = limits or DEFAULT_FRAMING_LIMITS
     if not isinstance(data, bytes):
         data = bytes(data)
     if data.startswith(_GZIP_MAGIC):
         try:
-            data = _gunzip(data)
+            decompressed = _gunzip(data, limits.max_file_bytes)
         except (OSError, EOFError, zlib.error) as error:
-            return FramedFile([], f"corrupt gzip: {error}")
+            return _unreadable(f"corrupt gzip: {error}")
+        if decompressed is None:
+            return _unreadable(
+                f"decompressed size over the {limits.max_file_bytes}-byte limit (--max-file-bytes)", FILE_TOO_LARGE
+            )
+        data = decompressed
+    elif len(data) > limits.max_file_bytes:
+        return _unreadable(
+            f"size {len(data)} bytes, over the {limits.max_file_bytes}-byte limit (--max-file-bytes)", FILE_TOO_LARGE
+        )
     if data.startswith(_UTF16_BOMS) or data.startswith(b"\x00\x00\xfe\xff"):
-        return FramedFile([], "bad encoding: UTF-16 or UTF-32 byte order mark (bronze is UTF-8)")
+        return _unreadable("bad encoding: UTF-16 or UTF-32 byte order mark (bronze is UTF-8)")
     nul = data.find(b"\x00")
     if nul >= 0:
-        return FramedFile([], f"bad encoding: NUL byte at offset {nul} (bronze is UTF-8 text)")
-    return FramedFile(_split_lines(data) if data else [])
+        return _unreadable(f"bad encoding: NUL byte at offset {nul} (bronze is UTF-8 text)")
+    lines = _split_lines(data) if data else []
+    # No line can be longer than the file: the per-line check runs only for a file over the line cap.
+    too_long = _set_aside_too_long_lines(lines, limits.max_line_bytes) if len(data) > limits.max_line_bytes else ()
+    return FramedFile(lines, too_long=too_long)
+
+
+def _unreadable(detail: str, reason: str = UNREADABLE_FILE) -> FramedFile:
+    return FramedFile([], detail, reason)
+
+
+def _set_aside_too_long_lines(lines: list[str | bytes], max_line_bytes: int) -> tuple[TooLongLine, ...]:
+    """Replace each line over `max_line_bytes` UTF-8 bytes by "" (in place) and describe it."""
+    # A str of n characters is n to 4n UTF-8 bytes: only a line over max_line_bytes // 4 characters can be
+    # too long, and the common file has none (one C-speed pass over the lengths).
+    suspect = max_line_bytes // 4
+    if max(map(len, lines), default=0) <= suspect:
+        return ()
+    found = []
+    for index, line in enumerate(lines):
+        if len(line) <= suspect:
+            continue
+        size = len(line) if isinstance(line, bytes) else len(line.encode("utf-8"))
+        if size > max_line_bytes:
+            text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+            # Mask a wider window than is kept, so the cut can never leave part of a card number unmasked.
+            window = text[: TOO_LONG_LINE_HEAD_CHARS + 256]
+            head = mask_card_numbers(window)[:TOO_LONG_LINE_HEAD_CHARS] + "…"
+            detail = f"line is {size} bytes, over the {max_line_bytes}-byte limit (--max-line-bytes)"
+            found.append(TooLongLine(index + 1, size, head, detail))
+            lines[index] = ""
+    return tuple(found)
 
 
 def decode_json_object(line: str | bytes) -> tuple[dict | None, str | None]:
@@ -567,13 +685,34 @@ def _judge_line(line: str | bytes, rates: dict[str, Decimal], card_info: _CardIn
     )
 
 
-def _gunzip(data: bytes) -> bytes:
-    """Decompress gzip data: zlib in one call for the usual single member, the gzip module otherwise."""
-    decompressor = zlib.decompressobj(31)
-    decompressed = decompressor.decompress(data)
-    if decompressor.eof and not decompressor.unused_data:
-        return decompressed
-    return gzip.decompress(data)  # several members, trailing bytes or a truncated stream: let gzip decide
+_GUNZIP_STEP_BYTES = 8 * 1024 * 1024
+
+
+def _gunzip(data: bytes, max_bytes: int) -> bytes | None:
+    """Decompress gzip data (every member, as gzip.decompress does), or None once the output passes
+    `max_bytes`: zlib's max_length bounds each step, so memory holds at most the cap plus one step."""
+    parts: list[bytes] = []
+    total = 0
+    remaining = data
+    while True:  # one gzip member per pass
+        decompressor = zlib.decompressobj(31)
+        pending = remaining
+        while True:
+            chunk = decompressor.decompress(pending, min(_GUNZIP_STEP_BYTES, max_bytes - total + 1))
+            total += len(chunk)
+            if total > max_bytes:
+                return None
+            parts.append(chunk)
+            if decompressor.eof:
+                break
+            pending = decompressor.unconsumed_tail
+            if not pending:  # all input used, below the cap, no end of stream
+                raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        remaining = decompressor.unused_data.lstrip(b"\x00")  # zero padding after a member is allowed
+        if not remaining:
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+        if not remaining.startswith(_GZIP_MAGIC):
+            raise gzip.BadGzipFile(f"Not a gzipped file ({remaining[:2]!r})")
 
 
 def _split_lines(data: bytes) -> list[str | bytes]:

@@ -12,7 +12,8 @@ lines skipped, duplicate keys and invalid UTF-8 are malformed_json). A record is
 - `reported_at` lies in [2000-01-01, 2100-01-01) with at most 6 decimal places (else `out_of_range`);
 - the event it names is not later than the report (else `reported_before_event`, decided against silver).
 
-Unknown fields are ignored. A whole file that cannot be read is `unreadable_file`. Invalid records go to
+Unknown fields are ignored. A whole file that cannot be read is `unreadable_file`; the framing caps apply as
+for bronze (`file_too_large`, `line_too_long`). Invalid records go to
 the `silver/label_quarantine` Delta table; chargebacks for events that are not in silver are counted,
 not quarantined (the event may arrive later).
 """
@@ -30,6 +31,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_jobs.bronze_contract import (
+    FILE_TOO_LARGE,
+    LINE_TOO_LONG,
     TS_MAX_EXCLUSIVE,
     TS_MIN,
     JsonNumber,
@@ -50,6 +53,8 @@ LABEL_QUARANTINE_REASONS = (
     BAD_TYPE,
     OUT_OF_RANGE,
     UNREADABLE_FILE,
+    FILE_TOO_LARGE,
+    LINE_TOO_LONG,
     REPORTED_BEFORE_EVENT,
 )
 
@@ -123,6 +128,7 @@ class ChargebackFileParse:
     lines: int = 0
     blank_lines: int = 0
     unreadable_reason: str | None = None
+    file_reason: str | None = None  # unreadable_file or file_too_large when the whole file is quarantined
     accepted: list[tuple[int, str, int, str]] = field(default_factory=list)
     rejected: list[tuple[int, str, str, str]] = field(default_factory=list)
 
@@ -135,11 +141,16 @@ def parse_chargeback_file(data: bytes) -> ChargebackFileParse:
     """Apply the chargeback contract (all but reported_before_event) to one file. Never raises on bad data."""
     result = ChargebackFileParse()
     framed = frame_file(data)
-    if framed.unreadable_reason is not None:
-        result.unreadable_reason = framed.unreadable_reason
+    if framed.file_reason is not None:
+        result.file_reason, result.unreadable_reason = framed.file_reason, framed.unreadable_reason
         return result
     result.lines = len(framed.lines)
+    too_long = {item.line_number: item for item in framed.too_long}
     for line_number, line in enumerate(framed.lines, 1):
+        if line_number in too_long:
+            item = too_long[line_number]
+            result.rejected.append((line_number, item.head, LINE_TOO_LONG, item.detail))
+            continue
         record, malformed = decode_json_object(line)
         if record is None and malformed is None:
             result.blank_lines += 1
@@ -226,7 +237,7 @@ def _result_batch(source_file: str, result: ChargebackFileParse, schema: pa.Sche
         "event_id": [row[1] for row in accepted] + nulls_r + [None],
         "reported_at_us": [row[2] for row in accepted] + nulls_r + [None],
         "raw_record": [row[3] for row in accepted] + [row[1] for row in rejected] + [None],
-        "reason": nulls_a + [row[2] for row in rejected] + [UNREADABLE_FILE if unreadable else None],
+        "reason": nulls_a + [row[2] for row in rejected] + [result.file_reason],
         "detail": nulls_a + [row[3] for row in rejected] + [result.unreadable_reason],
         "file_lines": nulls_a + nulls_r + [result.lines],
         "file_blank_lines": nulls_a + nulls_r + [result.blank_lines],
