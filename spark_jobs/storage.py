@@ -34,6 +34,14 @@ class AlreadyCommittedError(FileExistsError):
         self.uri = uri
 
 
+class FileChangedError(OSError):
+    """A planned file is no longer the version its batch planned (overwritten since the listing)."""
+
+    def __init__(self, uri: str, *, planned: str, found: str | None = None) -> None:
+        now = f", found {found}" if found else ""
+        super().__init__(f"{uri}: changed since the batch was planned (planned version {planned}{now})")
+
+
 @dataclass(frozen=True, slots=True)
 class StoredFile:
     """A file under the lake: its canonical URI, size in bytes, a change marker (mtime or ETag) and when it was
@@ -97,6 +105,14 @@ class LakeStorage:
     def delete_tree(self, uri: str) -> None:
         raise NotImplementedError
 
+    def read_planned(self, uri: str, *, version: str | None, max_bytes: int) -> bytes:
+        """A bronze file's bytes as its batch planned them: at most `max_bytes` + 1 bytes (one more than a cap
+        the caller enforces tells it the file is over), and with `version` (the listing's mtime or ETag) only
+        that version. A file that cannot be read raises an OSError: FileNotFoundError (deleted since the
+        listing), PermissionError (access denied), FileChangedError (another version) or another OSError;
+        transient failures (S3 throttling, 5xx, the network) raise as they are, so the batch is retried."""
+        raise NotImplementedError
+
     def list_files(self, prefix_uri: str, *, start_after: str | None = None) -> Iterator[StoredFile]:
         """Every file below `prefix_uri` (recursively) in lexicographic URI order, optionally only those
         whose URI sorts after `start_after` (so listing new arrival-hour folders costs what they hold)."""
@@ -137,6 +153,13 @@ class LocalStorage(LakeStorage):
 
     def read_bytes(self, uri: str) -> bytes:
         return self._path(uri).read_bytes()
+
+    def read_planned(self, uri: str, *, version: str | None, max_bytes: int) -> bytes:
+        with open(self._path(uri), "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if version is not None and str(status.st_mtime_ns) != version:
+                raise FileChangedError(uri, planned=version, found=str(status.st_mtime_ns))
+            return handle.read(min(max_bytes, status.st_size) + 1)
 
     def write_bytes(self, uri: str, data: bytes) -> None:
         target = self._path(uri)
@@ -225,9 +248,39 @@ class S3Storage(LakeStorage):
         bucket, _, key = uri.split("://", 1)[1].partition("/")
         return bucket, key
 
+    def __getstate__(self) -> dict:
+        # Spark ships the storage to its Python workers: a boto3 client does not pickle, each worker makes one.
+        return self.__dict__ | {"_client": None}
+
     def read_bytes(self, uri: str) -> bytes:
         bucket, key = self._split(uri)
         return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def read_planned(self, uri: str, *, version: str | None, max_bytes: int) -> bytes:
+        from botocore.exceptions import ClientError
+
+        bucket, key = self._split(uri)
+        # If-Match pins the planned ETag (412 when the object was overwritten); the range bounds the read.
+        arguments = {"Bucket": bucket, "Key": key, "Range": f"bytes=0-{max_bytes}"}
+        if version is not None:
+            arguments["IfMatch"] = f'"{version}"'  # the listing's ETag, without its quotes
+        try:
+            return self._s3.get_object(**arguments)["Body"].read()
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if status == 416 or code == "InvalidRange":  # an empty object has no byte 0
+                return b""
+            if status == 404 or code in ("NoSuchKey", "NotFound"):
+                raise FileNotFoundError(f"{uri}: no such object ({code or status})") from error
+            if status == 412 or code == "PreconditionFailed":
+                raise FileChangedError(uri, planned=str(version)) from error
+            if status == 403 or code == "AccessDenied":
+                raise PermissionError(f"{uri}: access denied ({code or status})") from error
+            if 400 <= status < 500 and status not in (408, 429):  # about this object, not the service's state
+                message = error.response.get("Error", {}).get("Message", "")
+                raise OSError(f"{uri}: {code or status}: {message}") from error
+            raise
 
     def write_bytes(self, uri: str, data: bytes) -> None:
         bucket, key = self._split(uri)
