@@ -6,7 +6,10 @@ State lives under `<lake-root>/_state/bronze_ledger/` (through the storage layer
   `ingest_dt=` folders): `{uri: {"size", "version", "batch"}}` for every processed file of that arrival
   hour. Entries whose batch is above `last_batch` belong to an uncommitted batch and are ignored.
 - `pending.json`: the batch being processed, written before any table is touched, so a crashed run's
-  successor finishes exactly that batch (same files, same order) before planning a new one.
+  successor finishes exactly that batch (same files, same order) before planning a new one. It also holds the
+  batch's `inputs` (the reference data's fingerprints: fx rates hash, card-token key versions, framing caps),
+  so a resumed batch whose files or inputs changed since planning is re-planned (`replan_if_changed`) and
+  reported, never left failing or silently mixed.
 
 Listing does not grow with the lake: only arrival-hour folders from the high-water mark minus a lookback
 are listed (S3 ListObjectsV2 StartAfter), and only their hour ledgers are read.
@@ -15,13 +18,16 @@ are listed (S3 ListObjectsV2 StartAfter), and only their hour ledgers are read.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from spark_jobs import lake
 from spark_jobs.storage import LakeStorage, StoredFile
 
 UNPARTITIONED = "unpartitioned"
+# The version a re-plan gives a planned file that is gone: reading it quarantines it (unreadable_file), a later
+# resume does not report it again, and should it reappear the ledger sees it as changed.
+DELETED_VERSION = "deleted"
 _HOUR_FOLDER = re.compile(r"/ingest_dt=(\d{4})/(\d{2})/(\d{2})/(\d{2})/")
 
 
@@ -31,6 +37,7 @@ class BronzeFile:
     size: int
     version: str
     arrival_hour: str  # "YYYY/MM/DD/HH", or "unpartitioned" outside ingest_dt= folders
+    last_modified: str | None = None  # ISO-8601 UTC from the listing; None in plans written before it existed
 
 
 @dataclass
@@ -39,6 +46,20 @@ class BatchPlan:
     run_id: str
     files: list[BronzeFile]
     resumed: bool = False
+    inputs: dict | None = None  # what the batch's outcome depends on besides its files (see module docstring)
+
+
+@dataclass
+class InputChanges:
+    """How a resumed batch's inputs differ from its plan: files with another size or version, files gone, and
+    reference data ({name: {"planned": …, "now": …}}; "planned" None for a plan that did not record it)."""
+
+    changed_files: list[str] = field(default_factory=list)
+    deleted_files: list[str] = field(default_factory=list)
+    changed_inputs: dict[str, dict] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.changed_files or self.deleted_files or self.changed_inputs)
 
 
 @dataclass
@@ -88,7 +109,52 @@ class BronzeLedger:
         if not document or document["batch"] <= self.committed()["last_batch"]:
             return None
         files = [BronzeFile(**item) for item in document["files"]]
-        return BatchPlan(batch=document["batch"], run_id=document["run_id"], files=files, resumed=True)
+        return BatchPlan(
+            batch=document["batch"], run_id=document["run_id"], files=files, resumed=True, inputs=document.get("inputs")
+        )
+
+    def replan_if_changed(self, plan: BatchPlan, *, run_id: str, inputs: dict) -> tuple[BatchPlan, InputChanges | None]:
+        """A resumed batch against its files as they are now and this run's `inputs`. Unchanged: the plan as it
+        is, and None. Changed: the batch re-planned under the same number (an overwritten file at its current
+        size and version; a deleted file kept with version DELETED_VERSION, so reading it quarantines it as
+        unreadable_file; this run's inputs), persisted as the pending batch, and what changed (for the run
+        report and its alarm)."""
+        changes = InputChanges()
+        now = self._current_files(plan.files)
+        files = []
+        for item in plan.files:
+            current = now.get(item.uri)
+            entry = item
+            if current is None and item.version != DELETED_VERSION:
+                changes.deleted_files.append(item.uri)
+                entry = replace(item, version=DELETED_VERSION)
+            elif current is not None and (current.size, current.version) != (item.size, item.version):
+                changes.changed_files.append(item.uri)
+                entry = replace(item, size=current.size, version=current.version, last_modified=current.last_modified)
+            files.append(entry)
+        planned = plan.inputs or {}
+        for name, value in inputs.items():
+            if planned.get(name) != value:
+                changes.changed_inputs[name] = {"planned": planned.get(name), "now": value}
+        if not changes:
+            return plan, None
+        replanned = BatchPlan(batch=plan.batch, run_id=run_id, files=files, resumed=True, inputs=inputs)
+        self._write_pending(replanned)
+        return replanned, changes
+
+    def _current_files(self, files: list[BronzeFile]) -> dict[str, StoredFile]:
+        """The listing entries of `files` now: one listing per arrival-hour folder, a stat for the others."""
+        found: dict[str, StoredFile] = {}
+        for hour in sorted({item.arrival_hour for item in files if item.arrival_hour != UNPARTITIONED}):
+            found.update(
+                (stored.uri, stored) for stored in self.storage.list_files(f"{self.prefix_uri}/ingest_dt={hour}")
+            )
+        for item in files:
+            if item.arrival_hour == UNPARTITIONED:
+                stored = self.storage.stat(item.uri)
+                if stored is not None:
+                    found[item.uri] = stored
+        return found
 
     # Listing and planning ------------------------------------------------------------------------
     def list_new_files(self, *, lookback_hours: int, full_scan: bool) -> ListingResult:
@@ -122,15 +188,23 @@ class BronzeLedger:
         result.new_files.sort(key=lambda item: item.uri)
         return result
 
-    def plan(self, run_id: str, files: list[BronzeFile]) -> BatchPlan:
-        """Persist the next batch before processing it."""
+    def plan(self, run_id: str, files: list[BronzeFile], *, inputs: dict | None = None) -> BatchPlan:
+        """Persist the next batch before processing it, with the `inputs` it is processed under."""
         batch = max(self.committed()["last_batch"], self._pending_batch_number()) + 1
-        plan = BatchPlan(batch=batch, run_id=run_id, files=sorted(files, key=lambda item: item.uri))
+        plan = BatchPlan(batch=batch, run_id=run_id, files=sorted(files, key=lambda item: item.uri), inputs=inputs)
+        self._write_pending(plan)
+        return plan
+
+    def _write_pending(self, plan: BatchPlan) -> None:
         self.storage.write_json(
             self._state_uri("pending.json"),
-            {"batch": plan.batch, "run_id": run_id, "files": [asdict(item) for item in plan.files]},
+            {
+                "batch": plan.batch,
+                "run_id": plan.run_id,
+                "files": [asdict(item) for item in plan.files],
+                "inputs": plan.inputs,
+            },
         )
-        return plan
 
     def _pending_batch_number(self) -> int:
         document = self.storage.read_json(self._state_uri("pending.json"))

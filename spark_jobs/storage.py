@@ -105,6 +105,10 @@ class LakeStorage:
     def delete_tree(self, uri: str) -> None:
         raise NotImplementedError
 
+    def stat(self, uri: str) -> StoredFile | None:
+        """One file's listing entry (size, version, last_modified) as `list_files` gives it; None if it is gone."""
+        raise NotImplementedError
+
     def read_planned(self, uri: str, *, version: str | None, max_bytes: int) -> bytes:
         """A bronze file's bytes as its batch planned them: at most `max_bytes` + 1 bytes (one more than a cap
         the caller enforces tells it the file is over), and with `version` (the listing's mtime or ETag) only
@@ -153,6 +157,13 @@ class LocalStorage(LakeStorage):
 
     def read_bytes(self, uri: str) -> bytes:
         return self._path(uri).read_bytes()
+
+    def stat(self, uri: str) -> StoredFile | None:
+        try:
+            status = self._path(uri).stat()
+        except FileNotFoundError:
+            return None
+        return _local_stored_file(uri, status)
 
     def read_planned(self, uri: str, *, version: str | None, max_bytes: int) -> bytes:
         with open(self._path(uri), "rb") as handle:
@@ -217,11 +228,14 @@ class LocalStorage(LakeStorage):
                 elif entry.is_file(follow_symlinks=False):
                     if start_after and uri <= start_after:
                         continue
-                    stat = entry.stat()
-                    modified = datetime.fromtimestamp(stat.st_mtime_ns / 1e9, UTC).isoformat()
-                    yield StoredFile(uri=uri, size=stat.st_size, version=str(stat.st_mtime_ns), last_modified=modified)
+                    yield _local_stored_file(uri, entry.stat())
 
         yield from walk(base)
+
+
+def _local_stored_file(uri: str, status: os.stat_result) -> StoredFile:
+    modified = datetime.fromtimestamp(status.st_mtime_ns / 1e9, UTC).isoformat()
+    return StoredFile(uri=uri, size=status.st_size, version=str(status.st_mtime_ns), last_modified=modified)
 
 
 class S3Storage(LakeStorage):
@@ -255,6 +269,23 @@ class S3Storage(LakeStorage):
     def read_bytes(self, uri: str) -> bytes:
         bucket, key = self._split(uri)
         return self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def stat(self, uri: str) -> StoredFile | None:
+        from botocore.exceptions import ClientError
+
+        bucket, key = self._split(uri)
+        try:
+            head = self._s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return StoredFile(
+            uri=uri,
+            size=int(head["ContentLength"]),
+            version=head["ETag"].strip('"'),
+            last_modified=head["LastModified"].astimezone(UTC).isoformat(),
+        )
 
     def read_planned(self, uri: str, *, version: str | None, max_bytes: int) -> bytes:
         from botocore.exceptions import ClientError
