@@ -21,6 +21,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,6 +32,7 @@ __all__ = [
     "AMOUNT_LIMIT_EXCLUSIVE",
     "CONTRACT_FIELDS",
     "FILE_TOO_LARGE",
+    "FUTURE_TS_ALLOWANCE",
     "LINE_TOO_LONG",
     "POS_MODES",
     "QUARANTINE_REASONS",
@@ -72,6 +74,7 @@ MALFORMED_JSON = "malformed_json"
 MISSING_FIELD = "missing_field"
 BAD_TYPE = "bad_type"
 OUT_OF_RANGE = "out_of_range"
+FUTURE_TIMESTAMP = "future_timestamp"
 NON_POSITIVE_AMOUNT = "non_positive_amount"
 UNKNOWN_CURRENCY = "unknown_currency"
 BAD_ENUM = "bad_enum"
@@ -100,6 +103,7 @@ QUARANTINE_REASONS = (
     MISSING_FIELD,
     BAD_TYPE,
     OUT_OF_RANGE,
+    FUTURE_TIMESTAMP,
     NON_POSITIVE_AMOUNT,
     UNKNOWN_CURRENCY,
     BAD_ENUM,
@@ -113,6 +117,10 @@ QUARANTINE_REASONS = (
 TS_MIN = 946684800  # 2000-01-01T00:00:00Z
 TS_MAX_EXCLUSIVE = 4102444800  # 2100-01-01T00:00:00Z
 TS_MAX_DECIMALS = 6
+# How far an event's ts may lie after the record's arrival (future_timestamp beyond it): producer clocks
+# (POS terminals, acquirer hosts) drift by seconds to minutes between syncs; 15 minutes tolerates that, while a
+# future ts accepted into silver would hold its card's newest row (and online features) for at most that long.
+FUTURE_TS_ALLOWANCE = timedelta(minutes=15)
 AMOUNT_LIMIT_EXCLUSIVE = 10**14
 AMOUNT_MAX_DECIMALS = 4
 FX_RATE_MAX_DECIMALS = 6
@@ -157,6 +165,7 @@ _CARD_LENGTHS = range(12, 20)
 # so 60 digits never round; InvalidOperation still traps, so nothing silently turns into NaN.
 _EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation])
 _TS_MIN = Decimal(TS_MIN)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TS_MAX_EXCLUSIVE = Decimal(TS_MAX_EXCLUSIVE)
 _AMOUNT_LIMIT = Decimal(AMOUNT_LIMIT_EXCLUSIVE)
 _ZERO = Decimal(0)
@@ -264,15 +273,24 @@ class BronzeFileParse:
 
 
 def parse_bronze_file(
-    data: bytes, *, fx_rates: Mapping[str, Decimal], token_key: bytes, limits: FramingLimits | None = None
+    data: bytes,
+    *,
+    fx_rates: Mapping[str, Decimal],
+    token_key: bytes,
+    arrival: datetime | None = None,
+    future_allowance: timedelta = FUTURE_TS_ALLOWANCE,
+    limits: FramingLimits | None = None,
 ) -> BronzeFileParse:
     """Parse one bronze file (its raw bytes, gzip or not) under contract v1. Never raises on bad data.
 
     `fx_rates` maps currency code to usd_rate (see `load_fx_rates`); `token_key` is the card-token HMAC
-    key (see `spark_jobs.card_numbers.resolve_token_key`). `limits` are the framing caps (file_too_large,
-    line_too_long); None: the defaults.
+    key (see `spark_jobs.card_numbers.resolve_token_key`). `arrival` (UTC) is when the file's records had
+    arrived at the latest (`bronze_ledger.arrival_time`): a ts later than it plus `future_allowance` is
+    future_timestamp; None skips that rule. `limits` are the framing caps (file_too_large, line_too_long);
+    None: the defaults.
     """
     rates = _checked_rates(fx_rates)
+    future = _future_limit(arrival, future_allowance)
     result = BronzeFileParse()
     framed = frame_file(data, limits)
     if framed.file_reason is not None:
@@ -284,7 +302,7 @@ def parse_bronze_file(
     result.lines = len(lines)
     # Decimal operators below run in the exact context: checks before each one bound its operands.
     with decimal.localcontext(_EXACT):
-        result.blank_lines = _parse_lines(lines, result, rates, token_key)
+        result.blank_lines = _parse_lines(lines, result, rates, token_key, future)
     if framed.too_long:
         result.blank_lines -= len(framed.too_long)  # their "" placeholders were counted blank
         _add_too_long_lines(result.rejected, framed.too_long)
@@ -316,23 +334,32 @@ class RecordVerdict:
     detail: str | None = None
 
 
-def judge_record(record: bytes | str, *, fx_rates: Mapping[str, Decimal], token_key: bytes) -> RecordVerdict:
+def judge_record(
+    record: bytes | str,
+    *,
+    fx_rates: Mapping[str, Decimal],
+    token_key: bytes,
+    received_at: datetime | None = None,
+    future_allowance: timedelta = FUTURE_TS_ALLOWANCE,
+) -> RecordVerdict:
     """Judge one record outside a file (e.g. an HTTP request body) by exactly the rules of a bronze line.
 
     The record is one NDJSON line: a trailing line break and a leading UTF-8 BOM are dropped as the framing
     drops them, then every per-record rule applies in the contract's order (invalid UTF-8, duplicate keys,
     NaN, exponents, types, ranges, currency, enums, card number). File-level rules (gzip, UTF-16, NUL
     bytes as `unreadable_file`) do not apply; a record holding a line break, or none at all, is
-    malformed_json. Never raises on bad data.
+    malformed_json. `received_at` plays the file's arrival (future_timestamp after it plus
+    `future_allowance`; None: no such check). Never raises on bad data.
     """
     rates = _checked_rates(fx_rates)
+    future = _future_limit(received_at, future_allowance)
     raw = record.encode("utf-8", "surrogatepass") if isinstance(record, str) else bytes(record)
     raw = raw.removesuffix(b"\n")
     if b"\n" in raw:
         return RecordVerdict(None, MALFORMED_JSON, "more than one line (a record is one NDJSON line)")
     line = _decode_line(raw)
     with decimal.localcontext(_EXACT):
-        outcome = _judge_line(line, rates, _CardInfo(token_key))
+        outcome = _judge_line(line, rates, _CardInfo(token_key), future)
     if outcome is None:
         return RecordVerdict(None, MALFORMED_JSON, "blank record")
     if len(outcome) == 2:
@@ -477,7 +504,13 @@ def decode_json_object(line: str | bytes) -> tuple[dict | None, str | None]:
 
 # The per-line hot path of every bronze file: the common case stays inline in one loop (a call per line
 # costs measurably at millions of lines), so it is longer and branchier than the house limit.
-def _parse_lines(lines: list[str | bytes], result: BronzeFileParse, rates: dict[str, Decimal], token_key: bytes) -> int:
+def _parse_lines(
+    lines: list[str | bytes],
+    result: BronzeFileParse,
+    rates: dict[str, Decimal],
+    token_key: bytes,
+    future: _FutureLimit | None = None,
+) -> int:
     """Validate every line into result.accepted / result.rejected; returns the number of blank lines.
 
     The loop is a fast path that only ever accepts: a line that is not plainly valid goes to
@@ -506,6 +539,7 @@ def _parse_lines(lines: list[str | bytes], result: BronzeFileParse, rates: dict[
     pos_modes = _POS_MODES
     lone_surrogate = _LONE_SURROGATE_ESCAPE.search
     ts_min, ts_max, zero, amount_limit = _TS_MIN, _TS_MAX_EXCLUSIVE, _ZERO, _AMOUNT_LIMIT
+    ts_latest = _TS_MAX_EXCLUSIVE if future is None else future.latest_ts  # ts <= it, else for _judge_line
     ts_quantum, amount_quantum = _TS_QUANTUM, _AMOUNT_QUANTUM
     blank_lines = 0
 
@@ -536,6 +570,7 @@ def _parse_lines(lines: list[str | bytes], result: BronzeFileParse, rates: dict[
                 and card_id
                 and type(ts) is decimal_type
                 and ts_min <= ts < ts_max
+                and ts <= ts_latest
                 and type(merchant_id) is str
                 and merchant_id
                 and type(amount) is decimal_type
@@ -571,7 +606,7 @@ def _parse_lines(lines: list[str | bytes], result: BronzeFileParse, rates: dict[
                     add_token(card[1])
                     continue
 
-        outcome = _judge_line(line, rates, card_info)
+        outcome = _judge_line(line, rates, card_info, future)
         if outcome is None:
             blank_lines += 1
         elif len(outcome) == 2:
@@ -589,6 +624,25 @@ def _parse_lines(lines: list[str | bytes], result: BronzeFileParse, rates: dict[
 
 
 _NO_CARD = (None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _FutureLimit:
+    """The latest ts a record may carry: its arrival plus the allowance (seconds, exact), and the detail's tail."""
+
+    latest_ts: Decimal
+    detail: str
+
+
+def _future_limit(arrival: datetime | None, allowance: timedelta) -> _FutureLimit | None:
+    if arrival is None:
+        return None
+    if arrival.tzinfo is None:
+        raise ValueError(f"arrival {arrival!r} must be timezone-aware (UTC)")
+    # Exact: whole microseconds since the epoch, as Decimal seconds.
+    latest_us = (arrival + allowance - _EPOCH) // timedelta(microseconds=1)
+    shown = arrival.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return _FutureLimit(Decimal(latest_us).scaleb(-6), f"arrival={shown} allowance={allowance.total_seconds():g}s")
 
 
 CARD_CACHE_MAX_ENTRIES = 100_000
@@ -622,7 +676,9 @@ class _CardInfo:
         return card
 
 
-def _judge_line(line: str | bytes, rates: dict[str, Decimal], card_info: _CardInfo) -> tuple | None:  # noqa: PLR0911
+def _judge_line(  # noqa: PLR0911
+    line: str | bytes, rates: dict[str, Decimal], card_info: _CardInfo, future: _FutureLimit | None = None
+) -> tuple | None:
     """Every rule of the contract, in order, for one line.
 
     Returns None for a blank line, (reason, detail) for a quarantined one, or the accepted values in
@@ -643,6 +699,8 @@ def _judge_line(line: str | bytes, rates: dict[str, Decimal], card_info: _CardIn
         return OUT_OF_RANGE, f"field=ts value={ts}"
     if not (_TS_MIN <= ts_value < _TS_MAX_EXCLUSIVE) or _decimal_places(ts_value) > TS_MAX_DECIMALS:
         return OUT_OF_RANGE, f"field=ts value={ts}"
+    if future is not None and ts_value > future.latest_ts:
+        return FUTURE_TIMESTAMP, f"field=ts value={ts} {future.detail}"
     # amount: below 1e14 with at most 4 decimal places (trailing zeros do not count), else out_of_range;
     # then > 0, else non_positive_amount
     try:

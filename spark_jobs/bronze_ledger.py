@@ -6,28 +6,33 @@ State lives under `<lake-root>/_state/bronze_ledger/` (through the storage layer
   `ingest_dt=` folders): `{uri: {"size", "version", "batch"}}` for every processed file of that arrival
   hour. Entries whose batch is above `last_batch` belong to an uncommitted batch and are ignored.
 - `pending.json`: the batch being processed, written before any table is touched, so a crashed run's
-  successor finishes exactly that batch (same files, same order) before planning a new one. It also holds the
-  batch's `inputs` (the reference data's fingerprints: fx rates hash, card-token key versions, framing caps),
-  so a resumed batch whose files or inputs changed since planning is re-planned (`replan_if_changed`) and
-  reported, never left failing or silently mixed.
+  successor finishes exactly that batch (same files, same order) before planning a new one.
 
 Listing does not grow with the lake: only arrival-hour folders from the high-water mark minus a lookback
 are listed (S3 ListObjectsV2 StartAfter), and only their hour ledgers are read.
+
+Clocks (docs/runbook.md, "Future folders and the high-water mark"): each run is given `now`. A folder that
+starts later than now plus the allowance is in the future: its files are neither processed nor allowed to move
+the mark (one such object would otherwise make every later listing start after it) until their time comes;
+the listing reports them. A mark that an earlier version moved into the future does not hide new files in the
+lookback before now, and `--full-scan` resets it to the latest folder that is not in the future.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from spark_jobs import lake
+from spark_jobs.bronze_contract import FUTURE_TS_ALLOWANCE
 from spark_jobs.storage import LakeStorage, StoredFile
 
 UNPARTITIONED = "unpartitioned"
-# The version a re-plan gives a planned file that is gone: reading it quarantines it (unreadable_file), a later
-# resume does not report it again, and should it reappear the ledger sees it as changed.
-DELETED_VERSION = "deleted"
+# Firehose's longest buffering interval: the bound on how long after its folder's hour a record may land when
+# the deployment's own buffering is not given (--firehose-buffering-seconds).
+MAX_FIREHOSE_BUFFERING = timedelta(seconds=900)
+_HOUR_FORMAT = "%Y/%m/%d/%H"
 _HOUR_FOLDER = re.compile(r"/ingest_dt=(\d{4})/(\d{2})/(\d{2})/(\d{2})/")
 
 
@@ -46,20 +51,6 @@ class BatchPlan:
     run_id: str
     files: list[BronzeFile]
     resumed: bool = False
-    inputs: dict | None = None  # what the batch's outcome depends on besides its files (see module docstring)
-
-
-@dataclass
-class InputChanges:
-    """How a resumed batch's inputs differ from its plan: files with another size or version, files gone, and
-    reference data ({name: {"planned": …, "now": …}}; "planned" None for a plan that did not record it)."""
-
-    changed_files: list[str] = field(default_factory=list)
-    deleted_files: list[str] = field(default_factory=list)
-    changed_inputs: dict[str, dict] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.changed_files or self.deleted_files or self.changed_inputs)
 
 
 @dataclass
@@ -70,11 +61,33 @@ class ListingResult:
     outside_hour_folders: int = 0
     listed_files: int = 0
     listed_from: str | None = None
+    future_files: list[BronzeFile] = field(default_factory=list)  # in folders after now + allowance: deferred
+    high_water_in_future: str | None = None  # the committed mark, when it lies after now + allowance
+    repaired_high_water: tuple[str, str | None] | None = None  # --full-scan: (mark before, mark after)
 
 
 def arrival_hour_of(uri: str) -> str:
     match = _HOUR_FOLDER.search(uri)
     return "/".join(match.groups()) if match else UNPARTITIONED
+
+
+def hour_start(arrival_hour: str) -> datetime:
+    """The UTC start of an arrival-hour folder ("YYYY/MM/DD/HH")."""
+    return datetime.strptime(arrival_hour, _HOUR_FORMAT).replace(tzinfo=UTC)
+
+
+def arrival_time(file: BronzeFile, buffering: timedelta) -> datetime | None:
+    """When the file's records had arrived at the latest: the earlier of its folder's hour end plus Firehose
+    buffering (Firehose names the folder by the first record's arrival and flushes within the buffering
+    interval) and the object's LastModified (nothing in it arrived after it was written). None when neither
+    is known (a file outside ingest_dt= folders from a plan without last_modified): no future check."""
+    bounds = []
+    if file.arrival_hour != UNPARTITIONED:
+        bounds.append(hour_start(file.arrival_hour) + timedelta(hours=1) + buffering)
+    if file.last_modified:
+        modified = datetime.fromisoformat(file.last_modified.replace("Z", "+00:00"))
+        bounds.append(modified if modified.tzinfo else modified.replace(tzinfo=UTC))
+    return min(bounds) if bounds else None
 
 
 def _hour_key(arrival_hour: str) -> str:
@@ -109,66 +122,37 @@ class BronzeLedger:
         if not document or document["batch"] <= self.committed()["last_batch"]:
             return None
         files = [BronzeFile(**item) for item in document["files"]]
-        return BatchPlan(
-            batch=document["batch"], run_id=document["run_id"], files=files, resumed=True, inputs=document.get("inputs")
-        )
-
-    def replan_if_changed(self, plan: BatchPlan, *, run_id: str, inputs: dict) -> tuple[BatchPlan, InputChanges | None]:
-        """A resumed batch against its files as they are now and this run's `inputs`. Unchanged: the plan as it
-        is, and None. Changed: the batch re-planned under the same number (an overwritten file at its current
-        size and version; a deleted file kept with version DELETED_VERSION, so reading it quarantines it as
-        unreadable_file; this run's inputs), persisted as the pending batch, and what changed (for the run
-        report and its alarm)."""
-        changes = InputChanges()
-        now = self._current_files(plan.files)
-        files = []
-        for item in plan.files:
-            current = now.get(item.uri)
-            entry = item
-            if current is None and item.version != DELETED_VERSION:
-                changes.deleted_files.append(item.uri)
-                entry = replace(item, version=DELETED_VERSION)
-            elif current is not None and (current.size, current.version) != (item.size, item.version):
-                changes.changed_files.append(item.uri)
-                entry = replace(item, size=current.size, version=current.version, last_modified=current.last_modified)
-            files.append(entry)
-        planned = plan.inputs or {}
-        for name, value in inputs.items():
-            if planned.get(name) != value:
-                changes.changed_inputs[name] = {"planned": planned.get(name), "now": value}
-        if not changes:
-            return plan, None
-        replanned = BatchPlan(batch=plan.batch, run_id=run_id, files=files, resumed=True, inputs=inputs)
-        self._write_pending(replanned)
-        return replanned, changes
-
-    def _current_files(self, files: list[BronzeFile]) -> dict[str, StoredFile]:
-        """The listing entries of `files` now: one listing per arrival-hour folder, a stat for the others."""
-        found: dict[str, StoredFile] = {}
-        for hour in sorted({item.arrival_hour for item in files if item.arrival_hour != UNPARTITIONED}):
-            found.update(
-                (stored.uri, stored) for stored in self.storage.list_files(f"{self.prefix_uri}/ingest_dt={hour}")
-            )
-        for item in files:
-            if item.arrival_hour == UNPARTITIONED:
-                stored = self.storage.stat(item.uri)
-                if stored is not None:
-                    found[item.uri] = stored
-        return found
+        return BatchPlan(batch=document["batch"], run_id=document["run_id"], files=files, resumed=True)
 
     # Listing and planning ------------------------------------------------------------------------
-    def list_new_files(self, *, lookback_hours: int, full_scan: bool) -> ListingResult:
+    def list_new_files(
+        self,
+        *,
+        lookback_hours: int,
+        full_scan: bool,
+        now: datetime | None = None,
+        allowance: timedelta = FUTURE_TS_ALLOWANCE,
+    ) -> ListingResult:
+        """New files to process. Folders starting after `now` + `allowance` are deferred (`future_files`).
+        A full scan that finds the mark in the future proposes its repair (`repaired_high_water`: the latest
+        folder listed that is not in the future), which `repair_high_water` commits."""
+        now = now or datetime.now(UTC)
+        latest_hour = (now + allowance).strftime(_HOUR_FORMAT)  # the last folder that is not in the future
         committed = self.committed()
         last_batch = committed["last_batch"]
         result = ListingResult()
+        mark = committed["high_water_hour"]
+        if mark and mark > latest_hour:
+            result.high_water_in_future = mark
         start_after = None
-        if not full_scan and committed["high_water_hour"]:
-            high_water = datetime.strptime(committed["high_water_hour"], "%Y/%m/%d/%H").replace(tzinfo=UTC)
-            start_hour = (high_water - timedelta(hours=lookback_hours)).strftime("%Y/%m/%d/%H")
+        if not full_scan and mark:
+            # A mark in the future (moved by an earlier version) must not hide the folders before now.
+            start_hour = (hour_start(min(mark, latest_hour)) - timedelta(hours=lookback_hours)).strftime(_HOUR_FORMAT)
             # Keys of that hour's folder and later sort after ".../ingest_dt=YYYY/MM/DD/HH".
             start_after = f"{self.prefix_uri}/ingest_dt={start_hour}"
             result.listed_from = start_hour
         known: dict[str, dict[str, dict]] = {}
+        latest_seen = None
         for stored in self.storage.list_files(self.prefix_uri, start_after=start_after):
             result.listed_files += 1
             if is_ignored_name(stored.uri, self.prefix_uri):
@@ -178,6 +162,11 @@ class BronzeLedger:
             if hour == UNPARTITIONED and not full_scan:
                 result.outside_hour_folders += 1
                 continue
+            if hour != UNPARTITIONED and hour > latest_hour:
+                result.future_files.append(_bronze_file(stored, hour))
+                continue
+            if hour != UNPARTITIONED:
+                latest_seen = max(latest_seen or hour, hour)
             if hour not in known:
                 known[hour] = self._hour_entries(hour, last_batch)
             entry = known[hour].get(stored.uri)
@@ -186,32 +175,33 @@ class BronzeLedger:
             elif entry["size"] != stored.size or entry["version"] != stored.version:
                 result.changed.append({"uri": stored.uri, "processed_size": entry["size"], "current_size": stored.size})
         result.new_files.sort(key=lambda item: item.uri)
+        if full_scan and result.high_water_in_future:
+            result.repaired_high_water = (mark, latest_seen)
         return result
 
-    def plan(self, run_id: str, files: list[BronzeFile], *, inputs: dict | None = None) -> BatchPlan:
-        """Persist the next batch before processing it, with the `inputs` it is processed under."""
-        batch = max(self.committed()["last_batch"], self._pending_batch_number()) + 1
-        plan = BatchPlan(batch=batch, run_id=run_id, files=sorted(files, key=lambda item: item.uri), inputs=inputs)
-        self._write_pending(plan)
-        return plan
+    def repair_high_water(self, run_id: str, listing: ListingResult) -> None:
+        """Commit a full scan's repair of a mark found in the future (see `list_new_files`): an empty batch
+        whose mark is the latest folder that is not in the future. Call it before planning the listed files."""
+        if listing.repaired_high_water is not None:
+            self.commit(self.plan(run_id, []), repair_mark=listing.repaired_high_water[1] or "")
 
-    def _write_pending(self, plan: BatchPlan) -> None:
+    def plan(self, run_id: str, files: list[BronzeFile]) -> BatchPlan:
+        """Persist the next batch before processing it."""
+        batch = max(self.committed()["last_batch"], self._pending_batch_number()) + 1
+        plan = BatchPlan(batch=batch, run_id=run_id, files=sorted(files, key=lambda item: item.uri))
         self.storage.write_json(
             self._state_uri("pending.json"),
-            {
-                "batch": plan.batch,
-                "run_id": plan.run_id,
-                "files": [asdict(item) for item in plan.files],
-                "inputs": plan.inputs,
-            },
+            {"batch": plan.batch, "run_id": run_id, "files": [asdict(item) for item in plan.files]},
         )
+        return plan
 
     def _pending_batch_number(self) -> int:
         document = self.storage.read_json(self._state_uri("pending.json"))
         return document["batch"] if document else 0
 
-    def commit(self, plan: BatchPlan) -> None:
-        """Record the batch's files, then move the commit point. The ledger commits last."""
+    def commit(self, plan: BatchPlan, *, repair_mark: str | None = None) -> None:
+        """Record the batch's files, then move the commit point. The ledger commits last. The mark only
+        moves forward, except for `repair_mark` (`repair_high_water`), which replaces it."""
         committed = self.committed()
         by_hour: dict[str, list[BronzeFile]] = {}
         for item in plan.files:
@@ -223,7 +213,8 @@ class BronzeLedger:
                 entries[item.uri] = {"size": item.size, "version": item.version, "batch": plan.batch}
             self.storage.write_json(uri, entries)
         hours = [hour for hour in by_hour if hour != UNPARTITIONED]
-        high_water = max([committed["high_water_hour"] or "", *hours]) or None
+        base = committed["high_water_hour"] or "" if repair_mark is None else repair_mark
+        high_water = max([base, *hours]) or None
         self.storage.write_json(
             self._state_uri("committed.json"),
             {"last_batch": plan.batch, "high_water_hour": high_water, "last_run_id": plan.run_id},
@@ -232,4 +223,10 @@ class BronzeLedger:
 
 
 def _bronze_file(stored: StoredFile, hour: str) -> BronzeFile:
-    return BronzeFile(uri=stored.uri, size=stored.size, version=stored.version, arrival_hour=hour)
+    return BronzeFile(
+        uri=stored.uri,
+        size=stored.size,
+        version=stored.version,
+        arrival_hour=hour,
+        last_modified=stored.last_modified,
+    )

@@ -16,6 +16,7 @@ writing (the tables' locations are in `lake.py`). The flow for one ledger batch:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pyarrow as pa
@@ -109,18 +110,28 @@ def _arrow_schema() -> pa.Schema:
 
 
 def parse_bronze_files(
-    binary_files: DataFrame, *, fx_rates: Mapping[str, Decimal], token_key: bytes, uri_of=None
+    binary_files: DataFrame,
+    *,
+    fx_rates: Mapping[str, Decimal],
+    token_key: bytes,
+    uri_of=None,
+    arrivals: Mapping[str, datetime | None] | None = None,
+    future_allowance: timedelta | None = None,
 ) -> DataFrame:
     """Parse a `binaryFile` DataFrame (path, content) into PARSED_SCHEMA rows.
 
     One Python call per file inside `mapInArrow`: the validation itself is the pure-Python bronze
-    contract, applied to whole files (not a row-at-a-time UDF).
+    contract, applied to whole files (not a row-at-a-time UDF). `arrivals` maps a file's URI to its arrival
+    time (`bronze_ledger.arrival_time`; future_timestamp after it plus `future_allowance`); a file not in it
+    gets no future check.
     """
     from spark_jobs.bronze_contract import parse_bronze_file
     from spark_jobs.storage import canonical_uri
 
     to_uri = uri_of or canonical_uri
     rates = dict(fx_rates)
+    arrival_of = dict(arrivals or {})
+    future = {} if future_allowance is None else {"future_allowance": future_allowance}
 
     def parse_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         schema = _arrow_schema()
@@ -129,8 +140,10 @@ def parse_bronze_files(
             contents = batch.column("content")
             for index, path in enumerate(paths):
                 content = contents[index].as_py() or b""
-                result = parse_bronze_file(content, fx_rates=rates, token_key=token_key)
-                yield _parse_result_batch(to_uri(path), result, schema)
+                uri = to_uri(path)
+                arrival = arrival_of.get(uri)
+                result = parse_bronze_file(content, fx_rates=rates, token_key=token_key, arrival=arrival, **future)
+                yield _parse_result_batch(uri, result, schema)
 
     return binary_files.select("path", "content").mapInArrow(parse_partition, PARSED_SCHEMA)
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script by spark-submit: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from spark_jobs.bronze_contract import FUTURE_TS_ALLOWANCE
+from spark_jobs.bronze_ledger import MAX_FIREHOSE_BUFFERING
 from spark_jobs.job_options import (
     REPO_ROOT_FX_RATES,
     add_lake_options,
@@ -55,13 +57,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--lookback-hours",
         type=int,
         default=48,
-        help="list arrival-hour folders from the ledger's high-water mark minus this many hours (default: 48)",
+        help="list arrival-hour folders from the ledger's high-water mark minus this many hours (default: 48); "
+        "at least the Firehose buffering and at most the stream retention when those are given",
     )
     parser.add_argument(
         "--full-scan",
         action="store_true",
         help="list every file under bronze/streaming/card_authorization/, including files outside "
-        "ingest_dt= folders and older than the lookback (slow on a large lake; for backfills)",
+        "ingest_dt= folders and older than the lookback (slow on a large lake; for backfills); also resets a "
+        "high-water mark found in the future (docs/runbook.md)",
+    )
+    parser.add_argument(
+        "--now",
+        type=parse_timestamp,
+        default=None,
+        help="the run's time (ISO-8601; the state machines pass the schedule's time; default: the clock): "
+        "ingest_dt= folders starting later than it plus --future-allowance-minutes wait for their time",
+    )
+    parser.add_argument(
+        "--future-allowance-minutes",
+        type=float,
+        default=FUTURE_TS_ALLOWANCE / timedelta(minutes=1),
+        help="how far a record's ts may lie after its arrival (else future_timestamp), and a folder's hour "
+        f"after --now (default: {FUTURE_TS_ALLOWANCE / timedelta(minutes=1):g}; docs/contracts)",
+    )
+    parser.add_argument(
+        "--firehose-buffering-seconds",
+        type=int,
+        default=None,
+        help="the delivery stream's buffering interval (Terraform passes it): a record arrived at the latest "
+        f"this long after its folder's hour (default: {MAX_FIREHOSE_BUFFERING.total_seconds():g}, Firehose's "
+        "maximum); --lookback-hours must cover it",
+    )
+    parser.add_argument(
+        "--stream-retention-hours",
+        type=int,
+        default=None,
+        help="the Kinesis stream's retention (Terraform passes it): no object lands in a folder older than that, "
+        "so --lookback-hours must not exceed it (default: not checked)",
     )
     parser.add_argument(
         "--max-batch-files",
@@ -101,6 +134,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.lookback_hours < 0:
         parser.error("--lookback-hours must be >= 0")
+    _check_lookback(parser, args)
+    if args.future_allowance_minutes < 0:
+        parser.error("--future-allowance-minutes must be >= 0")
+    if args.now is None:
+        from spark_jobs.run_report import utc_now
+
+        args.now = utc_now()
     if args.vacuum_retention_hours < 0:
         parser.error("--vacuum-retention-hours must be >= 0")
     if args.max_batch_files < 1:
@@ -110,6 +150,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
         args.date = day_before(args.scheduled_time or utc_now())
     return args
+
+
+def _check_lookback(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse (usage error, exit 2) a lookback that cannot see every file a folder behind the mark may still
+    get: shorter than the buffering (the previous hour's last objects land after the hour), or longer than the
+    stream keeps records (listing folders nothing can land in any more)."""
+    buffering, retention = args.firehose_buffering_seconds, args.stream_retention_hours
+    if buffering is not None and not 0 <= buffering <= MAX_FIREHOSE_BUFFERING.total_seconds():
+        parser.error(f"--firehose-buffering-seconds {buffering}: Firehose buffers 0 to 900 seconds")
+    if buffering is not None and args.lookback_hours * 3600 < buffering:
+        parser.error(
+            f"--lookback-hours {args.lookback_hours} is shorter than the Firehose buffering window "
+            f"({buffering} s): files landing after their hour would never be listed"
+        )
+    if retention is not None and args.lookback_hours > retention:
+        parser.error(
+            f"--lookback-hours {args.lookback_hours} is longer than the stream retention ({retention} h): "
+            "no file can land in folders that old; use at most the retention"
+        )
 
 
 @dataclass(frozen=True)
@@ -175,6 +234,13 @@ def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
         lookback_hours=args.lookback_hours,
         full_scan=args.full_scan,
         max_batch_files=args.max_batch_files,
+        now=args.now,
+        future_allowance=timedelta(minutes=args.future_allowance_minutes),
+        firehose_buffering=(
+            MAX_FIREHOSE_BUFFERING
+            if args.firehose_buffering_seconds is None
+            else timedelta(seconds=args.firehose_buffering_seconds)
+        ),
     )
     spark = build_spark_session(f"silver_and_gold-{args.mode}", s3_endpoint_url=args.endpoint_url)
     ingest_bronze(spark, storage, options, report, ingested_at=report.started_at)
@@ -185,14 +251,7 @@ def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
     counts = report.counts
     return JobResult(
         metrics={
-            "silver": {
-                "RecordsRead": counts["records_read"],
-                "AcceptedRecords": counts["accepted"],
-                "DuplicateRecords": counts["duplicates"],
-                "QuarantinedRecords": counts["quarantined"],
-                "BronzeFiles": counts["files"],
-                "BronzeBytesScanned": counts["bytes_scanned"],
-            },
+            "silver": silver_metrics(counts),
             "gold": {
                 "GoldRowsInserted": counts["gold_rows_inserted"],
                 "GoldRowsUpdated": counts["gold_rows_updated"],
@@ -201,6 +260,22 @@ def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
             },
         }
     )
+
+
+def silver_metrics(counts: dict) -> dict[str, int]:
+    """The silver stage's CloudWatch metrics (EMF, namespace CardFeatures; alarms in modules/monitoring)."""
+    return {
+        "RecordsRead": counts["records_read"],
+        "AcceptedRecords": counts["accepted"],
+        "DuplicateRecords": counts["duplicates"],
+        "QuarantinedRecords": counts["quarantined"],
+        "BronzeFiles": counts["files"],
+        "BronzeBytesScanned": counts["bytes_scanned"],
+        # a processed file that changed since (grown, overwritten): alarmed, docs/runbook.md
+        "ChangedBronzeFiles": counts.get("changed_files", 0),
+        # files in ingest_dt= folders after the run's now + allowance, deferred until their time
+        "FutureFolderFiles": counts.get("future_folder_files", 0),
+    }
 
 
 def run_gold(spark, storage, report, options: GoldOptions) -> None:

@@ -11,7 +11,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs import silver
-from spark_jobs.bronze_ledger import BatchPlan, BronzeLedger
+from spark_jobs.bronze_contract import FUTURE_TS_ALLOWANCE
+from spark_jobs.bronze_ledger import MAX_FIREHOSE_BUFFERING, BatchPlan, BronzeLedger, ListingResult, arrival_time
 from spark_jobs.delta_tables import (
     STATS_ON_KEY_COLUMNS,
     ensure_table,
@@ -33,7 +34,11 @@ class SilverOptions:
     lookback_hours: int = 48
     full_scan: bool = False
     max_batch_files: int = 2000
-
+    # The run's "now" (the schedule's time; None: the clock), how far a folder's hour or an event's ts may
+    # lie after it, and the Firehose buffering interval that bounds a record's arrival (docs/runbook.md).
+    now: datetime | None = None
+    future_allowance: timedelta = FUTURE_TS_ALLOWANCE
+    firehose_buffering: timedelta = MAX_FIREHOSE_BUFFERING
 
 # Above this many repeated ids (a whole batch re-delivered) the dedupe ranks every row instead of
 # broadcasting the ids to pick out the rows to rank.
@@ -109,8 +114,24 @@ def ingest_bronze(
     if pending:
         log.warning("resuming uncommitted batch %s of run %s", pending.batch, pending.run_id)
         process_batch(spark, storage, ledger, pending, options, report, ingested_at=ingested_at)
+    listing = list_bronze(ledger, options, report)
+    for start in range(0, len(listing.new_files), options.max_batch_files):
+        plan = ledger.plan(report.run_id, listing.new_files[start : start + options.max_batch_files])
+        process_batch(spark, storage, ledger, plan, options, report, ingested_at=ingested_at)
+
+
+def list_bronze(ledger: BronzeLedger, options: SilverOptions, report: RunReport) -> ListingResult:
+    """List new bronze files (commit a --full-scan's repair of a future mark first) and report what the
+    listing found: files changed after processing and files in future folders are counted as metrics."""
     with report.step("bronze_listing"):
-        listing = ledger.list_new_files(lookback_hours=options.lookback_hours, full_scan=options.full_scan)
+        listing = ledger.list_new_files(
+            lookback_hours=options.lookback_hours,
+            full_scan=options.full_scan,
+            now=options.now,
+            allowance=options.future_allowance,
+        )
+        ledger.repair_high_water(report.run_id, listing)
+    report.add(changed_files=len(listing.changed), future_folder_files=len(listing.future_files))
     report.details["bronze_listing"] = {
         "listed_from_hour": listing.listed_from,
         "files_listed": listing.listed_files,
@@ -118,10 +139,24 @@ def ingest_bronze(
         "ignored_files": listing.ignored,
         "changed_files": listing.changed,
         "files_outside_hour_folders": listing.outside_hour_folders,
+        "future_files": [item.uri for item in listing.future_files],
+        "high_water_in_future": listing.high_water_in_future,
+        "repaired_high_water": listing.repaired_high_water,
     }
-    for start in range(0, len(listing.new_files), options.max_batch_files):
-        plan = ledger.plan(report.run_id, listing.new_files[start : start + options.max_batch_files])
-        process_batch(spark, storage, ledger, plan, options, report, ingested_at=ingested_at)
+    if listing.changed:
+        log.error(
+            "%d bronze file(s) changed after they were processed (see docs/runbook.md, 'Changed bronze file'): %s",
+            len(listing.changed),
+            [item["uri"] for item in listing.changed[:5]],
+        )
+    if listing.future_files:
+        log.warning("%d bronze file(s) in future ingest_dt= folders deferred", len(listing.future_files))
+    if listing.high_water_in_future and not listing.repaired_high_water:
+        log.error(
+            "the ledger's high-water mark %s is in the future: run once with --full-scan (docs/runbook.md)",
+            listing.high_water_in_future,
+        )
+    return listing
 
 
 def process_batch(
@@ -138,7 +173,16 @@ def process_batch(
     report.add(batches=1, files=len(plan.files), empty_files=len(plan.files) - len(readable))
     report.add(bytes_scanned=sum(item.size for item in readable))
     if readable:
-        write_batch(spark, storage, [item.uri for item in readable], options, report, ingested_at=ingested_at)
+        arrivals = {item.uri: arrival_time(item, options.firehose_buffering) for item in readable}
+        write_batch(
+            spark,
+            storage,
+            [item.uri for item in readable],
+            options,
+            report,
+            ingested_at=ingested_at,
+            arrivals=arrivals,
+        )
     fail_point("before_ledger_commit")
     with report.step("ledger_commit"):
         ledger.commit(plan)
@@ -153,10 +197,11 @@ def write_batch(
     report: RunReport,
     *,
     ingested_at: datetime,
+    arrivals: dict[str, datetime | None] | None = None,
 ) -> None:
     run_id = report.run_id
     with report.step("parse_bronze"):
-        parsed = read_and_parse(spark, uris, options).persist(StorageLevel.MEMORY_AND_DISK)
+        parsed = read_and_parse(spark, uris, options, arrivals=arrivals).persist(StorageLevel.MEMORY_AND_DISK)
         file_totals = (
             parsed.where(F.col("kind") == silver.KIND_FILE)
             .agg(
@@ -249,9 +294,17 @@ def release_checkpoint(frame: DataFrame) -> None:
         plan.rdd().unpersist(False)
 
 
-def read_and_parse(spark: SparkSession, uris: list[str], options: SilverOptions) -> DataFrame:
+def read_and_parse(
+    spark: SparkSession, uris: list[str], options: SilverOptions, *, arrivals: dict | None = None
+) -> DataFrame:
     binary = spark.read.format("binaryFile").load([spark_path(uri) for uri in uris])
-    return silver.parse_bronze_files(binary, fx_rates=options.fx_rates, token_key=options.token_key)
+    return silver.parse_bronze_files(
+        binary,
+        fx_rates=options.fx_rates,
+        token_key=options.token_key,
+        arrivals=arrivals,
+        future_allowance=options.future_allowance,
+    )
 
 
 def known_silver_rows(spark: SparkSession, silver_path: str, valid: DataFrame) -> tuple[list, DataFrame]:

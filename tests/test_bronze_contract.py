@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -60,14 +61,14 @@ def _json(value: object) -> str:
     return value if isinstance(value, Raw) else json.dumps(value, ensure_ascii=False)
 
 
-def parse(*lines: str | bytes, end: bytes = b"\n") -> BronzeFileParse:
+def parse(*lines: str | bytes, end: bytes = b"\n", arrival: datetime | None = None) -> BronzeFileParse:
     data = b"".join((x if isinstance(x, bytes) else x.encode("utf-8")) + end for x in lines)
-    return parse_bronze_file(data, fx_rates=FX_RATES, token_key=KEY)
+    return parse_bronze_file(data, fx_rates=FX_RATES, token_key=KEY, arrival=arrival)
 
 
-def outcome(text: str | bytes) -> tuple:
-    """("accepted", row) or (reason, detail) for a one-line file."""
-    result = parse(text)
+def outcome(text: str | bytes, arrival: datetime | None = None) -> tuple:
+    """("accepted", row) or (reason, detail) for a one-line file (arriving at `arrival`: see parse_bronze_file)."""
+    result = parse(text, arrival=arrival)
     assert result.records_read == 1
     accepted, rejected = list(result.accepted_records()), list(result.rejected_records())
     assert len(accepted) + len(rejected) == 1
@@ -359,10 +360,12 @@ def test_each_rule_gives_its_reason_and_exact_detail(text: str, reason: str, det
 
 
 def test_every_line_level_reason_is_covered_by_the_cases() -> None:
+    # future_timestamp needs the file's arrival time (these cases pass none): tests/test_clocks.py covers it.
     # file_too_large is file-level; line_too_long needs a line over 1 MiB: tests/test_poison_files.py covers both.
     line_level = set(QUARANTINE_REASONS) - {
         "conflicting_duplicate",
         "unreadable_file",
+        "future_timestamp",
         "file_too_large",
         "line_too_long",
     }
@@ -689,6 +692,9 @@ def test_fx_rates_content_errors_name_the_given_source() -> None:
 # --- the contract document ----------------------------------------------------------------------------
 
 CONTRACT_DOC = REPO / "docs" / "contracts" / "bronze_card_authorization.md"
+# The examples are judged as lines of a file in ingest_dt=2026/01/01/00 (the document says so): it arrived by
+# 01:00 plus the Firehose buffering (5 minutes).
+EXAMPLES_ARRIVAL = datetime(2026, 1, 1, 1, 5, tzinfo=UTC)
 EXAMPLE_ROW = re.compile(r"^\| `(?P<reason>[a-z_]+)` \| `(?P<line>.+)` \| `(?P<detail>.+)` \|$")
 
 
@@ -702,7 +708,7 @@ def test_every_example_in_the_contract_document_holds() -> None:
         "line_too_long",
     }
     for match in rows:
-        status, value = outcome(match["line"])
+        status, value = outcome(match["line"], arrival=EXAMPLES_ARRIVAL)
         if status == "accepted":
             shown = (
                 f"ts_us={value['ts_us']} amount={value['amount']} "
