@@ -203,7 +203,9 @@ def ingest(
         return summary
     check_group(backend.describe_group(options.feature_group), options.feature_group)
     watermark_uri = lake.feature_store_watermark_uri(storage)
-    watermark = storage.read_json(watermark_uri)
+    # Create-only commits (lake.state_commit_log): a second writer from the same watermark fails (exit 5).
+    watermark_log = lake.state_commit_log(storage, watermark_uri, what="feature store watermark")
+    watermark = watermark_log.latest()
     with report.step("plan"):
         current = table_version(spark, gold_path)
         plan = plan_read(
@@ -242,15 +244,16 @@ def ingest(
     fail_point("before_feature_store_watermark")
     if plan.mode != "unchanged":
         committed = commit_timestamp(storage, gold_uri, current)
-        storage.write_json(
-            watermark_uri,
+        watermark_log.commit(
             {
+                "sequence": watermark_log.sequence(watermark) + 1,
                 "feature_group": options.feature_group,
                 "gold_version": current,
                 "gold_commit_timestamp": committed.isoformat() if committed else None,
                 "run_id": report.run_id,
                 "mode": plan.mode,
             },
+            run_id=report.run_id,
         )
     counts = stats.as_dict()
     counts.pop("dead_letters")

@@ -273,7 +273,9 @@ def sync_online_state(
         return summary | {"mode": "unchanged", "reason": "no silver table yet"}
     spark.conf.set("spark.sql.files.ignoreMissingFiles", "false")  # a missing change file must fail the read
     watermark_uri = lake.online_state_sync_watermark_uri(storage)
-    watermark = storage.read_json(watermark_uri)
+    # Create-only commits (lake.state_commit_log): a second writer from the same watermark fails (exit 5).
+    watermark_log = lake.state_commit_log(storage, watermark_uri, what="online state sync watermark")
+    watermark = watermark_log.latest()
     current = table_version(spark, silver_path)
     plan = plan_sync(
         storage,
@@ -295,9 +297,9 @@ def sync_online_state(
     quarantine_version = _sync_quarantine(spark, storage, state, plan, watermark, summary, options.call_workers)
     summary["pruned"] = prune_cards(state, newest_silver, options.retention, workers=options.call_workers)
     summary["cards"] = len(newest_silver)
-    storage.write_json(
-        watermark_uri,
+    watermark_log.commit(
         {
+            "sequence": watermark_log.sequence(watermark) + 1,
             "state": options.state_name,
             "silver_version": current,
             "quarantine_version": quarantine_version,
@@ -305,6 +307,7 @@ def sync_online_state(
             "mode": plan.mode,
             "synced_at": now.isoformat(),
         },
+        run_id=run_id,
     )
     return summary
 

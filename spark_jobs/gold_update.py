@@ -30,7 +30,7 @@ from spark_jobs.delta_tables import (
 )
 from spark_jobs.fault_injection import fail_point
 from spark_jobs.feature_registry import MAX_WINDOW
-from spark_jobs.lake import GOLD_TABLE, SILVER_TABLE, gold_watermark_uri, table_path
+from spark_jobs.lake import GOLD_TABLE, SILVER_TABLE, gold_watermark_uri, state_commit_log, table_path
 from spark_jobs.run_report import RunReport
 from spark_jobs.scan_metrics import scanned_files_and_bytes
 from spark_jobs.storage import LakeStorage
@@ -93,7 +93,10 @@ def update_from_changes(
         stats.notes.append("no silver table yet")
         return stats
     current = table_version(spark, paths.silver)
-    watermark = storage.read_json(paths.watermark_uri)
+    # The watermark's commits are create-only (lake.state_commit_log): of two writers that read the same
+    # watermark, only the first commits its step; the other fails with CommitConflictError (exit 5).
+    watermark_log = state_commit_log(storage, paths.watermark_uri, what="gold watermark")
+    watermark = watermark_log.latest()
     stats.silver_version_to = current
     if watermark is None:
         stats.mode = "initial"
@@ -109,7 +112,10 @@ def update_from_changes(
             spark, paths, stats, report, since=watermark["silver_version"], until=current, computed_at=computed_at
         )
     fail_point("before_gold_watermark")
-    storage.write_json(paths.watermark_uri, {"silver_version": current, "run_id": report.run_id})
+    watermark_log.commit(
+        {"sequence": watermark_log.sequence(watermark) + 1, "silver_version": current, "run_id": report.run_id},
+        run_id=report.run_id,
+    )
     return stats
 
 

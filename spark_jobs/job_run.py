@@ -11,9 +11,11 @@ The body returns a `JobResult` (status, metrics, exit code). Any exception finis
 (with `JobSpec.failure_metrics`) and is re-raised, except the `JobSpec.input_errors`: the lake cannot give what
 was asked (say, no gold table, or too little history for an as-of date asked by hand), so they are printed as
 `<prog>: error: …` and exit 5, a failed precondition (spark_jobs/exit_codes.py; usage errors alone exit 2).
-`JobSpec.invalid_inputs` are refused input files (a malformed `--fx-rates`): the message names the file and
-line, exit 4. A local `--lake-root` that does not exist is a failed precondition (exit 5, nothing written) unless
-the arguments say `--create-lake` (spark_jobs/storage.py open_lake).
+A `CommitConflictError` (another writer committed the same batch or watermark step first, storage.CreateOnlyLog)
+is always one of them: exit 5, naming the commit and the other run. `JobSpec.invalid_inputs` are refused input
+files (a malformed `--fx-rates`): the message names the file and line, exit 4. A local `--lake-root` that does
+not exist is a failed precondition (exit 5, nothing written) unless the arguments say `--create-lake`
+(spark_jobs/storage.py open_lake).
 A body with nothing to do on a scheduled run returns `JobResult.skipped(reason)`: status `skipped`, exit 0,
 the reason in the report.
 
@@ -34,7 +36,11 @@ from spark_jobs import exit_codes
 from spark_jobs.job_log import log, run_logging
 from spark_jobs.run_report import RunReport
 from spark_jobs.run_trace import current_trace
-from spark_jobs.storage import LakeNotFoundError, LakeStorage, open_lake
+from spark_jobs.storage import CommitConflictError, LakeNotFoundError, LakeStorage, open_lake
+
+# Refused whatever the job: another writer committed first (the message names the commit and the winner's run),
+# or the run lease is held by a live run (spark_jobs/run_lease.py).
+ALWAYS_PRECONDITIONS: tuple[type[Exception], ...] = (CommitConflictError,)
 
 INPUT_ERROR_EXIT_CODE = exit_codes.PRECONDITION_FAILED
 
@@ -100,7 +106,7 @@ def run_job(spec: JobSpec, body: Callable[[LakeStorage, RunReport], JobResult]) 
     with run_logging(report.run_id, spec.job, spec.mode):
         try:
             result = body(storage, report)
-        except spec.input_errors + spec.invalid_inputs as error:
+        except ALWAYS_PRECONDITIONS + spec.input_errors + spec.invalid_inputs as error:
             _log_failure(report, error)
             report.finish("failed", error=error, metrics=_plain(spec.failure_metrics))
             print(f"{spec.job}.py: error: {error}", file=sys.stderr, flush=True)

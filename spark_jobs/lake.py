@@ -14,12 +14,16 @@
     feature_store/online.db              local Feature Store backend: SQLite online store and groups
     feature_store/offline/<group>/ Delta local Feature Store backend: offline store
     _state/bronze_ledger/        which bronze files were processed (bronze_ledger.py)
+    _state/<name>.commits/<N>.json   create-only commit records of each `_state/<name>.json` watermark
+                                 (storage.CreateOnlyLog: two writers can never both make commit N)
     _state/gold_watermark.json   the last silver version gold absorbed (gold_update.py)
     _state/maintenance.json      table versions at the last maintenance (maintenance.py)
     _state/feature_store_ingest.json   the group and gold version last ingested (feature_store/ingest_features.py)
     _state/online_state_sync.json      the state, silver and quarantine versions last synced into the online
                                  state (feature_store/online_state_sync.py; the local state itself is
                                  feature_store/online_state.db, `online_state.local_state_path`)
+    _state/event_id_index.sqlite event_id -> the silver day(s) holding it, the dedupe's exact lookup at any
+                                 distance (event_id_index.py; DynamoDB on AWS)
     _runs/<run_id>.json          run reports (run_report.py)
     _dead_letter/feature_store/<run_id>.jsonl   records ingestion could not write; replayed/ after a replay
 
@@ -34,7 +38,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from spark_jobs.storage import LakeStorage, canonical_uri, spark_path
+from spark_jobs.storage import CreateOnlyLog, LakeStorage, canonical_uri, spark_path
 
 # Inputs -----------------------------------------------------------------------------------------------------
 BRONZE_EVENTS_PREFIX = "bronze/streaming/card_authorization"
@@ -64,6 +68,7 @@ GOLD_WATERMARK = "_state/gold_watermark.json"
 MAINTENANCE_STATE = "_state/maintenance.json"
 FEATURE_STORE_WATERMARK = "_state/feature_store_ingest.json"
 ONLINE_STATE_SYNC_WATERMARK = "_state/online_state_sync.json"
+EVENT_ID_INDEX_FILE = "_state/event_id_index.sqlite"  # local lakes; DynamoDB on AWS (event_id_index.py)
 RUNS_PREFIX = "_runs"
 ALERTS_LOG = "_runs/alerts.log"
 FEATURE_STORE_DEAD_LETTERS = "_dead_letter/feature_store"
@@ -91,6 +96,15 @@ def labels_uri(storage: LakeStorage) -> str:
 def bronze_ledger_uri(storage: LakeStorage, *parts: str) -> str:
     """A file of the bronze ledger (`committed.json`, `pending.json`, `hours/<hour>.json`)."""
     return storage.uri(BRONZE_LEDGER_PREFIX, *parts)
+
+
+def state_commit_log(storage: LakeStorage, pointer_uri: str, *, what: str) -> CreateOnlyLog:
+    """The create-only commits behind a `_state/<name>.json` watermark: records in `_state/<name>.commits/`,
+    the watermark file itself being the pointer (so it keeps its shape for every reader)."""
+    records_uri = (
+        pointer_uri[: -len(".json")] + ".commits" if pointer_uri.endswith(".json") else pointer_uri + ".commits"
+    )
+    return CreateOnlyLog(storage, records_uri=records_uri, pointer_uri=pointer_uri, sequence_key="sequence", what=what)
 
 
 def gold_watermark_uri(storage: LakeStorage) -> str:
