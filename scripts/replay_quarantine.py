@@ -18,7 +18,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from spark_jobs.bronze_contract import QUARANTINE_REASONS
-from spark_jobs.job_options import REPO_ROOT_FX_RATES, add_lake_options, parse_day
+from spark_jobs.job_options import (
+    REPO_ROOT_FX_RATES,
+    add_event_id_index_options,
+    add_lake_options,
+    add_region_option,
+    check_event_id_index_options,
+    parse_day,
+)
 from spark_jobs.run_trace import add_run_options
 
 
@@ -43,7 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="Secrets Manager secret with the hex card-token key (default: env LAKEHOUSE_CARD_TOKEN_KEY, else dev key)",
     )
-    return parser.parse_args(argv)
+    add_event_id_index_options(parser)
+    add_region_option(parser)
+    args = parser.parse_args(argv)
+    check_event_id_index_options(parser, args)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         fx_rates=args.fx_rates,
         card_token_secret_id=args.card_token_secret_id,
         endpoint_url=args.endpoint_url,
+        event_id_index_table=args.event_id_index_table,
+        event_id_index_path=args.event_id_index_path,
+        region=args.region,
     )
     job = JobSpec(
         job="replay_quarantine",

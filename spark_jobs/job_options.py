@@ -37,6 +37,38 @@ def add_region_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_event_id_index_options(parser: argparse.ArgumentParser, *, backfill: bool = False) -> None:
+    """Where the event-id index is (spark_jobs/event_id_index.py): the dedupe's exact lookup at any distance."""
+    parser.add_argument(
+        "--event-id-index-table",
+        default=None,
+        help="DynamoDB table of the event-id index (the state machines pass it; `terraform output -raw "
+        "event_id_index_table_name`); empty or absent: the SQLite index of a local lake",
+    )
+    parser.add_argument(
+        "--event-id-index-path",
+        default=None,
+        help="SQLite event-id index file (default: <lake-root>/_state/event_id_index.sqlite for a local lake; an "
+        "s3:// lake needs this or --event-id-index-table, and a file only works with local Spark)",
+    )
+    if backfill:
+        parser.add_argument(
+            "--backfill-event-id-index",
+            action="store_true",
+            help="before the first batch, add every (event_id, dt) of silver to the event-id index (one scan of "
+            "silver; idempotent). Runs by itself when the index is not complete yet (docs/runbook.md)",
+        )
+
+
+def check_event_id_index_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage error for an s3:// lake without an index its Spark workers can share."""
+    if args.lake_root.startswith(("s3://", "s3a://")) and not (args.event_id_index_table or args.event_id_index_path):
+        parser.error(
+            f"--lake-root {args.lake_root} is on S3: pass --event-id-index-table (DynamoDB; "
+            "`terraform output -raw event_id_index_table_name`) or --event-id-index-path (local Spark only)"
+        )
+
+
 def parse_day(text: str) -> date:
     try:
         return date.fromisoformat(text)

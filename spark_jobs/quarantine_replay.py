@@ -6,6 +6,10 @@ classification as new data: into silver, the duplicates log, or back to quaranti
 that leave quarantine are deleted from it after the silver and duplicates commits, so a crash in between
 leaves a line in two places only until the rerun (which finds it in silver as a no-op and deletes it).
 A formerly unreadable file that now reads is replayed whole: its lines take the place of the file row.
+
+Duplicates are found exactly at any distance, like ingestion: silver at the lines' days +-1 plus the days the
+event-id index names (spark_jobs/event_id_index.py); the (event_id, dt) of each line moving into silver is added
+to the index before the silver commit.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_TABLE, SILVER_TABLE, ta
 from spark_jobs.run_report import RunReport
 from spark_jobs.silver_ingest import (
     SilverOptions,
+    index_inserts,
     insert_by_location,
     insert_silver,
     known_silver_rows,
@@ -44,21 +49,34 @@ class QuarantineReplayOptions:
     fx_rates: str | None = None  # currency,usd_rate CSV (path or URI); None: the reference file
     card_token_secret_id: str | None = None  # None: env LAKEHOUSE_CARD_TOKEN_KEY, else the development key
     endpoint_url: str | None = None
+    # The event-id index (spark_jobs/event_id_index.py), as silver_and_gold.py takes it: a DynamoDB table, else a
+    # SQLite path, else the local lake's own file.
+    event_id_index_table: str | None = None
+    event_id_index_path: str | None = None
+    region: str | None = None
 
 
 def run_quarantine_replay(storage: LakeStorage, report: RunReport, options: QuarantineReplayOptions):
     """The replay job's body (scripts/replay_quarantine.py): load the reference data, replay, the metrics."""
     from spark_jobs.card_numbers import resolve_token_key
+    from spark_jobs.event_id_index import index_location
     from spark_jobs.job_run import JobResult
     from spark_jobs.session import build_spark_session
-    from spark_jobs.silver_ingest import ensure_silver_tables, load_fx_rates_file
+    from spark_jobs.silver_ingest import ensure_event_id_index, ensure_silver_tables, load_fx_rates_file
 
     silver_options = SilverOptions(
         fx_rates=load_fx_rates_file(options.fx_rates, endpoint_url=options.endpoint_url),
         token_key=resolve_token_key(options.card_token_secret_id),
+        event_id_index=index_location(
+            storage.root,
+            table=options.event_id_index_table,
+            path=options.event_id_index_path,
+            region=options.region,
+        ),
     )
     spark = build_spark_session("replay_quarantine", s3_endpoint_url=options.endpoint_url)
     ensure_silver_tables(spark, storage)
+    ensure_event_id_index(spark, storage, silver_options, report)  # a lake built before the index: backfill
     replay_quarantine(spark, storage, silver_options, report, options, ingested_at=report.started_at)
     counts = report.counts
     return JobResult(
@@ -111,8 +129,13 @@ def replay_quarantine(
 
     with report.step("classify"):
         valid = silver.accepted_records(replayed_lines)
-        batch_dates, known = known_silver_rows(spark, silver_path, valid)
+        # The same exact lookup as ingestion: silver at the lines' days +-1 and the days the event-id index names.
+        lookup = known_silver_rows(spark, silver_path, valid, silver_options.event_id_index)
+        batch_dates = lookup.batch_dates
         # Checkpointed: the silver insert below would invalidate a cached plan that reads silver.
+        known = lookup.rows.localCheckpoint(eager=True)
+        lookup.record(report, lookup.rows)
+        report.details["event_id_index_lookup"] = lookup.details
         classified = silver.classify_valid_records(valid, known).localCheckpoint(eager=True)
         rejected = silver.rejected_lines(replayed_lines.unionByName(still_unreadable)).unionByName(
             silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate"))
@@ -120,6 +143,9 @@ def replay_quarantine(
         outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
 
     with report.step("write"):
+        # Like ingestion: the index first (a superset of silver, so a crash before the silver commit is safe).
+        index_inserts(classified, silver_options.event_id_index, report)
+        fail_point("replay_after_event_id_index_write")
         inserts = silver.silver_rows(
             classified.where(F.col("outcome") == "insert"), run_id=report.run_id, ingested_at=ingested_at
         )
@@ -142,6 +168,8 @@ def replay_quarantine(
         frame.unpersist()
     release_checkpoint(classified)
     release_checkpoint(selected)
+    release_checkpoint(lookup.indexed)
+    release_checkpoint(known)
 
 
 def _update_quarantine(

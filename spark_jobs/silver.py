@@ -225,7 +225,8 @@ def classify_valid_records(
     """Tag each valid batch row with `outcome`: insert, noop, duplicate or conflicting_duplicate.
 
     `silver_known` holds the silver rows that may share an event_id with the batch (the batch's dt
-    partitions ± 1 day). Ranking puts silver rows first (earlier batches win), then the batch by
+    partitions ± 1 day, plus the days the event-id index names for its ids: silver_ingest.known_silver_rows).
+    Ranking puts silver rows first (earlier batches win), then the batch by
     (source_file, line_number).
 
     With `repeated_ids` (`repeated_event_ids`, small enough to broadcast), only the rows of those ids are

@@ -22,8 +22,10 @@ from spark_jobs.bronze_contract import FUTURE_TS_ALLOWANCE
 from spark_jobs.bronze_ledger import MAX_FIREHOSE_BUFFERING
 from spark_jobs.job_options import (
     REPO_ROOT_FX_RATES,
+    add_event_id_index_options,
     add_lake_options,
     add_region_option,
+    check_event_id_index_options,
     day_before,
     parse_day,
     parse_timestamp,
@@ -113,6 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Secrets Manager secret holding the hex HMAC key for card tokens; default: env "
         "LAKEHOUSE_CARD_TOKEN_KEY, else the documented development key",
     )
+    add_event_id_index_options(parser, backfill=True)
     parser.add_argument(
         "--vacuum-retention-hours",
         type=int,
@@ -132,6 +135,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="register the tables in this catalog database (Glue on EMR) so Athena can query them",
     )
     args = parser.parse_args(argv)
+    check_event_id_index_options(parser, args)
     if args.lookback_hours < 0:
         parser.error("--lookback-hours must be >= 0")
     _check_lookback(parser, args)
@@ -223,6 +227,7 @@ def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
     """The job's body (the CLI's own arguments): silver from bronze, gold, the catalog; the metrics."""
     from spark_jobs.card_numbers import resolve_token_key
     from spark_jobs.delta_tables import register_in_catalog
+    from spark_jobs.event_id_index import index_location
     from spark_jobs.job_run import JobResult
     from spark_jobs.lake import CATALOG_TABLES, table_path
     from spark_jobs.session import build_spark_session
@@ -234,6 +239,10 @@ def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
         lookback_hours=args.lookback_hours,
         full_scan=args.full_scan,
         max_batch_files=args.max_batch_files,
+        event_id_index=index_location(
+            args.lake_root, table=args.event_id_index_table, path=args.event_id_index_path, region=args.region
+        ),
+        backfill_event_id_index=args.backfill_event_id_index,
         now=args.now,
         future_allowance=timedelta(minutes=args.future_allowance_minutes),
         firehose_buffering=(

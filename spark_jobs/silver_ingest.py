@@ -20,10 +20,17 @@ from spark_jobs.delta_tables import (
     sql_literal_list,
     table_exists,
 )
+from spark_jobs.event_id_index import (
+    EventIdIndexLocation,
+    add_to_index,
+    backfill_from_silver,
+    indexed_days,
+)
 from spark_jobs.fault_injection import fail_point
 from spark_jobs.job_log import log
 from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_TABLE, SILVER_TABLE, table_path
 from spark_jobs.run_report import RunReport
+from spark_jobs.scan_metrics import scanned_files_and_bytes
 from spark_jobs.storage import LakeStorage, spark_path
 
 
@@ -34,11 +41,15 @@ class SilverOptions:
     lookback_hours: int = 48
     full_scan: bool = False
     max_batch_files: int = 2000
+    # The exact event-id lookup (event_id_index.py); the jobs always give one (None only for transforms' tests).
+    event_id_index: EventIdIndexLocation | None = None
+    backfill_event_id_index: bool = False  # fill the index from silver before the first batch, even if complete
     # The run's "now" (the schedule's time; None: the clock), how far a folder's hour or an event's ts may
     # lie after it, and the Firehose buffering interval that bounds a record's arrival (docs/runbook.md).
     now: datetime | None = None
     future_allowance: timedelta = FUTURE_TS_ALLOWANCE
     firehose_buffering: timedelta = MAX_FIREHOSE_BUFFERING
+
 
 # Above this many repeated ids (a whole batch re-delivered) the dedupe ranks every row instead of
 # broadcasting the ids to pick out the rows to rank.
@@ -106,10 +117,18 @@ def ingest_bronze(
         already_in_silver=0,
         duplicates=0,
         quarantined=0,
+        event_id_index_backfilled=0,
+        event_id_index_lookups=0,
+        event_id_index_hits=0,
+        event_id_index_writes=0,
+        dedupe_silver_files_read=0,
+        dedupe_silver_bytes_read=0,
     )
     report.counts.setdefault("quarantined_by_reason", {})
     with report.step("silver_prepare"):
         ensure_silver_tables(spark, storage)
+    with report.step("event_id_index_prepare"):
+        ensure_event_id_index(spark, storage, options, report)
     pending = ledger.pending()
     if pending:
         log.warning("resuming uncommitted batch %s of run %s", pending.batch, pending.run_id)
@@ -214,12 +233,14 @@ def write_batch(
     valid = silver.accepted_records(parsed)
     with report.step("deduplicate"):
         silver_path = table_path(storage, SILVER_TABLE)
-        batch_dates, known = known_silver_rows(spark, silver_path, valid)
+        lookup = known_silver_rows(spark, silver_path, valid, options.event_id_index)
+        batch_dates = lookup.batch_dates
         # The silver rows the batch may repeat, checkpointed: no plan below reads the silver table, so the
         # silver commit cannot invalidate the cached classification (Spark drops every cached plan over a
         # path a write commits to, and the ranking would run again for each later write).
-        known = known.select("event_id", *silver.PAYLOAD_FIELDS, "source_file", "line_number")
-        known = known.localCheckpoint(eager=True)
+        known_scan = lookup.rows.select("event_id", *silver.PAYLOAD_FIELDS, "source_file", "line_number")
+        known = known_scan.localCheckpoint(eager=True)
+        lookup.record(report, known_scan)
         repeated = silver.repeated_event_ids(valid, known).localCheckpoint(eager=True)
         repeated_count = repeated.count()
         ranked_only_repeated = repeated_count <= MAX_BROADCAST_REPEATED_IDS
@@ -230,6 +251,7 @@ def write_batch(
             {
                 "repeated_event_ids": repeated_count,
                 "ranked": "repeated ids only" if ranked_only_repeated else "all rows",
+                "event_id_index": lookup.details,
             }
         )
         outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
@@ -251,6 +273,9 @@ def write_batch(
             f"{quarantined} for files {uris[:3]}..."
         )
 
+    with report.step("write_event_id_index"):
+        index_inserts(classified, options.event_id_index, report)
+    fail_point("after_event_id_index_write")  # the index names days silver does not hold yet: a hint, safe
     with report.step("write_silver"):
         inserts = silver.silver_rows(
             classified.where(F.col("outcome") == "insert"), run_id=run_id, ingested_at=ingested_at
@@ -273,6 +298,7 @@ def write_batch(
     rejected.unpersist()
     release_checkpoint(repeated)
     release_checkpoint(known)
+    release_checkpoint(lookup.indexed)
 
     report.add(
         records_read=records_read,
@@ -307,15 +333,87 @@ def read_and_parse(
     )
 
 
-def known_silver_rows(spark: SparkSession, silver_path: str, valid: DataFrame) -> tuple[list, DataFrame]:
-    """The batch's event days, and the silver rows that may share an event_id with it (those days ± 1)."""
+@dataclass(frozen=True)
+class KnownSilverRows:
+    """What the dedupe compares a batch with: the silver rows that may share an event_id with it."""
+
+    batch_dates: list  # the batch's event days
+    rows: DataFrame  # silver at the batch's days +-1 and at the days the index names for the batch's ids
+    indexed: DataFrame  # (event_id, dt) the index holds for the batch's ids, checkpointed
+    details: dict  # ids looked up and found, the days read because the index named them
+
+    def record(self, report: RunReport, scanned: DataFrame) -> None:
+        """Add the lookup's counts and the silver files/bytes `scanned` (the materialized rows) read."""
+        files, size = scanned_files_and_bytes(scanned)
+        self.details.update(silver_files_read=files, silver_bytes_read=size)
+        report.add(
+            event_id_index_lookups=self.details["ids_looked_up"],
+            event_id_index_hits=self.details["ids_found"],
+            dedupe_silver_files_read=files,
+            dedupe_silver_bytes_read=size,
+        )
+
+
+def known_silver_rows(
+    spark: SparkSession, silver_path: str, valid: DataFrame, index: EventIdIndexLocation | None
+) -> KnownSilverRows:
+    """The silver rows a batch may repeat, exact at any distance with reads bounded by the batch, not the lake.
+
+    Silver at the batch's event days +-1 (most re-deliveries keep their ts) plus, for ids the event-id index
+    knows at other days (a re-delivery whose ts moved), exactly those days, filtered to those ids. The index
+    is a superset of silver's (event_id, dt) pairs, so a day it names without the row (a crash between the
+    index write and the silver commit) is read and simply holds nothing for the id: silver decides.
+    """
+    if index is None:
+        raise ValueError("the dedupe needs the event-id index (SilverOptions.event_id_index)")
     batch_dates = sorted(row.dt for row in valid.select("dt").distinct().collect())
-    lookup_dates = sorted({day + timedelta(days=delta) for day in batch_dates for delta in (-1, 0, 1)})
-    if lookup_dates and table_exists(spark, silver_path):
-        known = spark.read.format("delta").load(silver_path).where(F.col("dt").isin(lookup_dates))
-    else:
-        known = spark.createDataFrame([], silver.SILVER_SCHEMA)
-    return batch_dates, known
+    near_dates = sorted({day + timedelta(days=delta) for day in batch_dates for delta in (-1, 0, 1)})
+    indexed = indexed_days(valid, index).localCheckpoint(eager=True)
+    far = indexed.where(~F.col("dt").isin(near_dates)) if near_dates else indexed
+    far_dates = sorted(row.dt for row in far.select("dt").distinct().collect())
+    details = {
+        "ids_looked_up": valid.select("event_id").distinct().count(),
+        "ids_found": indexed.select("event_id").distinct().count(),
+        "indexed_days_read": [day.isoformat() for day in far_dates],
+    }
+    if not near_dates or not table_exists(spark, silver_path):
+        return KnownSilverRows(batch_dates, spark.createDataFrame([], silver.SILVER_SCHEMA), indexed, details)
+    table = spark.read.format("delta").load(silver_path)
+    rows = table.where(F.col("dt").isin(near_dates))
+    if far_dates:
+        # Partition pruning on the named days; the semi join keeps only the ids the index named there.
+        named = table.where(F.col("dt").isin(far_dates)).join(
+            far.select("event_id", "dt").distinct(), ["event_id", "dt"], "left_semi"
+        )
+        rows = rows.unionByName(named)
+    return KnownSilverRows(batch_dates, rows, indexed, details)
+
+
+def index_inserts(classified: DataFrame, index: EventIdIndexLocation | None, report: RunReport) -> None:
+    """Add the (event_id, dt) of the rows about to be inserted into silver, before the silver commit."""
+    if index is None:
+        raise ValueError("the dedupe needs the event-id index (SilverOptions.event_id_index)")
+    written = add_to_index(classified.where(F.col("outcome") == "insert").select("event_id", "dt"), index)
+    report.add(event_id_index_writes=written)
+
+
+def ensure_event_id_index(spark: SparkSession, storage: LakeStorage, options: SilverOptions, report: RunReport) -> None:
+    """Backfill the index from silver when asked to, or when it is not complete yet (a lake built before the
+    index, a lost index): one scan of silver's event_id and dt, idempotent; the marker is written last."""
+    location = options.event_id_index
+    if location is None:
+        raise ValueError("the dedupe needs the event-id index (SilverOptions.event_id_index)")
+    index = location.open()
+    try:
+        complete = index.is_complete()
+    finally:
+        index.close()
+    report.details["event_id_index"] = {"store": location.describe(), "complete_before_run": complete}
+    if complete and not options.backfill_event_id_index:
+        return
+    log.warning("event-id index %s: backfilling from silver (one scan)", location.describe())
+    silver_table = spark.read.format("delta").load(table_path(storage, SILVER_TABLE))
+    report.add(event_id_index_backfilled=backfill_from_silver(silver_table, location))
 
 
 def insert_silver(spark: SparkSession, silver_path: str, inserts: DataFrame, batch_dates: list) -> None:
