@@ -211,7 +211,7 @@ def test_job_arguments():
     assert job_arguments("stream", "RunSilverAndGold") == [
         "--mode", "stream", "--lake-root", "<lake_root>", "--region", "<aws_region>",
         "--glue-database", "<glue_database>",
-        "--card-token-secret-id", "<card_token_secret_id>",
+        "--card-token-secret-id", "<card_token_secret_id>", "--event-id-index-table", "<event_id_index_table>",
         "--fx-rates", "<code_uri>/spark_jobs/reference_data/fx_rates.csv",
         *trace_arguments("RunSilverAndGold"),
     ]  # fmt: skip
@@ -233,7 +233,7 @@ def test_job_arguments():
     assert job_arguments("daily", "RunDailySilverAndGold", retry=2) == [
         "--mode", "daily", "--lake-root", "<lake_root>", "--region", "<aws_region>",
         "--glue-database", "<glue_database>",
-        "--card-token-secret-id", "<card_token_secret_id>",
+        "--card-token-secret-id", "<card_token_secret_id>", "--event-id-index-table", "<event_id_index_table>",
         "--fx-rates", "<code_uri>/spark_jobs/reference_data/fx_rates.csv",
         "--scheduled-time", "2026-01-02T00:05:00Z", *trace_arguments("RunDailySilverAndGold", retry=2),
     ]  # fmt: skip

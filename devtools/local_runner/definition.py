@@ -24,6 +24,7 @@ PLACEHOLDERS = (
     "alerts_topic_arn",
     "feature_store_backend",
     "online_state_table",
+    "event_id_index_table",
     "delta_log_table_name",
     "glue_database",
     "card_token_secret_id",

@@ -36,6 +36,7 @@ def local_config(lake_root: str, state_dir: Path, overrides: Mapping[str, str] |
     lake = lake_root.rstrip("/") if lake_root.startswith(("s3://", "s3a://")) else str(Path(lake_root).resolve())
     # feature_store/ingest_features.py's own default for a local lake; an S3 lake keeps it on this machine.
     online_store = local_online_store_path(lake_root) or str(state_dir / "online.db")
+    is_s3 = lake_root.startswith(("s3://", "s3a://"))
     config = {
         "aws_region": "us-east-1",
         "emr_application_id": "local",
@@ -49,6 +50,10 @@ def local_config(lake_root: str, state_dir: Path, overrides: Mapping[str, str] |
         # empty argument); the local runner adds it to the ingestion job (LocalServices._local_only_arguments).
         "online_store_path": online_store,
         "online_state_table": "",  # empty: the ingestion syncs the local SQLite state (beside online.db)
+        # empty: silver_and_gold's SQLite event-id index, in a local lake's _state/ by default; for an S3 lake
+        # the runner adds --event-id-index-path (a file on this machine, not a placeholder, like online_store_path)
+        "event_id_index_table": "",
+        "event_id_index_path": str(state_dir / "event_id_index.sqlite") if is_s3 else "",
         "delta_log_table_name": "local-delta-log",
         "glue_database": "",
         "card_token_secret_id": "",

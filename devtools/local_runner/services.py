@@ -143,6 +143,9 @@ class LocalServices:
         an empty argument, and EMR drops empty arguments (the local backend's online store)."""
         if entry_point == REPO_ROOT / "feature_store" / "ingest_features.py" and self.config.get("online_store_path"):
             return ["--online-store-path", self.config["online_store_path"]]
+        if entry_point == REPO_ROOT / "spark_jobs" / "silver_and_gold.py" and self.config.get("event_id_index_path"):
+            # an S3 lake run here: the SQLite event-id index on this machine
+            return ["--event-id-index-path", self.config["event_id_index_path"]]
         return []
 
     @staticmethod

@@ -24,6 +24,7 @@ AGREED_VARIABLES = {
     "card_token_secret_id",
     "log_group_name",
     "online_state_table",
+    "event_id_index_table",
 }
 # templatefile() syntax: ${name} interpolations; $${ is a literal "${".
 PLACEHOLDER = re.compile(r"(?<!\$)\$\{\s*([^}]*?)\s*\}")

@@ -197,6 +197,7 @@ OPERATOR_OUTPUTS = {
     "alerts_topic_arn",
     "card_token_secret_name",
     "online_state_table_name",
+    "event_id_index_table_name",
     "feature_serving",
 }
 

@@ -78,6 +78,11 @@ output "log_group_names" {
   value       = module.platform.log_group_names
 }
 
+output "event_id_index_table_name" {
+  description = "Event-id index table of silver's dedupe (--event-id-index-table of silver_and_gold and the replay)."
+  value       = module.platform.event_id_index_table_name
+}
+
 output "online_state_table_name" {
   description = "Request-time online state table."
   value       = module.platform.online_state_table_name

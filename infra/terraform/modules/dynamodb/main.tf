@@ -2,7 +2,7 @@ module "kms" {
   source = "../kms_key"
 
   alias_name              = "${var.name_prefix}-dynamodb"
-  description             = "Encrypts the ${var.name_prefix} run-lease and Delta log-store tables."
+  description             = "Encrypts the ${var.name_prefix} run-lease, Delta log-store and event-id index tables."
   deletion_window_in_days = var.kms_deletion_window_in_days
   tags                    = var.tags
 }
@@ -16,6 +16,32 @@ resource "aws_dynamodb_table" "lease" {
 
   attribute {
     name = "lease_id"
+    type = "S"
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = module.kms.key_arn
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  tags = var.tags
+}
+
+# The dedupe's exact lookup at any distance (spark_jobs/event_id_index.py): one item per silver event_id holding
+# the set of days (`days`, SS) silver may hold it at, added with UpdateItem ADD before each silver commit. No TTL:
+# an id must be found however old it is (about 100 bytes per event).
+resource "aws_dynamodb_table" "event_id_index" {
+  name                        = "${var.name_prefix}-event-id-index"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "event_id"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "event_id"
     type = "S"
   }
 

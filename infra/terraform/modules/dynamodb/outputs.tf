@@ -18,7 +18,17 @@ output "delta_log_table_arn" {
   value       = aws_dynamodb_table.delta_log.arn
 }
 
+output "event_id_index_table_name" {
+  description = "Name of the event-id index table (partition key `event_id`; attribute `days`, a string set of silver days)."
+  value       = aws_dynamodb_table.event_id_index.name
+}
+
+output "event_id_index_table_arn" {
+  description = "ARN of the event-id index table."
+  value       = aws_dynamodb_table.event_id_index.arn
+}
+
 output "kms_key_arn" {
-  description = "ARN of the key encrypting both tables."
+  description = "ARN of the key encrypting the module's tables."
   value       = module.kms.key_arn
 }

@@ -9,7 +9,7 @@ variable "name_prefix" {
 }
 
 variable "deletion_protection" {
-  description = "Protect both tables from deletion (turn off before `terraform destroy`)."
+  description = "Protect the module's tables from deletion (turn off before `terraform destroy`)."
   type        = bool
   default     = true
 }

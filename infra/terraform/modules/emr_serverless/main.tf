@@ -357,6 +357,19 @@ data "aws_iam_policy_document" "this" {
     resources = [var.delta_log_table_arn]
   }
 
+  # The dedupe's event-id index (spark_jobs/event_id_index.py): lookups (BatchGetItem, the completeness marker's
+  # GetItem) and set-adds (UpdateItem ADD, the marker's UpdateItem SET). Never Put, Delete or Scan.
+  statement {
+    sid    = "ReadAndAddEventIdIndex"
+    effect = "Allow"
+    actions = [
+      "dynamodb:BatchGetItem",
+      "dynamodb:GetItem",
+      "dynamodb:UpdateItem",
+    ]
+    resources = [var.event_id_index_table_arn]
+  }
+
   # The ingestion job writes silver's events into the online state, removes quarantined ones and resyncs.
   statement {
     sid    = "KeepOnlineStateInLine"

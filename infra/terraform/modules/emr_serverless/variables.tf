@@ -206,6 +206,16 @@ variable "dynamodb_kms_key_arn" {
   }
 }
 
+variable "event_id_index_table_arn" {
+  description = "ARN of the event-id index table (encrypted with dynamodb_kms_key_arn); silver_and_gold and the quarantine replay read and add to it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/.+$", var.event_id_index_table_arn))
+    error_message = "event_id_index_table_arn must be a DynamoDB table ARN."
+  }
+}
+
 variable "online_state_table_arn" {
   description = "ARN of the request-time online state table; the ingestion job keeps it in line with silver."
   type        = string

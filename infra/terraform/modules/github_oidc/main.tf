@@ -119,6 +119,7 @@ data "aws_iam_policy_document" "boundary" {
       "dynamodb:PutItem",
       "dynamodb:Query",
       "dynamodb:TransactWriteItems",
+      "dynamodb:UpdateItem",
       "ec2:AssignPrivateIpAddresses",
       "ec2:CreateNetworkInterface",
       "ec2:DeleteNetworkInterface",

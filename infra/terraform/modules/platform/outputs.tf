@@ -68,6 +68,11 @@ output "state_machine_arns" {
   value       = module.step_functions.state_machine_arns
 }
 
+output "event_id_index_table_name" {
+  description = "DynamoDB event-id index of silver's dedupe (key `event_id`, attribute `days`); pass it as --event-id-index-table."
+  value       = module.dynamodb.event_id_index_table_name
+}
+
 output "online_state_table_name" {
   description = "DynamoDB table of the request-time online state (keys `card_id`, `sk`; TTL `expires_at`)."
   value       = module.online_state.table_name

@@ -24,6 +24,7 @@ locals {
     feature_store_backend = "sagemaker"
     delta_log_table_name  = var.delta_log_table_name
     online_state_table    = var.online_state_table_name
+    event_id_index_table  = var.event_id_index_table_name
     glue_database         = var.glue_database
     card_token_secret_id  = var.card_token_secret_id
     log_group_name        = var.job_log_group_name

@@ -99,6 +99,16 @@ variable "online_state_table_name" {
   }
 }
 
+variable "event_id_index_table_name" {
+  description = "Name of the event-id index table silver_and_gold's dedupe reads and adds to (template variable `event_id_index_table`)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_.-]{3,255}$", var.event_id_index_table_name))
+    error_message = "event_id_index_table_name must be a DynamoDB table name."
+  }
+}
+
 variable "lease_table_arn" {
   description = "ARN of the run-lease DynamoDB table."
   type        = string
