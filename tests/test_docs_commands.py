@@ -280,7 +280,14 @@ def test_the_docs_show_commands():
         ("cardfeat silver-and-gold --mode nightly", "refuses"),
         ("cardfeat no-such-command", "unknown cardfeat command"),
         ("python scripts/no_such_script.py --x", "not the program of any cardfeat command"),
-        ("spark-submit --master 'local[*]' spark_jobs/silver_and_gold.py --lake-root s3://b/p", "needs --card-token"),
+        (
+            "spark-submit --master 'local[*]' spark_jobs/silver_and_gold.py --lake-root s3://b/p --event-id-index-table t",
+            "needs --card-token",
+        ),
+        (
+            "spark-submit --master 'local[*]' spark_jobs/silver_and_gold.py --lake-root s3://b/p --card-token-secret-id s",
+            "pass --event-id-index-table",
+        ),
         ("make no-such-target", "no such target"),
         ("rsync -a lake/ elsewhere/", "neither a command of ours"),
     ],
