@@ -20,6 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from devtools.local_runner.lease import add_lease_option
 from feature_store.cli_options import (
     add_backend_options,
     add_feature_group_option,
@@ -47,6 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add_feature_group_option(parser)
     add_writer_options(parser)
+    add_lease_option(parser)
     args = parser.parse_args(argv)
     resolve_writer_args(parser, args)
     resolve_backend_args(parser, args)
@@ -55,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from devtools.local_runner.lease import run_holding_lease
     from feature_store.dead_letters import DeadLetterReplayOptions, run_dead_letter_replay
     from spark_jobs.job_run import JobSpec, run_job
 
@@ -72,10 +75,15 @@ def main(argv: list[str] | None = None) -> int:
         endpoint_url=args.endpoint_url,
         arguments=vars(args),
     )
-    return run_job(
-        job,
-        lambda storage, report: run_dead_letter_replay(
-            storage, report, options, backend, endpoint_url=args.endpoint_url
+    # A replay writes the Feature Store: it holds the pipeline lease, as the scheduled runs do.
+    return run_holding_lease(
+        args,
+        job="replay_dead_letters",
+        run=lambda: run_job(
+            job,
+            lambda storage, report: run_dead_letter_replay(
+                storage, report, options, backend, endpoint_url=args.endpoint_url
+            ),
         ),
     )
 

@@ -57,6 +57,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--time-scale", type=float, default=1.0, help="multiply Wait and Retry delays (default 1)")
     parser.add_argument("--spark-master", default="local[*]", help="spark-submit --master (default: local[*])")
     parser.add_argument("--json", action="store_true", help="print the execution result as JSON at the end")
+    parser.add_argument(
+        "--single-writer-s3-lake",
+        action="store_true",
+        help="allow an s3:// --lake-root that nothing else writes (a moto server, a scratch bucket): the local "
+        "runner has neither the DynamoDB lease nor Delta's S3DynamoDBLogStore, so it refuses a shared S3 lake",
+    )
     args = parser.parse_args(argv)
     if args.mode == "stream" and (args.date or args.scheduled_time):
         parser.error("--date and --scheduled-time are for --mode daily")
@@ -88,6 +94,7 @@ def run_request(args: argparse.Namespace) -> RunRequest:
         time_scale=args.time_scale,
         spark_master=args.spark_master,
         print_json=args.json,
+        single_writer_s3_lake=args.single_writer_s3_lake,
     )
 
 

@@ -88,6 +88,7 @@ def test_stream_pipeline_on_a_moto_s3_lake(moto_s3, tmp_path):
         state_dir=tmp_path / "state",
         spark_master="local[2]",
         log=lines.append,
+        single_writer_s3_lake=True,  # the moto bucket has no other writer
     )
     assert result.status == "SUCCEEDED", "\n".join(lines[-60:]) + f"\n{result.error}: {result.cause}"
     assert result.output["status"] == "succeeded"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devtools.local_runner.errors import DefinitionError, UnsupportedConstruct
-from devtools.local_runner.pipeline import run_pipeline, summary_lines
+from devtools.local_runner.pipeline import UnguardedLakeError, run_pipeline, summary_lines
 from spark_jobs import exit_codes
 
 
@@ -30,6 +30,7 @@ class RunRequest:
     time_scale: float = 1.0
     spark_master: str = "local[*]"
     print_json: bool = False
+    single_writer_s3_lake: bool = False  # --single-writer-s3-lake: nothing else writes that S3 lake
 
 
 def execution_input_for(request: RunRequest) -> dict:
@@ -48,7 +49,8 @@ def execution_input_for(request: RunRequest) -> dict:
 
 def run_command(request: RunRequest) -> int:
     """Run the execution, print its summary (and the result as JSON if asked): 0 succeeded, 1 failed, 4 an invalid
-    definition, 5 no lake at a local --lake-root (a mistyped path would otherwise run on a new, empty lake)."""
+    definition, 5 no lake at a local --lake-root (a mistyped path would otherwise run on a new, empty lake) or an
+    s3:// lake without --single-writer-s3-lake (pipeline.refuse_unguarded_s3_lake)."""
     if not request.lake_root.startswith(("s3://", "s3a://")) and not Path(request.lake_root).is_dir():
         print(
             f"run_pipeline: error: --lake-root {request.lake_root}: no lake there (not an existing folder); "
@@ -68,7 +70,11 @@ def run_command(request: RunRequest) -> int:
             execution_name=request.execution_name,
             time_scale=request.time_scale,
             spark_master=request.spark_master,
+            single_writer_s3_lake=request.single_writer_s3_lake,
         )
+    except UnguardedLakeError as error:
+        print(f"run_pipeline: error: {error}", file=sys.stderr)
+        return exit_codes.PRECONDITION_FAILED
     except (UnsupportedConstruct, DefinitionError) as error:
         kind = "unsupported" if isinstance(error, UnsupportedConstruct) else "invalid"
         print(f"run_pipeline: {kind}: {error}", file=sys.stderr)

@@ -50,6 +50,11 @@ def local_config(lake_root: str, state_dir: Path, overrides: Mapping[str, str] |
         # empty argument); the local runner adds it to the ingestion job (LocalServices._local_only_arguments).
         "online_store_path": online_store,
         "online_state_table": "",  # empty: the ingestion syncs the local SQLite state (beside online.db)
+        # The bronze listing's lookback; empty buffering and retention (no delivery stream here): silver_and_gold
+        # bounds a record's arrival by Firehose's maximum buffering and leaves the retention check out.
+        "bronze_lookback_hours": "48",
+        "firehose_buffering_seconds": "",
+        "stream_retention_hours": "",
         # empty: silver_and_gold's SQLite event-id index, in a local lake's _state/ by default; for an S3 lake
         # the runner adds --event-id-index-path (a file on this machine, not a placeholder, like online_store_path)
         "event_id_index_table": "",
@@ -64,6 +69,24 @@ def local_config(lake_root: str, state_dir: Path, overrides: Mapping[str, str] |
             raise DefinitionError(f"unknown configuration key {key!r}; known: {', '.join(config)}")
         config[key] = str(value)
     return config
+
+
+class UnguardedLakeError(ValueError):
+    """An s3:// lake the local runner may not write: it has neither the DynamoDB lease nor the S3 log store."""
+
+
+def refuse_unguarded_s3_lake(lake_root: str, *, single_writer_s3_lake: bool) -> None:
+    """The local runner's lease is a file on this machine and it drops Delta's S3DynamoDBLogStore (it cannot
+    point at a custom endpoint), so on a shared S3 lake a deployed execution, or a runner elsewhere, could
+    commit at the same time (S3 has no atomic rename for Delta's default log store). Refused unless the caller
+    says nothing else writes that bucket."""
+    if lake_root.startswith(("s3://", "s3a://")) and not single_writer_s3_lake:
+        raise UnguardedLakeError(
+            f"--lake-root {lake_root}: the local runner has neither the pipeline's DynamoDB lease nor Delta's "
+            "S3DynamoDBLogStore, so another writer of that lake (the deployed state machines, a runner on another "
+            "machine) could commit at the same time. Start the deployed state machine instead (docs/runbook.md), "
+            "or pass --single-writer-s3-lake for a bucket nothing else writes (a moto server, a scratch bucket)."
+        )
 
 
 def run_pipeline(
@@ -82,12 +105,15 @@ def run_pipeline(
     log: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
     register_feature_group: bool | None = None,
+    single_writer_s3_lake: bool = False,
 ) -> ExecutionResult:
     """Run one execution of state_machines/<mode>.asl.json (or `definition_path`) locally.
 
     With the local feature store backend, the feature group is registered first (idempotent), as the deploy
-    workflow does on AWS; by default only when the jobs really run (no `job_launcher` stub).
+    workflow does on AWS; by default only when the jobs really run (no `job_launcher` stub). An s3:// lake is
+    refused (UnguardedLakeError) unless `single_writer_s3_lake` (see refuse_unguarded_s3_lake).
     """
+    refuse_unguarded_s3_lake(lake_root, single_writer_s3_lake=single_writer_s3_lake)
     state_dir = Path(state_dir) if state_dir else default_state_dir(lake_root)
     config = local_config(lake_root, state_dir, config_overrides)
     definition_path = definition_path or STATE_MACHINES_DIR / f"{mode}.asl.json"
