@@ -25,12 +25,22 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from spark_jobs.card_numbers import card_tokenizer, luhn_valid, mask_card_numbers
+from spark_jobs.card_numbers import (
+    DETECTABLE_STRETCH,
+    DETECTABLE_STRETCH_TABLE,
+    CardTokenKeys,
+    contains_card_number,
+    luhn_valid,
+    mask_card_field,
+    mask_card_numbers,
+    record_tokenizer,
+)
 
 __all__ = [
     "ACCEPTED_COLUMNS",
     "AMOUNT_LIMIT_EXCLUSIVE",
     "CONTRACT_FIELDS",
+    "FIELD_MAX_CHARS",
     "FILE_TOO_LARGE",
     "FUTURE_TS_ALLOWANCE",
     "LINE_TOO_LONG",
@@ -66,13 +76,34 @@ CONTRACT_FIELDS = (
     "card_number",
 )
 REQUIRED_FIELDS = CONTRACT_FIELDS[:-1]
+_CONTRACT_FIELD_SET = frozenset(CONTRACT_FIELDS)
 STRING_FIELDS = frozenset({"event_id", "card_id", "merchant_id", "currency", "country", "pos_mode", "card_number"})
 NUMBER_FIELDS = frozenset({"ts", "amount"})
+# The longest value (in characters) of each string field; longer is field_too_long. Ids: 128 is 4x the longest
+# id a producer sends today (32-hex event ids, 36-character UUIDs, "card_" + 6 hex) and far below what every store
+# takes (a Feature Store record identifier may hold 358,400 characters; S3 keys 1,024 bytes); a 20 MB card_id
+# would otherwise flow into silver, gold, Delta statistics and the online store. Codes: room for a wrong code to
+# be named by its own reason (unknown_currency "EURO", bad_enum "contactless "). card_number: 19 digits plus
+# separators a producer may have left in, so a long one is named by invalid_card_number up to this length.
+FIELD_MAX_CHARS = {
+    "event_id": 128,
+    "card_id": 128,
+    "merchant_id": 128,
+    "currency": 16,
+    "country": 16,
+    "pos_mode": 16,
+    "card_number": 64,
+}
+# The strings searched for card numbers by name first (table order), before the other fields in line order.
+_ID_MAX_CHARS = 128  # FIELD_MAX_CHARS of event_id, card_id and merchant_id (the fast path checks one number)
+_DETECTED_CONTRACT_FIELDS = ("event_id", "card_id", "merchant_id", "currency", "country", "pos_mode")
 POS_MODES = ("chip", "contactless", "swipe", "ecommerce", "manual")
 
 MALFORMED_JSON = "malformed_json"
 MISSING_FIELD = "missing_field"
 BAD_TYPE = "bad_type"
+FIELD_TOO_LONG = "field_too_long"
+CARD_NUMBER_IN_FIELD = "card_number_in_field"
 OUT_OF_RANGE = "out_of_range"
 FUTURE_TIMESTAMP = "future_timestamp"
 NON_POSITIVE_AMOUNT = "non_positive_amount"
@@ -102,6 +133,8 @@ QUARANTINE_REASONS = (
     MALFORMED_JSON,
     MISSING_FIELD,
     BAD_TYPE,
+    FIELD_TOO_LONG,
+    CARD_NUMBER_IN_FIELD,
     OUT_OF_RANGE,
     FUTURE_TIMESTAMP,
     NON_POSITIVE_AMOUNT,
@@ -276,7 +309,7 @@ def parse_bronze_file(
     data: bytes,
     *,
     fx_rates: Mapping[str, Decimal],
-    token_key: bytes,
+    token_key: bytes | CardTokenKeys,
     arrival: datetime | None = None,
     future_allowance: timedelta = FUTURE_TS_ALLOWANCE,
     limits: FramingLimits | None = None,
@@ -284,10 +317,11 @@ def parse_bronze_file(
     """Parse one bronze file (its raw bytes, gzip or not) under contract v1. Never raises on bad data.
 
     `fx_rates` maps currency code to usd_rate (see `load_fx_rates`); `token_key` is the card-token HMAC
-    key (see `spark_jobs.card_numbers.resolve_token_key`). `arrival` (UTC) is when the file's records had
-    arrived at the latest (`bronze_ledger.arrival_time`): a ts later than it plus `future_allowance` is
-    future_timestamp; None skips that rule. `limits` are the framing caps (file_too_large, line_too_long);
-    None: the defaults.
+    key, or every held key version (`spark_jobs.card_numbers.resolve_token_keys`; then `card_token` holds the
+    record's token under each version, current first: `card_numbers.token_candidates`). `arrival` (UTC) is
+    when the file's records had arrived at the latest (`bronze_ledger.arrival_time`): a ts later than it plus
+    `future_allowance` is future_timestamp; None skips that rule. `limits` are the framing caps (file_too_large,
+    line_too_long); None: the defaults.
     """
     rates = _checked_rates(fx_rates)
     future = _future_limit(arrival, future_allowance)
@@ -338,7 +372,7 @@ def judge_record(
     record: bytes | str,
     *,
     fx_rates: Mapping[str, Decimal],
-    token_key: bytes,
+    token_key: bytes | CardTokenKeys,
     received_at: datetime | None = None,
     future_allowance: timedelta = FUTURE_TS_ALLOWANCE,
 ) -> RecordVerdict:
@@ -431,6 +465,8 @@ def frame_file(data: bytes, limits: FramingLimits | None = None) -> FramedFile:
     limits = limits or DEFAULT_FRAMING_LIMITS
     if not isinstance(data, bytes):
         data = bytes(data)
+    if len(data) > limits.max_file_bytes:  # its stored size (a reader stops one byte past the cap)
+        return _unreadable(f"size over the {limits.max_file_bytes}-byte limit (--max-file-bytes)", FILE_TOO_LARGE)
     if data.startswith(_GZIP_MAGIC):
         try:
             decompressed = _gunzip(data, limits.max_file_bytes)
@@ -441,10 +477,6 @@ def frame_file(data: bytes, limits: FramingLimits | None = None) -> FramedFile:
                 f"decompressed size over the {limits.max_file_bytes}-byte limit (--max-file-bytes)", FILE_TOO_LARGE
             )
         data = decompressed
-    elif len(data) > limits.max_file_bytes:
-        return _unreadable(
-            f"size {len(data)} bytes, over the {limits.max_file_bytes}-byte limit (--max-file-bytes)", FILE_TOO_LARGE
-        )
     if data.startswith(_UTF16_BOMS) or data.startswith(b"\x00\x00\xfe\xff"):
         return _unreadable("bad encoding: UTF-16 or UTF-32 byte order mark (bronze is UTF-8)")
     nul = data.find(b"\x00")
@@ -508,7 +540,7 @@ def _parse_lines(
     lines: list[str | bytes],
     result: BronzeFileParse,
     rates: dict[str, Decimal],
-    token_key: bytes,
+    token_key: bytes | CardTokenKeys,
     future: _FutureLimit | None = None,
 ) -> int:
     """Validate every line into result.accepted / result.rejected; returns the number of blank lines.
@@ -538,6 +570,10 @@ def _parse_lines(
     countries = _COUNTRIES
     pos_modes = _POS_MODES
     lone_surrogate = _LONE_SURROGATE_ESCAPE.search
+    # card_number_in_field prefilter: a line without a stretch of 13 digits, spaces or dashes but its
+    # card_number value, and without an escape, cannot hold a detectable card number anywhere else.
+    stretch_table, thirteen = DETECTABLE_STRETCH_TABLE, DETECTABLE_STRETCH
+    id_max = _ID_MAX_CHARS
     ts_min, ts_max, zero, amount_limit = _TS_MIN, _TS_MAX_EXCLUSIVE, _ZERO, _AMOUNT_LIMIT
     ts_latest = _TS_MAX_EXCLUSIVE if future is None else future.latest_ts  # ts <= it, else for _judge_line
     ts_quantum, amount_quantum = _TS_QUANTUM, _AMOUNT_QUANTUM
@@ -565,14 +601,14 @@ def _parse_lines(
             if (
                 len(obj) == len(pairs)  # no repeated key
                 and type(event_id) is str
-                and event_id
+                and 0 < len(event_id) <= id_max
                 and type(card_id) is str
-                and card_id
+                and 0 < len(card_id) <= id_max
                 and type(ts) is decimal_type
                 and ts_min <= ts < ts_max
                 and ts <= ts_latest
                 and type(merchant_id) is str
-                and merchant_id
+                and 0 < len(merchant_id) <= id_max
                 and type(amount) is decimal_type
                 and zero < amount < amount_limit
                 and type(currency) is str
@@ -590,6 +626,16 @@ def _parse_lines(
                     card = cards.get(card_number) or card_info(card_number)
                 else:
                     card = None
+                raw = line.encode()
+                stretches = raw.translate(stretch_table)
+                found = stretches.find(thirteen)
+                if found >= 0 and type(card_number) is str:  # usually the card_number value itself: skip it
+                    card_bytes = card_number.encode()
+                    after = found + len(card_bytes)
+                    if raw.startswith(card_bytes, found) and stretches[after : after + 1] != b"0":
+                        found = stretches.find(thirteen, after)
+                if (found >= 0 or "\\" in line) and _card_number_outside_card_field(obj):
+                    card = None  # card_number_in_field: for _judge_line to name
                 if ts_exact == ts and amount_exact == amount and card is not None:
                     add_line(line_number)
                     add_event_id(event_id)
@@ -657,12 +703,12 @@ class _CardInfo:
     """
 
     __slots__ = ("cache", "tokenize")
-    _shared: tuple[bytes, dict[str, tuple[str, str]], Callable[[str], str]] | None = None
+    _shared: tuple[bytes | CardTokenKeys, dict[str, tuple[str, str]], Callable[[str], str]] | None = None
 
-    def __init__(self, token_key: bytes) -> None:
+    def __init__(self, token_key: bytes | CardTokenKeys) -> None:
         shared = _CardInfo._shared
         if shared is None or shared[0] != token_key:
-            shared = _CardInfo._shared = (token_key, {}, card_tokenizer(token_key))
+            shared = _CardInfo._shared = (token_key, {}, record_tokenizer(token_key))
         elif len(shared[1]) >= CARD_CACHE_MAX_ENTRIES:
             shared[1].clear()
         _, self.cache, self.tokenize = shared
@@ -687,7 +733,7 @@ def _judge_line(  # noqa: PLR0911
     obj, malformed = decode_json_object(line)
     if obj is None:
         return None if malformed is None else (MALFORMED_JSON, malformed)
-    finding = _missing_or_bad_type(obj)
+    finding = _missing_or_bad_type(obj) or _field_too_long(obj) or _card_number_in_field(obj)
     if finding is not None:
         return finding
 
@@ -723,7 +769,7 @@ def _judge_line(  # noqa: PLR0911
     card_number = obj.get("card_number")
     card = _NO_CARD if card_number is None else card_info(card_number)
     if card is None:
-        return INVALID_CARD_NUMBER, f"field=card_number value={_json_literal(card_number)}"
+        return INVALID_CARD_NUMBER, f"field=card_number value={mask_card_field(_json_literal(card_number))}"
 
     ts_exact = ts_value.quantize(_TS_QUANTUM)
     amount_exact = amount_value.quantize(_AMOUNT_QUANTUM)
@@ -850,8 +896,60 @@ def _missing_or_bad_type(obj: dict) -> tuple[str, str] | None:
             continue  # only card_number can still be absent (or null) here
         expected = JsonNumber if name in NUMBER_FIELDS else str
         if type(value) is not expected:
-            return BAD_TYPE, f"field={name} value={_json_literal(value)}"
+            literal = _json_literal(value)
+            return BAD_TYPE, f"field={name} value={mask_card_field(literal) if name == 'card_number' else literal}"
     return None
+
+
+def _field_too_long(obj: dict) -> tuple[str, str] | None:
+    """The field_too_long finding of a record whose fields have their types: the value is not shown."""
+    for name, limit in FIELD_MAX_CHARS.items():
+        value = obj.get(name)
+        if value is not None and len(value) > limit:
+            return FIELD_TOO_LONG, f"field={name} length={len(value)} max={limit}"
+    return None
+
+
+def _card_number_in_field(obj: dict) -> tuple[str, str] | None:
+    """The card_number_in_field finding: a card number (`contains_card_number`) in a string other than the
+    card_number field's value: contract fields in table order, then every other key and value in line order
+    (nested ones included). The detail names the top-level field and shows its value (masked later)."""
+    for name in _DETECTED_CONTRACT_FIELDS:
+        if contains_card_number(obj[name]):
+            return CARD_NUMBER_IN_FIELD, f"field={name} value={_json_literal(obj[name])}"
+    for key, value in obj.items():
+        if key in _CONTRACT_FIELD_SET:
+            continue
+        if contains_card_number(key) or _holds_card_number(value):
+            return CARD_NUMBER_IN_FIELD, f"field={key} value={_json_literal(value)}"
+    return None
+
+
+def _holds_card_number(value: object) -> bool:
+    """True when a decoded JSON value holds a card number in any string or object key, at any depth."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is str:  # not JsonNumber (a str subclass): numbers are not strings
+            if contains_card_number(item):
+                return True
+        elif type(item) is tuple:  # a decoded object: (key, value) pairs
+            for key, inner in item:
+                if contains_card_number(key):
+                    return True
+                pending.append(inner)
+        elif type(item) is list:
+            pending.extend(item)
+    return False
+
+
+def _card_number_outside_card_field(obj: dict) -> bool:
+    """The fast path's exact check: a card number in any string of `obj` (contract fields or not, keys
+    included) but the card_number field's own value."""
+    for key, value in obj.items():
+        if contains_card_number(key) or (key != "card_number" and _holds_card_number(value)):
+            return True
+    return False
 
 
 def _decimal_places(value: Decimal) -> int:

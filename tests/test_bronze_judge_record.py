@@ -53,4 +53,6 @@ def test_rejected_details_mask_card_numbers():
     reason, detail = verdict(line(card_number="4111 1111 1111 1111"))
     assert reason == "invalid_card_number" and "4111 1111 1111 1111" not in detail
     reason, detail = verdict(line(currency=VISA))
-    assert reason == "unknown_currency" and VISA not in detail
+    assert reason == "card_number_in_field" and VISA not in detail
+    reason, detail = verdict(line(card_number="4111111111111112"))
+    assert reason == "invalid_card_number" and "4111111111111112" not in detail

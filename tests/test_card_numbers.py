@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 
 import pytest
@@ -12,13 +13,18 @@ from hypothesis import strategies as st
 
 from spark_jobs import card_numbers
 from spark_jobs.card_numbers import (
+    ALLOW_DEVELOPMENT_KEY_FLAG,
     DEVELOPMENT_TOKEN_KEY_HEX,
     TOKEN_KEY_ENV,
+    TokenKeyError,
     card_token,
     card_tokenizer,
     luhn_valid,
     mask_card_numbers,
-    resolve_token_key,
+    record_tokenizer,
+    resolve_token_keys,
+    token_candidates,
+    token_version,
 )
 
 VISA = "4111111111111111"
@@ -107,12 +113,7 @@ def test_masks_card_numbers_keeping_separators_and_the_last_four(text: str, expe
         luhn_break(VISA),  # not Luhn-valid
         "4111  1111 1111 1111",  # a double space ends the run
         "4111--1111-1111-1111",  # so does a double dash
-        f"123e4567-e89b-12d3-a456-{TWELVE}",  # a UUID whose last group is a Luhn-valid 12 digits
-        f"deadbeef{VISA}cafe",  # a hex token holding 16 digits
-        f"tok_{VISA}a",  # glued to a letter on the right
-        f"card{VISA}",  # glued to a letter on the left
-        f"order-{VISA}",  # an alphanumeric id joined by a dash
-        f"é{VISA}",  # Unicode letters are alphanumeric too
+        # (digits glued to letters are masked too: tests/test_card_number_detection.py)
         "٤١١١١١١١١١١١١١١١",  # Arabic-Indic digits are not ASCII digits
         "ts=1767225600.123456 amount=12.50",
     ],
@@ -179,6 +180,11 @@ def test_development_key_is_the_documented_public_text() -> None:
 # --- token key resolution ---------------------------------------------------------------------------
 
 
+def resolve_token_key(secret_id=None, **kwargs) -> bytes:
+    """The current key of `resolve_token_keys` (these tests are about sources and formats)."""
+    return resolve_token_keys(secret_id, **kwargs).current_key
+
+
 def test_key_from_environment_hex_with_surrounding_whitespace() -> None:
     assert resolve_token_key(environ={TOKEN_KEY_ENV: f"  {KEY.hex().upper()}\n"}) == KEY
 
@@ -201,14 +207,86 @@ def test_bad_environment_key_names_the_source_and_hides_the_value(value: str, me
         assert value.strip() not in str(raised.value)
 
 
-def test_development_default_warns_once(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_development_key_only_when_asked_for_and_then_warns_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(card_numbers, "_development_key_warned", False)
     with caplog.at_level(logging.WARNING, logger="spark_jobs.card_numbers"):
-        first = resolve_token_key(environ={})
-        second = resolve_token_key(environ={})
+        first = resolve_token_key(environ={}, allow_development_key=True, lake_root="/tmp/lake")
+        second = resolve_token_key(environ={}, allow_development_key=True)
     assert first == second == bytes.fromhex(DEVELOPMENT_TOKEN_KEY_HEX)
-    warnings = [r for r in caplog.records if TOKEN_KEY_ENV in r.getMessage()]
+    warnings = [r for r in caplog.records if "public development key" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_development_key_is_refused_without_the_flag_naming_what_to_pass() -> None:
+    with pytest.raises(TokenKeyError, match="no card-token key was given") as raised:
+        resolve_token_keys(environ={}, lake_root="/tmp/lake")
+    message = str(raised.value)
+    assert "--card-token-secret-id" in message and ALLOW_DEVELOPMENT_KEY_FLAG in message and TOKEN_KEY_ENV in message
+    # The public key given explicitly (environment or secret) is the same public key: refused as well.
+    with pytest.raises(TokenKeyError, match="is the public development key"):
+        resolve_token_keys(environ={TOKEN_KEY_ENV: DEVELOPMENT_TOKEN_KEY_HEX})
+
+
+@pytest.mark.parametrize("lake_root", ["s3://bucket/lake", "s3a://bucket/lake"])
+def test_development_key_is_always_refused_for_an_s3_lake(lake_root: str) -> None:
+    with pytest.raises(TokenKeyError, match="refused for the s3:// lake") as raised:
+        resolve_token_keys(environ={}, allow_development_key=True, lake_root=lake_root)
+    assert "--card-token-secret-id" in str(raised.value) and ALLOW_DEVELOPMENT_KEY_FLAG not in str(raised.value)
+    client = FakeSecretsManager({"SecretString": DEVELOPMENT_TOKEN_KEY_HEX})
+    with pytest.raises(TokenKeyError, match="Secrets Manager secret 'prod/key' is the public development key"):
+        resolve_token_keys("prod/key", allow_development_key=True, lake_root=lake_root, secrets_client=client)
+    # A key of one's own is fine on S3.
+    assert resolve_token_key(environ={TOKEN_KEY_ENV: KEY.hex()}, lake_root=lake_root) == KEY
+
+
+# --- key versions -----------------------------------------------------------------------------------
+
+KEY_1 = bytes.fromhex("11" * 32)
+KEY_2 = bytes.fromhex("22" * 32)
+VERSIONED_SECRET = json.dumps({"current": 2, "keys": {"0": KEY.hex(), "1": KEY_1.hex(), "2": KEY_2.hex()}})
+
+
+def test_old_single_key_secret_is_version_0_and_its_tokens_are_unchanged() -> None:
+    keys = resolve_token_keys("prod/key", secrets_client=FakeSecretsManager({"SecretString": KEY.hex() + "\n"}))
+    assert (keys.current, keys.versions) == (0, [0])
+    # Version 0 tokens are the bare hex every existing silver row holds.
+    assert keys.token(VISA) == card_token(VISA, KEY) == record_tokenizer(keys)(VISA)
+    assert token_version(keys.token(VISA)) == 0
+
+
+def test_versioned_secret_holds_every_version_and_tokens_name_theirs() -> None:
+    keys = resolve_token_keys("prod/key", secrets_client=FakeSecretsManager({"SecretString": VERSIONED_SECRET}))
+    assert (keys.current, keys.versions, keys.current_key) == (2, [0, 1, 2], KEY_2)
+    assert keys.token(VISA) == "v2:" + card_token(VISA, KEY_2)
+    assert keys.token(VISA, 0) == card_token(VISA, KEY)
+    assert [token_version(keys.token(VISA, v)) for v in (0, 1, 2)] == [0, 1, 2]
+    # The parser's token: the current version first, then every older one, for comparisons only.
+    assert token_candidates(record_tokenizer(keys)(VISA)) == [
+        keys.token(VISA, 2),
+        keys.token(VISA, 1),
+        keys.token(VISA, 0),
+    ]
+    assert token_candidates(None) == []
+    assert KEY.hex() not in repr(keys)
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        (json.dumps({"current": 1, "keys": {"0": KEY.hex()}}), "current version 1 is not among"),
+        (json.dumps({"current": "1", "keys": {"1": KEY.hex()}}), "integer current version"),
+        ('{"current": 0, "keys": {}}', "at least one key"),
+        (json.dumps({"current": 0, "keys": {"x": KEY.hex()}}), "version 'x' must be a decimal number"),
+        ('{"current": 0, "keys": {"0": "abcd"}}', "version 0 is not valid hex|version 0 is 2 bytes"),
+        ('{"current": 0, "keys": ', "not valid JSON"),
+    ],
+)
+def test_bad_versioned_secret_names_the_problem_and_hides_keys(secret: str, message: str) -> None:
+    with pytest.raises(TokenKeyError, match=message) as raised:
+        resolve_token_keys("prod/key", secrets_client=FakeSecretsManager({"SecretString": secret}))
+    assert "prod/key" in str(raised.value) and KEY.hex() not in str(raised.value)
 
 
 class FakeSecretsManager:
