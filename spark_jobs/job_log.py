@@ -62,14 +62,15 @@ class JsonLogFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": mask_card_numbers(record.getMessage()),
+            "message": record.getMessage(),
             **self.run_fields,
         }
-        for name, value in (getattr(record, "fields", None) or {}).items():
-            line[name] = mask_card_numbers(value) if isinstance(value, str) else value
+        line.update(getattr(record, "fields", None) or {})
         if record.exc_info:
-            line["exception"] = mask_card_numbers(self.formatException(record.exc_info))
-        return json.dumps(line, ensure_ascii=False, default=str)
+            line["exception"] = self.formatException(record.exc_info)
+        # The whole line is masked, so nested field values (a dict, a list) and keys are too; masking reads
+        # the JSON escapes json.dumps writes (control characters), and `*` needs none.
+        return mask_card_numbers(json.dumps(line, ensure_ascii=False, default=str))
 
 
 JsonLogFormatter.converter = time.gmtime  # UTC timestamps, matching the trailing Z

@@ -204,3 +204,20 @@ def test_card_number_field_never_shows_more_than_four_digits(value: str) -> None
 def test_fast_path_still_returns_the_same_object() -> None:
     text = '{"event_id":"3f2a9c0d1e4b5a69","ts":1767225600.5,"amount":12.5}'
     assert mask_card_numbers(text) is text
+
+
+# --- outward text paths -----------------------------------------------------------------------------------
+
+
+def test_json_log_lines_mask_nested_field_values_and_keys() -> None:
+    import logging
+
+    from spark_jobs.job_log import JsonLogFormatter
+
+    record = logging.LogRecord("lakehouse.job", logging.WARNING, __file__, 1, "card %s", (f"tok{VISA}",), None)
+    record.fields = {"record": {"card_id": VISA, VISA: [AMEX]}, "count": 3}
+    line = JsonLogFormatter({"run_id": "r1"}).format(record)
+    assert VISA not in line and AMEX not in line
+    parsed = json.loads(line)
+    assert parsed["message"] == "card tok************1111"
+    assert parsed["record"]["card_id"] == "************1111" and parsed["count"] == 3
