@@ -168,8 +168,9 @@ def _stream_section(stream: dict) -> list[str]:
         f"Medians of {stream['repeat']} run(s) on each history, H and 2H alternating.",
         "",
         "| history | events | days | batch s (no start-up) | with start-up | CPU s | peak RSS GB | "
-        "silver files / bytes read | gold files / bytes scanned | gold rows recomputed | cards affected |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "silver files / bytes read | gold files / bytes scanned | gold rows recomputed | cards affected | "
+        "dedupe: silver files / bytes read | event-id index lookups / hits |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label in ("H", "2H"):
         item = stream[label]
@@ -180,7 +181,7 @@ def _stream_section(stream: dict) -> list[str]:
             f"{seconds_text(med['wall_seconds_with_startup'])} | {seconds_text(med['cpu_seconds'])} | "
             f"{gb(med['peak_rss_bytes'])} | {med['files']} / {med['bytes_scanned']:,} | "
             f"{med['gold_files_scanned']} / {med['gold_bytes_scanned']:,} | {last['gold_rows_recomputed']:,} | "
-            f"{last['affected_cards']:,} |"
+            f"{last['affected_cards']:,} | {_dedupe_read(med, last)} |"
         )
     verification = stream.get("verification_after_increment") or {}
     lines += [
@@ -190,6 +191,16 @@ def _stream_section(stream: dict) -> list[str]:
         f"from all its bronze: {'yes' if verification.get('equal') else '**no**'}.",
     ]
     return lines
+
+
+def _dedupe_read(median: dict, last: dict) -> str:
+    """The dedupe's silver read (median) and the last run's event-id index lookups; n/a for older results."""
+    if median.get("dedupe_silver_bytes_read") is None:
+        return "n/a"
+    return (
+        f"{int(median['dedupe_silver_files_read'])} / {int(median['dedupe_silver_bytes_read']):,} | "
+        f"{last.get('event_id_index_lookups') or 0:,} / {last.get('event_id_index_hits') or 0:,}"
+    )
 
 
 def _ingest_section(ingest: dict) -> list[str]:

@@ -173,6 +173,8 @@ STREAM_KEYS = (
     "bytes_scanned",
     "gold_files_scanned",
     "gold_bytes_scanned",
+    "dedupe_silver_files_read",
+    "dedupe_silver_bytes_read",
 )
 
 
@@ -298,6 +300,12 @@ def stream_run(options: BenchmarkOptions, run_root: Path) -> dict:
         bytes_scanned=counts.get("bytes_scanned"),
         gold_files_scanned=counts.get("gold_files_scanned"),
         gold_bytes_scanned=counts.get("gold_bytes_scanned"),
+        # the dedupe's silver read and its event-id index lookups: bounded by the batch, not the history
+        dedupe_silver_files_read=counts.get("dedupe_silver_files_read"),
+        dedupe_silver_bytes_read=counts.get("dedupe_silver_bytes_read"),
+        event_id_index_lookups=counts.get("event_id_index_lookups"),
+        event_id_index_hits=counts.get("event_id_index_hits"),
+        event_id_index_writes=counts.get("event_id_index_writes"),
         accepted=counts.get("accepted"),
         gold_rows_recomputed=counts.get("gold_rows_recomputed"),
         gold_rows_inserted=counts.get("gold_rows_inserted"),

@@ -41,6 +41,11 @@ LABEL_REASONS = ("malformed_json", "missing_field", "bad_type", "reported_before
 SCENARIOS = ("compromised_card", "compromised_merchant")
 DUPLICATE_VARIANTS = ("identical", "key_order", "whitespace", "extra_field")
 CONFLICT_VARIANTS = ("amount", "merchant_id")
+# A share of the conflicts instead re-deliver the event with its ts moved MOVED_TS_DAYS earlier (another dt
+# partition): silver must find the first delivery however far it is (spark_jobs/event_id_index.py).
+MOVED_TS_CONFLICT = "ts_moved_days"
+MOVED_TS_CONFLICT_SHARE = 0.25
+MOVED_TS_DAYS = (2, 10)  # inclusive range of whole days
 
 US_PER_SECOND = 1_000_000
 US_PER_MINUTE = 60 * US_PER_SECOND

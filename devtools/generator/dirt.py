@@ -8,6 +8,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ import numpy as np
 from devtools.generator.config import (
     CONFLICT_VARIANTS,
     DUPLICATE_VARIANTS,
+    MOVED_TS_CONFLICT,
+    MOVED_TS_CONFLICT_SHARE,
+    MOVED_TS_DAYS,
     NORMAL_DELAY_MAX_US,
     QUARANTINE_REASONS,
     US_PER_HOUR,
@@ -118,20 +122,17 @@ def redelivered_lines(
             lines.append(serialize_items([*items, ("delivery_attempt", "2")]))
         truth.append({"event_id": orig.event_ids[row], "class": "duplicate", "variant": name})
     conflict_variants = rng.integers(0, len(CONFLICT_VARIANTS), len(conflict_rows))
-    for row, variant in zip(conflict_rows.tolist(), conflict_variants.tolist(), strict=True):
-        items = record_items(orig, world, row)
+    # Drawn from a stage of their own, so every other line of the lake stays as it was without them.
+    moved_rng = stage_rng(cfg.seed, 12)
+    moved = moved_rng.random(len(conflict_rows)) < MOVED_TS_CONFLICT_SHARE
+    moved_days = moved_rng.integers(MOVED_TS_DAYS[0], MOVED_TS_DAYS[1] + 1, len(conflict_rows))
+    for index, (row, variant) in enumerate(zip(conflict_rows.tolist(), conflict_variants.tolist(), strict=True)):
         name = CONFLICT_VARIANTS[variant]
-        merchant = int(orig.merchant[row])
-        if name == "amount":
-            units, _, decimals = orig.amount_text[row].partition(".")
-            new_units = int(units) + 1 + int(rng.integers(0, 50))
-            items = with_field(items, "amount", f"{new_units}.{decimals}" if decimals else str(new_units))
-        else:
-            group = world.groups[(int(world.merchant_country[merchant]), bool(world.merchant_online[merchant]))]
-            pool = group[group != merchant]
-            if len(pool) == 0:
-                pool = np.flatnonzero(np.arange(len(world.merchant_ids)) != merchant)
-            items = with_field(items, "merchant_id", f'"{world.merchant_ids[int(rng.choice(pool))]}"')
+        items = _changed_payload(rng, world, orig, row, name)  # drawn even when moved: other lines stay as they were
+        if moved[index]:  # the same payload but ts, days earlier: exact decimal text, same precision
+            name = MOVED_TS_CONFLICT
+            earlier = Decimal(orig.ts_text[row]) - int(moved_days[index]) * 86_400
+            items = with_field(record_items(orig, world, row), "ts", str(earlier))
         lines.append(serialize_items(items))
         truth.append({"event_id": orig.event_ids[row], "class": "conflict", "variant": name})
     rows = np.concatenate([dup_rows, conflict_rows]).astype(np.int64)
@@ -139,6 +140,21 @@ def redelivered_lines(
     later = rng.integers(bucket_us, bucket_us + 2 * US_PER_HOUR, len(rows))
     kind = np.concatenate([np.ones(len(dup_rows), dtype=np.int8), np.full(len(conflict_rows), 2, dtype=np.int8)])
     return _ExtraLines(lines=lines, arrival_us=arrival[rows] + later, kind=kind, truth=truth, meta=[])
+
+
+def _changed_payload(rng: np.random.Generator, world: World, orig: Originals, row: int, name: str) -> list:
+    """The event's fields with another amount or another merchant (of the same country and channel)."""
+    items = record_items(orig, world, row)
+    if name == "amount":
+        units, _, decimals = orig.amount_text[row].partition(".")
+        new_units = int(units) + 1 + int(rng.integers(0, 50))
+        return with_field(items, "amount", f"{new_units}.{decimals}" if decimals else str(new_units))
+    merchant = int(orig.merchant[row])
+    group = world.groups[(int(world.merchant_country[merchant]), bool(world.merchant_online[merchant]))]
+    pool = group[group != merchant]
+    if len(pool) == 0:
+        pool = np.flatnonzero(np.arange(len(world.merchant_ids)) != merchant)
+    return with_field(items, "merchant_id", f'"{world.merchant_ids[int(rng.choice(pool))]}"')
 
 
 def invalid_lines(cfg: GeneratorConfig, world: World, orig: Originals, bad_ids: list[str], n_bad: int) -> _ExtraLines:
