@@ -172,3 +172,40 @@ def sfn_describe_status(client: Any) -> DescribeStatus:
             raise
 
     return describe
+
+
+def add_lease_table_option(parser) -> None:
+    """`--lease-table`: a job started by hand (a backfill, a drill; no `--execution-arn`) takes the lease."""
+    parser.add_argument(
+        "--lease-table",
+        default=None,
+        help="the pipeline's DynamoDB lease table: a run started by hand (no --execution-arn) takes the lease the "
+        "state machines take, and refuses (exit 5) while a live run holds it (docs/runbook.md, Backfill)",
+    )
+
+
+def run_holding_job_lease(args, *, job: str, run: Callable[[], int]) -> int:
+    """`run()` holding the pipeline lease when `--lease-table` is given and no state machine started the job
+    (with `--execution-arn` the execution holds the lease already). Exit 5 with a message when it is held."""
+    import sys
+
+    from spark_jobs.exit_codes import PRECONDITION_FAILED
+
+    if not getattr(args, "lease_table", None) or getattr(args, "execution_arn", None):
+        return run()
+    import boto3
+
+    from spark_jobs.aws_region import aws_region
+
+    region = aws_region(getattr(args, "region", None), needed_for=f"the lease table {args.lease_table}")
+    endpoint = getattr(args, "endpoint_url", None)
+    table = DynamoDBLeaseTable(
+        args.lease_table, client=boto3.client("dynamodb", region_name=region, endpoint_url=endpoint)
+    )
+    describe = sfn_describe_status(boto3.client("stepfunctions", region_name=region, endpoint_url=endpoint))
+    try:
+        with held_lease(table, manual_holder(job), describe):
+            return run()
+    except LeaseHeldError as error:
+        print(f"{job}.py: error: {error}", file=sys.stderr, flush=True)
+        return PRECONDITION_FAILED
