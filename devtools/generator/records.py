@@ -183,6 +183,11 @@ def _ts_seconds(items: Items) -> int:
     return int(_value(items, "ts").split(".")[0])
 
 
+def _grouped(number: str, separator: str) -> str:
+    """`number` in groups of 4 digits joined by `separator`."""
+    return separator.join(number[i : i + 4] for i in range(0, len(number), 4))
+
+
 def _bad_card_number(kind: str) -> Callable[[Items, np.random.Generator, str], str]:
     def build(items: Items, _rng: np.random.Generator, number: str) -> str:
         if kind == "luhn":
@@ -250,6 +255,61 @@ BAD_VARIANTS: dict[str, tuple[BadVariant, ...]] = {
             lambda items, _r, number: serialize_items(_with_card_number(items, number)),
         ),
     ),
+    # Strings over FIELD_MAX_CHARS of spark_jobs/bronze_contract.py (ids 128, codes 16, card_number 64 characters).
+    "field_too_long": (
+        ("card_id_200", "card_id", _set("card_id", lambda items: _value(items, "card_id")[:-1].ljust(200, "x") + '"')),
+        (
+            "event_id_129",
+            "event_id",
+            _set("event_id", lambda items: '"' + (_value(items, "event_id")[1:-1] * 129)[:129] + '"'),
+        ),
+        ("merchant_id_5000", "merchant_id", _set("merchant_id", '"' + "m" * 5000 + '"')),
+        ("currency_18", "currency", _set("currency", lambda items: '"' + _value(items, "currency")[1:-1] * 6 + '"')),
+        ("pos_mode_17", "pos_mode", _set("pos_mode", '"contactless-swipe"')),
+        (
+            "card_number_80",
+            "card_number",
+            lambda items, _r, number: serialize_items(_with_card_number(items, f'"{(number * 5)[:80]}"')),
+        ),
+    ),
+    # A real card number (the event's card) in a string other than card_number: a producer leaking it.
+    "card_number_in_field": (
+        (
+            "card_id_is_the_number",
+            "card_id",
+            lambda items, _r, number: serialize_items(with_field(items, "card_id", f'"{number}"')),
+        ),
+        (
+            "merchant_id_spaced",
+            "merchant_id",
+            lambda items, _r, number: serialize_items(with_field(items, "merchant_id", f'"{_grouped(number, " ")}"')),
+        ),
+        (
+            "event_id_dashed",
+            "event_id",
+            lambda items, _r, number: serialize_items(with_field(items, "event_id", f'"evt {_grouped(number, "-")}"')),
+        ),
+        (
+            "free_text_note",
+            "note",
+            lambda items, _r, number: serialize_items([*items, ("note", f'"paid with card {number}, thanks"')]),
+        ),
+        (
+            "nested_extra",
+            "payment",
+            lambda items, _r, number: serialize_items(
+                [*items, ("payment", f'{{"method": "card", "pan": ["{number}"]}}')]
+            ),
+        ),
+        (
+            "escaped_digits",
+            "card_id",
+            lambda items, _r, number: serialize_items(
+                with_field(items, "card_id", '"' + "".join(f"\\u{ord(c):04x}" for c in number[:4]) + number[4:] + '"')
+            ),
+        ),
+        ("as_a_key", None, lambda items, _r, number: serialize_items([*items, (number, "true")])),
+    ),
     "out_of_range": (
         ("amount_5_decimals", "amount", _set("amount", lambda items: _value(items, "amount").split(".")[0] + ".12345")),
         ("amount_1e14", "amount", _set("amount", "100000000000000")),
@@ -259,6 +319,13 @@ BAD_VARIANTS: dict[str, tuple[BadVariant, ...]] = {
         ("ts_zero", "ts", _set("ts", "0")),
         ("ts_2100", "ts", _set("ts", "4102444800")),
         ("ts_negative", "ts", _set("ts", lambda items: f"-{_ts_seconds(items)}")),
+    ),
+    # ts after the record's arrival plus the 15-minute allowance (the line still arrives at the event's own
+    # time, in that hour's folder): a producer clock ahead by hours or days, or a year in the far future.
+    "future_timestamp": (
+        ("ts_hours_ahead", "ts", _set("ts", lambda items: str(_ts_seconds(items) + 3 * 3600))),
+        ("ts_days_ahead", "ts", _set("ts", lambda items: f"{_ts_seconds(items) + 40 * 86400}.5")),
+        ("ts_2099", "ts", _set("ts", "4070908800")),
     ),
     "non_positive_amount": (
         ("zero", "amount", _set("amount", "0")),
