@@ -196,7 +196,7 @@ def _stream_section(stream: dict) -> list[str]:
 def _dedupe_read(median: dict, last: dict) -> str:
     """The dedupe's silver read (median) and the last run's event-id index lookups; n/a for older results."""
     if median.get("dedupe_silver_bytes_read") is None:
-        return "n/a"
+        return "n/a | n/a"
     return (
         f"{int(median['dedupe_silver_files_read'])} / {int(median['dedupe_silver_bytes_read']):,} | "
         f"{last.get('event_id_index_lookups') or 0:,} / {last.get('event_id_index_hits') or 0:,}"
