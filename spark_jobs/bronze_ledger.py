@@ -1,12 +1,21 @@
 """Which bronze files a run processes: the ledger, the pending plan and bounded listing.
 
 State lives under `<lake-root>/_state/bronze_ledger/` (through the storage layer):
-- `committed.json`: the commit point, `{"last_batch": N, "high_water_hour": "YYYY/MM/DD/HH"}`.
+- `commits/<N:012d>.json`: the commit of batch N, created only if absent (storage.CreateOnlyLog: S3
+  `If-None-Match: *`, locally an exclusive create), so two writers can never both commit a batch; the loser
+  gets CommitConflictError (exit 5) naming the batch and the winner's run. It holds `last_batch`,
+  `high_water_hour`, `run_id` and the batch's `files`.
+- `committed.json`: a pointer to a recent commit, `{"last_batch": N, "high_water_hour": "YYYY/MM/DD/HH"}`,
+  written after the commit's hour entries; readers probe `commits/<N+1>.json`… from it, and a commit found
+  beyond the pointer (its writer stopped in between) has its hour entries re-applied (rolled forward).
 - `hours/<YYYY-MM-DD-HH>.json` (and `hours/unpartitioned.json` for files found by --full-scan outside
   `ingest_dt=` folders): `{uri: {"size", "version", "batch"}}` for every processed file of that arrival
   hour. Entries whose batch is above `last_batch` belong to an uncommitted batch and are ignored.
 - `pending.json`: the batch being processed, written before any table is touched, so a crashed run's
-  successor finishes exactly that batch (same files, same order) before planning a new one.
+  successor finishes exactly that batch (same files, same order) before planning a new one. It also holds the
+  batch's `inputs` (the reference data's fingerprints: fx rates hash, card-token key versions, framing caps),
+  so a resumed batch whose files or inputs changed since planning is re-planned (`replan_if_changed`) and
+  reported, never left failing or silently mixed.
 
 Listing does not grow with the lake: only arrival-hour folders from the high-water mark minus a lookback
 are listed (S3 ListObjectsV2 StartAfter), and only their hour ledgers are read.
@@ -21,14 +30,17 @@ lookback before now, and `--full-scan` resets it to the latest folder that is no
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from spark_jobs import lake
 from spark_jobs.bronze_contract import FUTURE_TS_ALLOWANCE
-from spark_jobs.storage import LakeStorage, StoredFile
+from spark_jobs.storage import CreateOnlyLog, LakeStorage, StoredFile
 
 UNPARTITIONED = "unpartitioned"
+# The version a re-plan gives a planned file that is gone: reading it quarantines it (unreadable_file), a later
+# resume does not report it again, and should it reappear the ledger sees it as changed.
+DELETED_VERSION = "deleted"
 # Firehose's longest buffering interval: the bound on how long after its folder's hour a record may land when
 # the deployment's own buffering is not given (--firehose-buffering-seconds).
 MAX_FIREHOSE_BUFFERING = timedelta(seconds=900)
@@ -51,6 +63,20 @@ class BatchPlan:
     run_id: str
     files: list[BronzeFile]
     resumed: bool = False
+    inputs: dict | None = None  # what the batch's outcome depends on besides its files (see module docstring)
+
+
+@dataclass
+class InputChanges:
+    """How a resumed batch's inputs differ from its plan: files with another size or version, files gone, and
+    reference data ({name: {"planned": …, "now": …}}; "planned" None for a plan that did not record it)."""
+
+    changed_files: list[str] = field(default_factory=list)
+    deleted_files: list[str] = field(default_factory=list)
+    changed_inputs: dict[str, dict] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.changed_files or self.deleted_files or self.changed_inputs)
 
 
 @dataclass
@@ -109,8 +135,28 @@ class BronzeLedger:
     def _state_uri(self, *parts: str) -> str:
         return lake.bronze_ledger_uri(self.storage, *parts)
 
+    def _commit_log(self) -> CreateOnlyLog:
+        return CreateOnlyLog(
+            self.storage,
+            records_uri=self._state_uri("commits"),
+            pointer_uri=self._state_uri("committed.json"),
+            sequence_key="last_batch",
+            what="bronze ledger batch",
+        )
+
     def committed(self) -> dict:
-        return self.storage.read_json(self._state_uri("committed.json"), {"last_batch": 0, "high_water_hour": None})
+        """The latest commit (`last_batch`, `high_water_hour`): the pointer, rolled forward over commits made
+        after it (their hour entries are re-applied, idempotently, before the pointer moves)."""
+        log = self._commit_log()
+        pointer = self.storage.read_json(log.pointer_uri) or {"last_batch": 0, "high_water_hour": None}
+        latest = log.latest() or pointer
+        if latest["last_batch"] > pointer["last_batch"]:
+            for batch in range(pointer["last_batch"] + 1, latest["last_batch"] + 1):
+                record = self.storage.read_json(log.record_uri(batch))
+                if record is not None:
+                    self._record_hour_entries(batch, [BronzeFile(**item) for item in record.get("files", [])])
+            log.move_pointer(_pointer_of(latest))
+        return _pointer_of(latest)
 
     def _hour_entries(self, arrival_hour: str, last_batch: int) -> dict[str, dict]:
         entries = self.storage.read_json(self._state_uri("hours", f"{_hour_key(arrival_hour)}.json"), {})
@@ -122,7 +168,52 @@ class BronzeLedger:
         if not document or document["batch"] <= self.committed()["last_batch"]:
             return None
         files = [BronzeFile(**item) for item in document["files"]]
-        return BatchPlan(batch=document["batch"], run_id=document["run_id"], files=files, resumed=True)
+        return BatchPlan(
+            batch=document["batch"], run_id=document["run_id"], files=files, resumed=True, inputs=document.get("inputs")
+        )
+
+    def replan_if_changed(self, plan: BatchPlan, *, run_id: str, inputs: dict) -> tuple[BatchPlan, InputChanges | None]:
+        """A resumed batch against its files as they are now and this run's `inputs`. Unchanged: the plan as it
+        is, and None. Changed: the batch re-planned under the same number (an overwritten file at its current
+        size and version; a deleted file kept with version DELETED_VERSION, so reading it quarantines it as
+        unreadable_file; this run's inputs), persisted as the pending batch, and what changed (for the run
+        report and its alarm)."""
+        changes = InputChanges()
+        now = self._current_files(plan.files)
+        files = []
+        for item in plan.files:
+            current = now.get(item.uri)
+            entry = item
+            if current is None and item.version != DELETED_VERSION:
+                changes.deleted_files.append(item.uri)
+                entry = replace(item, version=DELETED_VERSION)
+            elif current is not None and (current.size, current.version) != (item.size, item.version):
+                changes.changed_files.append(item.uri)
+                entry = replace(item, size=current.size, version=current.version, last_modified=current.last_modified)
+            files.append(entry)
+        planned = plan.inputs or {}
+        for name, value in inputs.items():
+            if planned.get(name) != value:
+                changes.changed_inputs[name] = {"planned": planned.get(name), "now": value}
+        if not changes:
+            return plan, None
+        replanned = BatchPlan(batch=plan.batch, run_id=run_id, files=files, resumed=True, inputs=inputs)
+        self._write_pending(replanned)
+        return replanned, changes
+
+    def _current_files(self, files: list[BronzeFile]) -> dict[str, StoredFile]:
+        """The listing entries of `files` now: one listing per arrival-hour folder, a stat for the others."""
+        found: dict[str, StoredFile] = {}
+        for hour in sorted({item.arrival_hour for item in files if item.arrival_hour != UNPARTITIONED}):
+            found.update(
+                (stored.uri, stored) for stored in self.storage.list_files(f"{self.prefix_uri}/ingest_dt={hour}")
+            )
+        for item in files:
+            if item.arrival_hour == UNPARTITIONED:
+                stored = self.storage.stat(item.uri)
+                if stored is not None:
+                    found[item.uri] = stored
+        return found
 
     # Listing and planning ------------------------------------------------------------------------
     def list_new_files(
@@ -185,41 +276,64 @@ class BronzeLedger:
         if listing.repaired_high_water is not None:
             self.commit(self.plan(run_id, []), repair_mark=listing.repaired_high_water[1] or "")
 
-    def plan(self, run_id: str, files: list[BronzeFile]) -> BatchPlan:
-        """Persist the next batch before processing it."""
+    def plan(self, run_id: str, files: list[BronzeFile], *, inputs: dict | None = None) -> BatchPlan:
+        """Persist the next batch before processing it, with the `inputs` it is processed under."""
         batch = max(self.committed()["last_batch"], self._pending_batch_number()) + 1
-        plan = BatchPlan(batch=batch, run_id=run_id, files=sorted(files, key=lambda item: item.uri))
+        plan = BatchPlan(batch=batch, run_id=run_id, files=sorted(files, key=lambda item: item.uri), inputs=inputs)
+        self._write_pending(plan)
+        return plan
+
+    def _write_pending(self, plan: BatchPlan) -> None:
         self.storage.write_json(
             self._state_uri("pending.json"),
-            {"batch": plan.batch, "run_id": run_id, "files": [asdict(item) for item in plan.files]},
+            {
+                "batch": plan.batch,
+                "run_id": plan.run_id,
+                "files": [asdict(item) for item in plan.files],
+                "inputs": plan.inputs,
+            },
         )
-        return plan
 
     def _pending_batch_number(self) -> int:
         document = self.storage.read_json(self._state_uri("pending.json"))
         return document["batch"] if document else 0
 
-    def commit(self, plan: BatchPlan, *, repair_mark: str | None = None) -> None:
+    def commit(self, plan: BatchPlan, *, repair_mark: str | None = None, committed_by: str | None = None) -> None:
         """Record the batch's files, then move the commit point. The ledger commits last. The mark only
-        moves forward, except for `repair_mark` (`repair_high_water`), which replaces it."""
+        moves forward, except for `repair_mark` (`repair_high_water`), which replaces it. The commit record is
+        create-only (a second writer of the batch gets CommitConflictError before touching the hour entries);
+        `committed_by` names the committing run (default: the planner's id, which a resumed plan keeps)."""
         committed = self.committed()
-        by_hour: dict[str, list[BronzeFile]] = {}
-        for item in plan.files:
-            by_hour.setdefault(item.arrival_hour, []).append(item)
-        for hour, files in sorted(by_hour.items()):
-            uri = self._state_uri("hours", f"{_hour_key(hour)}.json")
-            entries = self.storage.read_json(uri, {})
-            for item in files:
-                entries[item.uri] = {"size": item.size, "version": item.version, "batch": plan.batch}
-            self.storage.write_json(uri, entries)
-        hours = [hour for hour in by_hour if hour != UNPARTITIONED]
+        hours = [item.arrival_hour for item in plan.files if item.arrival_hour != UNPARTITIONED]
         base = committed["high_water_hour"] or "" if repair_mark is None else repair_mark
         high_water = max([base, *hours]) or None
-        self.storage.write_json(
-            self._state_uri("committed.json"),
-            {"last_batch": plan.batch, "high_water_hour": high_water, "last_run_id": plan.run_id},
-        )
+        run_id = committed_by or plan.run_id  # the committing run (a resumed plan keeps its planner's id)
+        pointer = {"last_batch": plan.batch, "high_water_hour": high_water, "last_run_id": run_id}
+        # The create-only commit record first: a second writer of this batch fails here, before it touches
+        # the hour entries (CommitConflictError, exit 5).
+        log = self._commit_log()
+        record = pointer | {"run_id": run_id, "planned_by": plan.run_id, "files": [asdict(item) for item in plan.files]}
+        log.create(record, run_id=run_id)
+        self._record_hour_entries(plan.batch, plan.files)
+        log.move_pointer(pointer)
         self.storage.delete(self._state_uri("pending.json"))
+
+    def _record_hour_entries(self, batch: int, files: list[BronzeFile]) -> None:
+        """Each file of a committed batch into its arrival hour's ledger (idempotent: a roll-forward repeats it)."""
+        by_hour: dict[str, list[BronzeFile]] = {}
+        for item in files:
+            by_hour.setdefault(item.arrival_hour, []).append(item)
+        for hour, hour_files in sorted(by_hour.items()):
+            uri = self._state_uri("hours", f"{_hour_key(hour)}.json")
+            entries = self.storage.read_json(uri, {})
+            for item in hour_files:
+                entries[item.uri] = {"size": item.size, "version": item.version, "batch": batch}
+            self.storage.write_json(uri, entries)
+
+
+def _pointer_of(record: dict) -> dict:
+    """committed.json's fields of a commit record (without its file list)."""
+    return {key: value for key, value in record.items() if key not in ("files", "run_id", "planned_by")}
 
 
 def _bronze_file(stored: StoredFile, hour: str) -> BronzeFile:

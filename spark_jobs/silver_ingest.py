@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -11,8 +14,16 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs import silver
-from spark_jobs.bronze_contract import FUTURE_TS_ALLOWANCE
-from spark_jobs.bronze_ledger import MAX_FIREHOSE_BUFFERING, BatchPlan, BronzeLedger, ListingResult, arrival_time
+from spark_jobs.bronze_contract import DEFAULT_FRAMING_LIMITS, FUTURE_TS_ALLOWANCE, FramingLimits
+from spark_jobs.bronze_ledger import (
+    MAX_FIREHOSE_BUFFERING,
+    BatchPlan,
+    BronzeFile,
+    BronzeLedger,
+    ListingResult,
+    arrival_time,
+)
+from spark_jobs.card_numbers import CardTokenKeys
 from spark_jobs.delta_tables import (
     STATS_ON_KEY_COLUMNS,
     ensure_table,
@@ -31,13 +42,13 @@ from spark_jobs.job_log import log
 from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_TABLE, SILVER_TABLE, table_path
 from spark_jobs.run_report import RunReport
 from spark_jobs.scan_metrics import scanned_files_and_bytes
-from spark_jobs.storage import LakeStorage, spark_path
+from spark_jobs.storage import LakeStorage
 
 
 @dataclass(frozen=True)
 class SilverOptions:
     fx_rates: dict[str, Decimal]
-    token_key: bytes
+    token_key: bytes | CardTokenKeys  # every held key version (card_numbers.resolve_token_keys)
     lookback_hours: int = 48
     full_scan: bool = False
     max_batch_files: int = 2000
@@ -49,6 +60,7 @@ class SilverOptions:
     now: datetime | None = None
     future_allowance: timedelta = FUTURE_TS_ALLOWANCE
     firehose_buffering: timedelta = MAX_FIREHOSE_BUFFERING
+    limits: FramingLimits = DEFAULT_FRAMING_LIMITS  # the framing caps (--max-file-bytes, --max-line-bytes)
 
 
 # Above this many repeated ids (a whole batch re-delivered) the dedupe ranks every row instead of
@@ -123,20 +135,62 @@ def ingest_bronze(
         event_id_index_writes=0,
         dedupe_silver_files_read=0,
         dedupe_silver_bytes_read=0,
+        replanned_batches=0,
     )
     report.counts.setdefault("quarantined_by_reason", {})
     with report.step("silver_prepare"):
         ensure_silver_tables(spark, storage)
     with report.step("event_id_index_prepare"):
         ensure_event_id_index(spark, storage, options, report)
+    inputs = batch_inputs(options)
     pending = ledger.pending()
     if pending:
         log.warning("resuming uncommitted batch %s of run %s", pending.batch, pending.run_id)
+        pending = replan_if_changed(ledger, pending, inputs, report)
         process_batch(spark, storage, ledger, pending, options, report, ingested_at=ingested_at)
     listing = list_bronze(ledger, options, report)
     for start in range(0, len(listing.new_files), options.max_batch_files):
-        plan = ledger.plan(report.run_id, listing.new_files[start : start + options.max_batch_files])
+        files = listing.new_files[start : start + options.max_batch_files]
+        plan = ledger.plan(report.run_id, files, inputs=inputs)
         process_batch(spark, storage, ledger, plan, options, report, ingested_at=ingested_at)
+
+
+def batch_inputs(options: SilverOptions) -> dict:
+    """What a batch's outcome depends on besides its files, recorded in its plan (pending.json): the FX rates
+    (a hash of their content), the card-token key versions (a fingerprint of each, never the key) and the
+    framing caps. A resumed batch compares them with the run's own (`replan_if_changed`)."""
+    rates = "".join(f"{currency},{rate}\n" for currency, rate in sorted(options.fx_rates.items()))
+    token_key = options.token_key
+    current, keys = (0, ((0, token_key),)) if isinstance(token_key, bytes) else (token_key.current, token_key.keys)
+    fingerprints = {
+        str(version): hmac.new(key, b"card-token key fingerprint", hashlib.sha256).hexdigest()[:16]
+        for version, key in keys
+    }
+    return {
+        "fx_rates_sha256": hashlib.sha256(rates.encode("utf-8")).hexdigest(),
+        "card_token_keys": {"current": current, "fingerprints": fingerprints},
+        "framing_limits": asdict(options.limits),
+    }
+
+
+def replan_if_changed(ledger: BronzeLedger, pending: BatchPlan, inputs: dict, report: RunReport) -> BatchPlan:
+    """The pending batch, re-planned when its files or inputs changed since it was planned; a re-plan is counted
+    (`replanned_batches`, metric ReplannedBatches and its alarm) and described in the run report."""
+    plan, changes = ledger.replan_if_changed(pending, run_id=report.run_id, inputs=inputs)
+    if changes:
+        report.add(replanned_batches=1)
+        described = {"batch": plan.batch, "planned_by": pending.run_id, **asdict(changes)}
+        report.details.setdefault("replanned_batches", []).append(described)
+        log.error(
+            "batch %s changed since run %s planned it; re-planned (docs/runbook.md, 'Re-planned batch'): "
+            "%d file(s) changed, %d deleted, inputs changed: %s",
+            plan.batch,
+            pending.run_id,
+            len(changes.changed_files),
+            len(changes.deleted_files),
+            sorted(changes.changed_inputs),
+        )
+    return plan
 
 
 def list_bronze(ledger: BronzeLedger, options: SilverOptions, report: RunReport) -> ListingResult:
@@ -196,7 +250,7 @@ def process_batch(
         write_batch(
             spark,
             storage,
-            [item.uri for item in readable],
+            readable,
             options,
             report,
             ingested_at=ingested_at,
@@ -204,14 +258,14 @@ def process_batch(
         )
     fail_point("before_ledger_commit")
     with report.step("ledger_commit"):
-        ledger.commit(plan)
+        ledger.commit(plan, committed_by=report.run_id)
     fail_point("after_ledger_commit")
 
 
 def write_batch(
     spark: SparkSession,
     storage: LakeStorage,
-    uris: list[str],
+    files: list[BronzeFile],
     options: SilverOptions,
     report: RunReport,
     *,
@@ -220,7 +274,8 @@ def write_batch(
 ) -> None:
     run_id = report.run_id
     with report.step("parse_bronze"):
-        parsed = read_and_parse(spark, uris, options, arrivals=arrivals).persist(StorageLevel.MEMORY_AND_DISK)
+        parsed = read_and_parse(spark, storage, files, options, arrivals=arrivals)
+        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
         file_totals = (
             parsed.where(F.col("kind") == silver.KIND_FILE)
             .agg(
@@ -270,7 +325,7 @@ def write_batch(
     if records_read != accepted + duplicates + quarantined:
         raise BalanceError(
             f"records read {records_read} != accepted {accepted} + duplicates {duplicates} + quarantined "
-            f"{quarantined} for files {uris[:3]}..."
+            f"{quarantined} for files {[item.uri for item in files[:3]]}..."
         )
 
     with report.step("write_event_id_index"):
@@ -321,16 +376,42 @@ def release_checkpoint(frame: DataFrame) -> None:
 
 
 def read_and_parse(
-    spark: SparkSession, uris: list[str], options: SilverOptions, *, arrivals: dict | None = None
+    spark: SparkSession,
+    storage: LakeStorage,
+    files: Sequence[BronzeFile | str],
+    options: SilverOptions,
+    *,
+    arrivals: dict | None = None,
 ) -> DataFrame:
-    binary = spark.read.format("binaryFile").load([spark_path(uri) for uri in uris])
+    """PARSED_SCHEMA rows of `files`, each read by a Python worker through `storage` (LakeStorage.read_planned): a
+    BronzeFile at its planned version, a bare URI (a quarantine replay's) as the file is now."""
     return silver.parse_bronze_files(
-        binary,
+        planned_files_frame(spark, files),
+        read_file=storage.read_planned,
         fx_rates=options.fx_rates,
         token_key=options.token_key,
+        limits=options.limits,
         arrivals=arrivals,
         future_allowance=options.future_allowance,
     )
+
+
+# Bytes of bronze per read task beyond one task per core: Spark's own split size for files
+# (spark.sql.files.maxPartitionBytes' default).
+READ_TASK_BYTES = 128 * 1024 * 1024
+
+
+def planned_files_frame(spark: SparkSession, files: Sequence[BronzeFile | str]) -> DataFrame:
+    """The files to read as PLANNED_FILE_SCHEMA rows, in contiguous runs of files per task: one task per core,
+    more for a batch over READ_TASK_BYTES per core (each Python task has a fixed cost; see session.py)."""
+    rows = [
+        (item, None, None, None) if isinstance(item, str) else (item.uri, item.size, item.version, item.last_modified)
+        for item in files
+    ]
+    total_bytes = sum(row[1] or 0 for row in rows)
+    tasks = max(spark.sparkContext.defaultParallelism, -(-total_bytes // READ_TASK_BYTES))
+    rdd = spark.sparkContext.parallelize(rows, max(1, min(len(rows), tasks)))
+    return spark.createDataFrame(rdd, silver.PLANNED_FILE_SCHEMA)
 
 
 @dataclass(frozen=True)
