@@ -128,7 +128,11 @@ def run_equivalence(options: EquivalenceOptions) -> int:
             target = lake / path.relative_to(staged)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
-        run = spark_submit(spark, "spark_jobs/silver_and_gold.py", ["--mode", "stream", "--lake-root", str(lake)])
+        run = spark_submit(
+            spark,
+            "spark_jobs/silver_and_gold.py",
+            ["--mode", "stream", "--allow-development-token-key", "--lake-root", str(lake)],
+        )
         require_success(run, f"stream run {arrival['number']} on {lake}")
         row = stream_row(
             arrival["number"], len(arrival["files"]), run_report(lake, run), spark_job_timing(run, "silver_and_gold")
@@ -141,7 +145,11 @@ def run_equivalence(options: EquivalenceOptions) -> int:
             f"{row['gold_bytes_scanned']:,} B scanned; {row['seconds']} s"
         )
     log("full recompute (--mode full) over the same silver")
-    run = spark_submit(spark, "spark_jobs/silver_and_gold.py", ["--mode", "full", "--lake-root", str(lake)])
+    run = spark_submit(
+        spark,
+        "spark_jobs/silver_and_gold.py",
+        ["--mode", "full", "--allow-development-token-key", "--lake-root", str(lake)],
+    )
     require_success(run, f"full run on {lake}")
     full_counts = run_report(lake, run)["counts"]
     full = {

@@ -32,10 +32,11 @@ from feature_store.online_state import (
     SqliteOnlineState,
     StateEvent,
     local_state_path,
+    payload_fingerprint,
 )
 from feature_store.request_features import FeatureValue, compute_features, history_bounds
 from spark_jobs.bronze_contract import CONFLICTING_DUPLICATE, judge_record, load_fx_rates
-from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX, mask_card_numbers, resolve_token_key
+from spark_jobs.card_numbers import CardTokenKeys, mask_card_numbers, resolve_token_keys, token_candidates
 from spark_jobs.feature_aggregations import DECIMAL_SCALE
 from spark_jobs.feature_registry import FEATURE_SET_VERSION
 from spark_jobs.job_options import REPO_ROOT_FX_RATES
@@ -94,9 +95,13 @@ class ServedFeatures:
 class FeatureServer:
     """Request-time features over one online state (SQLite locally, DynamoDB on AWS)."""
 
-    def __init__(self, state: OnlineStateStore, *, fx_rates: Mapping[str, Decimal], token_key: bytes) -> None:
-        if not isinstance(token_key, bytes) or not token_key:
-            raise ValueError("token_key must be non-empty bytes (see spark_jobs.card_numbers.resolve_token_key)")
+    def __init__(
+        self, state: OnlineStateStore, *, fx_rates: Mapping[str, Decimal], token_key: bytes | CardTokenKeys
+    ) -> None:
+        if not isinstance(token_key, CardTokenKeys) and (not isinstance(token_key, bytes) or not token_key):
+            raise ValueError(
+                "token_key must be non-empty bytes or CardTokenKeys (see spark_jobs.card_numbers.resolve_token_keys)"
+            )
         self.state = state
         self.fx_rates = dict(fx_rates)
         self.token_key = token_key
@@ -109,10 +114,9 @@ class FeatureServer:
     ) -> FeatureServer:
         """A server over the lake's SQLite state (`<lake-root>/feature_store/online_state.db`), the FX rates
         the batch jobs use by default (`job_options.REPO_ROOT_FX_RATES`) and the card-token key from the
-        environment (LAKEHOUSE_CARD_TOKEN_KEY), else the development key unless `allow_dev_key` is False."""
-        token_key = resolve_token_key()
-        if not allow_dev_key and token_key == bytes.fromhex(DEVELOPMENT_TOKEN_KEY_HEX):
-            raise ValueError("the development card-token key is not allowed here: set LAKEHOUSE_CARD_TOKEN_KEY")
+        environment (LAKEHOUSE_CARD_TOKEN_KEY), else the public development key if `allow_dev_key`
+        (card_numbers.TokenKeyError otherwise)."""
+        token_key = resolve_token_keys(allow_development_key=allow_dev_key, lake_root=str(lake_root))
         fx_rates = load_fx_rates(Path(fx_rates_path) if fx_rates_path else REPO_ROOT / REPO_ROOT_FX_RATES)
         return cls(SqliteOnlineState(local_state_path(lake_root)), fx_rates=fx_rates, token_key=token_key)
 
@@ -121,12 +125,16 @@ class FeatureServer:
         verdict = judge_record(raw_body, fx_rates=self.fx_rates, token_key=self.token_key)
         if verdict.accepted is None:
             raise ServingRejected(verdict.reason, verdict.detail)
-        row = verdict.accepted
+        # The record's token under every held key version, current first: the event keeps the current one,
+        # and a stored copy made under an older version is compared under that version (a key rotation).
+        tokens = token_candidates(verdict.accepted["card_token"]) or [None]
+        row = {**verdict.accepted, "card_token": tokens[0]}
         event = StateEvent.from_accepted(row, origin=SERVED)
         stored = self.state.add_served(event)
         replayed = stored is not None
         if stored is not None:
-            if stored.payload_fingerprint != event.payload_fingerprint:
+            same_payload = {payload_fingerprint({**row, "card_token": token}) for token in tokens}
+            if stored.payload_fingerprint not in same_payload:
                 raise ServingRejected(
                     CONFLICTING_DUPLICATE,
                     f"field=event_id value={event.event_id}: the card already holds this event_id with another payload",

@@ -100,7 +100,7 @@ def build_runtime(
     from feature_store.online_state_dynamodb import DynamoDbOnlineState
     from feature_store.serving import FeatureServer
     from spark_jobs.bronze_contract import load_fx_rates
-    from spark_jobs.card_numbers import resolve_token_key
+    from spark_jobs.card_numbers import resolve_token_keys
     from spark_jobs.feature_registry import FEATURE_SET_VERSION
 
     expected = config.expected_feature_set_version
@@ -109,7 +109,8 @@ def build_runtime(
             f"{ENV_FEATURE_SET_VERSION}={expected} but this package serves feature set version "
             f"{FEATURE_SET_VERSION}: deploy the matching code, or change the variable with the feature set"
         )
-    token_key = resolve_token_key(config.token_secret_id, secrets_client=secrets_client)
+    # Production: the public development key is refused here (card_numbers.TokenKeyError).
+    token_key = resolve_token_keys(config.token_secret_id, secrets_client=secrets_client)
     fx_rates = load_fx_rates(read_uri(config.fx_rates_uri, s3_client=s3_client), source=config.fx_rates_uri)
     model = None
     if config.model_uri:

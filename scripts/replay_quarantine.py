@@ -23,7 +23,9 @@ from spark_jobs.job_options import (
     add_event_id_index_options,
     add_lake_options,
     add_region_option,
+    add_token_key_options,
     check_event_id_index_options,
+    check_token_key_options,
     parse_day,
 )
 from spark_jobs.run_trace import add_run_options
@@ -45,20 +47,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--fx-rates", default=None, help=f"currency,usd_rate CSV to validate with (default: {REPO_ROOT_FX_RATES})"
     )
-    parser.add_argument(
-        "--card-token-secret-id",
-        default=None,
-        help="Secrets Manager secret with the hex card-token key (default: env LAKEHOUSE_CARD_TOKEN_KEY, else dev key)",
-    )
+    add_token_key_options(parser)
     add_event_id_index_options(parser)
     add_region_option(parser)
     args = parser.parse_args(argv)
+    check_token_key_options(parser, args)
     check_event_id_index_options(parser, args)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from spark_jobs.card_numbers import TokenKeyError
     from spark_jobs.job_run import JobSpec, run_job
     from spark_jobs.quarantine_replay import QuarantineReplayOptions, run_quarantine_replay
 
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         since=args.since,
         fx_rates=args.fx_rates,
         card_token_secret_id=args.card_token_secret_id,
+        allow_development_token_key=args.allow_development_token_key,
         endpoint_url=args.endpoint_url,
         event_id_index_table=args.event_id_index_table,
         event_id_index_path=args.event_id_index_path,
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         lake_root=args.lake_root,
         endpoint_url=args.endpoint_url,
         arguments=vars(args),
+        input_errors=(TokenKeyError,),
     )
     return run_job(job, lambda storage, report: run_quarantine_replay(storage, report, options))
 

@@ -88,3 +88,29 @@ def parse_timestamp(text: str) -> datetime:
 def day_before(moment: datetime) -> date:
     """The day a daily run processes: the UTC day before its scheduled time."""
     return moment.astimezone(UTC).date() - timedelta(days=1)
+
+
+def add_token_key_options(parser: argparse.ArgumentParser) -> None:
+    """The card-token key options of the jobs that tokenize card numbers (silver_and_gold, the quarantine replay)."""
+    parser.add_argument(
+        "--card-token-secret-id",
+        default=None,
+        help="Secrets Manager secret holding the card-token HMAC key: one hex key, or every key version as JSON "
+        '{"current": 1, "keys": {"0": "<hex>", "1": "<hex>"}} (docs/runbook.md, "Rotating the card-token key"); '
+        "default: env LAKEHOUSE_CARD_TOKEN_KEY (same formats)",
+    )
+    parser.add_argument(
+        "--allow-development-token-key",
+        action="store_true",
+        help="local development lakes only: without a secret or LAKEHOUSE_CARD_TOKEN_KEY, tokenize with the "
+        "public development key (refused without this flag, and always for an s3:// lake)",
+    )
+
+
+def check_token_key_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage error for --allow-development-token-key with an s3:// lake (the public key never tokenizes there)."""
+    if args.allow_development_token_key and args.lake_root.startswith(("s3://", "s3a://")):
+        parser.error(
+            f"--allow-development-token-key is refused for the s3:// lake {args.lake_root}: "
+            "pass --card-token-secret-id <secret> (`terraform output -raw card_token_secret_name`)"
+        )

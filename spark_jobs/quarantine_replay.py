@@ -47,7 +47,8 @@ class QuarantineReplayOptions:
     reasons: tuple[str, ...] = ()  # only lines quarantined for these reasons; empty: every reason
     since: date | None = None  # only lines whose bronze arrival date is on or after this day
     fx_rates: str | None = None  # currency,usd_rate CSV (path or URI); None: the reference file
-    card_token_secret_id: str | None = None  # None: env LAKEHOUSE_CARD_TOKEN_KEY, else the development key
+    card_token_secret_id: str | None = None  # None: env LAKEHOUSE_CARD_TOKEN_KEY
+    allow_development_token_key: bool = False  # local lakes only: the public key when no other is given
     endpoint_url: str | None = None
     # The event-id index (spark_jobs/event_id_index.py), as silver_and_gold.py takes it: a DynamoDB table, else a
     # SQLite path, else the local lake's own file.
@@ -58,7 +59,7 @@ class QuarantineReplayOptions:
 
 def run_quarantine_replay(storage: LakeStorage, report: RunReport, options: QuarantineReplayOptions):
     """The replay job's body (scripts/replay_quarantine.py): load the reference data, replay, the metrics."""
-    from spark_jobs.card_numbers import resolve_token_key
+    from spark_jobs.card_numbers import resolve_token_keys
     from spark_jobs.event_id_index import index_location
     from spark_jobs.job_run import JobResult
     from spark_jobs.session import build_spark_session
@@ -66,7 +67,11 @@ def run_quarantine_replay(storage: LakeStorage, report: RunReport, options: Quar
 
     silver_options = SilverOptions(
         fx_rates=load_fx_rates_file(options.fx_rates, endpoint_url=options.endpoint_url),
-        token_key=resolve_token_key(options.card_token_secret_id),
+        token_key=resolve_token_keys(
+            options.card_token_secret_id,
+            allow_development_key=options.allow_development_token_key,
+            lake_root=storage.root,
+        ),
         event_id_index=index_location(
             storage.root,
             table=options.event_id_index_table,

@@ -25,6 +25,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_jobs.bronze_contract import PAYLOAD_FIELDS
+from spark_jobs.card_numbers import TOKEN_CANDIDATE_SEPARATOR
+
+# accepted_records' column of the record's card token under every held key version (compared, never stored)
+CARD_TOKEN_CANDIDATES = "card_token_candidates"
 
 KIND_ACCEPTED = "accepted"
 KIND_REJECTED = "rejected"
@@ -206,7 +210,16 @@ def ingest_date_of(source_file: Column) -> Column:
 
 
 def accepted_records(parsed: DataFrame) -> DataFrame:
-    return parsed.where(F.col("kind") == KIND_ACCEPTED).withColumn("dt", F.to_date(F.expr("timestamp_micros(ts_us)")))
+    """The accepted rows, with their event day; `card_token` split into the token stored (the current key
+    version's) and `card_token_candidates`, the record's token under every held version, for the dedupe's
+    comparison only (see `spark_jobs.card_numbers.token_candidates`)."""
+    candidates = F.split(F.col("card_token"), TOKEN_CANDIDATE_SEPARATOR)
+    return (
+        parsed.where(F.col("kind") == KIND_ACCEPTED)
+        .withColumn("dt", F.to_date(F.expr("timestamp_micros(ts_us)")))
+        .withColumn(CARD_TOKEN_CANDIDATES, candidates)
+        .withColumn("card_token", F.element_at(F.col(CARD_TOKEN_CANDIDATES), 1))
+    )
 
 
 def repeated_event_ids(batch_valid: DataFrame, silver_known: DataFrame) -> DataFrame:
@@ -252,6 +265,13 @@ def _rank_by_event(batch_valid: DataFrame, silver_known: DataFrame) -> DataFrame
     candidates = silver_known.select(*payload, F.lit(0).alias("priority")).unionByName(
         batch_valid.select(*payload, F.lit(1).alias("priority"))
     )
+    # The card token is compared under the winner's own key version: equal when the winner's token is any of
+    # the row's tokens (one per held version), so a re-delivery after a key rotation is still a duplicate.
+    token_candidates = (
+        F.col(CARD_TOKEN_CANDIDATES)
+        if CARD_TOKEN_CANDIDATES in batch_valid.columns
+        else F.array(F.col("card_token"))  # one key version: the token is its only candidate
+    )
     by_event = Window.partitionBy("event_id").orderBy("priority", "source_file", "line_number")
     ranked = candidates.withColumn("rank", F.row_number().over(by_event))
     winners = ranked.where(F.col("rank") == 1).select(
@@ -265,6 +285,8 @@ def _rank_by_event(batch_valid: DataFrame, silver_known: DataFrame) -> DataFrame
     first_difference = F.lit(None).cast("string")
     for name in reversed(PAYLOAD_FIELDS):
         equal = F.col(name).eqNullSafe(F.col(f"winner_{name}"))
+        if name == "card_token":
+            equal = equal | F.coalesce(F.array_contains(token_candidates, F.col("winner_card_token")), F.lit(False))
         same_payload = same_payload & equal
         # JSON literal of the re-delivered value, e.g. field=amount value=12.5000
         literal = F.regexp_extract(F.to_json(F.struct(F.col(name).alias("v"))), r'^\{"v":(.*)\}$', 1)

@@ -25,7 +25,9 @@ from spark_jobs.job_options import (
     add_event_id_index_options,
     add_lake_options,
     add_region_option,
+    add_token_key_options,
     check_event_id_index_options,
+    check_token_key_options,
     day_before,
     parse_day,
     parse_timestamp,
@@ -109,12 +111,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help=f"currency,usd_rate CSV, local path or s3:// URI (default: {REPO_ROOT_FX_RATES} in the repository)",
     )
-    parser.add_argument(
-        "--card-token-secret-id",
-        default=None,
-        help="Secrets Manager secret holding the hex HMAC key for card tokens; default: env "
-        "LAKEHOUSE_CARD_TOKEN_KEY, else the documented development key",
-    )
+    add_token_key_options(parser)
     add_event_id_index_options(parser, backfill=True)
     parser.add_argument(
         "--vacuum-retention-hours",
@@ -149,6 +146,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--vacuum-retention-hours must be >= 0")
     if args.max_batch_files < 1:
         parser.error("--max-batch-files must be >= 1")
+    check_token_key_options(parser, args)
     if args.mode == "daily" and args.date is None:
         from spark_jobs.run_report import utc_now
 
@@ -210,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         vacuum_retention_hours=args.vacuum_retention_hours,
         vacuum_mode=args.vacuum_mode,
     )
+    from spark_jobs.card_numbers import TokenKeyError
     from spark_jobs.silver_ingest import FxRatesError
 
     job = JobSpec(
@@ -218,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         lake_root=args.lake_root,
         endpoint_url=args.endpoint_url,
         arguments=vars(args),
+        input_errors=(TokenKeyError,),
         invalid_inputs=(FxRatesError,),
     )
     return run_job(job, lambda storage, report: _body(storage, report, args, gold_options))
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
     """The job's body (the CLI's own arguments): silver from bronze, gold, the catalog; the metrics."""
-    from spark_jobs.card_numbers import resolve_token_key
+    from spark_jobs.card_numbers import resolve_token_keys
     from spark_jobs.delta_tables import register_in_catalog
     from spark_jobs.event_id_index import index_location
     from spark_jobs.job_run import JobResult
@@ -235,7 +235,12 @@ def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
 
     options = SilverOptions(
         fx_rates=load_fx_rates_file(args.fx_rates, endpoint_url=args.endpoint_url, region=args.region),
-        token_key=resolve_token_key(args.card_token_secret_id, region=args.region),
+        token_key=resolve_token_keys(
+            args.card_token_secret_id,
+            allow_development_key=args.allow_development_token_key,
+            lake_root=args.lake_root,
+            region=args.region,
+        ),
         lookback_hours=args.lookback_hours,
         full_scan=args.full_scan,
         max_batch_files=args.max_batch_files,

@@ -41,12 +41,12 @@ def test_the_s3_lake_client_is_created_in_the_environments_region(clients, monke
 
 
 def test_the_jobs_region_option_wins_over_the_environment(clients, monkeypatch):
-    from spark_jobs.card_numbers import resolve_token_key
+    from spark_jobs.card_numbers import resolve_token_keys
     from spark_jobs.storage import open_lake
 
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     open_lake("s3://bucket/lake", region="ap-southeast-2").exists("s3://bucket/lake/x")
-    assert resolve_token_key("card-features/key", region="ap-southeast-2") == bytes.fromhex("ab" * 32)
+    assert resolve_token_keys("card-features/key", region="ap-southeast-2").current_key == bytes.fromhex("ab" * 32)
     assert [(service, kwargs["region_name"]) for service, kwargs in clients] == [
         ("s3", "ap-southeast-2"),
         ("secretsmanager", "ap-southeast-2"),
@@ -54,7 +54,7 @@ def test_the_jobs_region_option_wins_over_the_environment(clients, monkeypatch):
 
 
 def test_no_region_anywhere_is_a_clear_error_naming_what_needed_it(clients):
-    from spark_jobs.card_numbers import resolve_token_key
+    from spark_jobs.card_numbers import resolve_token_keys
     from spark_jobs.storage import open_lake
 
     storage = open_lake("s3://bucket/lake")  # no client yet: opening a lake needs no AWS call
@@ -63,7 +63,7 @@ def test_no_region_anywhere_is_a_clear_error_naming_what_needed_it(clients):
     ):
         storage.exists("s3://bucket/lake/x")
     with pytest.raises(ValueError, match="no AWS region for the Secrets Manager secret 'card-features/key'"):
-        resolve_token_key("card-features/key")
+        resolve_token_keys("card-features/key")
     assert clients == []
 
 

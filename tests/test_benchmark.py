@@ -16,7 +16,7 @@ import pytest
 from devtools.benchmark import reference as benchmark_reference
 from devtools.benchmark import report as benchmark_report
 from spark_jobs.bronze_contract import load_fx_rates, parse_bronze_file
-from spark_jobs.card_numbers import card_token, resolve_token_key
+from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX, card_token
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TARGET_NAMES = [
@@ -228,6 +228,7 @@ NASTY_LINES = [
     line("a1", amount="13.50"),  # a conflicting re-delivery of a1
     line("a2", card_number=q("4111111111111111")).replace(", ", ","),  # an exact one of a2
     "\x0c" + line("f6"),
+    *PAN_AND_LENGTH_LINES,
 ]
 
 

@@ -126,7 +126,7 @@ def build_lake(root: Path) -> Path:
     shutil.copytree(generated / LABELS, lake / LABELS)
     shutil.copytree(generated / "_generator", lake / "_generator")
     _add_boundary_events_and_chargebacks(lake)
-    silver_and_gold.main(["--mode", "full", "--lake-root", str(lake)])
+    silver_and_gold.main(["--mode", "full", "--allow-development-token-key", "--lake-root", str(lake)])
     return lake
 
 

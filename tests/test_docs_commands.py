@@ -9,8 +9,9 @@ split), and in any other block the lines that start like a command of ours (`car
   name a cardfeat command (an unknown command or file fails), and its arguments must parse with that command's
   own parser, in this process (no Spark run);
 - `aws emr-serverless start-job-run` lines: the job driver's entry point and arguments, the same way;
-- a command of a job that tokenizes card numbers on an `s3://` lake must pass `--card-token-secret-id` (without
-  it the job uses the documented development key, which no production lake may be written with);
+- a command of a job that tokenizes card numbers on an `s3://` lake must pass `--card-token-secret-id` (the job
+  refuses the public development key there); on a local lake, `--card-token-secret-id` or
+  `--allow-development-token-key` (without either the job stops, asking for one);
 - `make <target>` must name a Makefile target (`make bench BENCH_ARGS=…`: the arguments parse as `cardfeat bench`);
 - any other program must be in OTHER_PROGRAMS below, with the reason it is not checked.
 
@@ -204,6 +205,11 @@ def _check_production_flags(command: Command, parsed) -> None:
         assert getattr(parsed, "card_token_secret_id", None), (
             f"`{command.name}` on the s3:// lake {lake_root} needs --card-token-secret-id (the production key)"
         )
+    elif command.name in TOKENIZING_COMMANDS:
+        assert getattr(parsed, "card_token_secret_id", None) or getattr(parsed, "allow_development_token_key", False), (
+            f"`{command.name}` on the local lake {lake_root} needs --card-token-secret-id or "
+            "--allow-development-token-key (the job refuses to pick the public development key by itself)"
+        )
 
 
 def check_shown_command(tokens: list[str]) -> None:
@@ -288,6 +294,8 @@ def test_the_docs_show_commands():
             "spark-submit --master 'local[*]' spark_jobs/silver_and_gold.py --lake-root s3://b/p --card-token-secret-id s",
             "pass --event-id-index-table",
         ),
+        ("cardfeat silver-and-gold --mode stream --lake-root ./lake", "needs --card-token-secret-id or --allow-dev"),
+        ("cardfeat replay-quarantine --lake-root ./lake", "needs --card-token-secret-id or --allow-dev"),
         ("make no-such-target", "no such target"),
         ("rsync -a lake/ elsewhere/", "neither a command of ours"),
     ],

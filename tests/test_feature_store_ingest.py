@@ -34,7 +34,7 @@ OFFLINE_TABLE = f"feature_store/offline/{GROUP}"
 def lake(spark, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("feature_store") / "lake"
     generate_lake(GeneratorConfig(events=3000, cards=40, days=10, seed=23, lake_root=root, late_rate=0.05))
-    silver_and_gold.main(["--mode", "full", "--lake-root", str(root)])
+    silver_and_gold.main(["--mode", "full", "--allow-development-token-key", "--lake-root", str(root)])
     assert register_feature_groups.main(["--lake-root", str(root)]) == 0
     return root
 
@@ -143,7 +143,7 @@ def test_online_store_follows_gold_through_a_late_event(spark, lake, capsys):
         ),
     ]
     write_bronze(lake, _last_arrival_hour(lake), "late-events.gz", lines)
-    silver_and_gold.main(["--mode", "stream", "--lake-root", str(lake)])
+    silver_and_gold.main(["--mode", "stream", "--allow-development-token-key", "--lake-root", str(lake)])
     before = offline_count(spark, lake)
     code, report = ingest(lake)
     details = report["feature_store"]

@@ -131,7 +131,7 @@ def _generate(lake: Path, seed: int = 11) -> None:
 
 
 def run(lake: Path, mode: str, *extra: str) -> dict:
-    silver_and_gold.main(["--mode", mode, "--lake-root", str(lake), *extra])
+    silver_and_gold.main(["--mode", mode, "--allow-development-token-key", "--lake-root", str(lake), *extra])
     reports = sorted((lake / "_runs").glob("*.json"), key=lambda path: path.stat().st_mtime_ns)
     return json.loads(reports[-1].read_text())
 

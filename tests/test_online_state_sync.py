@@ -43,7 +43,7 @@ SERVED_EVENTS = (
 
 
 def stream(lake: Path) -> None:
-    silver_and_gold.main(["--mode", "stream", "--lake-root", str(lake)])
+    silver_and_gold.main(["--mode", "stream", "--allow-development-token-key", "--lake-root", str(lake)])
 
 
 def sync(spark, lake: Path, state, *, resync: bool = False, name: str = "sqlite:test", workers: int = 8) -> dict:

@@ -14,7 +14,7 @@ import pytest
 from feature_store.online_state import SERVED, SqliteOnlineState, local_state_path
 from feature_store.serving import FeatureServer, ServedFeatures, ServingRejected, event_time
 from spark_jobs.bronze_contract import load_fx_rates
-from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX
+from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX, CardTokenKeys, TokenKeyError
 from spark_jobs.feature_registry import FEATURE_NAMES, FEATURE_SET_VERSION
 from spark_jobs.job_options import REPO_ROOT_FX_RATES
 
@@ -93,6 +93,23 @@ def test_conflicting_payload_under_a_known_event_id_is_refused(server):
         server.serve(body("e1", f"{T0 + 1}"))  # another ts: another sort key, the same event_id
     stored = server.state.window("card-1", 0, 2**62)
     assert len(stored) == 1 and stored[0].amount_usd == Decimal("10.00")
+
+
+def test_after_a_key_rotation_a_replay_is_compared_under_the_stored_events_key_version(tmp_path):
+    """An event served under key version 0, then the key is rotated to version 1 (0 still held): the exact
+    re-delivery is a replay, a changed payload or another card number is a conflicting_duplicate."""
+    state_path = local_state_path(tmp_path)
+    with FeatureServer(SqliteOnlineState(state_path), fx_rates=FX_RATES, token_key=CardTokenKeys.single(KEY)) as old:
+        first = old.serve(body("e1", f"{T0}"))
+    rotated = CardTokenKeys(current=1, keys=((0, KEY), (1, bytes.fromhex("11" * 32))))
+    with FeatureServer(SqliteOnlineState(state_path), fx_rates=FX_RATES, token_key=rotated) as server:
+        again = server.serve(body("e1", f"{T0}"))
+        assert again.replayed and again.as_json() == first.as_json()
+        for changed in (body("e1", f"{T0}", amount="10.01"), body("e1", f"{T0}", card_number="5555555555554444")):
+            with pytest.raises(ServingRejected, match="conflicting_duplicate"):
+                server.serve(changed)
+        assert not server.serve(body("e2", f"{T0 + 1}")).replayed
+        assert len(server.state.window("card-1", 0, 2**62)) == 2
 
 
 @pytest.mark.parametrize(
@@ -217,7 +234,7 @@ def test_local_server_uses_the_lake_state_and_reference_rates(tmp_path, monkeypa
     assert local_state_path(tmp_path).exists()
     with SqliteOnlineState(local_state_path(tmp_path)) as state:
         assert state.find("card-1", "e1").origin == SERVED
-    with pytest.raises(ValueError, match="development card-token key"):
+    with pytest.raises(TokenKeyError, match="--allow-development-token-key"):
         FeatureServer.local(tmp_path, allow_dev_key=False)
 
 

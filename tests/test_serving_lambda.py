@@ -13,12 +13,12 @@ from moto import mock_aws
 
 from feature_store import model_artifact, serving_lambda
 from feature_store.online_state_dynamodb import DynamoDbOnlineState, create_table
-from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX
 from spark_jobs.feature_registry import FEATURE_SET_VERSION
 from tests.serving_fixtures import CARD_NUMBER, MODEL_INPUTS, T0_S, authorization, silver_event, small_model
 
 REGION = "eu-west-1"
 TABLE = "card-online-state"
+TOKEN_KEY_HEX = "5e" * 32  # a key of its own: the Lambda refuses the public development key
 BUCKET = "serving-config"
 ENV = {
     "ONLINE_STATE_TABLE": TABLE,
@@ -42,7 +42,7 @@ def aws(monkeypatch):
             [silver_event("s-1", T0_S - 1800, "10.00"), silver_event("s-2", T0_S, "20.00")]
         )
         boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name="card-token-key", SecretString=DEVELOPMENT_TOKEN_KEY_HEX
+            Name="card-token-key", SecretString=TOKEN_KEY_HEX
         )
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})

@@ -29,6 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("silver/card_transactions", "silver/duplicates", "silver/quarantine")
 PAN = "4111111111111111"
 T0 = 1767225600  # 2026-01-01T00:00:00Z
+DEV_KEY = "--allow-development-token-key"  # local test lakes tokenize with the public development key
 
 
 def build_messy_lake(lake: Path) -> None:
@@ -71,7 +72,7 @@ def build_messy_lake(lake: Path) -> None:
 
 def run_job(lake: Path, *extra: str) -> dict:
     """Run the real entry point in-process (sharing the test session) and return its run report."""
-    silver_and_gold.main(["--mode", "stream", "--lake-root", str(lake), *extra])
+    silver_and_gold.main(["--mode", "stream", "--allow-development-token-key", "--lake-root", str(lake), *extra])
     return latest_report(lake)
 
 
@@ -216,7 +217,7 @@ def test_spark_submit_on_the_committed_sample_is_timezone_independent(spark, tmp
     shutil.copytree(sample / "bronze", utc / "bronze")
     environment = {**os.environ, "TZ": "Asia/Singapore", "SPARK_CONF_DIR": str(REPO_ROOT / ".spark" / "conf")}
     spark_submit = Path(sys.executable).parent / "spark-submit"
-    command = [str(spark_submit), "--master", "local[2]", "spark_jobs/silver_and_gold.py", "--mode", "stream"]
+    command = [str(spark_submit), "--master", "local[2]", "spark_jobs/silver_and_gold.py", "--mode", "stream", DEV_KEY]
     result = subprocess.run(
         [*command, "--lake-root", str(singapore)],
         cwd=REPO_ROOT,
@@ -243,7 +244,7 @@ def test_process_exit_mid_run_then_rerun(spark, reference_lake, tmp_path):
     build_messy_lake(lake)
     environment = {**os.environ, "LAKEHOUSE_FAIL_AT": "after_silver_commit", "LAKEHOUSE_FAIL_MODE": "exit"}
     result = subprocess.run(
-        [sys.executable, "spark_jobs/silver_and_gold.py", "--mode", "stream", "--lake-root", str(lake)],
+        [sys.executable, "spark_jobs/silver_and_gold.py", "--mode", "stream", DEV_KEY, "--lake-root", str(lake)],
         cwd=REPO_ROOT,
         env=environment,
         capture_output=True,
@@ -273,7 +274,9 @@ def test_replay_moves_lines_that_now_pass_and_keeps_the_rest(spark, tmp_path):
 
     rates = tmp_path / "fx.csv"
     rates.write_text((REPO_ROOT / "spark_jobs/reference_data/fx_rates.csv").read_text() + "NOK,0.095\n")
-    replay_quarantine.main(["--lake-root", str(lake), "--reason", "unknown_currency", "--fx-rates", str(rates)])
+    replay_quarantine.main(
+        [DEV_KEY, "--lake-root", str(lake), "--reason", "unknown_currency", "--fx-rates", str(rates)]
+    )
     report = latest_report(lake)
     assert report["status"] == "succeeded"
     assert report["counts"]["selected"] == 3
@@ -287,7 +290,7 @@ def test_replay_moves_lines_that_now_pass_and_keeps_the_rest(spark, tmp_path):
     assert [(row.event_id, row.source_file.rsplit("/", 1)[1]) for row in duplicates] == [("r1", "part-2.gz")]
 
     # Replaying again is a no-op; every line is still in exactly one table.
-    replay_quarantine.main(["--lake-root", str(lake), "--fx-rates", str(rates)])
+    replay_quarantine.main([DEV_KEY, "--lake-root", str(lake), "--fx-rates", str(rates)])
     assert latest_report(lake)["counts"]["moved_to_silver"] == 0
     locations = []
     for table in TABLES:
@@ -360,7 +363,7 @@ def test_replay_of_a_file_that_now_reads_quarantines_its_failing_lines(spark, tm
 
     # The producer re-uploads the object, now readable: one good line and one with an unknown currency.
     write_bronze(lake, "2026/01/01/00", "late.gz", [event("u1"), event("u2", currency="XXX")])
-    replay_quarantine.main(["--lake-root", str(lake), "--reason", "unreadable_file"])
+    replay_quarantine.main([DEV_KEY, "--lake-root", str(lake), "--reason", "unreadable_file"])
     report = latest_report(lake)
     assert report["status"] == "succeeded"
     assert report["counts"]["moved_to_silver"] == 1

@@ -128,3 +128,67 @@ def test_rejected_lines_include_unreadable_files(spark):
         "source_file string, line_number long, raw_record string, reason string, detail string",
     )
     assert_df_equality(silver.rejected_lines(parsed), expected, ignore_nullable=True)
+
+
+def _parsed(spark, path: str, lines: list[str], token_key):
+    """The accepted records of one bronze file as `silver.accepted_records` gives them (parsed by the contract)."""
+    from spark_jobs.bronze_contract import parse_bronze_file
+
+    content = "".join(line + "\n" for line in lines).encode()
+    result = parse_bronze_file(content, fx_rates=load_fx_rates("currency,usd_rate\nUSD,1.0\n"), token_key=token_key)
+    rows = [{"kind": silver.KIND_ACCEPTED, "source_file": path, **row} for row in result.accepted_records()]
+    parsed = spark.createDataFrame(
+        [tuple(row.get(field.name) for field in silver.PARSED_SCHEMA) for row in rows], silver.PARSED_SCHEMA
+    )
+    return silver.accepted_records(parsed)
+
+
+def _authorization(event_id: str, *, amount: str = "1", card_number: str = "4111111111111111") -> str:
+    return (
+        f'{{"event_id":"{event_id}","card_id":"c","ts":1767225600.5,"merchant_id":"m","amount":{amount},'
+        f'"currency":"USD","country":"US","pos_mode":"chip","card_number":"{card_number}"}}'
+    )
+
+
+def test_dedupe_after_a_key_rotation_compares_under_the_stored_rows_key_version(spark):
+    """Silver holds e1..e3 tokenized under version 0; the key is rotated to version 1 (version 0 still held):
+    an exact re-delivery stays a duplicate, a changed payload or another card is a conflicting_duplicate, and
+    new rows are stored under version 1."""
+    from spark_jobs.card_numbers import CardTokenKeys, token_version
+
+    key_0, key_1 = bytes.fromhex("00" * 16 + "01" * 16), bytes.fromhex("11" * 32)
+    stored = _parsed(
+        spark,
+        "file:/x/ingest_dt=2026/01/01/00/f1",
+        [_authorization("e1"), _authorization("e2"), _authorization("e3")],
+        CardTokenKeys.single(key_0),
+    )
+    known = stored.select("event_id", *silver.PAYLOAD_FIELDS, "source_file", "line_number")
+    assert [token_version(row.card_token) for row in known.collect()] == [0, 0, 0]
+
+    rotated = CardTokenKeys(current=1, keys=((0, key_0), (1, key_1)))
+    batch = _parsed(
+        spark,
+        "file:/x/ingest_dt=2026/01/02/00/f2",
+        [
+            _authorization("e1"),  # exact re-delivery
+            _authorization("e2", amount="2"),  # changed payload
+            _authorization("e3", card_number="5555555555554444"),  # another card
+            _authorization("e4"),  # new event
+        ],
+        rotated,
+    )
+    for classified in (
+        silver.classify_valid_records(batch, known),
+        silver.classify_valid_records(batch, known, repeated_ids=silver.repeated_event_ids(batch, known)),
+    ):
+        outcomes = {row.event_id: (row.outcome, row.conflict_detail) for row in classified.collect()}
+        assert outcomes["e1"] == ("duplicate", None)
+        assert outcomes["e2"][0] == "conflicting_duplicate" and outcomes["e2"][1].startswith("field=amount")
+        assert outcomes["e3"][0] == "conflicting_duplicate" and outcomes["e3"][1].startswith("field=card_last4")
+        assert outcomes["e4"] == ("insert", None)
+    inserted = silver.silver_rows(
+        classified.where(F.col("outcome") == "insert"), run_id="r", ingested_at=datetime(2026, 1, 2)
+    ).collect()
+    assert [(row.event_id, row.card_token) for row in inserted] == [("e4", rotated.token("4111111111111111"))]
+    assert inserted[0].card_token.startswith("v1:") and " " not in inserted[0].card_token

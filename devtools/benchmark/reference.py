@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devtools.repo import REPO_ROOT
+from spark_jobs.card_numbers import CardTokenKeys, versioned_token
 
 DEFAULT_FX_RATES = REPO_ROOT / "spark_jobs" / "reference_data" / "fx_rates.csv"
 BRONZE_PREFIX = "bronze/streaming/card_authorization"
@@ -252,7 +253,12 @@ checked AS (
         {_quoted(6)} AS currency,
         {_quoted(7)} AS country,
         {_quoted(8)} AS pos_mode,
-        CASE WHEN v[9] IS NOT NULL AND v[9] <> 'null' THEN {_quoted(9)} END AS card_number
+        CASE WHEN v[9] IS NOT NULL AND v[9] <> 'null' THEN {_quoted(9)} END AS card_number,
+        coalesce({too_long}, false) AS too_long,
+        -- every key and string value but the card_number value (no backslash: quotes delimit strings)
+        CASE WHEN is_object AND NOT corner THEN holds_card_number(array_to_string(regexp_extract_all(
+            regexp_replace(line, '"card_number"\s*:\s*"[^"]*"', '"card_number":""'), '"[^"]*"'), ''))
+        END AS card_number_elsewhere
     FROM fields
 ),
 numbers AS (
@@ -275,8 +281,12 @@ reasons AS (
             WHEN bad_utf8 OR NOT is_object OR duplicate_key THEN 'malformed_json'
             WHEN missing THEN 'missing_field'
             WHEN bad_type THEN 'bad_type'
+            WHEN too_long THEN 'field_too_long'
+            WHEN card_number_elsewhere THEN 'card_number_in_field'
             WHEN ts_negative OR length(ts_int) > 10 OR TRY_CAST(ts_int AS BIGINT) < 946684800
                 OR TRY_CAST(ts_int AS BIGINT) >= 4102444800 OR length(ts_frac) > 6 THEN 'out_of_range'
+            WHEN TRY_CAST(ts_int AS BIGINT) * 1000000 + TRY_CAST(rpad(ts_frac, 6, '0') AS BIGINT) > latest_ts_us
+                THEN 'future_timestamp'
             WHEN (NOT amount_negative AND length(amount_int) >= 15) OR length(amount_frac) > 4 THEN 'out_of_range'
             WHEN amount_negative OR (amount_int = '0' AND amount_frac = '') THEN 'non_positive_amount'
             WHEN currency NOT IN ({currency_list}) THEN 'unknown_currency'
@@ -327,8 +337,10 @@ PARSED_COLUMNS = """
 """
 
 
-def card_token_sql(key: bytes) -> str:
-    """HMAC-SHA256 (RFC 2104) of the digits as a DuckDB expression over `card_number`."""
+def card_token_sql(keys: CardTokenKeys) -> str:
+    """HMAC-SHA256 (RFC 2104) of the digits under the current key version as a DuckDB expression over
+    `card_number`, in the stored form (bare hex for version 0, else "v<k>:" + hex; card_numbers.versioned_token)."""
+    key = keys.current_key
     block = key if len(key) <= 64 else __import__("hashlib").sha256(key).digest()
     block = block.ljust(64, b"\0")
     inner = bytes(b ^ 0x36 for b in block).hex()

@@ -35,7 +35,7 @@ from spark_jobs.lake import FEATURE_STORE_DEAD_LETTERS, FEATURE_STORE_WATERMARK
 
 # A one-shot build of a whole lake: every bronze file in one ledger batch (the job's default, 2,000 files a
 # batch, suits a backlog of stream runs; a second batch re-ranks against all of silver written by the first).
-FULL_BUILD_ARGS = ["--mode", "full", "--max-batch-files", "100000"]
+FULL_BUILD_ARGS = ["--mode", "full", "--max-batch-files", "100000", "--allow-development-token-key"]
 
 
 FULL_BUILD_KEYS = (
@@ -288,7 +288,9 @@ def _alternate_stream_runs(options: BenchmarkOptions, histories: dict[str, dict]
 
 def stream_run(options: BenchmarkOptions, run_root: Path) -> dict:
     run = spark_submit(
-        options.spark_run, "spark_jobs/silver_and_gold.py", ["--mode", "stream", "--lake-root", str(run_root)]
+        options.spark_run,
+        "spark_jobs/silver_and_gold.py",
+        ["--mode", "stream", "--allow-development-token-key", "--lake-root", str(run_root)],
     )
     require_success(run, f"stream run on {run_root}")
     report = run_report(run_root, run)

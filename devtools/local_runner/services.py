@@ -143,15 +143,18 @@ class LocalServices:
         an empty argument, and EMR drops empty arguments (the local backend's online store)."""
         if entry_point == REPO_ROOT / "feature_store" / "ingest_features.py" and self.config.get("online_store_path"):
             return ["--online-store-path", self.config["online_store_path"]]
-        if entry_point == REPO_ROOT / "spark_jobs" / "silver_and_gold.py" and self.config.get("event_id_index_path"):
-            # an S3 lake run here: the SQLite event-id index on this machine
-            return ["--event-id-index-path", self.config["event_id_index_path"]]
-        return []
+        local: list[str] = []
+        if entry_point == REPO_ROOT / "spark_jobs" / "silver_and_gold.py":
+            if _uses_development_token_key(self.config):
+                local.append("--allow-development-token-key")
+            if self.config.get("event_id_index_path"):  # an S3 lake run here: the SQLite index on this machine
+                local += ["--event-id-index-path", self.config["event_id_index_path"]]
+        return local
 
     @staticmethod
     def _local_arguments(arguments: list[str], endpoint_url: str | None) -> list[str]:
         """Options whose value is empty are left out (the local configuration leaves glue_database and
-        card_token_secret_id empty: no catalog, the development token key); --endpoint-url is added."""
+        card_token_secret_id empty: no catalog, no secret); --endpoint-url is added."""
         kept, position = [], 0
         while position < len(arguments):
             argument = arguments[position]
@@ -213,3 +216,11 @@ class LocalServices:
             "ClientToken": parameters["ClientToken"],
             **{f"Local{key}": value for key, value in (local or {}).items()},
         }
+
+
+def _uses_development_token_key(config: Mapping[str, Any]) -> bool:
+    """A local lake without a card-token secret tokenizes with the public development key, asked for explicitly
+    (--allow-development-token-key). An s3:// lake never gets the flag: without a secret its job fails, naming
+    --card-token-secret-id (spark_jobs/card_numbers.py resolve_token_keys)."""
+    lake_root = str(config.get("lake_root", ""))
+    return not config.get("card_token_secret_id") and not lake_root.startswith(("s3://", "s3a://"))

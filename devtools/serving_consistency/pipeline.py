@@ -53,7 +53,13 @@ class SparkSubmitPipeline:
 
     def stream(self, lake: Path) -> None:
         self._spark_submit(
-            "silver_and_gold", "spark_jobs/silver_and_gold.py", "--mode", "stream", "--lake-root", str(lake)
+            "silver_and_gold",
+            "spark_jobs/silver_and_gold.py",
+            "--mode",
+            "stream",
+            "--allow-development-token-key",
+            "--lake-root",
+            str(lake),
         )
 
     def ingest(self, lake: Path) -> None:
@@ -79,7 +85,7 @@ class InProcessPipeline:
     def stream(self, lake: Path) -> None:
         from spark_jobs import silver_and_gold
 
-        silver_and_gold.main(["--mode", "stream", "--lake-root", str(lake)])
+        silver_and_gold.main(["--mode", "stream", "--allow-development-token-key", "--lake-root", str(lake)])
 
     def ingest(self, lake: Path) -> None:
         from feature_store import ingest_features, register_feature_groups
