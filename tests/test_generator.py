@@ -10,6 +10,7 @@ import gzip
 import json
 import re
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from devtools.generator import (
 from scripts.generate_transactions import build_parser, main
 from spark_jobs import exit_codes
 from spark_jobs.bronze_contract import load_fx_rates, parse_bronze_file
+from spark_jobs.bronze_ledger import MAX_FIREHOSE_BUFFERING, BronzeFile, arrival_hour_of, arrival_time
 from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX
 
 TOKEN_KEY = bytes.fromhex(DEVELOPMENT_TOKEN_KEY_HEX)
@@ -104,7 +106,15 @@ class ParsedLake:
             if path.name.startswith((".", "_")):
                 self.ignored.append(relative)
                 continue
-            self.parses[relative] = parse_bronze_file(path.read_bytes(), fx_rates=FX_RATES, token_key=TOKEN_KEY)
+            # as the job reads it: arrival from the hour folder (the job's default buffering) and the mtime
+            uri = "file://" + str(path.resolve())
+            stat = path.stat()
+            modified = datetime.fromtimestamp(stat.st_mtime_ns / 1e9, UTC).isoformat()
+            planned = BronzeFile(uri, stat.st_size, str(stat.st_mtime_ns), arrival_hour_of(uri), modified)
+            arrival = arrival_time(planned, MAX_FIREHOSE_BUFFERING)
+            self.parses[relative] = parse_bronze_file(
+                path.read_bytes(), fx_rates=FX_RATES, token_key=TOKEN_KEY, arrival=arrival
+            )
         self.readable = {k: v for k, v in self.parses.items() if v.unreadable_reason is None}
         # accepted records in arrival order (paths sort by arrival time), with their file
         self.accepted = [

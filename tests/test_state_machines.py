@@ -199,12 +199,21 @@ def job_arguments(machine: str, state: str, *, retry: int = 0, redrive: int = 0)
     context = json.loads(json.dumps(TRACE_CONTEXT))
     context["State"] = {"Name": state, "RetryCount": retry}
     context["Execution"]["RedriveCount"] = redrive
-    data = {"day": {"scheduled_time": "2026-01-02T00:05:00Z"}}
+    now = "2026-01-02T00:05:00Z"
+    data = {"day": {"scheduled_time": now, "now": now}, "clock": {"now": now}}
     return evaluate_intrinsic(driver["EntryPointArguments.$"], data, context)
 
 
 def trace_arguments(state: str, retry: int = 0) -> list[str]:
     return ["--run-id", f"{EXECUTION_NAME}.{state}.0.{retry}", "--execution-arn", TRACE_CONTEXT["Execution"]["Id"]]
+
+
+# silver_and_gold's clock and the stream's timing (tests/test_clocks.py; filled by Terraform)
+CLOCK_ARGUMENTS = [
+    "--now", "2026-01-02T00:05:00Z", "--lookback-hours", "<bronze_lookback_hours>",
+    "--firehose-buffering-seconds", "<firehose_buffering_seconds>",
+    "--stream-retention-hours", "<stream_retention_hours>",
+]  # fmt: skip
 
 
 def test_job_arguments():
@@ -213,7 +222,7 @@ def test_job_arguments():
         "--glue-database", "<glue_database>",
         "--card-token-secret-id", "<card_token_secret_id>", "--event-id-index-table", "<event_id_index_table>",
         "--fx-rates", "<code_uri>/spark_jobs/reference_data/fx_rates.csv",
-        *trace_arguments("RunSilverAndGold"),
+        *CLOCK_ARGUMENTS, *trace_arguments("RunSilverAndGold"),
     ]  # fmt: skip
     stream = definition("stream")["States"]
     assert stream["IngestFeatures"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPoint"] == (
@@ -235,7 +244,8 @@ def test_job_arguments():
         "--glue-database", "<glue_database>",
         "--card-token-secret-id", "<card_token_secret_id>", "--event-id-index-table", "<event_id_index_table>",
         "--fx-rates", "<code_uri>/spark_jobs/reference_data/fx_rates.csv",
-        "--scheduled-time", "2026-01-02T00:05:00Z", *trace_arguments("RunDailySilverAndGold", retry=2),
+        "--scheduled-time", "2026-01-02T00:05:00Z", *CLOCK_ARGUMENTS,
+        *trace_arguments("RunDailySilverAndGold", retry=2),
     ]  # fmt: skip
     assert daily["BuildDatasets"]["Parameters"]["JobDriver"]["SparkSubmit"]["EntryPoint"] == (
         "<code_uri>/spark_jobs/build_datasets.py"
@@ -244,8 +254,14 @@ def test_job_arguments():
         "--lake-root", "<lake_root>", "--region", "<aws_region>", "--scheduled-time", "2026-01-02T00:05:00Z",
         *trace_arguments("BuildDatasets"),
     ]  # fmt: skip
-    assert daily["UseScheduledTime"]["Parameters"] == {"scheduled_time.$": "$.input.scheduled_time"}
-    assert daily["UseExecutionStartTime"]["Parameters"] == {"scheduled_time.$": "$$.Execution.StartTime"}
+    assert daily["UseScheduledTime"]["Parameters"] == {
+        "scheduled_time.$": "$.input.scheduled_time",
+        "now.$": "$.input.scheduled_time",
+    }
+    assert daily["UseExecutionStartTime"]["Parameters"] == {
+        "scheduled_time.$": "$$.Execution.StartTime",
+        "now.$": "$$.Execution.StartTime",
+    }
 
 
 def test_every_job_run_of_an_execution_has_its_own_run_id_and_the_execution_arn():
@@ -276,7 +292,8 @@ def _filled(arguments: list[str]) -> list[str]:
     """Placeholders filled as on AWS: never an empty value (EMR drops an empty argument)."""
     values = {"<feature_store_backend>": "sagemaker", "<online_state_table>": "online-state",
               "<aws_region>": "eu-west-1", "<glue_database>": "card_features",
-              "<card_token_secret_id>": "card-features/card-token-key"}  # fmt: skip
+              "<card_token_secret_id>": "card-features/card-token-key", "<bronze_lookback_hours>": "24",
+              "<firehose_buffering_seconds>": "300", "<stream_retention_hours>": "24"}  # fmt: skip
     filled = [values.get(given, given) for given in arguments]
     assert "" not in filled
     return filled
@@ -361,7 +378,8 @@ def test_stream_skips_on_a_live_holder_or_a_pending_daily():
         assert states[skip]["Parameters"]["status"] == "skipped"
         assert states[states[skip]["Next"]]["Type"] == "Succeed"
     assert definition("stream")["StartAt"] == "Init"
-    assert states["Init"]["Next"] == "CheckDailyPending"
+    assert states["Init"]["Next"] == "ChooseClock"  # the run's --now first, then the daily flag
+    assert {states[name]["Next"] for name in ("ClockFromSchedule", "ClockFromExecutionStart")} == {"CheckDailyPending"}
     assert states["CheckDailyPending"]["Parameters"]["Key"] == {
         "lease_id": {"S": "card-features-pipeline#daily-pending"}
     }
@@ -376,3 +394,64 @@ def test_daily_waits_two_hours_for_the_lease_then_alerts():
     assert states["LeaseWaitTimedOut"]["Next"] == "NotifyLeaseFailure"
     assert states["MarkDailyPending"]["Parameters"]["Item"]["lease_id"] == {"S": "card-features-pipeline#daily-pending"}
     assert states["ChooseDay"]["Choices"][0]["Variable"] == "$.input.date"
+
+
+CLOCK_CHOICE = {"stream": "ChooseClock", "daily": "ChooseDay"}  # where each machine decides its --now
+
+
+def clock_data(machine: str, execution_input: dict, context: dict) -> dict:
+    """The execution's data after its clock states: the Choice on the input, then the chosen Pass state."""
+    from devtools.local_runner import apply_result_path, choice_rule_matches, resolve
+
+    states = definition(machine)["States"]
+    data = {"input": execution_input}
+    choice = states[CLOCK_CHOICE[machine]]
+    chosen = next((rule["Next"] for rule in choice["Choices"] if choice_rule_matches(rule, data, context)), None)
+    shaping = states[chosen or choice["Default"]]
+    assert shaping["Type"] == "Pass"
+    result = {}
+    for key, value in shaping["Parameters"].items():
+        if key.endswith(".$"):
+            from devtools.local_runner import evaluate_intrinsic
+
+            is_intrinsic = value.startswith("States.")
+            result[key[:-2]] = (evaluate_intrinsic if is_intrinsic else resolve)(value, data, context, where=key)
+        else:
+            result[key] = value
+    return apply_result_path(data, shaping["ResultPath"], result)
+
+
+@pytest.mark.parametrize(
+    ("machine", "state", "execution_input", "now"),
+    [
+        ("stream", "RunSilverAndGold", {"scheduled_time": "2026-01-02T00:10:00Z"}, "2026-01-02T00:10:00Z"),
+        ("stream", "RunSilverAndGold", {}, "2026-01-02T00:10:07.123Z"),  # a manual run: its start time
+        ("daily", "RunDailySilverAndGold", {"scheduled_time": "2026-01-02T00:05:00Z"}, "2026-01-02T00:05:00Z"),
+        ("daily", "RunDailySilverAndGold", {"date": "2025-12-01"}, "2026-01-02T00:10:07.123Z"),  # a rerun: now
+        ("daily", "RunDailySilverAndGold", {}, "2026-01-02T00:10:07.123Z"),
+    ],
+)
+def test_silver_and_gold_gets_now_from_the_schedule_else_the_execution_start(machine, state, execution_input, now):
+    """--now is the schedule's time, else (a manual run, a rerun of a past day) the execution's start, so
+    future ingest_dt= folders are judged against the clock of the run, never a past day's; the stream's
+    buffering and retention come from Terraform with the lookback, which the job checks against them."""
+    from devtools.local_runner import evaluate_intrinsic
+    from spark_jobs.silver_and_gold import parse_args
+
+    states = definition(machine)["States"]
+    assert states["Init"]["Next"] == CLOCK_CHOICE[machine] or machine == "daily"
+    context = json.loads(json.dumps(TRACE_CONTEXT))
+    context["Execution"]["StartTime"] = "2026-01-02T00:10:07.123Z"
+    context["State"] = {"Name": state, "RetryCount": 0}
+    data = clock_data(machine, execution_input, context)
+    driver = states[state]["Parameters"]["JobDriver"]["SparkSubmit"]
+    arguments = evaluate_intrinsic(driver["EntryPointArguments.$"], data, context)
+    assert arguments[arguments.index("--now") + 1] == now
+    timing = {"<bronze_lookback_hours>": "24", "<firehose_buffering_seconds>": "300", "<stream_retention_hours>": "24"}
+    for option, placeholder in zip(
+        ("--lookback-hours", "--firehose-buffering-seconds", "--stream-retention-hours"), timing, strict=True
+    ):
+        assert arguments[arguments.index(option) + 1] == placeholder
+    filled = [timing.get(value, value).replace("<lake_root>", "s3://lake/root") for value in arguments]
+    args = parse_args(_filled([value.replace("<code_uri>", "s3://code") for value in filled]))
+    assert args.now.isoformat()[:19] == now[:19] and args.lookback_hours == 24

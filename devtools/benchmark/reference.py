@@ -8,9 +8,12 @@ it and check that both give the same gold:
    `unreadable_file`, split on `\\n`, trailing `\\r` and one leading BOM per line stripped, invalid UTF-8
    per line) in a thread pool with zlib and pyarrow, into Arrow (file, 1-based physical line, text).
 2. **Validate** in DuckDB SQL with its JSON functions: `malformed_json`, `missing_field`, `bad_type`,
-   `out_of_range`, `non_positive_amount`, `unknown_currency`, `bad_enum`, `invalid_card_number`, in the
-   contract's order. `ts` and `amount` are read from the number's decimal text (a regular expression over
-   the line, never yyjson's double), so `ts_us` and `amount` are exact; FX is DECIMAL arithmetic
+   `out_of_range`, `future_timestamp`, `non_positive_amount`, `unknown_currency`, `bad_enum`,
+   `invalid_card_number`, in the contract's order. A file's arrival is the earlier of its `ingest_dt=` hour's end
+   plus the job's default Firehose buffering (900 s) and its modification time; `ts` after it plus the job's
+   default allowance (15 minutes) is `future_timestamp`. `ts` and `amount` are read from the number's decimal
+   text (a regular expression over the line, never yyjson's double), so `ts_us` and `amount` are exact; FX is
+   DECIMAL arithmetic
    (DECIMAL(18,4) × DECIMAL(12,6) = DECIMAL(30,10)); card tokens are HMAC-SHA256 in SQL.
 3. **Corners SQL does not express** are judged by the contract's own Python (`parse_bronze_file` on that
    one line) and counted in the report (`judged_by_contract`): lines that are valid JSON objects but hold a
@@ -45,12 +48,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devtools.repo import REPO_ROOT
-from spark_jobs.card_numbers import CardTokenKeys, versioned_token
 
 DEFAULT_FX_RATES = REPO_ROOT / "spark_jobs" / "reference_data" / "fx_rates.csv"
 BRONZE_PREFIX = "bronze/streaming/card_authorization"
 
 HOUR_US = 3_600_000_000
+# silver_and_gold's defaults without --firehose-buffering-seconds and --future-allowance-minutes (the benchmark's)
+FIREHOSE_BUFFERING_US = 900_000_000
+FUTURE_ALLOWANCE_US = 900_000_000
 DAY_US = 24 * HOUR_US
 WEEK_US = 7 * DAY_US
 FEATURE_SET_VERSION_COLUMN = "feature_set_version"
@@ -96,6 +101,20 @@ def list_bronze_files(lake_root: Path) -> list[tuple[str, Path]]:
                 found.append(("file://" + str(path), path))
     found.sort(key=lambda item: item[0])
     return found
+
+
+def latest_ts_us(path: Path) -> int:
+    """The latest `ts` (µs) a record of this bronze file may carry: its arrival (the earlier of its `ingest_dt=`
+    hour's end plus the buffering and its modification time) plus the allowance."""
+    import datetime as dt
+    import re
+
+    arrival_us = path.stat().st_mtime_ns // 1000
+    hour = re.search(r"/ingest_dt=(\d{4})/(\d{2})/(\d{2})/(\d{2})/", str(path))
+    if hour:
+        start = dt.datetime(*(int(part) for part in hour.groups()), tzinfo=dt.UTC)
+        arrival_us = min(arrival_us, (int(start.timestamp()) + 3600) * 1_000_000 + FIREHOSE_BUFFERING_US)
+    return arrival_us + FUTURE_ALLOWANCE_US
 
 
 def _gunzip(data: bytes) -> bytes:
@@ -207,8 +226,8 @@ def parse_sql(currencies: list[str]) -> str:
     currency_list = ", ".join("'" + code.replace("'", "''") + "'" for code in currencies)
     return rf"""
 WITH src AS (
-    SELECT file_id, line_number, line, bad_utf8
-    FROM chunk
+    SELECT file_id, line_number, line, bad_utf8, a.latest_ts_us
+    FROM chunk JOIN arrivals AS a USING (file_id)
     WHERE bad_utf8 OR CASE WHEN starts_with(line, '{{') THEN true ELSE trim(line, E' \t\r') <> '' END
 ),
 keyed AS (
@@ -231,7 +250,7 @@ objects AS (
 fields AS (
     -- Without a backslash no string can hold a quote, and without nesting every `"ts"` followed by `:` is
     -- the top-level key (unique, or the line is malformed): the expression finds the number's own text.
-    SELECT file_id, line_number, line, bad_utf8, is_object, corner, keys,
+    SELECT file_id, line_number, line, bad_utf8, is_object, corner, keys, latest_ts_us,
         CASE WHEN is_object AND NOT corner THEN json_extract(line, [{paths}]) END AS v,
         CASE WHEN is_object AND NOT corner
             THEN regexp_extract(line, '"ts"\s*:\s*{NUMBER_TEXT}', 1) END AS ts_text,
@@ -240,7 +259,7 @@ fields AS (
     FROM objects
 ),
 checked AS (
-    SELECT file_id, line_number, line, bad_utf8, is_object, corner, ts_text, amount_text,
+    SELECT file_id, line_number, line, bad_utf8, is_object, corner, ts_text, amount_text, latest_ts_us,
         len(keys) <> len(list_distinct(keys)) AS duplicate_key,
         {missing} AS missing,
         {not_string} OR (v[9] IS NOT NULL AND v[9] <> 'null' AND NOT starts_with(v[9], '"')) OR {not_number}
@@ -253,12 +272,7 @@ checked AS (
         {_quoted(6)} AS currency,
         {_quoted(7)} AS country,
         {_quoted(8)} AS pos_mode,
-        CASE WHEN v[9] IS NOT NULL AND v[9] <> 'null' THEN {_quoted(9)} END AS card_number,
-        coalesce({too_long}, false) AS too_long,
-        -- every key and string value but the card_number value (no backslash: quotes delimit strings)
-        CASE WHEN is_object AND NOT corner THEN holds_card_number(array_to_string(regexp_extract_all(
-            regexp_replace(line, '"card_number"\s*:\s*"[^"]*"', '"card_number":""'), '"[^"]*"'), ''))
-        END AS card_number_elsewhere
+        CASE WHEN v[9] IS NOT NULL AND v[9] <> 'null' THEN {_quoted(9)} END AS card_number
     FROM fields
 ),
 numbers AS (
@@ -281,8 +295,6 @@ reasons AS (
             WHEN bad_utf8 OR NOT is_object OR duplicate_key THEN 'malformed_json'
             WHEN missing THEN 'missing_field'
             WHEN bad_type THEN 'bad_type'
-            WHEN too_long THEN 'field_too_long'
-            WHEN card_number_elsewhere THEN 'card_number_in_field'
             WHEN ts_negative OR length(ts_int) > 10 OR TRY_CAST(ts_int AS BIGINT) < 946684800
                 OR TRY_CAST(ts_int AS BIGINT) >= 4102444800 OR length(ts_frac) > 6 THEN 'out_of_range'
             WHEN TRY_CAST(ts_int AS BIGINT) * 1000000 + TRY_CAST(rpad(ts_frac, 6, '0') AS BIGINT) > latest_ts_us
@@ -337,10 +349,8 @@ PARSED_COLUMNS = """
 """
 
 
-def card_token_sql(keys: CardTokenKeys) -> str:
-    """HMAC-SHA256 (RFC 2104) of the digits under the current key version as a DuckDB expression over
-    `card_number`, in the stored form (bare hex for version 0, else "v<k>:" + hex; card_numbers.versioned_token)."""
-    key = keys.current_key
+def card_token_sql(key: bytes) -> str:
+    """HMAC-SHA256 (RFC 2104) of the digits as a DuckDB expression over `card_number`."""
     block = key if len(key) <= 64 else __import__("hashlib").sha256(key).digest()
     block = block.ljust(64, b"\0")
     inner = bytes(b ^ 0x36 for b in block).hex()
@@ -411,16 +421,28 @@ def token_key() -> bytes:
     return bytes.fromhex(os.environ.get(TOKEN_KEY_ENV) or DEVELOPMENT_TOKEN_KEY_HEX)
 
 
-def judge_lines(rows: list[tuple[int, int, str]], fx_rates_path: Path, key: bytes):
-    """The contract's verdict on corner lines: (file_id, line_number, reason or None, accepted values)."""
+def judge_lines(
+    rows: list[tuple[int, int, str]], fx_rates_path: Path, key: bytes, latest_ts: dict[int, int] | None = None
+):
+    """The contract's verdict on corner lines: (file_id, line_number, reason or None, accepted values);
+    `latest_ts` maps a file_id to `latest_ts_us` of its file (none: no future_timestamp check)."""
+    import datetime as dt
+
     from spark_jobs.bronze_contract import load_fx_rates, parse_bronze_file
+
+    allowance = dt.timedelta(microseconds=FUTURE_ALLOWANCE_US)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
     rates = load_fx_rates(fx_rates_path)
     verdicts = []
     for file_id, line_number, line in rows:
         # As a one-line file: framing would strip one leading BOM again, so give it one to strip.
         text = ("\ufeff" + line) if line.startswith("\ufeff") else line
-        result = parse_bronze_file(text.encode("utf-8") + b"\n", fx_rates=rates, token_key=key)
+        latest = (latest_ts or {}).get(file_id)
+        arrival = None if latest is None else epoch + dt.timedelta(microseconds=latest) - allowance
+        result = parse_bronze_file(
+            text.encode("utf-8") + b"\n", fx_rates=rates, token_key=key, arrival=arrival, future_allowance=allowance
+        )
         if len(result.accepted):
             row = next(result.accepted.rows())
             verdicts.append((file_id, line_number, None, row))
@@ -434,6 +456,7 @@ def judge_lines(rows: list[tuple[int, int, str]], fx_rates_path: Path, key: byte
 def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, chunk_files: int) -> dict:
     """Bronze under `lake_root` → silver, duplicates, quarantine and gold Parquet files in `output_dir`."""
     import duckdb
+    import pyarrow as pa
 
     started = time.perf_counter()
     report = BuildReport()
@@ -451,11 +474,19 @@ def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, ch
     )
     with report.timed("list"):
         files = list_bronze_files(lake_root)
+        latest_ts = {file_id: latest_ts_us(path) for file_id, (_, path) in enumerate(files)}
+        arrivals = pa.table(  # noqa: F841 - DuckDB scans it by name
+            {
+                "file_id": pa.array(list(latest_ts), pa.int32()),
+                "latest_ts_us": pa.array(list(latest_ts.values()), pa.int64()),
+            }
+        )
+        connection.execute("CREATE TABLE arrivals AS SELECT * FROM arrivals")
     file_rows, framed_lines = _frame_and_parse(connection, files, report, threads=threads, chunk_files=chunk_files)
     with report.timed("card_numbers"):
         _card_numbers(connection, key)
     with report.timed("judge_corners"):
-        judged = _judge_corners(connection, fx_rates, key)
+        judged = _judge_corners(connection, fx_rates, key, latest_ts)
     with report.timed("fx"):
         non_blank = _accept_and_reject(connection)
     with report.timed("deduplicate"):
@@ -550,12 +581,12 @@ def _card_numbers(connection, key: bytes) -> None:
     )
 
 
-def _judge_corners(connection, fx_rates: Path, key: bytes) -> int:
+def _judge_corners(connection, fx_rates: Path, key: bytes, latest_ts: dict[int, int]) -> int:
     """The `judged` table: the contract's own verdict on the lines SQL cannot judge; returns how many."""
     corner_rows = connection.execute(
         "SELECT file_id, line_number, judge_line FROM parsed WHERE judge ORDER BY file_id, line_number"
     ).fetchall()
-    verdicts = judge_lines(corner_rows, fx_rates, key)
+    verdicts = judge_lines(corner_rows, fx_rates, key, latest_ts)
     connection.execute(
         "CREATE TABLE judged (file_id INTEGER, line_number BIGINT, reason VARCHAR, event_id VARCHAR, "
         "card_id VARCHAR, ts DECIMAL(16, 6), ts_us BIGINT, merchant_id VARCHAR, amount DECIMAL(18, 4), "

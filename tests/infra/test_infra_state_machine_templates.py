@@ -24,6 +24,9 @@ AGREED_VARIABLES = {
     "card_token_secret_id",
     "log_group_name",
     "online_state_table",
+    "bronze_lookback_hours",
+    "firehose_buffering_seconds",
+    "stream_retention_hours",
     "event_id_index_table",
 }
 # templatefile() syntax: ${name} interpolations; $${ is a literal "${".

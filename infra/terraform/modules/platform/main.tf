@@ -166,27 +166,29 @@ module "emr_serverless" {
 module "step_functions" {
   source = "../step_functions"
 
-  name_prefix               = local.name_prefix
-  definitions_dir           = var.state_machines_dir
-  emr_application_id        = module.emr_serverless.application_id
-  emr_application_arn       = module.emr_serverless.application_arn
-  emr_job_role_arn          = module.emr_serverless.job_role_arn
-  lake_root                 = module.s3_datalake.lake_root
-  code_uri                  = "s3://${module.s3_datalake.artifacts_bucket_name}/${local.code_prefix}"
-  lease_table_name          = module.dynamodb.lease_table_name
-  lease_table_arn           = module.dynamodb.lease_table_arn
-  lease_table_kms_key_arn   = module.dynamodb.kms_key_arn
-  alerts_topic_arn          = module.monitoring.alerts_topic_arn
-  monitoring_kms_key_arn    = module.monitoring.kms_key_arn
-  delta_log_table_name      = module.dynamodb.delta_log_table_name
-  online_state_table_name   = module.online_state.table_name
-  event_id_index_table_name = module.dynamodb.event_id_index_table_name
-  glue_database             = module.glue.lakehouse_database_name
-  card_token_secret_id      = module.card_token_secret.secret_name
-  job_log_group_name        = module.emr_serverless.log_group_name
-  log_retention_days        = var.retention.log_group_days
-  permissions_boundary_arn  = var.permissions_boundary_arn
-  tags                      = local.tags
+  name_prefix                = local.name_prefix
+  definitions_dir            = var.state_machines_dir
+  emr_application_id         = module.emr_serverless.application_id
+  emr_application_arn        = module.emr_serverless.application_arn
+  emr_job_role_arn           = module.emr_serverless.job_role_arn
+  lake_root                  = module.s3_datalake.lake_root
+  code_uri                   = "s3://${module.s3_datalake.artifacts_bucket_name}/${local.code_prefix}"
+  lease_table_name           = module.dynamodb.lease_table_name
+  lease_table_arn            = module.dynamodb.lease_table_arn
+  lease_table_kms_key_arn    = module.dynamodb.kms_key_arn
+  alerts_topic_arn           = module.monitoring.alerts_topic_arn
+  monitoring_kms_key_arn     = module.monitoring.kms_key_arn
+  delta_log_table_name       = module.dynamodb.delta_log_table_name
+  online_state_table_name    = module.online_state.table_name
+  firehose_buffering_seconds = var.ingestion.buffering_interval_seconds
+  stream_retention_hours     = var.ingestion.stream_retention_hours
+  event_id_index_table_name  = module.dynamodb.event_id_index_table_name
+  glue_database              = module.glue.lakehouse_database_name
+  card_token_secret_id       = module.card_token_secret.secret_name
+  job_log_group_name         = module.emr_serverless.log_group_name
+  log_retention_days         = var.retention.log_group_days
+  permissions_boundary_arn   = var.permissions_boundary_arn
+  tags                       = local.tags
 }
 
 module "feature_serving" {

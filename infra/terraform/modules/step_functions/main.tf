@@ -24,10 +24,14 @@ locals {
     feature_store_backend = "sagemaker"
     delta_log_table_name  = var.delta_log_table_name
     online_state_table    = var.online_state_table_name
-    event_id_index_table  = var.event_id_index_table_name
-    glue_database         = var.glue_database
-    card_token_secret_id  = var.card_token_secret_id
-    log_group_name        = var.job_log_group_name
+    # silver_and_gold checks the lookback against the stream's buffering and retention (exit 2 otherwise)
+    bronze_lookback_hours      = coalesce(var.bronze_lookback_hours, var.stream_retention_hours)
+    firehose_buffering_seconds = var.firehose_buffering_seconds
+    stream_retention_hours     = var.stream_retention_hours
+    event_id_index_table       = var.event_id_index_table_name
+    glue_database              = var.glue_database
+    card_token_secret_id       = var.card_token_secret_id
+    log_group_name             = var.job_log_group_name
   }
 }
 

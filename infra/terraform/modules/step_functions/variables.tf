@@ -109,6 +109,40 @@ variable "event_id_index_table_name" {
   }
 }
 
+variable "firehose_buffering_seconds" {
+  description = "The delivery stream's buffering interval (template variable `firehose_buffering_seconds`, silver_and_gold's `--firehose-buffering-seconds`): a record arrived at most this long after its `ingest_dt=` hour."
+  type        = number
+
+  validation {
+    condition     = var.firehose_buffering_seconds >= 0 && var.firehose_buffering_seconds <= 900
+    error_message = "firehose_buffering_seconds must be between 0 and 900 (Firehose's range)."
+  }
+}
+
+variable "stream_retention_hours" {
+  description = "The Kinesis stream's retention (template variable `stream_retention_hours`, silver_and_gold's `--stream-retention-hours`): the longest useful bronze lookback."
+  type        = number
+
+  validation {
+    condition     = var.stream_retention_hours >= 24 && var.stream_retention_hours <= 8760
+    error_message = "stream_retention_hours must be between 24 and 8760."
+  }
+}
+
+variable "bronze_lookback_hours" {
+  description = "silver_and_gold's `--lookback-hours` (template variable `bronze_lookback_hours`): arrival-hour folders listed behind the ledger's high-water mark; null: the stream retention."
+  type        = number
+  default     = null
+
+  validation {
+    condition = var.bronze_lookback_hours == null || (
+      var.bronze_lookback_hours * 3600 >= var.firehose_buffering_seconds &&
+      var.bronze_lookback_hours <= var.stream_retention_hours
+    )
+    error_message = "bronze_lookback_hours must cover the Firehose buffering interval and not exceed the stream retention (the job refuses it otherwise)."
+  }
+}
+
 variable "lease_table_arn" {
   description = "ARN of the run-lease DynamoDB table."
   type        = string
