@@ -16,7 +16,9 @@ import pytest
 from devtools.benchmark import reference as benchmark_reference
 from devtools.benchmark import report as benchmark_report
 from spark_jobs.bronze_contract import load_fx_rates, parse_bronze_file
+from spark_jobs.bronze_ledger import MAX_FIREHOSE_BUFFERING, BronzeFile, arrival_hour_of, arrival_time
 from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX, card_token
+from spark_jobs.storage import LocalStorage
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TARGET_NAMES = [
@@ -168,6 +170,21 @@ def line(event_id: str, **changes: str | None) -> str:
     return "{" + ", ".join(f'"{key}": {value}' for key, value in fields.items() if value is not None) + "}"
 
 
+# card_number_in_field and field_too_long, plain lines that the reference's SQL decides (no escape, no nesting)
+PAN_AND_LENGTH_LINES = [
+    line("p1", card_id=q("4111111111111111")),  # card_number_in_field
+    line("p2", merchant_id=q("m 4111 1111 1111 1111")),  # card_number_in_field
+    line("p3", note=q("paid 3782-822463-10005, thanks")),  # card_number_in_field: an extra field
+    line("p4").replace('{"event_id"', '{"4111111111111111": 1, "event_id"'),  # card_number_in_field: a key
+    line("p5", card_id=q("order-4111111111111111")),  # glued through a dash: valid
+    line("p6", card_id=q("4111111111111112"), card_number=q("4111111111111111")),  # Luhn fails: valid
+    line("p7", card_id=q("c" * 129)),  # field_too_long
+    line("p8", currency=q("EUR" * 6)),  # field_too_long
+    line("p9", card_id=q("é" * 128), merchant_id=q("🂡" * 128)),  # characters, not bytes: valid
+    line("q1", card_id=q("4111111111111111"), amount="-5"),  # card_number_in_field before the amount rules
+]
+PAN_AND_LENGTH_REASONS = {"card_number_in_field": 5, "field_too_long": 2}
+
 NASTY_LINES = [
     line("a1"),
     line("a2", card_number=q("4111111111111111")),
@@ -184,6 +201,11 @@ NASTY_LINES = [
     line("b4", ts="946684800"),
     line("b5", ts="4102444799.999999"),
     line("b6", ts="4102444800"),
+    # The lake's folder is ingest_dt=2026/01/01/00: arrival 01:15 (the job's default 900 s of buffering), plus
+    # the 15-minute allowance, so ts 1767231000 (01:30) is the latest accepted (b5 above is future_timestamp).
+    line("f1", ts="1767231000"),
+    line("f2", ts="1767231000.000001"),
+    line("f3", ts="1.7672310001e9"),  # an exponent: judged by the contract, with the file's arrival
     line("b7", ts="-1767225600"),
     line("b8", amount=q("12.50")),
     line("b9", amount="true"),
@@ -250,6 +272,15 @@ def write_lake(root: Path) -> Path:
     return folder
 
 
+def planned_file(path: Path) -> BronzeFile:
+    """The file as the job's listing plans it (local storage: the mtime is its LastModified)."""
+    uri = "file://" + str(path.resolve())
+    stored = next(
+        item for item in LocalStorage(str(path.parent)).list_files(f"file://{path.parent}") if item.uri == uri
+    )
+    return BronzeFile(uri, stored.size, stored.version, arrival_hour_of(uri), last_modified=stored.last_modified)
+
+
 def test_reference_validation_matches_the_contract_line_for_line(tmp_path):
     folder = write_lake(tmp_path / "lake")
     output = tmp_path / "reference"
@@ -257,13 +288,14 @@ def test_reference_validation_matches_the_contract_line_for_line(tmp_path):
         tmp_path / "lake", output, fx_rates=benchmark_reference.DEFAULT_FX_RATES, threads=2, chunk_files=2
     )
     rates = load_fx_rates(benchmark_reference.DEFAULT_FX_RATES)
-    key = resolve_token_key()
+    key = bytes.fromhex(DEVELOPMENT_TOKEN_KEY_HEX)  # the benchmark's jobs run with --allow-development-token-key
     expected_reasons, expected_valid = {}, {}
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or path.stat().st_size == 0:
             continue
         uri = "file://" + str(path.resolve())
-        result = parse_bronze_file(path.read_bytes(), fx_rates=rates, token_key=key)
+        arrival = arrival_time(planned_file(path), MAX_FIREHOSE_BUFFERING)  # the job's, without the flag
+        result = parse_bronze_file(path.read_bytes(), fx_rates=rates, token_key=key, arrival=arrival)
         if result.unreadable_reason:
             expected_reasons[(uri, None)] = "unreadable_file"
         for row in result.rejected_records():
@@ -276,6 +308,10 @@ def test_reference_validation_matches_the_contract_line_for_line(tmp_path):
     got_reasons = {(file, number): reason for file, number, reason in quarantine.fetchall()}
     conflicts = {place for place, reason in got_reasons.items() if reason == "conflicting_duplicate"}
     assert {place: reason for place, reason in got_reasons.items() if place not in conflicts} == expected_reasons
+    # b5, f2 and f3 in the two readable copies of NASTY_LINES (plain and gzip)
+    assert sum(reason == "future_timestamp" for reason in expected_reasons.values()) == 6
+    for reason, count in PAN_AND_LENGTH_REASONS.items():
+        assert sum(got == reason for got in expected_reasons.values()) == 2 * count, reason
 
     silver = connection.execute(
         f"SELECT source_file, line_number, event_id, ts_us, ts, amount, amount_usd, card_last4, card_token "
@@ -307,3 +343,55 @@ def test_reference_validation_matches_the_contract_line_for_line(tmp_path):
     assert report["counts"]["judged_by_contract"] > 0
     assert report["counts"]["unreadable_files"] == 3
     assert next(row for row in silver if row[2] == "c7")[5] == Decimal("99999999999999.9999")
+
+
+def test_reference_sql_decides_card_numbers_in_fields_and_lengths_itself(tmp_path):
+    folder = tmp_path / "lake" / benchmark_reference.BRONZE_PREFIX / "ingest_dt=2026/01/01/00"
+    folder.mkdir(parents=True)
+    (folder / "pan-and-lengths").write_text("\n".join(PAN_AND_LENGTH_LINES) + "\n", encoding="utf-8")
+    output = tmp_path / "reference"
+    report = benchmark_reference.build(
+        tmp_path / "lake", output, fx_rates=benchmark_reference.DEFAULT_FX_RATES, threads=1, chunk_files=1
+    )
+    assert report["counts"]["judged_by_contract"] == 0  # not one line handed to the Python contract
+    reasons = dict(
+        duckdb.connect()
+        .execute(f"SELECT reason, count(*) FROM '{output}/quarantine.parquet' GROUP BY reason")
+        .fetchall()
+    )
+    assert reasons == PAN_AND_LENGTH_REASONS
+    assert report["counts"]["accepted"] == len(PAN_AND_LENGTH_LINES) - sum(PAN_AND_LENGTH_REASONS.values())
+
+
+def test_reference_applies_the_size_caps_as_the_contract_does(tmp_path, monkeypatch):
+    """A gzip bomb, long lines (valid and invalid UTF-8, blank) and files over the cap: the reference's framing
+    gives the contract's file_too_large and line_too_long (caps lowered on both sides, as --max-*-bytes would)."""
+    from spark_jobs.bronze_contract import FramingLimits
+
+    limits = FramingLimits(max_file_bytes=64 * 1024, max_line_bytes=1024)
+    monkeypatch.setattr(benchmark_reference, "MAX_FILE_BYTES", limits.max_file_bytes)
+    monkeypatch.setattr(benchmark_reference, "MAX_LINE_BYTES", limits.max_line_bytes)
+    folder = tmp_path / "lake" / benchmark_reference.BRONZE_PREFIX / "ingest_dt=2026/01/01/00"
+    folder.mkdir(parents=True)
+    long_text = "\n".join([line("l1"), line("l2", merchant_id=q("m" * 2000)), " " * 1500, line("l3")]) + "\n"
+    (folder / "a-long-lines.gz").write_bytes(gzip.compress(long_text.encode()))
+    (folder / "b-long-invalid-utf8").write_bytes(b"\xff" * 1500 + b"\n" + line("l4").encode() + b"\r\n")
+    (folder / "c-bomb.gz").write_bytes(gzip.compress(b"\n" * (limits.max_file_bytes + 1)))
+    (folder / "d-plain-too-large").write_bytes((line("l5") + "\n").encode() * 1000)
+    (folder / "e-two-members.gz").write_bytes(gzip.compress(b"\n" * 40_000) + gzip.compress(b"\n" * 40_000))
+    output = tmp_path / "reference"
+    benchmark_reference.build(
+        tmp_path / "lake", output, fx_rates=benchmark_reference.DEFAULT_FX_RATES, threads=2, chunk_files=2
+    )
+    rates = load_fx_rates(benchmark_reference.DEFAULT_FX_RATES)
+    key = bytes.fromhex(DEVELOPMENT_TOKEN_KEY_HEX)
+    expected = {}
+    for path in sorted(folder.iterdir()):
+        uri = "file://" + str(path.resolve())
+        result = parse_bronze_file(path.read_bytes(), fx_rates=rates, token_key=key, limits=limits)
+        if result.file_reason:
+            expected[(uri, None)] = result.file_reason
+        expected.update({(uri, row["line_number"]): row["reason"] for row in result.rejected_records()})
+    got = duckdb.connect().execute(f"SELECT source_file, line_number, reason FROM '{output}/quarantine.parquet'")
+    assert {(file, number): reason for file, number, reason in got.fetchall()} == expected
+    assert sorted(expected.values()) == ["file_too_large"] * 3 + ["line_too_long"] * 3

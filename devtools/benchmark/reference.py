@@ -6,9 +6,13 @@ it and check that both give the same gold:
 
 1. **Frame** every bronze file (the contract's file rules: gzip by magic bytes, UTF-16/32 BOM or NUL →
    `unreadable_file`, split on `\\n`, trailing `\\r` and one leading BOM per line stripped, invalid UTF-8
-   per line) in a thread pool with zlib and pyarrow, into Arrow (file, 1-based physical line, text).
+   per line) in a thread pool with zlib and pyarrow, into Arrow (file, 1-based physical line, text). The job's
+   default size caps apply: a file over 256 MiB stored or decompressed is `file_too_large` (decompression
+   stops there), a line over 1 MiB is `line_too_long` (kept out of the validation).
 2. **Validate** in DuckDB SQL with its JSON functions: `malformed_json`, `missing_field`, `bad_type`,
-   `out_of_range`, `future_timestamp`, `non_positive_amount`, `unknown_currency`, `bad_enum`,
+   `field_too_long` (the contract's `FIELD_MAX_CHARS`), `card_number_in_field` (SQL macros over every key and
+   string value but the card_number value), `out_of_range`, `future_timestamp`, `non_positive_amount`,
+   `unknown_currency`, `bad_enum`,
    `invalid_card_number`, in the contract's order. A file's arrival is the earlier of its `ingest_dt=` hour's end
    plus the job's default Firehose buffering (900 s) and its modification time; `ts` after it plus the job's
    default allowance (15 minutes) is `future_timestamp`. `ts` and `amount` are read from the number's decimal
@@ -39,6 +43,7 @@ doubles to a relative 1e-12), silver counts and quarantine (file, line, reason) 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import time
@@ -48,6 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devtools.repo import REPO_ROOT
+from spark_jobs.bronze_contract import FIELD_MAX_CHARS, MAX_FILE_BYTES, MAX_LINE_BYTES  # the job's default caps
+from spark_jobs.card_numbers import CardTokenKeys, versioned_token
 
 DEFAULT_FX_RATES = REPO_ROOT / "spark_jobs" / "reference_data" / "fx_rates.csv"
 BRONZE_PREFIX = "bronze/streaming/card_authorization"
@@ -78,6 +85,8 @@ class FramedBronzeFile:
     uri: str
     lines: int = 0
     unreadable_reason: str | None = None
+    file_reason: str | None = None  # unreadable_file or file_too_large: the whole file is quarantined
+    too_long: list[int] = field(default_factory=list)  # numbers of the lines over MAX_LINE_BYTES
     batch: object = None  # pyarrow.RecordBatch (file_id, line_number, line, bad_utf8)
 
 
@@ -117,59 +126,29 @@ def latest_ts_us(path: Path) -> int:
     return arrival_us + FUTURE_ALLOWANCE_US
 
 
-def _gunzip(data: bytes) -> bytes:
+def _gunzip(data: bytes) -> bytes | None:
+    """The decompressed bytes, or None past MAX_FILE_BYTES (never decompressing more than one byte past it)."""
     decompressor = zlib.decompressobj(31)
-    out = decompressor.decompress(data)
-    if decompressor.eof and not decompressor.unused_data:
-        return out
-    return gzip.decompress(data)  # several members, trailing bytes or a truncated stream
+    out = decompressor.decompress(data, MAX_FILE_BYTES + 1)
+    if not (decompressor.eof and not decompressor.unused_data):
+        # several members, trailing bytes or a truncated stream (or the cap reached): the gzip module decides
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            out = stream.read(MAX_FILE_BYTES + 1)
+    return None if len(out) > MAX_FILE_BYTES else out
 
 
 def frame_file(file_id: int, uri: str, path: Path) -> FramedBronzeFile:
     """One bronze file → an Arrow batch of its physical lines (vectorised; per-line Python only for a
     file that is not valid UTF-8)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     framed = FramedBronzeFile(file_id, uri)
-    data = path.read_bytes()
-    if data.startswith(GZIP_MAGIC):
-        try:
-            data = _gunzip(data)
-        except (OSError, EOFError, zlib.error) as error:
-            framed.unreadable_reason = f"corrupt gzip: {error}"
-            return framed
-    if data.startswith(WIDE_BOMS):
-        framed.unreadable_reason = "bad encoding: UTF-16 or UTF-32 byte order mark"
+    data = _file_bytes(framed, path)
+    if not data:  # quarantined whole (framed says why), or empty
         return framed
-    if b"\x00" in data:
-        framed.unreadable_reason = "bad encoding: NUL byte"
-        return framed
-    if not data:
-        return framed
-    raw = pc.split_pattern(pa.array([data], type=pa.large_binary()), pattern=b"\n").values
-    if data.endswith(b"\n"):
-        raw = raw.slice(0, len(raw) - 1)  # the empty string after the last newline is not a line
-    bad_utf8 = None
-    try:
-        lines = raw.cast(pa.large_string())
-    except pa.ArrowInvalid:  # decode line by line, as the contract does
-        texts, flags = [], []
-        for item in raw.to_pylist():
-            stripped = item.rstrip(b"\r").removeprefix(UTF8_BOM)
-            try:
-                texts.append(stripped.decode("utf-8"))
-                flags.append(False)
-            except UnicodeDecodeError:
-                texts.append(None)
-                flags.append(True)
-        lines = pa.array(texts, type=pa.large_string())
-        bad_utf8 = pa.array(flags, type=pa.bool_())
-    else:
-        if b"\r" in data:
-            lines = pc.utf8_rtrim(lines, characters="\r")
-        if UTF8_BOM in data:
-            lines = pc.replace_substring_regex(lines, pattern="^\ufeff", replacement="", max_replacements=1)
+    lines, bad_utf8, sizes = _physical_lines(data)
+    if len(data) > MAX_LINE_BYTES:  # else no line can be over the cap
+        lines, bad_utf8 = _set_aside_too_long_lines(framed, lines, bad_utf8, sizes)
     count = len(lines)
     framed.lines = count
     framed.batch = pa.RecordBatch.from_arrays(
@@ -182,6 +161,74 @@ def frame_file(file_id: int, uri: str, path: Path) -> FramedBronzeFile:
         names=["file_id", "line_number", "line", "bad_utf8"],
     )
     return framed
+
+
+def _file_bytes(framed: FramedBronzeFile, path: Path) -> bytes | None:
+    """The file's decompressed bytes, or None with `framed.file_reason` set (file_too_large, unreadable_file)."""
+    if path.stat().st_size > MAX_FILE_BYTES:
+        framed.file_reason, framed.unreadable_reason = "file_too_large", "size over the cap"
+        return None
+    data = path.read_bytes()
+    if data.startswith(GZIP_MAGIC):
+        try:
+            data = _gunzip(data)
+        except (OSError, EOFError, zlib.error) as error:
+            framed.file_reason, framed.unreadable_reason = "unreadable_file", f"corrupt gzip: {error}"
+            return None
+        if data is None:
+            framed.file_reason, framed.unreadable_reason = "file_too_large", "decompressed size over the cap"
+            return None
+    if data.startswith(WIDE_BOMS):
+        framed.file_reason, framed.unreadable_reason = "unreadable_file", "bad encoding: UTF-16 or UTF-32 BOM"
+        return None
+    if b"\x00" in data:
+        framed.file_reason, framed.unreadable_reason = "unreadable_file", "bad encoding: NUL byte"
+        return None
+    return data
+
+
+def _physical_lines(data: bytes):
+    """(lines, bad_utf8, sizes): the lines as Arrow strings (null where not UTF-8), the invalid-UTF-8 flags and
+    the lines' byte sizes (both None for a file that is valid UTF-8)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    raw = pc.split_pattern(pa.array([data], type=pa.large_binary()), pattern=b"\n").values
+    if data.endswith(b"\n"):
+        raw = raw.slice(0, len(raw) - 1)  # the empty string after the last newline is not a line
+    try:
+        lines = raw.cast(pa.large_string())
+    except pa.ArrowInvalid:  # decode line by line, as the contract does
+        texts, flags, sizes = [], [], []
+        for item in raw.to_pylist():
+            stripped = item.rstrip(b"\r").removeprefix(UTF8_BOM)
+            sizes.append(len(stripped))
+            try:
+                texts.append(stripped.decode("utf-8"))
+                flags.append(False)
+            except UnicodeDecodeError:
+                texts.append(None)
+                flags.append(True)
+        return pa.array(texts, type=pa.large_string()), pa.array(flags, type=pa.bool_()), sizes
+    if b"\r" in data:
+        lines = pc.utf8_rtrim(lines, characters="\r")
+    if UTF8_BOM in data:
+        lines = pc.replace_substring_regex(lines, pattern="^\ufeff", replacement="", max_replacements=1)
+    return lines, None, None
+
+
+def _set_aside_too_long_lines(framed: FramedBronzeFile, lines, bad_utf8, sizes):
+    """Lines over MAX_LINE_BYTES become blank for the validation and are listed in `framed.too_long`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sizes = pc.binary_length(lines) if sizes is None else pa.array(sizes, type=pa.int64())
+    too_long = pc.greater(sizes, MAX_LINE_BYTES)
+    if not pc.any(too_long).as_py():
+        return lines, bad_utf8
+    framed.too_long = [index + 1 for index, over in enumerate(too_long.to_pylist()) if over]
+    lines = pc.if_else(too_long, pa.scalar("", pa.large_string()), lines)
+    return lines, None if bad_utf8 is None else pc.and_(bad_utf8, pc.invert(too_long))
 
 
 def np_full(count: int, value: int):
@@ -224,6 +271,9 @@ def parse_sql(currencies: list[str]) -> str:
         f"left(v[{i}], 1) NOT IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')" for i in (3, 5)
     )
     currency_list = ", ".join("'" + code.replace("'", "''") + "'" for code in currencies)
+    too_long = " OR ".join(
+        f"length({_quoted(FIELD_PATHS.index(name) + 1)}) > {limit}" for name, limit in FIELD_MAX_CHARS.items()
+    )
     return rf"""
 WITH src AS (
     SELECT file_id, line_number, line, bad_utf8, a.latest_ts_us
@@ -272,7 +322,12 @@ checked AS (
         {_quoted(6)} AS currency,
         {_quoted(7)} AS country,
         {_quoted(8)} AS pos_mode,
-        CASE WHEN v[9] IS NOT NULL AND v[9] <> 'null' THEN {_quoted(9)} END AS card_number
+        CASE WHEN v[9] IS NOT NULL AND v[9] <> 'null' THEN {_quoted(9)} END AS card_number,
+        coalesce({too_long}, false) AS too_long,
+        -- every key and string value but the card_number value (no backslash: quotes delimit strings)
+        CASE WHEN is_object AND NOT corner THEN holds_card_number(array_to_string(regexp_extract_all(
+            regexp_replace(line, '"card_number"\s*:\s*"[^"]*"', '"card_number":""'), '"[^"]*"'), ''))
+        END AS card_number_elsewhere
     FROM fields
 ),
 numbers AS (
@@ -295,6 +350,8 @@ reasons AS (
             WHEN bad_utf8 OR NOT is_object OR duplicate_key THEN 'malformed_json'
             WHEN missing THEN 'missing_field'
             WHEN bad_type THEN 'bad_type'
+            WHEN too_long THEN 'field_too_long'
+            WHEN card_number_elsewhere THEN 'card_number_in_field'
             WHEN ts_negative OR length(ts_int) > 10 OR TRY_CAST(ts_int AS BIGINT) < 946684800
                 OR TRY_CAST(ts_int AS BIGINT) >= 4102444800 OR length(ts_frac) > 6 THEN 'out_of_range'
             WHEN TRY_CAST(ts_int AS BIGINT) * 1000000 + TRY_CAST(rpad(ts_frac, 6, '0') AS BIGINT) > latest_ts_us
@@ -349,13 +406,16 @@ PARSED_COLUMNS = """
 """
 
 
-def card_token_sql(key: bytes) -> str:
-    """HMAC-SHA256 (RFC 2104) of the digits as a DuckDB expression over `card_number`."""
+def card_token_sql(keys: CardTokenKeys) -> str:
+    """HMAC-SHA256 (RFC 2104) of the digits under the current key version as a DuckDB expression over
+    `card_number`, in the stored form (bare hex for version 0, else "v<k>:" + hex; card_numbers.versioned_token)."""
+    key = keys.current_key
     block = key if len(key) <= 64 else __import__("hashlib").sha256(key).digest()
     block = block.ljust(64, b"\0")
     inner = bytes(b ^ 0x36 for b in block).hex()
     outer = bytes(b ^ 0x5C for b in block).hex()
-    return f"sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(card_number))))"
+    prefix = versioned_token(keys.current, "")
+    return f"'{prefix}' || sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(card_number))))"
 
 
 LUHN_MACRO = """
@@ -367,6 +427,37 @@ CREATE OR REPLACE MACRO luhn_valid(digits) AS
         FOR i IN range(1, length(digits) + 1)
     ]) % 10 = 0
 """
+
+# card_number_in_field, written again in SQL from the contract's words (spark_jobs/card_numbers.py has the Python):
+# in a string, chains of letter-or-digit words joined by single spaces or dashes; in a chain, a run is the
+# consecutive words of ASCII digits and dashes (a word glued to a letter through a dash is not one); a run holds
+# a card number when a span of its whole digit groups has 13-19 digits and passes Luhn. The first pattern is
+# only a prefilter (13 digits, single spaces or dashes between them).
+CARD_NUMBER_MACROS = (
+    r"""
+CREATE OR REPLACE MACRO groups_hold_card_number(g) AS coalesce(list_bool_or([
+    length(span) BETWEEN 13 AND 19 AND luhn_valid(span)
+    FOR span IN flatten([[array_to_string(list_slice(g, i, j), '') FOR j IN range(i, len(g) + 1)]
+                         FOR i IN range(1, len(g) + 1)])
+]), false)
+""",
+    r"""
+CREATE OR REPLACE MACRO chain_holds_card_number(chain) AS coalesce(list_bool_or([
+    groups_hold_card_number(regexp_extract_all(run, '[0-9]+'))
+    FOR run IN string_split(array_to_string([
+        CASE WHEN regexp_full_match(word, '[0-9]+(-[0-9]+)*') THEN word ELSE '|' END
+        FOR word IN string_split(chain, ' ')], ' '), '|')
+]), false)
+""",
+    r"""
+CREATE OR REPLACE MACRO holds_card_number(text) AS
+    regexp_matches(text, '[0-9](?:[ -]?[0-9]){12}') AND coalesce(list_bool_or([
+        chain_holds_card_number(chain)
+        FOR chain IN regexp_extract_all(text, '[\p{L}\p{N}]+(?:[ -][\p{L}\p{N}]+)*')
+        IF regexp_matches(chain, '[0-9](?:[ -]?[0-9]){12}')
+    ]), false)
+""",
+)
 
 GOLD_SQL = f"""
 SELECT
@@ -415,10 +506,13 @@ class BuildReport:
         return _Timer()
 
 
-def token_key() -> bytes:
-    from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX, TOKEN_KEY_ENV
+def token_key() -> CardTokenKeys:
+    """The jobs' keys: LAKEHOUSE_CARD_TOKEN_KEY (either format), else the development key the benchmark's jobs
+    are run with (--allow-development-token-key)."""
+    from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEYS, TOKEN_KEY_ENV, parse_token_keys
 
-    return bytes.fromhex(os.environ.get(TOKEN_KEY_ENV) or DEVELOPMENT_TOKEN_KEY_HEX)
+    value = os.environ.get(TOKEN_KEY_ENV)
+    return parse_token_keys(value, f"environment variable {TOKEN_KEY_ENV}") if value else DEVELOPMENT_TOKEN_KEYS
 
 
 def judge_lines(
@@ -467,6 +561,8 @@ def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, ch
     connection.execute(f"SET temp_directory = '{output_dir / '.duckdb_tmp'}'")
     key = token_key()
     connection.execute(LUHN_MACRO)
+    for macro in CARD_NUMBER_MACROS:
+        connection.execute(macro)
     connection.execute(
         "CREATE TABLE fx_rates AS SELECT currency, usd_rate FROM read_csv(?, header = true, "
         "columns = {'currency': 'VARCHAR', 'usd_rate': 'DECIMAL(12, 6)'}, auto_detect = false)",
@@ -540,13 +636,17 @@ def _frame_and_parse(
     insert_parsed = f"INSERT INTO parsed {parse_sql(currencies)}"
     connection.execute(f"CREATE TABLE parsed ({PARSED_COLUMNS})")
     file_rows: list[tuple] = []
+    too_long_rows: list[tuple[int, int]] = []
     framed_lines = 0
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for start in range(0, len(files), chunk_files):
             part = list(enumerate(files[start : start + chunk_files], start))
             with report.timed("frame"):
                 framed = list(pool.map(lambda item: frame_file(item[0], *item[1]), part))
-                file_rows += [(item.file_id, item.uri, item.lines, item.unreadable_reason) for item in framed]
+                file_rows += [
+                    (item.file_id, item.uri, item.lines, item.unreadable_reason, item.file_reason) for item in framed
+                ]
+                too_long_rows += [(item.file_id, number) for item in framed for number in item.too_long]
                 batches = [item.batch for item in framed if item.batch is not None and item.batch.num_rows]
             if not batches:
                 continue
@@ -561,9 +661,17 @@ def _frame_and_parse(
             "uri": pa.array([row[1] for row in file_rows], pa.string()),
             "lines": pa.array([row[2] for row in file_rows], pa.int64()),
             "unreadable": pa.array([row[3] for row in file_rows], pa.string()),
+            "file_reason": pa.array([row[4] for row in file_rows], pa.string()),
         }
     )
     connection.execute("CREATE TABLE files AS SELECT * FROM file_table")
+    too_long_table = pa.table(  # noqa: F841 - DuckDB scans it by name
+        {
+            "file_id": pa.array([row[0] for row in too_long_rows], pa.int32()),
+            "line_number": pa.array([row[1] for row in too_long_rows], pa.int64()),
+        }
+    )
+    connection.execute("CREATE TABLE too_long_lines AS SELECT * FROM too_long_table")
     return file_rows, framed_lines
 
 
@@ -635,9 +743,13 @@ def _accept_and_reject(connection) -> int:
         LEFT JOIN judged AS j USING (file_id, line_number)
         LEFT JOIN cards AS c ON c.card_number = p.card_number AND NOT p.judge AND p.reason IS NULL
         WHERE p.reason IS NOT NULL OR j.reason IS NOT NULL OR NOT c.valid
+        UNION ALL
+        SELECT f.uri, t.line_number, 'line_too_long' FROM too_long_lines AS t JOIN files AS f USING (file_id)
         """
     )
-    non_blank = connection.execute("SELECT count(*) FROM parsed").fetchone()[0]
+    non_blank = connection.execute(
+        "SELECT (SELECT count(*) FROM parsed) + (SELECT count(*) FROM too_long_lines)"
+    ).fetchone()[0]
     connection.execute("DROP TABLE parsed")
     return non_blank
 
@@ -685,7 +797,7 @@ def _write_outputs(connection, output_dir: Path) -> None:
     quarantine_sql = """
         SELECT source_file, line_number, reason FROM rejected
         UNION ALL
-        SELECT uri, NULL, 'unreadable_file' FROM files WHERE unreadable IS NOT NULL
+        SELECT uri, NULL, file_reason FROM files WHERE file_reason IS NOT NULL
         UNION ALL
         SELECT source_file, line_number, 'conflicting_duplicate' FROM later WHERE NOT same_payload
     """
