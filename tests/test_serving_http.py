@@ -67,6 +67,8 @@ def test_contract_rejections_are_422_with_the_reason_and_no_card_number(server):
         "unknown_currency": authorization("r-5", T0_S, currency="XXX"),
         "bad_enum": authorization("r-6", T0_S, pos_mode="telepathy"),
         "invalid_card_number": authorization("r-7", T0_S, card_number="4111111111111112"),
+        "field_too_long": authorization("r-10", T0_S, merchant_id="m" * 129),
+        "card_number_in_field": authorization("r-11", T0_S, merchant_id=f"shop {CARD_NUMBER}"),
     }
     for reason, body in cases.items():
         response = client.post("/v1/features", content=body)
