@@ -21,11 +21,13 @@ from spark_jobs.bronze_contract import QUARANTINE_REASONS
 from spark_jobs.job_options import (
     REPO_ROOT_FX_RATES,
     add_event_id_index_options,
+    add_framing_options,
     add_lake_options,
     add_region_option,
     add_token_key_options,
     check_event_id_index_options,
     check_token_key_options,
+    framing_limits,
     parse_day,
 )
 from spark_jobs.run_trace import add_run_options
@@ -48,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fx-rates", default=None, help=f"currency,usd_rate CSV to validate with (default: {REPO_ROOT_FX_RATES})"
     )
     add_token_key_options(parser)
+    add_framing_options(parser)
     add_event_id_index_options(parser)
     add_region_option(parser)
     args = parser.parse_args(argv)
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         event_id_index_table=args.event_id_index_table,
         event_id_index_path=args.event_id_index_path,
         region=args.region,
+        limits=framing_limits(args),
     )
     job = JobSpec(
         job="replay_quarantine",

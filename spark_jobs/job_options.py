@@ -114,3 +114,40 @@ def check_token_key_options(parser: argparse.ArgumentParser, args: argparse.Name
             f"--allow-development-token-key is refused for the s3:// lake {args.lake_root}: "
             "pass --card-token-secret-id <secret> (`terraform output -raw card_token_secret_name`)"
         )
+
+
+def add_framing_options(parser: argparse.ArgumentParser) -> None:
+    """The bronze framing caps (docs/contracts/bronze_card_authorization.md, "Size limits")."""
+    from spark_jobs.bronze_contract import MAX_FILE_BYTES, MAX_LINE_BYTES
+
+    parser.add_argument(
+        "--max-file-bytes",
+        type=_positive_bytes,
+        default=MAX_FILE_BYTES,
+        help="a bronze file whose size or decompressed size is over this is quarantined whole as file_too_large, "
+        f"unread past it (default: {MAX_FILE_BYTES} = 256 MiB, twice Firehose's largest buffer)",
+    )
+    parser.add_argument(
+        "--max-line-bytes",
+        type=_positive_bytes,
+        default=MAX_LINE_BYTES,
+        help="a bronze line longer than this (UTF-8 bytes) is quarantined as line_too_long; the file's other "
+        f"lines proceed (default: {MAX_LINE_BYTES} = 1 MiB, the largest Kinesis record by default)",
+    )
+
+
+def framing_limits(args: argparse.Namespace):
+    """The FramingLimits of `add_framing_options`' arguments."""
+    from spark_jobs.bronze_contract import FramingLimits
+
+    return FramingLimits(max_file_bytes=args.max_file_bytes, max_line_bytes=args.max_line_bytes)
+
+
+def _positive_bytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of bytes, got {text!r}")
+    return value

@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs import silver
+from spark_jobs.bronze_contract import DEFAULT_FRAMING_LIMITS, FramingLimits
 from spark_jobs.delta_tables import table_exists
 from spark_jobs.fault_injection import fail_point
 from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_TABLE, SILVER_TABLE, table_path
@@ -55,6 +56,7 @@ class QuarantineReplayOptions:
     event_id_index_table: str | None = None
     event_id_index_path: str | None = None
     region: str | None = None
+    limits: FramingLimits = DEFAULT_FRAMING_LIMITS  # the framing caps: a replay with higher ones can land lines
 
 
 def run_quarantine_replay(storage: LakeStorage, report: RunReport, options: QuarantineReplayOptions):
@@ -78,6 +80,7 @@ def run_quarantine_replay(storage: LakeStorage, report: RunReport, options: Quar
             path=options.event_id_index_path,
             region=options.region,
         ),
+        limits=options.limits,
     )
     spark = build_spark_session("replay_quarantine", s3_endpoint_url=options.endpoint_url)
     ensure_silver_tables(spark, storage)
@@ -118,7 +121,7 @@ def replay_quarantine(
         return
 
     with report.step("reparse"):
-        parsed = read_and_parse(spark, files, silver_options).persist(StorageLevel.MEMORY_AND_DISK)
+        parsed = read_and_parse(spark, storage, files, silver_options).persist(StorageLevel.MEMORY_AND_DISK)
         line_rows = parsed.where(F.col("kind") != silver.KIND_FILE)
         whole_files = selected.where(F.col("line_number").isNull()).select("source_file").distinct()
         # Selected lines, plus every line of a selected whole-file row whose file now reads.

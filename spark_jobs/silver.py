@@ -1,11 +1,13 @@
 """Silver: bronze lines → validated, deduplicated, masked card transactions.
 
-Pure DataFrame transforms (no I/O) plus the table contracts; `silver_ingest.py` does the reading and
-writing (the tables' locations are in `lake.py`). The flow for one ledger batch:
+Pure DataFrame transforms (no I/O but each planned file's read, through the reader `parse_bronze_files` is
+given) plus the table contracts; `silver_ingest.py` does the planning and writing (the tables' locations are in
+`lake.py`). The flow for one ledger batch:
 
-1. `parse_bronze_files`: one vectorised Arrow step per bronze file (the JVM cannot check JSON types
-   exactly, keep line numbers, or detect duplicate keys) → one row per non-blank line, accepted or
-   rejected with a reason, plus one stats row per file.
+1. `parse_bronze_files`: one vectorised Arrow step per planned bronze file, which it reads itself (the JVM
+   cannot check JSON types exactly, keep line numbers, or detect duplicate keys) → one row per non-blank line,
+   accepted or rejected with a reason, plus one stats row per file (a whole-file quarantine reason for a file
+   that cannot be read or is too large).
 2. `classify_valid_records`: first seen wins per event_id. Rows already in silver (earlier batches) come
    first, then the batch ordered by (source_file, line_number). A row that *is* the silver row (same file
    and line: a resumed batch) is a no-op; the first new row is inserted; a later row with equal contract
@@ -15,7 +17,7 @@ writing (the tables' locations are in `lake.py`). The flow for one ledger batch:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -24,7 +26,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_jobs.bronze_contract import PAYLOAD_FIELDS
+from spark_jobs.bronze_contract import PAYLOAD_FIELDS, FramingLimits
 from spark_jobs.card_numbers import TOKEN_CANDIDATE_SEPARATOR
 
 # accepted_records' column of the record's card token under every held key version (compared, never stored)
@@ -113,43 +115,72 @@ def _arrow_schema() -> pa.Schema:
     return to_arrow_schema(PARSED_SCHEMA)
 
 
+# One bronze file to read, as its batch planned it (bronze_ledger.BronzeFile). A null version reads whatever the
+# file holds now (a quarantine replay re-reads a file its producer re-uploaded).
+PLANNED_FILE_SCHEMA = T.StructType(
+    [
+        T.StructField("uri", T.StringType(), False),
+        T.StructField("size", T.LongType(), True),
+        T.StructField("version", T.StringType(), True),
+        T.StructField("last_modified", T.StringType(), True),
+    ]
+)
+
+
 def parse_bronze_files(
-    binary_files: DataFrame,
+    planned_files: DataFrame,
     *,
+    read_file: Callable[..., bytes],
     fx_rates: Mapping[str, Decimal],
     token_key: bytes,
-    uri_of=None,
+    limits: FramingLimits | None = None,
     arrivals: Mapping[str, datetime | None] | None = None,
     future_allowance: timedelta | None = None,
 ) -> DataFrame:
-    """Parse a `binaryFile` DataFrame (path, content) into PARSED_SCHEMA rows.
+    """Read and parse each planned bronze file (PLANNED_FILE_SCHEMA rows) into PARSED_SCHEMA rows.
 
-    One Python call per file inside `mapInArrow`: the validation itself is the pure-Python bronze
-    contract, applied to whole files (not a row-at-a-time UDF). `arrivals` maps a file's URI to its arrival
-    time (`bronze_ledger.arrival_time`; future_timestamp after it plus `future_allowance`); a file not in it
-    gets no future check.
+    One Python call per file inside `mapInArrow`: it reads the file itself with `read_file(uri, version=…,
+    max_bytes=…)` (`LakeStorage.read_planned`: the planned version, at most the size cap plus one byte) and
+    applies the pure-Python bronze contract to it (not a row-at-a-time UDF). A file that cannot be read (gone
+    since it was planned, another version, access denied) is one unreadable_file row and the batch's other
+    files proceed; a transient storage error fails the task, which Spark retries. `limits` are the framing
+    caps; `arrivals` maps a file's URI to its arrival time (`bronze_ledger.arrival_time`; future_timestamp
+    after it plus `future_allowance`); a file not in it gets no future check.
     """
-    from spark_jobs.bronze_contract import parse_bronze_file
-    from spark_jobs.storage import canonical_uri
+    from spark_jobs.bronze_contract import DEFAULT_FRAMING_LIMITS, parse_bronze_file
 
-    to_uri = uri_of or canonical_uri
     rates = dict(fx_rates)
+    caps = limits or DEFAULT_FRAMING_LIMITS
     arrival_of = dict(arrivals or {})
     future = {} if future_allowance is None else {"future_allowance": future_allowance}
 
     def parse_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         schema = _arrow_schema()
         for batch in batches:
-            paths = batch.column("path").to_pylist()
-            contents = batch.column("content")
-            for index, path in enumerate(paths):
-                content = contents[index].as_py() or b""
-                uri = to_uri(path)
-                arrival = arrival_of.get(uri)
-                result = parse_bronze_file(content, fx_rates=rates, token_key=token_key, arrival=arrival, **future)
+            for planned in batch.to_pylist():
+                uri = planned["uri"]
+                try:
+                    data = read_file(uri, version=planned["version"], max_bytes=caps.max_file_bytes)
+                except OSError as error:  # this file only: the rest of the batch proceeds
+                    result = _unreadable_file(error)
+                else:
+                    arrival = arrival_of.get(uri)
+                    result = parse_bronze_file(
+                        data, fx_rates=rates, token_key=token_key, limits=caps, arrival=arrival, **future
+                    )
                 yield _parse_result_batch(uri, result, schema)
 
-    return binary_files.select("path", "content").mapInArrow(parse_partition, PARSED_SCHEMA)
+    columns = PLANNED_FILE_SCHEMA.fieldNames()
+    return planned_files.select(*columns).mapInArrow(parse_partition, PARSED_SCHEMA)
+
+
+def _unreadable_file(error: OSError):
+    """The parse outcome of a file the storage could not read: a whole-file unreadable_file naming the cause."""
+    from spark_jobs.bronze_contract import UNREADABLE_FILE, BronzeFileParse
+
+    cause = error.strerror or str(error)  # "No such file or directory" rather than "[Errno 2] ...: '/path'"
+    detail = f"cannot read the file: {type(error).__name__}: {cause}"
+    return BronzeFileParse(file_reason=UNREADABLE_FILE, unreadable_reason=detail)
 
 
 def _parse_result_batch(source_file: str, result, schema: pa.Schema) -> pa.RecordBatch:
@@ -169,7 +200,7 @@ def _parse_result_batch(source_file: str, result, schema: pa.Schema) -> pa.Recor
     def rejected_column(values) -> list:
         return padded(values, n_accepted, 1)
 
-    unreadable = result.unreadable_reason is not None
+    unreadable = result.file_reason is not None
     columns = {
         "kind": [KIND_ACCEPTED] * n_accepted + [KIND_REJECTED] * n_rejected + [KIND_FILE],
         "source_file": [source_file] * size,
@@ -187,7 +218,7 @@ def _parse_result_batch(source_file: str, result, schema: pa.Schema) -> pa.Recor
         "card_last4": accepted_column(accepted.card_last4),
         "card_token": accepted_column(accepted.card_token),
         "raw_record": rejected_column(rejected.raw_record),
-        "reason": [*rejected_column(rejected.reason)[:-1], "unreadable_file" if unreadable else None],
+        "reason": [*rejected_column(rejected.reason)[:-1], result.file_reason],
         "detail": [*rejected_column(rejected.detail)[:-1], result.unreadable_reason],
         "file_lines": [None] * (size - 1) + [result.lines],
         "file_blank_lines": [None] * (size - 1) + [result.blank_lines],

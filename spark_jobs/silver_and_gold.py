@@ -23,12 +23,14 @@ from spark_jobs.bronze_ledger import MAX_FIREHOSE_BUFFERING
 from spark_jobs.job_options import (
     REPO_ROOT_FX_RATES,
     add_event_id_index_options,
+    add_framing_options,
     add_lake_options,
     add_region_option,
     add_token_key_options,
     check_event_id_index_options,
     check_token_key_options,
     day_before,
+    framing_limits,
     parse_day,
     parse_timestamp,
 )
@@ -126,6 +128,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="daily mode: VACUUM LITE (files known to the Delta log) or FULL (lists the table's folders, also "
         "removes files of crashed writes); auto = FULL when --date is a Sunday, else LITE (default: auto)",
     )
+    add_framing_options(parser)
     parser.add_argument(
         "--glue-database",
         default=None,
@@ -255,6 +258,7 @@ def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
             if args.firehose_buffering_seconds is None
             else timedelta(seconds=args.firehose_buffering_seconds)
         ),
+        limits=framing_limits(args),
     )
     spark = build_spark_session(f"silver_and_gold-{args.mode}", s3_endpoint_url=args.endpoint_url)
     ingest_bronze(spark, storage, options, report, ingested_at=report.started_at)
@@ -289,6 +293,8 @@ def silver_metrics(counts: dict) -> dict[str, int]:
         "ChangedBronzeFiles": counts.get("changed_files", 0),
         # files in ingest_dt= folders after the run's now + allowance, deferred until their time
         "FutureFolderFiles": counts.get("future_folder_files", 0),
+        # a resumed batch whose files or reference data changed since it was planned: re-planned, alarmed
+        "ReplannedBatches": counts.get("replanned_batches", 0),
     }
 
 

@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from spark_jobs import silver
-from spark_jobs.bronze_contract import load_fx_rates
+from spark_jobs.bronze_contract import FramingLimits, load_fx_rates
 from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX
 
 PAYLOAD_SCHEMA = (
@@ -99,11 +99,10 @@ def test_silver_rows_derive_event_time_and_day_in_utc(spark):
 def test_parse_bronze_files_lays_out_accepted_rejected_and_file_rows(spark):
     content = b'{"event_id":"e1","card_id":"c","ts":1767225600.5,"merchant_id":"m","amount":1,"currency":"USD",'
     content += b'"country":"US","pos_mode":"chip","card_number":"4111111111111111"}\n\n[1]\n'
-    files = spark.createDataFrame(
-        [("file:/x/ingest_dt=2026/01/01/00/f", bytearray(content))], "path string, content binary"
-    )
+    files, read_file = planned_files(spark, {"file:///x/ingest_dt=2026/01/01/00/f": content})
     parsed = silver.parse_bronze_files(
         files,
+        read_file=read_file,
         fx_rates=load_fx_rates("currency,usd_rate\nUSD,1.0\n"),
         token_key=bytes.fromhex(DEVELOPMENT_TOKEN_KEY_HEX),
     )
@@ -113,6 +112,43 @@ def test_parse_bronze_files_lays_out_accepted_rejected_and_file_rows(spark):
     assert rows["rejected"].line_number == 3 and rows["rejected"].reason == "malformed_json"
     assert (rows["file"].file_lines, rows["file"].file_blank_lines, rows["file"].file_records_read) == (3, 1, 2)
     assert "4111111111111111" not in str(rows)
+
+
+def planned_files(spark, contents: dict[str, bytes]):
+    """PLANNED_FILE_SCHEMA rows of in-memory files, and a reader of them (LakeStorage.read_planned's signature)."""
+    rows = [(uri, len(data), "v1", None) for uri, data in contents.items()]
+
+    def read_file(uri: str, *, version: str | None, max_bytes: int) -> bytes:
+        if uri not in contents:
+            raise FileNotFoundError(2, "No such file or directory", uri)
+        return contents[uri][: max_bytes + 1]
+
+    return spark.createDataFrame(rows, silver.PLANNED_FILE_SCHEMA), read_file
+
+
+def test_a_file_that_cannot_be_read_or_is_too_large_is_quarantined_whole_and_the_others_parse(spark):
+    """Each file is read inside the Python worker: a read error or a cap is that file's outcome alone."""
+    good = b'{"event_id":"e1","card_id":"c","ts":1767225600,"merchant_id":"m","amount":1,"currency":"USD",'
+    good += b'"country":"US","pos_mode":"chip"}\n'
+    files, read_file = planned_files(spark, {"file:///b/good": good, "file:///b/big": b"x" * 1000})
+    files = files.unionByName(spark.createDataFrame([("file:///b/gone", 10, "v1", None)], silver.PLANNED_FILE_SCHEMA))
+    parsed = silver.parse_bronze_files(
+        files,
+        read_file=read_file,
+        fx_rates=load_fx_rates("currency,usd_rate\nUSD,1.0\n"),
+        token_key=bytes.fromhex(DEVELOPMENT_TOKEN_KEY_HEX),
+        limits=FramingLimits(max_file_bytes=len(good), max_line_bytes=1024),
+    )
+    rows = {(row.source_file, row.kind): row for row in parsed.collect()}
+    assert rows[("file:///b/good", "accepted")].event_id == "e1"
+    gone, big = rows[("file:///b/gone", "file")], rows[("file:///b/big", "file")]
+    assert (gone.reason, gone.detail) == (
+        "unreadable_file",
+        "cannot read the file: FileNotFoundError: No such file or directory",
+    )
+    assert big.reason == "file_too_large" and "--max-file-bytes" in big.detail
+    assert gone.file_records_read == big.file_records_read == 1
+    assert rows[("file:///b/good", "file")].reason is None
 
 
 def test_rejected_lines_include_unreadable_files(spark):
