@@ -252,6 +252,23 @@ resource "aws_cloudwatch_metric_alarm" "feature_store_dead_letters" {
   tags                = var.tags
 }
 
+resource "aws_cloudwatch_metric_alarm" "changed_bronze_files" {
+  alarm_name          = "${var.name_prefix}-changed-bronze-files"
+  alarm_description   = "A bronze file changed (grew or was overwritten) after silver processed it: its new content is not in silver. Runbook: ${var.runbook_url}#prefix-changed-bronze-files"
+  namespace           = var.metrics_namespace
+  metric_name         = "ChangedBronzeFiles"
+  dimensions          = local.emf_dimension.silver
+  statistic           = "Maximum"
+  period              = 600
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "replanned_batch" {
   alarm_name          = "${var.name_prefix}-replanned-batch"
   alarm_description   = "A resumed bronze batch was re-planned: its files or reference data (FX rates, card-token keys, size caps) changed after it was planned. Runbook: ${var.runbook_url}#prefix-replanned-batch"
@@ -402,9 +419,26 @@ resource "aws_cloudwatch_dashboard" "this" {
         }
       },
       {
-        type   = "alarm"
+        type   = "metric"
         x      = 0
         y      = 12
+        width  = 24
+        height = 6
+        properties = {
+          title  = "Bronze files changed after processing, and in future ingest_dt= folders (Stage=${var.silver_stage})"
+          region = local.region
+          stat   = "Maximum"
+          period = 600
+          metrics = [
+            [var.metrics_namespace, "ChangedBronzeFiles", "Stage", var.silver_stage],
+            [var.metrics_namespace, "FutureFolderFiles", "Stage", var.silver_stage],
+          ]
+        }
+      },
+      {
+        type   = "alarm"
+        x      = 0
+        y      = 18
         width  = 24
         height = 4
         properties = {
@@ -416,6 +450,7 @@ resource "aws_cloudwatch_dashboard" "this" {
               aws_cloudwatch_metric_alarm.firehose_data_freshness.arn,
               aws_cloudwatch_metric_alarm.kinesis_iterator_age.arn,
               aws_cloudwatch_metric_alarm.feature_store_dead_letters.arn,
+              aws_cloudwatch_metric_alarm.changed_bronze_files.arn,
               aws_cloudwatch_metric_alarm.replanned_batch.arn,
               aws_cloudwatch_metric_alarm.quarantine_rate.arn,
             ],
