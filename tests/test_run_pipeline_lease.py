@@ -104,6 +104,10 @@ def trace(result, state: str) -> list[str]:
     return ["--run-id", f"{result.name}.{state}.0.0", "--execution-arn", result.execution_arn]
 
 
+def value_of(arguments: list[str], option: str) -> str:
+    return arguments[arguments.index(option) + 1]
+
+
 def visited(result) -> list[str]:
     return [record.name for record in result.states]
 
@@ -116,10 +120,13 @@ def test_stream_takes_the_lease_runs_both_jobs_and_releases(tmp_path):
     silver, ingest = jobs.requests
     # Empty options (glue database, token secret) are left out locally; the endpoint is added.
     fx_rates = f"file://{Path(__file__).resolve().parents[1]}/spark_jobs/reference_data/fx_rates.csv"
+    now = value_of(silver.arguments, "--now")  # the execution's start time (no schedule)
     assert silver.arguments == [
         "--mode", "stream", "--lake-root", str(tmp_path), "--region", "us-east-1", "--fx-rates", fx_rates,
+        "--now", now, "--lookback-hours", "48",
         *trace(result, "RunSilverAndGold"),
         "--endpoint-url", "http://127.0.0.1:9",
+        "--allow-development-token-key",  # the runner's local lake: the public development key, asked for
     ]  # fmt: skip
     assert ingest.arguments[:4] == ["--backend", "local", "--lake-root", str(tmp_path)]
     # Not in the ASL (it would be an empty argument on AWS): the local runner adds the local online store.
@@ -143,6 +150,77 @@ def test_stream_skips_while_a_live_run_holds_the_lease(tmp_path):
     assert result.output == {"status": "skipped", "reason": "another run holds the lease", "holder": OTHER}
     assert jobs.requests == []
     assert lease_table(tmp_path)[LEASE]["holder"] == {"S": OTHER}
+
+
+@pytest.mark.parametrize("mode", ["stream", "daily"])
+def test_a_holder_pending_redrive_is_live_and_keeps_the_lease(tmp_path, mode):
+    """A redriven execution (DescribeExecution: PENDING_REDRIVE, then RUNNING) resumes under the same ARN and
+    still holds the lease: never taken over. Its runner process is gone meanwhile, which does not matter."""
+    register(tmp_path, OTHER, pid=dead_pid())
+    registry(tmp_path).finish(OTHER, "PENDING_REDRIVE")
+    put(tmp_path, LEASE, OTHER)
+    jobs = StubJobs()
+    result = run(tmp_path, mode, jobs=jobs)
+    assert "ReleaseStaleLease" not in visited(result)
+    assert jobs.requests == []
+    assert lease_table(tmp_path)[LEASE]["holder"] == {"S": OTHER}
+    if mode == "stream":
+        assert result.output == {"status": "skipped", "reason": "another run holds the lease", "holder": OTHER}
+    else:  # daily waits for it (2 hours), then gives up and alerts, leaving the holder's lease alone
+        assert result.status == "FAILED" and "WaitForLease" in visited(result)
+
+
+def test_a_daily_run_pending_redrive_still_makes_stream_runs_step_aside(tmp_path):
+    daily = "arn:aws:states:us-east-1:000000000000:execution:local-daily:redriven"
+    register(tmp_path, daily, pid=dead_pid())
+    registry(tmp_path).finish(daily, "PENDING_REDRIVE")
+    put(tmp_path, PENDING, daily)
+    jobs = StubJobs()
+    result = run(tmp_path, jobs=jobs)
+    assert result.output == {"status": "skipped", "reason": "a daily run is waiting for the lease", "holder": daily}
+    assert jobs.requests == [] and lease_table(tmp_path)[PENDING]["holder"] == {"S": daily}
+
+
+@pytest.mark.parametrize("mode", ["stream", "daily"])
+def test_a_replay_holding_the_lease_is_a_live_holder_for_the_state_machines(tmp_path, mode):
+    """A replay or backfill run by hand holds the lease as `manual:…` (spark_jobs/run_lease.py): DescribeExecution
+    refuses it (InvalidArn), which the machines take as live: stream skips, daily waits."""
+    holder = "manual:replay_quarantine:host:123:20260101T000000Z"
+    put(tmp_path, LEASE, holder)
+    jobs = StubJobs()
+    result = run(tmp_path, mode, jobs=jobs)
+    assert jobs.requests == [] and lease_table(tmp_path)[LEASE]["holder"] == {"S": holder}
+    assert "DescribeLeaseHolderFailed" not in visited(result) and "ReleaseStaleLease" not in visited(result)
+    if mode == "stream":
+        assert result.output == {"status": "skipped", "reason": "another run holds the lease", "holder": holder}
+    else:
+        assert "WaitForLease" in visited(result)
+
+
+def test_a_replay_waits_for_no_one_it_refuses_while_an_execution_runs(tmp_path, capsys):
+    """replay-dead-letters takes the pipeline lease: with a live execution holding it, exit 5 and nothing runs;
+    once the holder is finished, the replay clears it, runs and releases."""
+    from scripts import replay_dead_letters
+
+    register(tmp_path, OTHER, pid=os.getpid())
+    put(tmp_path, LEASE, OTHER)
+    assert replay_dead_letters.main(["--lake-root", str(tmp_path)]) == 5
+    error = capsys.readouterr().err
+    assert f"held by {OTHER}" in error and "still running" in error
+    assert not (tmp_path / "_runs").exists()  # refused before the job started
+    registry(tmp_path).finish(OTHER, "PENDING_REDRIVE")
+    assert replay_dead_letters.main(["--lake-root", str(tmp_path)]) == 5  # a redrive pending is live too
+    registry(tmp_path).finish(OTHER, "FAILED")
+    assert replay_dead_letters.main(["--lake-root", str(tmp_path)]) == 0
+    assert lease_table(tmp_path) == {}
+
+
+def test_a_replay_on_an_s3_lake_needs_the_dynamodb_lease_table(tmp_path, capsys):
+    from scripts import replay_dead_letters
+
+    arguments = ["--lake-root", "s3://bucket/lake", "--backend", "sagemaker", "--region", "eu-west-1"]
+    assert replay_dead_letters.main(arguments) == 5
+    assert "an S3 lake needs --lease-table" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("holder_state", ["dead runner", "unknown execution", "finished"])
@@ -182,7 +260,8 @@ def test_daily_runs_its_three_jobs_with_the_date_override(tmp_path):
     assert jobs.entry_points == ["silver_and_gold.py", "build_datasets.py", "ingest_features.py"]
     day_after_at_midnight = ["--scheduled-time", "2026-02-14T23:00:00-01:00"]
     assert jobs.requests[0].arguments[:4] == ["--mode", "daily", "--lake-root", str(tmp_path)]
-    assert jobs.requests[0].arguments[-6:] == [*day_after_at_midnight, *trace(result, "RunDailySilverAndGold")]
+    assert value_of(jobs.requests[0].arguments, "--scheduled-time") == day_after_at_midnight[1]
+    assert jobs.requests[0].arguments[-5:-1] == trace(result, "RunDailySilverAndGold")
     assert jobs.requests[1].arguments == [
         "--lake-root", str(tmp_path), "--region", "us-east-1", *day_after_at_midnight, *trace(result, "BuildDatasets"),
     ]  # fmt: skip
@@ -190,7 +269,7 @@ def test_daily_runs_its_three_jobs_with_the_date_override(tmp_path):
     assert lease_table(tmp_path) == {}  # lease released, pending flag cleared
     jobs = StubJobs()
     run(tmp_path, "daily", jobs=jobs, execution_input={"scheduled_time": "2026-02-15T00:05:00Z"})
-    assert jobs.requests[0].arguments[-6:-4] == ["--scheduled-time", "2026-02-15T00:05:00Z"]
+    assert value_of(jobs.requests[0].arguments, "--scheduled-time") == "2026-02-15T00:05:00Z"
     assert jobs.requests[1].arguments[-6:-4] == ["--scheduled-time", "2026-02-15T00:05:00Z"]
 
 
@@ -318,3 +397,23 @@ def test_a_missing_local_lake_is_refused_before_anything_runs(tmp_path, capsys):
     assert runner.main(["--mode", "stream", "--lake-root", str(missing)]) == exit_codes.PRECONDITION_FAILED
     assert f"run_pipeline: error: --lake-root {missing}: no lake there" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_the_local_runner_refuses_a_shared_s3_lake(tmp_path, capsys):
+    """No DynamoDB lease, no S3DynamoDBLogStore: an s3:// lake only with --single-writer-s3-lake."""
+    from scripts import run_pipeline as command
+
+    jobs = StubJobs()
+    with pytest.raises(ValueError, match="neither the pipeline's DynamoDB lease nor Delta's S3DynamoDBLogStore"):
+        run_pipeline(
+            mode="stream",
+            lake_root="s3://bucket/lake",
+            state_dir=tmp_path / "state",
+            job_launcher=jobs,
+            time_scale=0,
+            log=lambda line: None,
+        )
+    assert jobs.requests == []
+    arguments = ["--mode", "stream", "--lake-root", "s3://bucket/lake", "--state-dir", str(tmp_path / "state")]
+    assert command.main(arguments) == 5
+    assert "--single-writer-s3-lake" in capsys.readouterr().err

@@ -369,11 +369,8 @@ def test_every_way_out_after_the_lease_is_taken_releases_it(machine):
 
 def test_stream_skips_on_a_live_holder_or_a_pending_daily():
     states = definition("stream")["States"]
-    assert states["LeaseHolderRunning?"]["Choices"][0] == {
-        "Variable": "$.lease_holder.status",
-        "StringEquals": "RUNNING",
-        "Next": "SkipForLiveHolder",
-    }
+    live = [{"Variable": "$.lease_holder.status", "StringEquals": status} for status in ("RUNNING", "PENDING_REDRIVE")]
+    assert states["LeaseHolderRunning?"]["Choices"][0] == {"Or": live, "Next": "SkipForLiveHolder"}
     for skip in ("SkipForLiveHolder", "SkipForDaily"):
         assert states[skip]["Parameters"]["status"] == "skipped"
         assert states[states[skip]["Next"]]["Type"] == "Succeed"
