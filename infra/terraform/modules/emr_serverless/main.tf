@@ -357,6 +357,27 @@ data "aws_iam_policy_document" "this" {
     resources = [var.delta_log_table_arn]
   }
 
+  # A job started by hand with --lease-table (a backfill; spark_jobs/run_lease.py) takes the pipeline lease the
+  # state machines take: a conditional put, a consistent read of the holder, a delete conditioned on the holder.
+  statement {
+    sid    = "HoldRunLeaseForRunsByHand"
+    effect = "Allow"
+    actions = [
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+    ]
+    resources = [var.lease_table_arn]
+  }
+
+  # ... and asks whether the execution holding it is still live (RUNNING or PENDING_REDRIVE).
+  statement {
+    sid       = "DescribeLeaseHolder"
+    effect    = "Allow"
+    actions   = ["states:DescribeExecution"]
+    resources = ["arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${var.name_prefix}-*:*"]
+  }
+
   # The dedupe's event-id index (spark_jobs/event_id_index.py): lookups (BatchGetItem, the completeness marker's
   # GetItem) and set-adds (UpdateItem ADD, the marker's UpdateItem SET). Never Put, Delete or Scan.
   statement {

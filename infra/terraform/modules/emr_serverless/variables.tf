@@ -186,6 +186,16 @@ variable "delta_log_table_arn" {
   }
 }
 
+variable "lease_table_arn" {
+  description = "ARN of the pipeline's run-lease table, which a job started by hand with --lease-table takes (spark_jobs/run_lease.py)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/.+$", var.lease_table_arn))
+    error_message = "lease_table_arn must be a DynamoDB table ARN."
+  }
+}
+
 variable "delta_log_table_name" {
   description = "Name of the DynamoDB table of Delta's S3DynamoDBLogStore (set as the application's Spark default)."
   type        = string

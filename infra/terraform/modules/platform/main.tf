@@ -150,6 +150,7 @@ module "emr_serverless" {
   log_retention_days       = var.retention.log_group_days
   glue_database_names      = [module.glue.lakehouse_database_name]
   delta_log_table_arn      = module.dynamodb.delta_log_table_arn
+  lease_table_arn          = module.dynamodb.lease_table_arn
   delta_log_table_name     = module.dynamodb.delta_log_table_name
   dynamodb_kms_key_arn     = module.dynamodb.kms_key_arn
   event_id_index_table_arn = module.dynamodb.event_id_index_table_arn
