@@ -341,7 +341,9 @@ def verify_lake(options: BenchmarkOptions, run_root: Path, name: str) -> dict:
 
 def ingest_stage(options: BenchmarkOptions, lake: Path) -> dict:
     """A full (initial) ingest of every gold row of `lake` into a fresh local feature store."""
-    for leftover in ("feature_store", FEATURE_STORE_WATERMARK, FEATURE_STORE_DEAD_LETTERS):
+    # The watermark is a pointer plus its create-only commits (lake.state_commit_log): a reset removes both.
+    watermark_commits = FEATURE_STORE_WATERMARK.removesuffix(".json") + ".commits"
+    for leftover in ("feature_store", FEATURE_STORE_WATERMARK, watermark_commits, FEATURE_STORE_DEAD_LETTERS):
         path = lake / leftover
         if path.is_dir():
             shutil.rmtree(path)
