@@ -39,6 +39,7 @@ QUARANTINE_REASONS = (
     "unknown_currency",
     "bad_enum",
     "invalid_card_number",
+    "line_too_long",
 )
 LABEL_REASONS = ("malformed_json", "missing_field", "bad_type", "reported_before_event")
 SCENARIOS = ("compromised_card", "compromised_merchant")

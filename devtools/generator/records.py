@@ -207,6 +207,8 @@ def _bad_card_number(kind: str) -> Callable[[Items, np.random.Generator, str], s
     return build
 
 
+LINE_TOO_LONG_BYTES = 1024 * 1024 + 1  # one byte over spark_jobs.bronze_contract.MAX_LINE_BYTES, the job's default
+
 BAD_VARIANTS: dict[str, tuple[BadVariant, ...]] = {
     "malformed_json": (
         ("truncated", None, _truncated),
@@ -358,6 +360,11 @@ BAD_VARIANTS: dict[str, tuple[BadVariant, ...]] = {
         ("dashes", "card_number", _bad_card_number("dashes")),
         ("too_long", "card_number", _bad_card_number("long")),
         ("empty", "card_number", _bad_card_number("empty")),
+    ),
+    # A line over the contract's 1 MiB line cap (more than a Kinesis record holds): quarantined unparsed. Cheap in
+    # gzip (one repeated character), and built only when drawn.
+    "line_too_long": (
+        ("merchant_id_1mib", None, _set("merchant_id", lambda _items: '"' + "m" * LINE_TOO_LONG_BYTES + '"')),
     ),
 }
 
