@@ -106,10 +106,11 @@ def test_sync_follows_silver_through_stream_runs(spark, lake, tmp_path):
     assert ids(state, "card-3") == [("s-only", SERVED)]
 
     # The next arrival: a conflicting re-delivery of x under card-2 (silver has x under card-1) and one of b1
-    # (silver's b1 stays), and card-1's newest moves 9 days + 70 s on: its events before T0+70 age out.
+    # (silver's b1 stays), and card-1's newest moves 9 days + 70 s on: its events before T0+70 age out. They
+    # arrive on day 9 (an event cannot be newer than its arrival: future_timestamp), the others late.
     write_bronze(
         lake,
-        "2026/01/01/01",
+        "2026/01/10/00",
         "part-2.gz",
         [
             event("x", card_id="card-2", ts=T0 + 200),
@@ -136,7 +137,6 @@ def test_sync_follows_silver_through_stream_runs(spark, lake, tmp_path):
     # and ends in the same state.
     incremental = snapshot(state)
     storage = open_lake(str(lake))
-    watermark = storage.read_json(online_state_sync_watermark_uri(storage))
     summary = sync(spark, lake, state)
     assert (summary["mode"], summary["upserted"], summary["pruned"], summary["removed_quarantined"]) == (
         "unchanged",
@@ -145,6 +145,8 @@ def test_sync_follows_silver_through_stream_runs(spark, lake, tmp_path):
         0,
     )
     assert snapshot(state) == incremental
+    # The watermark is the pointer of create-only commits: a rewritten pointer counts while no commit follows it.
+    watermark = storage.read_json(online_state_sync_watermark_uri(storage))
     storage.write_json(
         online_state_sync_watermark_uri(storage), {**watermark, "silver_version": watermark["silver_version"] - 1}
     )
