@@ -4,8 +4,9 @@ The Python API a scoring service embeds; the HTTP service, the replay CLI and th
 `FeatureServer.serve`. One request:
 
 1. the raw body is judged by the bronze contract's per-record rules (`bronze_contract.judge_record`:
-   duplicate keys, NaN, exponents, every per-record reason), with the batch jobs' FX reference rates and
-   card-token key; the card number becomes `card_last4`/`card_token` there and goes no further;
+   duplicate keys, NaN, exponents, every per-record reason; the receive time is the record's arrival for
+   future_timestamp), with the batch jobs' FX reference rates and card-token key; the card number becomes
+   `card_last4`/`card_token` there and goes no further;
 2. the authorization is added to its card's state (`add_served`, a conditional create) BEFORE the state is
    read, so of two concurrent authorizations of a card at least the later-read one sees the other, and
    neither write is lost (no read-modify-write). The same event_id again with the same payload writes
@@ -120,9 +121,13 @@ class FeatureServer:
         fx_rates = load_fx_rates(Path(fx_rates_path) if fx_rates_path else REPO_ROOT / REPO_ROOT_FX_RATES)
         return cls(SqliteOnlineState(local_state_path(lake_root)), fx_rates=fx_rates, token_key=token_key)
 
-    def serve(self, raw_body: bytes | str) -> ServedFeatures:
-        """Judge, write back, compute (see the module docstring). Raises ServingRejected for bad input."""
-        verdict = judge_record(raw_body, fx_rates=self.fx_rates, token_key=self.token_key)
+    def serve(self, raw_body: bytes | str, *, received_at: datetime | None = None) -> ServedFeatures:
+        """Judge, write back, compute (see the module docstring). Raises ServingRejected for bad input.
+
+        `received_at` (default: now) is the request's arrival: a `ts` later than it plus the contract's allowance
+        is future_timestamp, as for a bronze record after its file's arrival."""
+        received_at = received_at or datetime.now(UTC)
+        verdict = judge_record(raw_body, fx_rates=self.fx_rates, token_key=self.token_key, received_at=received_at)
         if verdict.accepted is None:
             raise ServingRejected(verdict.reason, verdict.detail)
         # The record's token under every held key version, current first: the event keeps the current one,

@@ -29,6 +29,7 @@ from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_TABLE, SILVER_TABLE, ta
 from spark_jobs.run_report import RunReport
 from spark_jobs.silver_ingest import (
     SilverOptions,
+    folder_arrivals,
     index_inserts,
     insert_by_location,
     insert_silver,
@@ -121,7 +122,10 @@ def replay_quarantine(
         return
 
     with report.step("reparse"):
-        parsed = read_and_parse(spark, storage, files, silver_options).persist(StorageLevel.MEMORY_AND_DISK)
+        # Judged against the folder's hour end + buffering (the object's LastModified is not re-listed here).
+        arrivals = folder_arrivals(files, silver_options.firehose_buffering)
+        parsed = read_and_parse(spark, storage, files, silver_options, arrivals=arrivals)
+        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
         line_rows = parsed.where(F.col("kind") != silver.KIND_FILE)
         whole_files = selected.where(F.col("line_number").isNull()).select("source_file").distinct()
         # Selected lines, plus every line of a selected whole-file row whose file now reads.

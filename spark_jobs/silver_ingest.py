@@ -21,6 +21,7 @@ from spark_jobs.bronze_ledger import (
     BronzeFile,
     BronzeLedger,
     ListingResult,
+    arrival_hour_of,
     arrival_time,
 )
 from spark_jobs.card_numbers import CardTokenKeys
@@ -230,6 +231,15 @@ def list_bronze(ledger: BronzeLedger, options: SilverOptions, report: RunReport)
             listing.high_water_in_future,
         )
     return listing
+
+
+def folder_arrivals(uris: Sequence[str], buffering: timedelta) -> dict[str, datetime | None]:
+    """Each bronze file's arrival from its `ingest_dt=` folder alone (hour end + buffering; None outside the
+    folders): for a re-read without the batch plan's LastModified, such as a quarantine replay."""
+    return {
+        uri: arrival_time(BronzeFile(uri=uri, size=0, version="", arrival_hour=arrival_hour_of(uri)), buffering)
+        for uri in uris
+    }
 
 
 def process_batch(

@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from spark_jobs.bronze_contract import FUTURE_TIMESTAMP, QUARANTINE_REASONS, judge_record, parse_bronze_file
-from spark_jobs.bronze_ledger import BronzeFile, BronzeLedger, arrival_time
+from spark_jobs.bronze_contract import QUARANTINE_REASONS, judge_record, parse_bronze_file
+from spark_jobs.bronze_ledger import BronzeFile, BronzeLedger
 from spark_jobs.lake import BRONZE_EVENTS_PREFIX
 from spark_jobs.storage import open_lake
 from tests.test_bronze_contract import FX_RATES, KEY, Raw, line
 
+FUTURE_TIMESTAMP = "future_timestamp"
 ARRIVAL = datetime(2026, 1, 1, 0, 10, tzinfo=UTC)  # 1767226200
 ALLOWANCE = timedelta(minutes=15)
 LATEST_ACCEPTED = 1767226200 + 15 * 60  # arrival + allowance
@@ -25,7 +26,9 @@ def parse_at(*texts: str, arrival=ARRIVAL):
 
 
 def test_future_timestamp_is_a_quarantine_reason():
-    assert FUTURE_TIMESTAMP == "future_timestamp" and FUTURE_TIMESTAMP in QUARANTINE_REASONS
+    from spark_jobs import bronze_contract
+
+    assert bronze_contract.FUTURE_TIMESTAMP == FUTURE_TIMESTAMP and FUTURE_TIMESTAMP in QUARANTINE_REASONS
 
 
 def test_ts_after_arrival_plus_allowance_is_quarantined_on_the_fast_path():
@@ -70,6 +73,8 @@ def test_judge_record_uses_the_receive_time():
 
 
 def test_arrival_is_the_earlier_of_hour_end_plus_buffering_and_last_modified():
+    from spark_jobs.bronze_ledger import arrival_time
+
     buffering = timedelta(seconds=300)
     uri = "s3://b/bronze/streaming/card_authorization/ingest_dt=2026/01/01/00/f.gz"
     plain = BronzeFile(uri=uri, size=1, version="v", arrival_hour="2026/01/01/00")
@@ -254,3 +259,18 @@ def test_lookback_within_buffering_and_retention_is_accepted():
         ["--lookback-hours", "24", "--stream-retention-hours", "24", "--firehose-buffering-seconds", "900"]
     )
     assert (args.lookback_hours, args.firehose_buffering_seconds) == (24, 900)
+
+
+def test_serving_judges_ts_against_the_requests_receive_time(tmp_path):
+    from feature_store.serving import FeatureServer, ServingRejected
+
+    server = FeatureServer.local(tmp_path)
+    record = line(event_id="served-future", ts=Raw(str(LATEST_ACCEPTED + 1)))
+    with pytest.raises(ServingRejected) as rejected:
+        server.serve(record, received_at=ARRIVAL)
+    assert rejected.value.reason == FUTURE_TIMESTAMP
+    served = server.serve(line(event_id="served-now", ts=Raw(str(LATEST_ACCEPTED))), received_at=ARRIVAL)
+    assert served.event_id == "served-now"
+    with pytest.raises(ServingRejected) as rejected:  # default: received now
+        server.serve(line(event_id="served-2099", ts=Raw("4070908800")))
+    assert rejected.value.reason == FUTURE_TIMESTAMP

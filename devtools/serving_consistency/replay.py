@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,14 @@ class ReplayLog:
     seconds: float = 0.0
 
 
+def arrival_of(folder: str) -> datetime:
+    """A line's arrival as silver bounds it: the end of its folder's hour plus the job's default buffering (its
+    file's LastModified, when the lake was generated, is later)."""
+    from spark_jobs.bronze_ledger import MAX_FIREHOSE_BUFFERING, hour_start
+
+    return hour_start(folder.removeprefix("ingest_dt=")) + timedelta(hours=1) + MAX_FIREHOSE_BUFFERING
+
+
 def serve_in_order(server, state, requests: Iterable[BronzeLine], *, window_us: int) -> list[ServeRecord]:
     """Serve each request with write-back, in the given order; return the log records."""
     from feature_store.serving import ServingRejected
@@ -58,7 +67,8 @@ def serve_in_order(server, state, requests: Iterable[BronzeLine], *, window_us: 
     for seq, line in enumerate(requests, start=1):
         record = ServeRecord(seq, line.folder, line.file, line.line_number, SERVED)
         try:
-            served = server.serve(line.body)
+            # received when its file arrived, as silver judges the line (future_timestamp after it + the allowance)
+            served = server.serve(line.body, received_at=arrival_of(line.folder))
         except ServingRejected as rejected:
             record.outcome, record.reason, record.event_id = REJECTED, rejected.reason, line.event_id
             records.append(record)
