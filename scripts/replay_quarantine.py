@@ -2,8 +2,8 @@
 
 Reads each quarantined (source_file, line_number) again from bronze, validates it against the current
 contract and FX rates (e.g. after a currency was added), and moves lines that now pass into silver (or
-the duplicates log), deleting them from quarantine. The next stream run carries them into gold. Writes a
-run report `_runs/replay-….json`.
+the duplicates log); their quarantine rows stay, with a record of the outcome in silver/quarantine_replays (later
+replays skip them). The next stream run carries them into gold. Writes a run report `_runs/replay-….json`.
 
 Example: scripts/replay_quarantine.py --lake-root ./lake --reason unknown_currency --fx-rates new_rates.csv
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from devtools.local_runner.lease import add_lease_option
 from spark_jobs.bronze_contract import QUARANTINE_REASONS
 from spark_jobs.job_options import (
     REPO_ROOT_FX_RATES,
@@ -53,6 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_framing_options(parser)
     add_event_id_index_options(parser)
     add_region_option(parser)
+    add_lease_option(parser)
     args = parser.parse_args(argv)
     check_token_key_options(parser, args)
     check_event_id_index_options(parser, args)
@@ -61,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from devtools.local_runner.lease import run_holding_lease
     from spark_jobs.card_numbers import TokenKeyError
     from spark_jobs.job_run import JobSpec, run_job
     from spark_jobs.quarantine_replay import QuarantineReplayOptions, run_quarantine_replay
@@ -85,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         arguments=vars(args),
         input_errors=(TokenKeyError,),
     )
-    return run_job(job, lambda storage, report: run_quarantine_replay(storage, report, options))
+    # A replay writes silver and quarantine: it holds the pipeline lease, as the scheduled runs do.
+    return run_holding_lease(
+        args,
+        job="replay_quarantine",
+        run=lambda: run_job(job, lambda storage, report: run_quarantine_replay(storage, report, options)),
+    )
 
 
 if __name__ == "__main__":
