@@ -35,11 +35,12 @@ LOCAL_DEFAULTS = {
     "spark.executorEnv.TZ": "UTC",
     # Delta rebuilds table state with this many tasks (default 50): far too many for a small machine.
     "spark.databricks.delta.snapshotPartitions": "2",
-    # Bronze files are tens of KB: pack them into a few read tasks. At the default 4 MB open cost binaryFile
-    # put ~32 files in a task, and each Python (mapInArrow) task cost ~0.2-0.4 s of overhead: 2,000 files,
-    # 63 tasks, parse_bronze 55.7 s; with 64 KB, 4 tasks and 19.3 s (200k-event lake, 2 cores).
+    # Files of tens of KB read with binaryFile (the chargeback feed; silver reads its planned bronze files itself,
+    # one task per core: silver_ingest.planned_files_frame): pack them into a few read tasks. At the default
+    # 4 MB open cost binaryFile put ~32 files in a task, and each Python (mapInArrow) task cost ~0.2-0.4 s of
+    # overhead: 2,000 files, 63 tasks, parse_bronze 55.7 s; with 64 KB, 4 tasks and 19.3 s (200k-event lake).
     "spark.sql.files.openCostInBytes": "65536",
-    # List a batch's bronze paths in the driver: past 32 paths Spark starts a listing job with one task per
+    # List binaryFile paths in the driver: past 32 paths Spark starts a listing job with one task per
     # path (2,000 tasks, 8-11 s for one batch here; 1.3 s in the driver). Not applied on EMR (S3 listing).
     "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
 }
