@@ -248,7 +248,7 @@ def read_labels(spark, storage, report, windows, silver_events) -> Labels:
     from pyspark import StorageLevel
 
     from spark_jobs import labels
-    from spark_jobs.delta_tables import ensure_table, insert_new_rows
+    from spark_jobs.delta_tables import ensure_table, insert_new_rows, stats_columns
 
     prefix_uri = lake.labels_uri(storage)
     label_files, listing = select_label_files(storage, prefix_uri, windows)
@@ -264,7 +264,12 @@ def read_labels(spark, storage, report, windows, silver_events) -> Labels:
     event_labels = labels.event_labels(classified).persist(StorageLevel.MEMORY_AND_DISK)
     label_counts = count_labels(parsed, classified, event_labels, listing)
     quarantine_path = lake.table_path(storage, lake.LABEL_QUARANTINE_TABLE)
-    ensure_table(spark, quarantine_path, labels.LABEL_QUARANTINE_SCHEMA)
+    ensure_table(
+        spark,
+        quarantine_path,
+        labels.LABEL_QUARANTINE_SCHEMA,
+        properties=stats_columns(*labels.LABEL_QUARANTINE_STATS_COLUMNS),
+    )
     if label_counts["quarantined"]:
         insert_new_rows(
             spark,

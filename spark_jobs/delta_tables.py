@@ -8,10 +8,30 @@ import uuid
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-# Delta's min/max statistics on the first 7 columns only: silver's and gold's keys (event_id, card_id, ts,
-# ts_us, event_ts, dt, then merchant_id or amount_usd). Reads filter on those; statistics on the long
-# strings after them (source files, card tokens) cost write time and log size for no skipping.
-STATS_ON_KEY_COLUMNS = {"delta.dataSkippingNumIndexedCols": "7"}
+# Delta keeps min/max statistics (in its log) only on the columns a table's reads prune by, named per table
+# (`stats_columns`). Statistics on other columns cost write time and log size for no skipping, and would copy
+# the prefix of free text into the log: a quarantine's raw_record (masked, but a producer's text) never goes
+# there, nor merchant ids or card tokens.
+STATS_COLUMNS_PROPERTY = "delta.dataSkippingStatsColumns"
+
+
+def stats_columns(*columns: str) -> dict[str, str]:
+    """The table property that limits Delta's column statistics to `columns`."""
+    return {STATS_COLUMNS_PROPERTY: ",".join(columns)}
+
+
+def set_table_properties(spark: SparkSession, path: str, properties: dict[str, str]) -> list[str]:
+    """Give an existing table the `properties` it lacks or holds with another value (one ALTER TABLE commit);
+    returns the keys set. (A table made before a property was declared; new files follow it, old ones keep
+    the statistics they were written with until OPTIMIZE rewrites them.)"""
+    from delta.tables import DeltaTable
+
+    current = DeltaTable.forPath(spark, path).detail().select("properties").collect()[0][0] or {}
+    changed = {key: value for key, value in properties.items() if current.get(key) != value}
+    if changed:
+        assignments = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(changed.items()))
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({assignments})")
+    return sorted(changed)
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:

@@ -41,6 +41,10 @@ GOLD_SCHEMA = T.StructType(
     ]
 )
 
+# Delta statistics only on what gold's reads prune by (delta_tables.stats_columns): event_id (the feature store's
+# dead-letter replay), card_id (Z-ordered; the stream's MERGE per card) and ts_us (time ranges).
+GOLD_STATS_COLUMNS = ("event_id", "card_id", "ts_us")
+
 
 def feature_column(feature: Feature) -> Column:
     """The Spark expression of one registry feature over the card's events (its aggregation's Spark half,

@@ -19,12 +19,12 @@ from pyspark.sql import functions as F
 
 from spark_jobs import gold
 from spark_jobs.delta_tables import (
-    STATS_ON_KEY_COLUMNS,
     append_into_empty,
     commit_metrics_since,
     ensure_table,
     is_empty,
     sql_literal_list,
+    stats_columns,
     table_exists,
     table_version,
 )
@@ -78,7 +78,12 @@ class GoldRunStats:
 
 def ensure_gold_table(spark: SparkSession, path: str) -> None:
     ensure_table(
-        spark, path, gold.GOLD_SCHEMA, partition_by=("dt",), change_data_feed=True, properties=STATS_ON_KEY_COLUMNS
+        spark,
+        path,
+        gold.GOLD_SCHEMA,
+        partition_by=("dt",),
+        change_data_feed=True,
+        properties=stats_columns(*gold.GOLD_STATS_COLUMNS),
     )
 
 

@@ -99,6 +99,8 @@ LABEL_QUARANTINE_SCHEMA = T.StructType(
         T.StructField("run_id", T.StringType(), False),
     ]
 )
+# Delta statistics on the location key and the reason only (delta_tables.stats_columns): never raw_record.
+LABEL_QUARANTINE_STATS_COLUMNS = ("source_file", "line_number", "reason")
 
 CLASSIFIED_SCHEMA = T.StructType(
     [

@@ -6,7 +6,8 @@
     bronze/labels/chargebacks/reported_dt=YYYY/MM/DD/              chargeback reports
     silver/card_transactions     Delta   validated, deduplicated, masked events (silver.py)
     silver/duplicates            Delta   repeated deliveries of an event
-    silver/quarantine            Delta   rejected lines and files, with their reason
+    silver/quarantine            Delta   rejected lines and files, with their reason (never deleted)
+    silver/quarantine_replays    Delta   what a quarantine replay did with each row it took out of quarantine
     silver/label_quarantine      Delta   rejected chargeback records (labels.py)
     gold/card_features           Delta   point-in-time card features (gold.py)
     gold/training/as_of=A/       Parquet train/, validation/ and manifest.json (build_datasets.py)
@@ -48,10 +49,11 @@ LABELS_PREFIX = "bronze/labels/chargebacks"
 SILVER_TABLE = "silver/card_transactions"
 DUPLICATES_TABLE = "silver/duplicates"
 QUARANTINE_TABLE = "silver/quarantine"
+QUARANTINE_REPLAYS_TABLE = "silver/quarantine_replays"
 LABEL_QUARANTINE_TABLE = "silver/label_quarantine"
 GOLD_TABLE = "gold/card_features"
 # The tables silver_and_gold.py registers in the catalog (Glue on EMR).
-CATALOG_TABLES = (SILVER_TABLE, DUPLICATES_TABLE, QUARANTINE_TABLE, GOLD_TABLE)
+CATALOG_TABLES = (SILVER_TABLE, DUPLICATES_TABLE, QUARANTINE_TABLE, QUARANTINE_REPLAYS_TABLE, GOLD_TABLE)
 
 # Datasets ---------------------------------------------------------------------------------------------------
 TRAINING_PREFIX = "gold/training"

@@ -1,5 +1,10 @@
 """Daily table maintenance: Z-order the partitions that changed since the last maintenance, then VACUUM.
 
+Every table of the lake is VACUUMed with the same retention: silver, gold, and the duplicates, quarantine and
+quarantine-replay logs (whose rows are never deleted: VACUUM removes only files that no version younger than
+the retention needs, such as those a replay's MERGE rewrote). The logs are not Z-ordered (no card_id to order
+by). A table lacking its declared statistics columns (made before they were declared) is given them.
+
 Z-ordering by card_id inside each `dt` partition is what lets stream runs skip files: their reads filter
 on a set of cards, and Delta's min/max statistics on card_id then exclude most files of a partition.
 
@@ -16,10 +21,12 @@ Two rules keep the daily run's cost proportional to what changed:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from spark_jobs.delta_tables import sql_literal_list, table_exists, table_version
+from spark_jobs.delta_tables import set_table_properties, sql_literal_list, table_exists, table_version
 from spark_jobs.lake import maintenance_state_uri
 from spark_jobs.storage import LakeStorage
 
@@ -59,26 +66,47 @@ def vacuum(spark: SparkSession, path: str, *, retention_hours: int, full: bool) 
     return "full"
 
 
+@dataclass(frozen=True)
+class MaintainedTable:
+    """A table the daily maintenance looks after: Z-ordered by `zorder_by` in its changed `dt` partitions
+    (None: no OPTIMIZE, e.g. the quarantine and duplicates logs, partitioned by ingest_date and without a change
+    feed), given its declared `properties` (the statistics columns) if it lacks them, and VACUUMed."""
+
+    path: str
+    zorder_by: str | None = "card_id"
+    properties: dict[str, str] = field(default_factory=dict)
+
+
 def maintain_tables(
-    spark: SparkSession, storage: LakeStorage, tables: dict[str, str], *, retention_hours: int, vacuum_full: bool
+    spark: SparkSession,
+    storage: LakeStorage,
+    tables: dict[str, MaintainedTable | str],
+    *,
+    retention_hours: int,
+    vacuum_full: bool,
 ) -> dict[str, dict]:
-    """OPTIMIZE … ZORDER BY (card_id) the changed multi-file partitions of each table, then VACUUM it."""
+    """OPTIMIZE … ZORDER BY (card_id) the changed multi-file partitions of each table, then VACUUM it (every table
+    with the same retention; a plain path is a table Z-ordered by card_id)."""
     from delta.tables import DeltaTable
 
     state = storage.read_json(maintenance_state_uri(storage), {})
     summary = {}
-    for name, path in tables.items():
+    for name, declared in tables.items():
+        table = declared if isinstance(declared, MaintainedTable) else MaintainedTable(declared)
+        path = table.path
         if not table_exists(spark, path):
             continue
+        properties_set = set_table_properties(spark, path, table.properties) if table.properties else []
         current = table_version(spark, path)
         last = state.get(name, {}).get("version")
-        changed = [] if last == current else [str(day) for day in changed_partitions(spark, path, last)]
+        unchanged = last == current or table.zorder_by is None
+        changed = [] if unchanged else [str(day) for day in changed_partitions(spark, path, last)]
         file_counts = files_per_partition(spark, path) if changed else {}
         to_optimize = [day for day in changed if file_counts.get(day, 0) > 1]
         if to_optimize:
             DeltaTable.forPath(spark, path).optimize().where(
                 f"dt IN ({sql_literal_list(to_optimize)})"
-            ).executeZOrderBy("card_id")
+            ).executeZOrderBy(table.zorder_by)
         vacuum_mode = vacuum(spark, path, retention_hours=retention_hours, full=vacuum_full)
         state[name] = {"version": table_version(spark, path)}
         summary[name] = {
@@ -87,6 +115,7 @@ def maintain_tables(
             "single_file_partitions_skipped": len(changed) - len(to_optimize),
             "vacuum_mode": vacuum_mode,
             "vacuum_retention_hours": retention_hours,
+            "properties_set": properties_set,
         }
     storage.write_json(maintenance_state_uri(storage), state)
     return summary

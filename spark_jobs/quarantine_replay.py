@@ -2,10 +2,12 @@
 
 Each quarantined (source_file, line_number) is re-read from bronze and validated again (say, after a
 currency was added to the FX file). A line that now passes goes through the same first-seen-wins
-classification as new data: into silver, the duplicates log, or back to quarantine as a conflict. Lines
-that leave quarantine are deleted from it after the silver and duplicates commits, so a crash in between
-leaves a line in two places only until the rerun (which finds it in silver as a no-op and deletes it).
-A formerly unreadable file that now reads is replayed whole: its lines take the place of the file row.
+classification as new data: into silver, the duplicates log, or back to quarantine as a conflict.
+Quarantine rows are never deleted: a row that leaves quarantine gets a row in `silver/quarantine_replays`
+(its outcome: silver, duplicates, file_read) after the silver and duplicates commits, and no later replay
+selects it again. A crash in between leaves the row without its replay record only until the rerun, which
+finds the line in silver as a no-op (or a duplicate again) and records it then. A formerly unreadable file
+that now reads is replayed whole: its lines are judged one by one (new quarantine rows for those failing).
 
 Duplicates are found exactly at any distance, like ingestion: silver at the lines' days +-1 plus the days the
 event-id index names (spark_jobs/event_id_index.py); the (event_id, dt) of each line moving into silver is added
@@ -25,7 +27,7 @@ from spark_jobs import silver
 from spark_jobs.bronze_contract import DEFAULT_FRAMING_LIMITS, FramingLimits
 from spark_jobs.delta_tables import table_exists
 from spark_jobs.fault_injection import fail_point
-from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_TABLE, SILVER_TABLE, table_path
+from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_REPLAYS_TABLE, QUARANTINE_TABLE, SILVER_TABLE, table_path
 from spark_jobs.run_report import RunReport
 from spark_jobs.silver_ingest import (
     SilverOptions,
@@ -108,13 +110,13 @@ def replay_quarantine(
     report.add(selected=0, moved_to_silver=0, moved_to_duplicates=0, still_quarantined=0, newly_quarantined=0)
     if not table_exists(spark, quarantine_path):
         return
-    selected = spark.read.format("delta").load(quarantine_path)
+    selected = open_quarantine_rows(spark, storage)
     if selection.reasons:
         selected = selected.where(F.col("reason").isin(list(selection.reasons)))
     if selection.since:
         selected = selected.where(F.col("ingest_date") >= F.lit(selection.since))
-    # Checkpointed, not cached: the quarantine MERGEs below would make Spark drop a cached plan that reads
-    # the quarantine table, and everything derived from `selected` would then see the post-delete table.
+    # Checkpointed, not cached: the quarantine MERGE below would make Spark drop a cached plan that reads the
+    # quarantine table, and everything derived from `selected` would then see the post-replay table.
     selected = selected.select("source_file", "line_number", "reason").localCheckpoint(eager=True)
     files = sorted(row.source_file for row in selected.select("source_file").distinct().collect())
     report.add(selected=selected.count())
@@ -168,7 +170,17 @@ def replay_quarantine(
             silver.duplicate_rows(classified.where(F.col("outcome") == "duplicate"), run_id=report.run_id),
         )
         fail_point("replay_before_quarantine_update")
-        newly = _update_quarantine(spark, quarantine_path, selected, classified, rejected, report.run_id)
+        newly = _update_quarantine(spark, quarantine_path, selected, rejected, report.run_id)
+        fail_point("replay_before_replay_record")
+        _record_departures(
+            spark,
+            table_path(storage, QUARANTINE_REPLAYS_TABLE),
+            selected,
+            classified,
+            rejected,
+            run_id=report.run_id,
+            replayed_at=ingested_at,
+        )
 
     report.add(
         moved_to_silver=outcomes.get("insert", 0) + outcomes.get("noop", 0),
@@ -184,29 +196,71 @@ def replay_quarantine(
     release_checkpoint(known)
 
 
+def open_quarantine_rows(spark: SparkSession, storage: LakeStorage) -> DataFrame:
+    """The quarantine rows no replay has taken out of quarantine (every row stays in the table itself)."""
+    rows = spark.read.format("delta").load(table_path(storage, QUARANTINE_TABLE))
+    replays_path = table_path(storage, QUARANTINE_REPLAYS_TABLE)
+    if not table_exists(spark, replays_path):
+        return rows
+    departed = spark.read.format("delta").load(replays_path).select("source_file", "line_number")
+    same_row = (rows["source_file"] == departed["source_file"]) & rows["line_number"].eqNullSafe(
+        departed["line_number"]
+    )
+    return rows.join(departed, same_row, "left_anti")
+
+
+def _record_departures(
+    spark: SparkSession,
+    replays_path: str,
+    selected: DataFrame,
+    classified: DataFrame,
+    rejected: DataFrame,
+    *,
+    run_id: str,
+    replayed_at: datetime,
+) -> None:
+    """A replay record for each selected quarantine row that left quarantine: its line now passes (in silver or
+    the duplicates), or its unreadable file now reads (its lines judged one by one)."""
+    moved = classified.where(F.col("outcome").isin(*REPLAYABLE_OUTCOMES)).select(
+        "source_file",
+        "line_number",
+        F.when(F.col("outcome") == "duplicate", silver.REPLAY_OUTCOME_DUPLICATES)
+        .otherwise(silver.REPLAY_OUTCOME_SILVER)
+        .alias("outcome"),
+    )
+    readable_again = (
+        selected.where(F.col("line_number").isNull())
+        .join(rejected.where(F.col("line_number").isNull()).select("source_file"), "source_file", "left_anti")
+        .select("source_file", "line_number", F.lit(silver.REPLAY_OUTCOME_FILE_READ).alias("outcome"))
+    )
+    leaving = moved.unionByName(readable_again).alias("l")
+    rows = leaving.join(  # only quarantine rows: the lines of a file that now reads were never rows of their own
+        selected.alias("q"),
+        (F.col("l.source_file") == F.col("q.source_file")) & F.col("l.line_number").eqNullSafe(F.col("q.line_number")),
+    ).select(
+        F.col("q.source_file").alias("source_file"),
+        F.col("q.line_number").alias("line_number"),
+        silver.ingest_date_of(F.col("q.source_file")).alias("ingest_date"),
+        F.col("q.reason").alias("quarantined_reason"),
+        F.col("l.outcome").alias("outcome"),
+        F.lit(replayed_at).cast("timestamp").alias("replayed_at"),
+        F.lit(run_id).alias("run_id"),
+    )
+    insert_by_location(spark, replays_path, rows)
+
+
 def _update_quarantine(
     spark: SparkSession,
     quarantine_path: str,
     selected: DataFrame,
-    classified: DataFrame,
     rejected: DataFrame,
     run_id: str,
 ) -> int:
-    """Delete what left quarantine, refresh reason/detail of what stays, add lines of files that now read."""
+    """Refresh reason/detail of the rows that stay, add the lines of files that now read; returns how many
+    rows are new. Nothing is deleted (`_record_departures` records what left)."""
     from delta.tables import DeltaTable
 
     table = DeltaTable.forPath(spark, quarantine_path)
-    departed = classified.where(F.col("outcome").isin(*REPLAYABLE_OUTCOMES)).select("source_file", "line_number")
-    readable_again = selected.where(F.col("line_number").isNull()).join(
-        rejected.where(F.col("line_number").isNull()).select("source_file"), "source_file", "left_anti"
-    )
-    leaving = departed.unionByName(readable_again.select("source_file", "line_number"))
-    (
-        table.alias("t")
-        .merge(leaving.alias("s"), "t.source_file = s.source_file AND t.line_number <=> s.line_number")
-        .whenMatchedDelete()
-        .execute()
-    )
     staying = silver.quarantine_rows(rejected, run_id=run_id)
     (
         table.alias("t")

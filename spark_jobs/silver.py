@@ -108,6 +108,31 @@ QUARANTINE_SCHEMA = T.StructType(
     ]
 )
 
+# What became of quarantine rows a replay took out of quarantine (quarantine_replay.py): the quarantine rows
+# themselves are never deleted. One row per quarantine row, keyed like it by (source_file, line_number).
+REPLAY_OUTCOME_SILVER = "silver"  # now passes: in silver (inserted, or already there from a crashed replay)
+REPLAY_OUTCOME_DUPLICATES = "duplicates"  # now passes, a re-delivery of a silver row: in the duplicates table
+REPLAY_OUTCOME_FILE_READ = "file_read"  # an unreadable file that now reads: its lines were judged one by one
+QUARANTINE_REPLAYS_SCHEMA = T.StructType(
+    [
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("line_number", T.LongType(), True),
+        T.StructField("ingest_date", T.DateType(), True),
+        T.StructField("quarantined_reason", T.StringType(), False),
+        T.StructField("outcome", T.StringType(), False),
+        T.StructField("replayed_at", T.TimestampType(), False),
+        T.StructField("run_id", T.StringType(), False),
+    ]
+)
+
+# The columns each table's reads prune by, the only ones with Delta statistics (delta_tables.stats_columns):
+# silver by event_id (the dedupe), card_id (the stream's gold update; Z-ordered) and ts_us (time ranges); the
+# logs by their location key and the reason or event id a query selects on. Never raw_record or detail.
+SILVER_STATS_COLUMNS = ("event_id", "card_id", "ts_us")
+DUPLICATES_STATS_COLUMNS = ("event_id", "source_file", "line_number")
+QUARANTINE_STATS_COLUMNS = ("source_file", "line_number", "reason")
+QUARANTINE_REPLAYS_STATS_COLUMNS = ("source_file", "line_number", "outcome")
+
 
 def _arrow_schema() -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema

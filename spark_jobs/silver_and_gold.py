@@ -303,7 +303,6 @@ def run_gold(spark, storage, report, options: GoldOptions) -> None:
     from datetime import UTC, datetime, timedelta
 
     from spark_jobs.gold_update import recompute_range, update_from_changes
-    from spark_jobs.lake import GOLD_TABLE, SILVER_TABLE, table_path
     from spark_jobs.maintenance import maintain_tables
 
     computed_at = report.started_at
@@ -317,7 +316,7 @@ def run_gold(spark, storage, report, options: GoldOptions) -> None:
             report.details["maintenance"] = maintain_tables(
                 spark,
                 storage,
-                {"silver": table_path(storage, SILVER_TABLE), "gold": table_path(storage, GOLD_TABLE)},
+                maintained_tables(storage),
                 retention_hours=options.vacuum_retention_hours,
                 vacuum_full=options.vacuum_full,
             )
@@ -331,6 +330,37 @@ def run_gold(spark, storage, report, options: GoldOptions) -> None:
         gold_files_scanned=sum(run.files_scanned for run in runs),
         gold_bytes_scanned=sum(run.bytes_scanned for run in runs),
     )
+
+
+def maintained_tables(storage) -> dict:
+    """Every Delta table of the lake for the daily maintenance, with its declared statistics columns: silver and
+    gold Z-ordered by card_id, the logs (duplicates, quarantine, replays, label quarantine) only VACUUMed."""
+    from spark_jobs import gold, labels, silver
+    from spark_jobs.delta_tables import stats_columns
+    from spark_jobs.lake import (
+        DUPLICATES_TABLE,
+        GOLD_TABLE,
+        LABEL_QUARANTINE_TABLE,
+        QUARANTINE_REPLAYS_TABLE,
+        QUARANTINE_TABLE,
+        SILVER_TABLE,
+        table_path,
+    )
+    from spark_jobs.maintenance import MaintainedTable
+
+    def log_table(table: str, columns: tuple[str, ...]) -> MaintainedTable:
+        return MaintainedTable(table_path(storage, table), zorder_by=None, properties=stats_columns(*columns))
+
+    return {
+        "silver": MaintainedTable(
+            table_path(storage, SILVER_TABLE), properties=stats_columns(*silver.SILVER_STATS_COLUMNS)
+        ),
+        "gold": MaintainedTable(table_path(storage, GOLD_TABLE), properties=stats_columns(*gold.GOLD_STATS_COLUMNS)),
+        "duplicates": log_table(DUPLICATES_TABLE, silver.DUPLICATES_STATS_COLUMNS),
+        "quarantine": log_table(QUARANTINE_TABLE, silver.QUARANTINE_STATS_COLUMNS),
+        "quarantine_replays": log_table(QUARANTINE_REPLAYS_TABLE, silver.QUARANTINE_REPLAYS_STATS_COLUMNS),
+        "label_quarantine": log_table(LABEL_QUARANTINE_TABLE, labels.LABEL_QUARANTINE_STATS_COLUMNS),
+    }
 
 
 if __name__ == "__main__":

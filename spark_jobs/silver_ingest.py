@@ -26,10 +26,10 @@ from spark_jobs.bronze_ledger import (
 )
 from spark_jobs.card_numbers import CardTokenKeys
 from spark_jobs.delta_tables import (
-    STATS_ON_KEY_COLUMNS,
     ensure_table,
     insert_new_rows,
     sql_literal_list,
+    stats_columns,
     table_exists,
 )
 from spark_jobs.event_id_index import (
@@ -40,7 +40,7 @@ from spark_jobs.event_id_index import (
 )
 from spark_jobs.fault_injection import fail_point
 from spark_jobs.job_log import log
-from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_TABLE, SILVER_TABLE, table_path
+from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_REPLAYS_TABLE, QUARANTINE_TABLE, SILVER_TABLE, table_path
 from spark_jobs.run_report import RunReport
 from spark_jobs.scan_metrics import scanned_files_and_bytes
 from spark_jobs.storage import LakeStorage
@@ -105,13 +105,20 @@ def ensure_silver_tables(spark: SparkSession, storage: LakeStorage) -> None:
         silver.SILVER_SCHEMA,
         partition_by=("dt",),
         change_data_feed=True,
-        properties=STATS_ON_KEY_COLUMNS,
+        properties=stats_columns(*silver.SILVER_STATS_COLUMNS),
     )
-    for name, schema in (
-        (DUPLICATES_TABLE, silver.DUPLICATES_SCHEMA),
-        (QUARANTINE_TABLE, silver.QUARANTINE_SCHEMA),
+    for name, schema, statistics in (
+        (DUPLICATES_TABLE, silver.DUPLICATES_SCHEMA, silver.DUPLICATES_STATS_COLUMNS),
+        (QUARANTINE_TABLE, silver.QUARANTINE_SCHEMA, silver.QUARANTINE_STATS_COLUMNS),
+        (QUARANTINE_REPLAYS_TABLE, silver.QUARANTINE_REPLAYS_SCHEMA, silver.QUARANTINE_REPLAYS_STATS_COLUMNS),
     ):
-        ensure_table(spark, table_path(storage, name), schema, partition_by=("ingest_date",))
+        ensure_table(
+            spark,
+            table_path(storage, name),
+            schema,
+            partition_by=("ingest_date",),
+            properties=stats_columns(*statistics),
+        )
 
 
 def ingest_bronze(

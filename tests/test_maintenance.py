@@ -61,3 +61,38 @@ def test_vacuum_removes_files_past_retention(spark, tmp_path):
     parquet_after = sorted(p.name for p in (tmp_path / "t" / "dt=2026-01-01").glob("*.parquet"))
     assert summary["optimized_partitions"] == ["2026-01-01"] and summary["vacuum_mode"] == "lite"
     assert len(parquet_before) == 2 and len(parquet_after) == 1 and parquet_after[0] not in parquet_before
+
+
+def test_daily_maintenance_vacuums_the_quarantine_and_duplicates_like_silver_and_gold(spark, tmp_path):
+    """The daily run VACUUMs every table with the same retention: a quarantine file a refresh rewrote goes, its
+    rows stay."""
+    from spark_jobs import silver
+    from spark_jobs.run_report import RunReport
+    from spark_jobs.silver_and_gold import GoldOptions, run_gold
+    from spark_jobs.silver_ingest import ensure_silver_tables, insert_by_location
+
+    storage = open_lake(str(tmp_path))  # the folder exists
+    ensure_silver_tables(spark, storage)
+    quarantine = str(tmp_path / "silver/quarantine")
+    source = "file:///l/bronze/streaming/card_authorization/ingest_dt=2026/01/01/00/f.gz"
+    rows = [(source, n, "{}", "bad_type", "field=amount", date(2026, 1, 1), "r") for n in (1, 2)]
+    insert_by_location(spark, quarantine, spark.createDataFrame(rows, silver.QUARANTINE_SCHEMA).coalesce(1))
+    # A replay refreshing a row's detail rewrites its file; the old file is only needed by older versions.
+    spark.sql(f"UPDATE delta.`{quarantine}` SET detail = 'refreshed' WHERE line_number = 1")
+    files_before = {path.name for path in (tmp_path / "silver/quarantine").rglob("*.parquet")}
+
+    report = RunReport(storage=storage, job="silver_and_gold", mode="daily")
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    try:
+        run_gold(spark, storage, report, GoldOptions(mode="daily", day=date(2026, 1, 1), vacuum_retention_hours=0))
+    finally:
+        spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
+
+    maintenance = report.details["maintenance"]
+    assert {"silver", "gold", "duplicates", "quarantine"} <= set(maintenance)
+    assert maintenance["quarantine"]["vacuum_mode"] == maintenance["duplicates"]["vacuum_mode"] == "lite"
+    assert maintenance["quarantine"]["vacuum_retention_hours"] == maintenance["silver"]["vacuum_retention_hours"]
+    files_after = {path.name for path in (tmp_path / "silver/quarantine").rglob("*.parquet")}
+    assert len(files_before) == 2 and len(files_after) == 1 and files_after < files_before
+    kept = spark.read.format("delta").load(quarantine).collect()
+    assert sorted((row.line_number, row.detail) for row in kept) == [(1, "refreshed"), (2, "field=amount")]

@@ -284,21 +284,32 @@ def test_replay_moves_lines_that_now_pass_and_keeps_the_rest(spark, tmp_path):
     silver_rows = {row.event_id: row for row in spark.read.format("delta").load(str(lake / TABLES[0])).collect()}
     assert sorted(silver_rows) == ["r1", "r2", "r4"]
     assert str(silver_rows["r1"].amount_usd) == "0.9975000000"  # 10.5 NOK x 0.095
+    # Quarantine rows are never deleted: the three that left are recorded with their outcome.
     quarantine = spark.read.format("delta").load(str(lake / TABLES[2])).collect()
-    assert [row.reason for row in quarantine] == ["bad_type"]
+    assert sorted(row.reason for row in quarantine) == ["bad_type"] + ["unknown_currency"] * 3
+    replays = spark.read.format("delta").load(str(lake / "silver/quarantine_replays")).collect()
+    assert sorted(
+        (row.source_file.rsplit("/", 1)[1], row.line_number, row.quarantined_reason, row.outcome) for row in replays
+    ) == [
+        ("part-1.gz", 1, "unknown_currency", "silver"),
+        ("part-1.gz", 2, "unknown_currency", "silver"),
+        ("part-2.gz", 1, "unknown_currency", "duplicates"),
+    ]
     duplicates = spark.read.format("delta").load(str(lake / TABLES[1])).collect()
     assert [(row.event_id, row.source_file.rsplit("/", 1)[1]) for row in duplicates] == [("r1", "part-2.gz")]
 
-    # Replaying again is a no-op; every line is still in exactly one table.
+    # Replaying again selects only what is still in quarantine and moves nothing; every line is in exactly one of
+    # silver, the duplicates and the quarantine rows without a replay record.
     replay_quarantine.main([DEV_KEY, "--lake-root", str(lake), "--fx-rates", str(rates)])
-    assert latest_report(lake)["counts"]["moved_to_silver"] == 0
+    assert (latest_report(lake)["counts"]["selected"], latest_report(lake)["counts"]["moved_to_silver"]) == (1, 0)
+    departed = {(row.source_file, row.line_number) for row in replays}
     locations = []
     for table in TABLES:
         frame = spark.read.format("delta").load(str(lake / table))
-        locations += [
-            (row.source_file, row.line_number) for row in frame.select("source_file", "line_number").collect()
-        ]
+        rows = [(row.source_file, row.line_number) for row in frame.select("source_file", "line_number").collect()]
+        locations += [row for row in rows if table != TABLES[2] or row not in departed]
     assert len(locations) == len(set(locations)) == 5
+    assert len(spark.read.format("delta").load(str(lake / "silver/quarantine_replays")).collect()) == 3
 
 
 @settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -369,5 +380,13 @@ def test_replay_of_a_file_that_now_reads_quarantines_its_failing_lines(spark, tm
     assert report["counts"]["moved_to_silver"] == 1
     silver_rows = spark.read.format("delta").load(str(lake / TABLES[0])).collect()
     assert [row.event_id for row in silver_rows] == ["u1"]
+    # The whole-file row stays, recorded as read; the failing line is a new quarantine row.
     quarantine = spark.read.format("delta").load(str(lake / TABLES[2])).collect()
-    assert [(row.line_number, row.reason) for row in quarantine] == [(2, "unknown_currency")]
+    assert sorted((row.line_number or 0, row.reason) for row in quarantine) == [
+        (0, "unreadable_file"),
+        (2, "unknown_currency"),
+    ]
+    replays = spark.read.format("delta").load(str(lake / "silver/quarantine_replays")).collect()
+    assert [(row.line_number, row.quarantined_reason, row.outcome) for row in replays] == [
+        (None, "unreadable_file", "file_read")
+    ]
