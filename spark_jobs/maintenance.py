@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs.delta_tables import set_table_properties, sql_literal_list, table_exists, table_version
-from spark_jobs.lake import maintenance_state_uri
+from spark_jobs.lake import maintenance_state_uri, state_commit_log
 from spark_jobs.storage import LakeStorage
 
 
@@ -89,7 +89,10 @@ def maintain_tables(
     with the same retention; a plain path is a table Z-ordered by card_id)."""
     from delta.tables import DeltaTable
 
-    state = storage.read_json(maintenance_state_uri(storage), {})
+    # Create-only commits (lake.state_commit_log): a second maintenance from the same state fails (exit 5).
+    state_log = state_commit_log(storage, maintenance_state_uri(storage), what="maintenance state")
+    previous = state_log.latest() or {}
+    state = {name: value for name, value in previous.items() if name != "sequence"}
     summary = {}
     for name, declared in tables.items():
         table = declared if isinstance(declared, MaintainedTable) else MaintainedTable(declared)
@@ -117,5 +120,5 @@ def maintain_tables(
             "vacuum_retention_hours": retention_hours,
             "properties_set": properties_set,
         }
-    storage.write_json(maintenance_state_uri(storage), state)
+    state_log.commit({**state, "sequence": state_log.sequence(previous) + 1}, run_id="")
     return summary

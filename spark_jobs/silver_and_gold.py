@@ -34,6 +34,7 @@ from spark_jobs.job_options import (
     parse_day,
     parse_timestamp,
 )
+from spark_jobs.run_lease import add_lease_table_option
 from spark_jobs.run_trace import add_run_options
 
 MODES = ("stream", "daily", "full")
@@ -49,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_lake_options(parser)
     add_region_option(parser)
     add_run_options(parser)
+    add_lease_table_option(parser)
     parser.add_argument(
         "--date",
         type=parse_day,
@@ -135,7 +137,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="register the tables in this catalog database (Glue on EMR) so Athena can query them",
     )
     args = parser.parse_args(argv)
-    check_event_id_index_options(parser, args)
     if args.lookback_hours < 0:
         parser.error("--lookback-hours must be >= 0")
     _check_lookback(parser, args)
@@ -150,6 +151,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.max_batch_files < 1:
         parser.error("--max-batch-files must be >= 1")
     check_token_key_options(parser, args)
+    check_event_id_index_options(parser, args)
     if args.mode == "daily" and args.date is None:
         from spark_jobs.run_report import utc_now
 
@@ -204,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     from spark_jobs.job_run import JobSpec, run_job
+    from spark_jobs.run_lease import run_holding_job_lease
 
     gold_options = GoldOptions(
         mode=args.mode,
@@ -223,7 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         input_errors=(TokenKeyError,),
         invalid_inputs=(FxRatesError,),
     )
-    return run_job(job, lambda storage, report: _body(storage, report, args, gold_options))
+    # By hand (a backfill, no --execution-arn) with --lease-table, the run holds the pipeline lease.
+    return run_holding_job_lease(
+        args,
+        job="silver_and_gold",
+        run=lambda: run_job(job, lambda storage, report: _body(storage, report, args, gold_options)),
+    )
 
 
 def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
