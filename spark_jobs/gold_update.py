@@ -1,9 +1,10 @@
 """Keeping gold equal to a full recompute of silver, at the cost of what changed.
 
 - stream: read silver's Change Data Feed since gold's watermark (`_state/gold_watermark.json`, the last
-  silver version gold has absorbed), find each affected card's new events, recompute that card's rows
-  whose windows can contain them (from its earliest new ts to its latest + the longest window), reading
-  only the history those rows need, and MERGE, updating a row only when a value changed. The watermark
+  silver version gold has absorbed), find each affected card's new events in spans (`change_spans`),
+  recompute that card's rows whose windows can contain them (from a span's first new ts to its last + the
+  longest window), reading only the silver days and rows those need (the scan is bounded per card and span,
+  never by the distance between two changed events), and MERGE, updating a row only when a value changed. The watermark
   moves after the MERGE, so a crash in between is healed by the next run.
 - range (daily and full): recompute every event in a ts range from scratch, with the history it needs.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from spark_jobs import gold
@@ -144,37 +145,71 @@ def _absorb_changes(
             .where(F.col("_change_type") == "insert")
             .select("card_id", "ts_us", "dt")
         )
-        # Per card: the span of its new events; rows from the first to the last + the longest window change.
-        card_spans = (
-            changes.groupBy("card_id")
-            .agg(F.min("ts_us").alias("first_new_us"), F.max("ts_us").alias("last_new_us"), F.count("*").alias("n"))
-            .persist(StorageLevel.MEMORY_AND_DISK)
-        )
-        summary = card_spans.agg(
-            F.count("*").alias("cards"), F.sum("n").alias("rows"), F.min("first_new_us"), F.max("last_new_us")
-        ).collect()[0]
-        stats.add_scan(card_spans)
+        spans = change_spans(changes).persist(StorageLevel.MEMORY_AND_DISK)
+        summary = spans.agg(F.countDistinct("card_id").alias("cards"), F.sum("n").alias("rows")).collect()[0]
+        stats.add_scan(spans)
     stats.changed_silver_rows = int(summary["rows"] or 0)
     stats.affected_cards = int(summary["cards"] or 0)
     if not stats.affected_cards:
-        card_spans.unpersist()
+        spans.unpersist()
         return
-    first_us, last_us = summary[2], summary[3]
+    read_days, affected_days = span_days(spans)
+    bounds = F.broadcast(spans.select("card_id", "first_new_us", "last_new_us"))
     history = (
-        _silver_between(spark, paths.silver, first_us - MAX_WINDOW_US, last_us + MAX_WINDOW_US)
-        .join(F.broadcast(card_spans.select("card_id", "first_new_us", "last_new_us")), "card_id")
+        _silver_on_days(spark, paths.silver, read_days)
+        .join(bounds, "card_id")
         .where(F.col("ts_us").between(F.col("first_new_us") - MAX_WINDOW_US, F.col("last_new_us") + MAX_WINDOW_US))
     )
     recomputed = gold.card_features(history.drop("first_new_us", "last_new_us"), computed_at=computed_at)
     # Only the rows whose windows can hold a new event; the earlier history was context.
-    spans = card_spans.select("card_id", "first_new_us", "last_new_us")
     affected_rows = (
-        recomputed.join(F.broadcast(spans), "card_id")
+        recomputed.join(bounds, "card_id")
         .where(F.col("ts_us").between(F.col("first_new_us"), F.col("last_new_us") + MAX_WINDOW_US))
         .select(*gold.GOLD_SCHEMA.fieldNames())
     )
-    _merge_changed(spark, paths, stats, report, affected_rows, first_us, last_us + MAX_WINDOW_US)
-    card_spans.unpersist()
+    _merge_changed(spark, paths, stats, report, affected_rows, None, None, days=affected_days)
+    spans.unpersist()
+
+
+def change_spans(changes: DataFrame) -> DataFrame:
+    """Per card, its new events (`changes`: card_id, ts_us) in spans: a span ends where the card's next new event
+    is more than twice the longest window later. Rows from a span's first new event to its last + the window
+    change, and need the history from its first - the window, so two spans' history never overlap and what a
+    stream update reads grows with the new events, never with the distance between them (a card's late event
+    and its current one, one far-off event among many recent ones). Columns: card_id, first_new_us, last_new_us, n.
+    """
+    by_card = Window.partitionBy("card_id").orderBy("ts_us")
+    gap = F.col("ts_us") - F.lag("ts_us").over(by_card)
+    starts = F.when(gap.isNull() | (gap > 2 * MAX_WINDOW_US), 1).otherwise(0)
+    return (
+        changes.withColumn("span", F.sum(starts).over(by_card.rowsBetween(Window.unboundedPreceding, 0)))
+        .groupBy("card_id", "span")
+        .agg(F.min("ts_us").alias("first_new_us"), F.max("ts_us").alias("last_new_us"), F.count("*").alias("n"))
+        .drop("span")
+    )
+
+
+def span_days(spans: DataFrame) -> tuple[list[date], list[date]]:
+    """The silver days the spans' history lies on, and the days of the rows they change (for partition pruning
+    and the MERGE's condition): a few per span, collected from the distinct (first, last) day pairs."""
+    first_day = F.floor((F.col("first_new_us") - MAX_WINDOW_US) / DAY_US).cast("long")
+    last_day = F.floor((F.col("last_new_us") + MAX_WINDOW_US) / DAY_US).cast("long")
+    changed_first = F.floor(F.col("first_new_us") / DAY_US).cast("long")
+    pairs = spans.select(first_day.alias("a"), last_day.alias("b"), changed_first.alias("c")).distinct().collect()
+    epoch = date(1970, 1, 1)
+    read = {epoch + timedelta(days=day) for row in pairs for day in range(row.a, row.b + 1)}
+    changed = {epoch + timedelta(days=day) for row in pairs for day in range(row.c, row.b + 1)}
+    return sorted(read), sorted(changed)
+
+
+def _silver_on_days(spark: SparkSession, silver_path: str, days: list[date]) -> DataFrame:
+    """Silver rows of the given `dt` partitions (Delta prunes the rest)."""
+    return (
+        spark.read.format("delta")
+        .load(silver_path)
+        .where(F.col("dt").isin(days))
+        .select("event_id", "card_id", "ts", "ts_us", "event_ts", "dt", "amount_usd", "merchant_id", "country")
+    )
 
 
 def _silver_between(spark: SparkSession, silver_path: str, low_us: int, high_us: int) -> DataFrame:
@@ -239,8 +274,11 @@ def _merge_changed(
     rows: DataFrame,
     low_us: int | None,
     high_us: int | None,
+    *,
+    days: list[date] | None = None,
 ) -> None:
-    """MERGE recomputed rows into gold: insert new events, update a row only when a value changed.
+    """MERGE recomputed rows into gold: insert new events, update a row only when a value changed. The target
+    is pruned to the `dt` days of [low_us, high_us], or to `days`.
 
     Into an empty gold table (the initial build) the MERGE would only insert, so the rows are appended.
     """
@@ -253,6 +291,7 @@ def _merge_changed(
     condition = "t.dt = s.dt AND t.event_id = s.event_id"
     if low_us is not None:
         days = _days_between(low_us, high_us)
+    if days is not None:
         condition = f"t.dt IN ({sql_literal_list(days)}) AND {condition}"
     with report.step("gold_merge"):
         version_before = table_version(spark, paths.gold)
