@@ -143,7 +143,7 @@ def measure_http(lake: Path, card_ids: list[str], requests: int, warmup: int = 5
 
     port = free_port()
     command = [sys.executable, str(REPO_ROOT / "feature_store/serve_features.py"), "http"]
-    command += ["--lake-root", str(lake), "--port", str(port)]
+    command += ["--lake-root", str(lake), "--port", str(port), "--allow-development-token-key"]
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     log_path = lake / "http_service.log"
     with log_path.open("wb") as log:
@@ -202,7 +202,7 @@ def measure_serving(work_dir: Path, *, requests: int = 2000, http_requests: int 
         shutil.rmtree(lake)
     (lake / "feature_store").mkdir(parents=True)
     state = SqliteOnlineState(local_state_path(lake))
-    server = FeatureServer.local(str(lake))
+    server = FeatureServer.local(str(lake), allow_dev_key=True)  # a scratch lake: the public key
     results: dict = {"window_sizes": list(WINDOW_SIZES), "compute": {}, "compute_with_state_read": {}}
     results["full_request"] = {}
     try:

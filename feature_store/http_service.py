@@ -10,7 +10,8 @@ is read as raw bytes and judged by the bronze contract itself, never parsed by F
 keys, NaN and exponents must be seen to be refused. Every request is logged as one JSON line with its
 event_id, status and latency (`feature_store.serving_endpoints`).
 
-Run it with `python feature_store/serve_features.py http --lake-root DIR [--model PATH]`, or embed it:
+Run it with `python feature_store/serve_features.py http --lake-root DIR [--model PATH]`
+(`--allow-development-token-key` for a lake tokenized with the public development key), or embed it:
 `create_app(FeatureServer.local(lake_root), model=model_artifact.load(path))`.
 """
 

@@ -111,7 +111,7 @@ class FeatureServer:
 
     @classmethod
     def local(
-        cls, lake_root: str | Path, *, fx_rates_path: str | Path | None = None, allow_dev_key: bool = True
+        cls, lake_root: str | Path, *, fx_rates_path: str | Path | None = None, allow_dev_key: bool = False
     ) -> FeatureServer:
         """A server over the lake's SQLite state (`<lake-root>/feature_store/online_state.db`), the FX rates
         the batch jobs use by default (`job_options.REPO_ROOT_FX_RATES`) and the card-token key from the

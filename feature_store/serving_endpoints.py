@@ -193,9 +193,12 @@ class ServingSetupError(RuntimeError):
     """The lake or its online state is missing: nothing to serve from."""
 
 
-def local_server(lake_root: str | Path, *, fx_rates_path: str | Path | None = None) -> FeatureServer:
+def local_server(
+    lake_root: str | Path, *, fx_rates_path: str | Path | None = None, allow_development_token_key: bool = False
+) -> FeatureServer:
     """FeatureServer.local over an existing lake and its online state; a clear error when either is missing
-    (serving from an empty state would count none of the card's past events)."""
+    (serving from an empty state would count none of the card's past events), or when no card-token key is
+    given and the public development key is not allowed (card_numbers.TokenKeyError)."""
     from feature_store.online_state import local_state_path
     from feature_store.serving import FeatureServer
 
@@ -209,7 +212,7 @@ def local_server(lake_root: str | Path, *, fx_rates_path: str | Path | None = No
             "(feature_store/ingest_features.py, after every stream, daily and full run): run the pipeline first "
             "(scripts/run_pipeline.py, or make demo)"
         )
-    return FeatureServer.local(root, fx_rates_path=fx_rates_path)
+    return FeatureServer.local(root, fx_rates_path=fx_rates_path, allow_dev_key=allow_development_token_key)
 
 
 def replay_ndjson(server: FeatureServer, lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:

@@ -264,7 +264,7 @@ def test_lookback_within_buffering_and_retention_is_accepted():
 def test_serving_judges_ts_against_the_requests_receive_time(tmp_path):
     from feature_store.serving import FeatureServer, ServingRejected
 
-    server = FeatureServer.local(tmp_path)
+    server = FeatureServer.local(tmp_path, allow_dev_key=True)
     record = line(event_id="served-future", ts=Raw(str(LATEST_ACCEPTED + 1)))
     with pytest.raises(ServingRejected) as rejected:
         server.serve(record, received_at=ARRIVAL)

@@ -20,6 +20,7 @@ from tests.serving_fixtures import CARD_NUMBER, T0_S, authorization, state_lake
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "feature_store" / "serve_features.py"
+DEV_KEY = "--allow-development-token-key"  # test lakes are tokenized with the public development key
 
 
 def replay_input(path: Path) -> Path:
@@ -38,7 +39,12 @@ def replay_input(path: Path) -> Path:
 
 def test_replay_serves_each_line_in_order_with_write_back(tmp_path, capsys):
     lake = state_lake(tmp_path / "lake")
-    assert serve_features.main(["replay", "--lake-root", str(lake), "--input", str(replay_input(tmp_path / "in"))]) == 0
+    assert (
+        serve_features.main(
+            ["replay", DEV_KEY, "--lake-root", str(lake), "--input", str(replay_input(tmp_path / "in"))]
+        )
+        == 0
+    )
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(out) == 5
     assert out[0]["event_id"] == "a-1" and out[0]["features"]["txn_count_1h"] == 4
@@ -52,7 +58,7 @@ def test_replay_serves_each_line_in_order_with_write_back(tmp_path, capsys):
 def test_replay_reads_stdin_when_run_as_a_script(tmp_path):
     lake = state_lake(tmp_path / "lake")
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "replay", "--lake-root", str(lake)],
+        [sys.executable, str(SCRIPT), "replay", DEV_KEY, "--lake-root", str(lake)],
         input=authorization("stdin-1", T0_S + 5) + "\n" + authorization("stdin-2", T0_S + 6),
         capture_output=True,
         text=True,
@@ -64,7 +70,8 @@ def test_replay_reads_stdin_when_run_as_a_script(tmp_path):
     assert counts == [4, 5]
 
 
-def test_a_missing_lake_or_state_is_a_clear_error(tmp_path, capsys):
+def test_a_missing_lake_or_state_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("LAKEHOUSE_CARD_TOKEN_KEY", raising=False)
     assert serve_features.main(["replay", "--lake-root", str(tmp_path / "nowhere")]) == exit_codes.PRECONDITION_FAILED
     assert "no lake at" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
@@ -73,8 +80,13 @@ def test_a_missing_lake_or_state_is_a_clear_error(tmp_path, capsys):
     assert "no online state at" in err and "online_state.db" in err and "Traceback" not in err
     lake = state_lake(tmp_path / "lake")
     model = str(tmp_path / "none.zip")
-    assert serve_features.main(["http", "--lake-root", str(lake), "--model", model]) == exit_codes.INVALID_INPUT
+    assert (
+        serve_features.main(["http", DEV_KEY, "--lake-root", str(lake), "--model", model]) == exit_codes.INVALID_INPUT
+    )
     assert "no model file at" in capsys.readouterr().err
+    # Without a key and without the flag: refused, naming what to pass (no silent public key).
+    assert serve_features.main(["replay", "--lake-root", str(lake)]) == exit_codes.PRECONDITION_FAILED
+    assert "--allow-development-token-key" in capsys.readouterr().err
 
 
 def free_port() -> int:
@@ -87,7 +99,7 @@ def test_http_mode_runs_the_service_on_uvicorn(tmp_path):
     lake = state_lake(tmp_path / "lake")
     port = free_port()
     service = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "http", "--lake-root", str(lake), "--port", str(port)],
+        [sys.executable, str(SCRIPT), "http", DEV_KEY, "--lake-root", str(lake), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -228,7 +228,7 @@ def test_processes_serving_one_card_lose_no_event(tmp_path):
 
 def test_local_server_uses_the_lake_state_and_reference_rates(tmp_path, monkeypatch):
     monkeypatch.delenv("LAKEHOUSE_CARD_TOKEN_KEY", raising=False)
-    with FeatureServer.local(tmp_path) as server:
+    with FeatureServer.local(tmp_path, allow_dev_key=True) as server:
         server.serve(body("e1", f"{T0}", currency="EUR"))
         assert server.fx_rates == FX_RATES
     assert local_state_path(tmp_path).exists()

@@ -21,7 +21,7 @@ from tests.serving_fixtures import CARD, CARD_NUMBER, MODEL_INPUTS, T0_S, author
 
 @pytest.fixture
 def server(tmp_path):
-    server = FeatureServer.local(state_lake(tmp_path))
+    server = FeatureServer.local(state_lake(tmp_path), allow_dev_key=True)
     yield server
     server.close()
 

@@ -37,7 +37,7 @@ def serve_burst(lake: Path, card_id: str, *, model: Path | None, log_path: Path)
         return []
     port = free_port()
     command = [sys.executable, str(REPO_ROOT / "feature_store/serve_features.py"), "http", "--lake-root", str(lake)]
-    command += ["--port", str(port), *(["--model", str(model)] if model else [])]
+    command += ["--port", str(port), "--allow-development-token-key", *(["--model", str(model)] if model else [])]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         service = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)

@@ -78,7 +78,7 @@ def serve_days(lake: Path, plan, known_at_start: list[str]) -> ReplayLog:
     from feature_store.serving import FeatureServer
 
     window_us = int(MAX_WINDOW / dt.timedelta(microseconds=1))
-    server = FeatureServer.local(str(lake))
+    server = FeatureServer.local(str(lake), allow_dev_key=True)  # the lake built with the development key
     state = SqliteOnlineState(local_state_path(lake))
     try:
         return timed_serve(server, state, plan.requests, window_us=window_us, known_at_start=known_at_start)
