@@ -250,9 +250,13 @@ def backfill_from_silver(silver: DataFrame, location: EventIdIndexLocation) -> i
     """Add every (event_id, dt) of silver (one scan of two columns; idempotent), then mark the index complete.
     The marker comes last: a crash mid-way leaves the index incomplete and the next run backfills again."""
     written = add_to_index(silver.select("event_id", "dt"), location)
+    mark_index_complete(location)
+    return written
+
+
+def mark_index_complete(location: EventIdIndexLocation) -> None:
     index = location.open()
     try:
         index.mark_complete()
     finally:
         index.close()
-    return written

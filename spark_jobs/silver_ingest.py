@@ -37,6 +37,7 @@ from spark_jobs.event_id_index import (
     add_to_index,
     backfill_from_silver,
     indexed_days,
+    mark_index_complete,
 )
 from spark_jobs.fault_injection import fail_point
 from spark_jobs.job_log import log
@@ -509,8 +510,14 @@ def ensure_event_id_index(spark: SparkSession, storage: LakeStorage, options: Si
     report.details["event_id_index"] = {"store": location.describe(), "complete_before_run": complete}
     if complete and not options.backfill_event_id_index:
         return
+    from delta.tables import DeltaTable
+
+    silver_path = table_path(storage, SILVER_TABLE)
+    if DeltaTable.forPath(spark, silver_path).detail().collect()[0].numFiles == 0:
+        mark_index_complete(location)  # a new lake: the empty index is complete, no scan (DESCRIBE DETAIL only)
+        return
     log.warning("event-id index %s: backfilling from silver (one scan)", location.describe())
-    silver_table = spark.read.format("delta").load(table_path(storage, SILVER_TABLE))
+    silver_table = spark.read.format("delta").load(silver_path)
     report.add(event_id_index_backfilled=backfill_from_silver(silver_table, location))
 
 
