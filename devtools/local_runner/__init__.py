@@ -9,6 +9,7 @@ integrations (spark-submit for EMR Serverless, JSON files for DynamoDB, a regist
     interpreter   walks one execution
     pipeline      run_pipeline(): one execution with the local configuration and services
     command       what scripts/run_pipeline.py runs
+    lease         the pipeline lease for the replays run by hand (this runner's table, or DynamoDB for an S3 lake)
 """
 
 from devtools.local_runner.alerts import LocalAlerts
