@@ -191,7 +191,7 @@ def replan_if_changed(ledger: BronzeLedger, pending: BatchPlan, inputs: dict, re
         described = {"batch": plan.batch, "planned_by": pending.run_id, **asdict(changes)}
         report.details.setdefault("replanned_batches", []).append(described)
         log.error(
-            "batch %s changed since run %s planned it; re-planned (docs/runbook.md, 'Re-planned batch'): "
+            "batch %s changed since run %s planned it; re-planned (docs/runbook.md, '<prefix>-replanned-batch'): "
             "%d file(s) changed, %d deleted, inputs changed: %s",
             plan.batch,
             pending.run_id,
