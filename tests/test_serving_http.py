@@ -132,10 +132,12 @@ def test_request_logs_are_json_with_the_event_id_and_never_a_card_number(server,
     client = TestClient(create_app(server))
     with caplog.at_level(logging.INFO, logger="feature_store.serving"):
         client.post("/v1/features", content=authorization("logged", T0_S + 1))
-        client.post("/v1/features", content=authorization(CARD_NUMBER, T0_S + 2))  # an event_id that is one
+        # an event_id that is a card number: refused (card_number_in_field), and logged masked
+        client.post("/v1/features", content=authorization(CARD_NUMBER, T0_S + 2))
         client.post("/v1/features", content=authorization("bad", T0_S, amount=f'"{CARD_NUMBER}"'))
     lines = [json.loads(JsonLogFormatter().format(record)) for record in caplog.records]
-    assert [line["status"] for line in lines] == [200, 200, 422]
+    assert [line["status"] for line in lines] == [200, 422, 422]
+    assert lines[1]["reason"] == "card_number_in_field"
     assert lines[0]["event_id"] == "logged" and lines[0]["level"] == "info" and lines[0]["latency_ms"] > 0
     assert lines[2]["reason"] == "bad_type" and lines[2]["event_id"] == "bad"
     assert all(CARD_NUMBER not in json.dumps(line) for line in lines)
