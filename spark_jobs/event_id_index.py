@@ -43,6 +43,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_jobs.event_id_index_errors import EventIdIndexError
 from spark_jobs.lake import EVENT_ID_INDEX_FILE
 from spark_jobs.storage import canonical_uri, spark_path
 
@@ -72,10 +73,6 @@ class EventIdIndex(Protocol):
     def mark_complete(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-class EventIdIndexError(RuntimeError):
-    """The index cannot be opened or keeps refusing a read or write; the message names the store."""
 
 
 @dataclass(frozen=True)

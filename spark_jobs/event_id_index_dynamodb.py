@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from typing import Any
 
-from spark_jobs.event_id_index import EventIdIndexError
+from spark_jobs.event_id_index_errors import EventIdIndexError
 
 BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem maximum
 WRITE_THREADS = 16  # concurrent UpdateItem calls per index object (one per Spark task)
