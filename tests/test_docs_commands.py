@@ -287,11 +287,13 @@ def test_the_docs_show_commands():
         ("cardfeat no-such-command", "unknown cardfeat command"),
         ("python scripts/no_such_script.py --x", "not the program of any cardfeat command"),
         (
-            "spark-submit --master 'local[*]' spark_jobs/silver_and_gold.py --lake-root s3://b/p --event-id-index-table t",
+            "spark-submit --master 'local[*]' spark_jobs/silver_and_gold.py --lake-root s3://b/p "
+            "--event-id-index-table t",
             "needs --card-token",
         ),
         (
-            "spark-submit --master 'local[*]' spark_jobs/silver_and_gold.py --lake-root s3://b/p --card-token-secret-id s",
+            "spark-submit --master 'local[*]' spark_jobs/silver_and_gold.py --lake-root s3://b/p "
+            "--card-token-secret-id s",
             "pass --event-id-index-table",
         ),
         ("cardfeat silver-and-gold --mode stream --lake-root ./lake", "needs --card-token-secret-id or --allow-dev"),
