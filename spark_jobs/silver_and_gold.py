@@ -152,6 +152,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--max-batch-files must be >= 1")
     check_token_key_options(parser, args)
     check_event_id_index_options(parser, args)
+    # A backfill by hand on the shared lake takes the lease the state machines take (issue 17, "One writer").
+    if args.lake_root.startswith(("s3://", "s3a://")) and not (args.execution_arn or args.lease_table):
+        parser.error(
+            f"--lake-root {args.lake_root}: a run started by hand on an S3 lake must hold the pipeline lease: "
+            "pass --lease-table <lease table> (terraform output -raw lease_table_name; the state machines pass --execution-arn instead)"
+        )
     if args.mode == "daily" and args.date is None:
         from spark_jobs.run_report import utc_now
 

@@ -288,13 +288,18 @@ def test_the_docs_show_commands():
         ("python scripts/no_such_script.py --x", "not the program of any cardfeat command"),
         (
             "spark-submit --master 'local[*]' spark_jobs/silver_and_gold.py --lake-root s3://b/p "
-            "--event-id-index-table t",
+            "--event-id-index-table t --lease-table l",
             "needs --card-token",
         ),
         (
             "spark-submit --master 'local[*]' spark_jobs/silver_and_gold.py --lake-root s3://b/p "
-            "--card-token-secret-id s",
+            "--card-token-secret-id s --lease-table l",
             "pass --event-id-index-table",
+        ),
+        (
+            "spark-submit --master 'local[*]' spark_jobs/silver_and_gold.py --lake-root s3://b/p "
+            "--card-token-secret-id s --event-id-index-table t",
+            "must hold the pipeline lease",
         ),
         ("cardfeat silver-and-gold --mode stream --lake-root ./lake", "needs --card-token-secret-id or --allow-dev"),
         ("cardfeat replay-quarantine --lake-root ./lake", "needs --card-token-secret-id or --allow-dev"),
