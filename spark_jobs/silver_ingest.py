@@ -227,7 +227,8 @@ def list_bronze(ledger: BronzeLedger, options: SilverOptions, report: RunReport)
     }
     if listing.changed:
         log.error(
-            "%d bronze file(s) changed after they were processed (see docs/runbook.md, 'Changed bronze file'): %s",
+            "%d bronze file(s) changed after they were processed (see docs/runbook.md, "
+            "'<prefix>-changed-bronze-files'): %s",
             len(listing.changed),
             [item["uri"] for item in listing.changed[:5]],
         )
