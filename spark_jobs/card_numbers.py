@@ -82,10 +82,17 @@ _MAYBE_MASKABLE = re.compile(r"[0-9](?:[ \-./_\u00a0]?[0-9]){11}")
 # A run: digit groups joined by single separators (letters or digits around it do not matter).
 _MASK_RUN = re.compile(r"[0-9]+(?:[ \-./_\u00a0][0-9]+)*")
 _DIGIT_GROUP = re.compile(r"[0-9]+")
-# Text with a JSON \u escape is read escape by escape: the hex digits of `\u00e9` are not digits, and
-# `\u0034` is one. (`\\` first, so an escaped backslash followed by "u0034" is no escape.)
-_MAYBE_JSON_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}")
-_JSON_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+# Text with a JSON escape that may stand for a digit or separator (`\uXXXX`, `\/`, `\\`) is read escape by
+# escape: the hex digits of `\u00e9` are not digits, `\u0034` is one, `\/` is a slash. (An escaped backslash
+# is read first, so `\\u0034` is a backslash and "u0034".) An escaped backslash right before a separator
+# belongs to it: `\\\/` and `\\/` are a slash escaped once more, as in JSON inside a JSON string. A backslash
+# that starts no JSON escape (`C:\4111...`) is a plain character and does not hide the digit after it.
+_MAYBE_JSON_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|[/\\])")
+_JSON_ESCAPE = re.compile(
+    r"(?:\\\\)*\\(?:u([0-9a-fA-F]{4})|(/))"  # \uXXXX or \/, maybe after escaped backslashes
+    r"|(?:\\\\)+([ \-./_\u00a0])"  # escaped backslashes before a plain separator
+    r"|\\[\"\\bfnrt]"  # any other JSON escape: a character that is neither digit nor separator
+)
 # The value after a `"card_number":` key in JSON-like text, whatever it is: a string (maybe unterminated), an
 # array or object (up to its first closing bracket), or a bare token (a number in any notation, or junk).
 _FIELD_VALUE = r"(\"(?:[^\"\\]|\\.)*\"?|\[[^\]]*\]?|\{[^}]*\}?|[^,}\]]*)"
@@ -168,7 +175,8 @@ def mask_card_numbers(text: str) -> str:
     # groups into a new Luhn-valid span; masking that too makes the result idempotent and free of detectable
     # numbers. (A second pass runs only when the first masked something.)
     while True:
-        masked = _mask_escaped_runs(text) if _MAYBE_JSON_ESCAPE.search(text) else _mask_runs(text)
+        escaped = "\\" in text and _MAYBE_JSON_ESCAPE.search(text) is not None
+        masked = _mask_escaped_runs(text) if escaped else _mask_runs(text)
         if masked is text:
             return text
         text = masked
@@ -258,8 +266,8 @@ def _mask_escaped_runs(text: str) -> str:
         plain = text[position : match.start()]
         segments.extend(plain)
         view_chars.extend(plain)
-        code = match.group(1)
-        char = chr(int(code, 16)) if code else ""
+        code, slash, separator = match.groups()
+        char = chr(int(code, 16)) if code else (slash or separator or "")
         segments.append(match.group())
         view_chars.append(char if ("0" <= char <= "9" or char in MASK_SEPARATORS) and char else "\x00")
         position = match.end()

@@ -122,6 +122,42 @@ def test_leaves_non_card_numbers_alone(text: str) -> None:
     assert mask_card_numbers(text) == text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # JSON may escape a slash as `\/` (json.dumps does not, other producers do): it is a slash
+        ('{"x":"4111\\/1111\\/1111\\/1111"}', '{"x":"****\\/****\\/****\\/1111"}'),
+        ('{"x":"4111\\u002f1111\\u002f1111\\u002f1111"}', '{"x":"****\\u002f****\\u002f****\\u002f1111"}'),
+        # an escaped slash next to an escaped digit
+        ('{"x":"\\u0034111\\/1111\\/1111\\/1111"}', '{"x":"****\\/****\\/****\\/1111"}'),  # \u0034 -> one *
+        # JSON inside a JSON string: the escaped backslash before a separator belongs to that separator
+        ('"4111\\\\\\/1111\\\\\\/1111\\\\\\/1111"', '"****\\\\\\/****\\\\\\/****\\\\\\/1111"'),
+        ('"4111\\\\/1111\\\\/1111\\\\/1111"', '"****\\\\/****\\\\/****\\\\/1111"'),
+        ('"4111\\\\-1111\\\\-1111\\\\-1111"', '"****\\\\-****\\\\-****\\\\-1111"'),
+    ],
+)
+def test_masks_numbers_whose_separators_are_json_escapes(text: str, expected: str) -> None:
+    assert mask_card_numbers(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # an escaped backslash on its own is a backslash, not a separator, and `\\u0034` is no escape
+        '"4111\\\\1111\\\\1111\\\\1111"',
+        '"\\\\u0034111111111111111"',
+        # a lone backslash before a digit is not a JSON escape: it does not swallow the digit
+        "C:\\4111 x \\u00e9",
+    ],
+)
+def test_backslashes_that_are_not_escaped_separators_do_not_join_groups(text: str) -> None:
+    assert mask_card_numbers(text) == text
+
+
+def test_a_lone_backslash_does_not_hide_the_digit_after_it() -> None:
+    assert mask_card_numbers(f"C:\\{VISA} \\u00e9") == "C:\\************1111 \\u00e9"
+
+
 def test_fast_path_returns_the_same_object_when_nothing_can_be_a_card() -> None:
     text = '{"event_id":"3f2a9c0d1e4b5a69","ts":1767225600.5,"amount":12.5}'
     assert mask_card_numbers(text) is text
