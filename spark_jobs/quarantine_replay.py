@@ -64,19 +64,22 @@ class QuarantineReplayOptions:
 
 def run_quarantine_replay(storage: LakeStorage, report: RunReport, options: QuarantineReplayOptions):
     """The replay job's body (scripts/replay_quarantine.py): load the reference data, replay, the metrics."""
-    from spark_jobs.card_numbers import resolve_token_keys
     from spark_jobs.event_id_index import index_location
     from spark_jobs.job_run import JobResult
     from spark_jobs.session import build_spark_session
-    from spark_jobs.silver_ingest import ensure_event_id_index, ensure_silver_tables, load_fx_rates_file
+    from spark_jobs.silver_ingest import ensure_event_id_index, ensure_silver_tables, load_reference_data
 
+    fx_rates, token_keys = load_reference_data(
+        fx_rates=options.fx_rates,
+        card_token_secret_id=options.card_token_secret_id,
+        allow_development_token_key=options.allow_development_token_key,
+        lake_root=storage.root,
+        endpoint_url=options.endpoint_url,
+        region=options.region,
+    )
     silver_options = SilverOptions(
-        fx_rates=load_fx_rates_file(options.fx_rates, endpoint_url=options.endpoint_url),
-        token_key=resolve_token_keys(
-            options.card_token_secret_id,
-            allow_development_key=options.allow_development_token_key,
-            lake_root=storage.root,
-        ),
+        fx_rates=fx_rates,
+        token_key=token_keys,
         event_id_index=index_location(
             storage.root,
             table=options.event_id_index_table,

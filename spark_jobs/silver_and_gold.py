@@ -242,22 +242,24 @@ def main(argv: list[str] | None = None) -> int:
 
 def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
     """The job's body (the CLI's own arguments): silver from bronze, gold, the catalog; the metrics."""
-    from spark_jobs.card_numbers import resolve_token_keys
     from spark_jobs.delta_tables import register_in_catalog
     from spark_jobs.event_id_index import index_location
     from spark_jobs.job_run import JobResult
     from spark_jobs.lake import CATALOG_TABLES, table_path
     from spark_jobs.session import build_spark_session
-    from spark_jobs.silver_ingest import SilverOptions, ingest_bronze, load_fx_rates_file
+    from spark_jobs.silver_ingest import SilverOptions, ingest_bronze, load_reference_data
 
+    fx_rates, token_keys = load_reference_data(
+        fx_rates=args.fx_rates,
+        card_token_secret_id=args.card_token_secret_id,
+        allow_development_token_key=args.allow_development_token_key,
+        lake_root=args.lake_root,
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+    )
     options = SilverOptions(
-        fx_rates=load_fx_rates_file(args.fx_rates, endpoint_url=args.endpoint_url, region=args.region),
-        token_key=resolve_token_keys(
-            args.card_token_secret_id,
-            allow_development_key=args.allow_development_token_key,
-            lake_root=args.lake_root,
-            region=args.region,
-        ),
+        fx_rates=fx_rates,
+        token_key=token_keys,
         lookback_hours=args.lookback_hours,
         full_scan=args.full_scan,
         max_batch_files=args.max_batch_files,

@@ -95,6 +95,29 @@ def load_fx_rates_file(
         raise FxRatesError(f"--fx-rates {error}") from error
 
 
+def load_reference_data(
+    *,
+    fx_rates: str | None,
+    card_token_secret_id: str | None,
+    allow_development_token_key: bool,
+    lake_root: str,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> tuple[dict[str, Decimal], CardTokenKeys]:
+    """The FX rates and the card-token keys, read the same way by every job that judges bronze lines
+    (silver_and_gold.py, the quarantine replay): both from `region`, so a job never reads them elsewhere."""
+    from spark_jobs.card_numbers import resolve_token_keys
+
+    rates = load_fx_rates_file(fx_rates, endpoint_url=endpoint_url, region=region)
+    keys = resolve_token_keys(
+        card_token_secret_id,
+        allow_development_key=allow_development_token_key,
+        lake_root=lake_root,
+        region=region,
+    )
+    return rates, keys
+
+
 class BalanceError(RuntimeError):
     """Records read != accepted + duplicates + quarantined: a bug, never committed."""
 
