@@ -516,13 +516,17 @@ def token_key() -> CardTokenKeys:
 
 
 def judge_lines(
-    rows: list[tuple[int, int, str]], fx_rates_path: Path, key: bytes, latest_ts: dict[int, int] | None = None
+    rows: list[tuple[int, int, str]],
+    fx_rates_path: Path,
+    key: CardTokenKeys,
+    latest_ts: dict[int, int] | None = None,
 ):
     """The contract's verdict on corner lines: (file_id, line_number, reason or None, accepted values);
     `latest_ts` maps a file_id to `latest_ts_us` of its file (none: no future_timestamp check)."""
     import datetime as dt
 
     from spark_jobs.bronze_contract import load_fx_rates, parse_bronze_file
+    from spark_jobs.card_numbers import token_candidates
 
     allowance = dt.timedelta(microseconds=FUTURE_ALLOWANCE_US)
     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -539,6 +543,8 @@ def judge_lines(
         )
         if len(result.accepted):
             row = next(result.accepted.rows())
+            # The parser's card_token is every held version's token; silver stores the current one only.
+            row["card_token"] = (token_candidates(row["card_token"]) or [None])[0]
             verdicts.append((file_id, line_number, None, row))
         elif len(result.rejected):
             verdicts.append((file_id, line_number, result.rejected.reason[0], None))
@@ -675,7 +681,7 @@ def _frame_and_parse(
     return file_rows, framed_lines
 
 
-def _card_numbers(connection, key: bytes) -> None:
+def _card_numbers(connection, key: CardTokenKeys) -> None:
     """The `cards` table: each distinct card number's validity (digits and Luhn), last four digits and token."""
     connection.execute(
         f"""
@@ -689,7 +695,7 @@ def _card_numbers(connection, key: bytes) -> None:
     )
 
 
-def _judge_corners(connection, fx_rates: Path, key: bytes, latest_ts: dict[int, int]) -> int:
+def _judge_corners(connection, fx_rates: Path, key: CardTokenKeys, latest_ts: dict[int, int]) -> int:
     """The `judged` table: the contract's own verdict on the lines SQL cannot judge; returns how many."""
     corner_rows = connection.execute(
         "SELECT file_id, line_number, judge_line FROM parsed WHERE judge ORDER BY file_id, line_number"
