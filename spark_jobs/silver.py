@@ -202,9 +202,11 @@ def parse_bronze_files(
 def _unreadable_file(error: OSError):
     """The parse outcome of a file the storage could not read: a whole-file unreadable_file naming the cause."""
     from spark_jobs.bronze_contract import UNREADABLE_FILE, BronzeFileParse
+    from spark_jobs.card_numbers import mask_card_numbers
 
     cause = error.strerror or str(error)  # "No such file or directory" rather than "[Errno 2] ...: '/path'"
-    detail = f"cannot read the file: {type(error).__name__}: {cause}"
+    # The error text may name the object key, which the producer chose: masked like every quarantine detail.
+    detail = mask_card_numbers(f"cannot read the file: {type(error).__name__}: {cause}")
     return BronzeFileParse(file_reason=UNREADABLE_FILE, unreadable_reason=detail)
 
 
