@@ -921,8 +921,16 @@ def _card_number_in_field(obj: dict) -> tuple[str, str] | None:
         if key in _CONTRACT_FIELD_SET:
             continue
         if contains_card_number(key) or _holds_card_number(value):
-            return CARD_NUMBER_IN_FIELD, f"field={key} value={_json_literal(value)}"
+            return CARD_NUMBER_IN_FIELD, f"field={_detail_key(key)} value={_json_literal(value)}"
     return None
+
+
+def _detail_key(key: str) -> str:
+    """A producer's object key as a detail shows it: cut like a value (`_json_literal`), masked before the cut
+    so a cut never leaves part of a card number unmasked."""
+    if len(key) <= DETAIL_VALUE_MAX_CHARS:
+        return key
+    return mask_card_numbers(key)[:DETAIL_VALUE_MAX_CHARS] + "…"
 
 
 def _holds_card_number(value: object) -> bool:

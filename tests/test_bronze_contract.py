@@ -335,6 +335,12 @@ CASES = [
         "card_number_in_field",
         'field=note value={"items":[1,"**** **** **** 1111"]}',
     ),
+    (  # an unknown key is the producer's: shown like a value, masked then cut to DETAIL_VALUE_MAX_CHARS
+        "card number in a 267-character extra key",
+        line(**{f"{VISA} {'k' * 250}": 1}),
+        "card_number_in_field",
+        f"field=************1111 {'k' * 183}… value=1",
+    ),
     # invalid_card_number
     ("empty card_number", line(card_number=""), "invalid_card_number", 'field=card_number value=""'),
     (
