@@ -84,6 +84,7 @@ def maintain_tables(
     *,
     retention_hours: int,
     vacuum_full: bool,
+    run_id: str,
 ) -> dict[str, dict]:
     """OPTIMIZE … ZORDER BY (card_id) the changed multi-file partitions of each table, then VACUUM it (every table
     with the same retention; a plain path is a table Z-ordered by card_id)."""
@@ -92,7 +93,7 @@ def maintain_tables(
     # Create-only commits (lake.state_commit_log): a second maintenance from the same state fails (exit 5).
     state_log = state_commit_log(storage, maintenance_state_uri(storage), what="maintenance state")
     previous = state_log.latest() or {}
-    state = {name: value for name, value in previous.items() if name != "sequence"}
+    state = {name: value for name, value in previous.items() if name not in ("sequence", "run_id")}
     summary = {}
     for name, declared in tables.items():
         table = declared if isinstance(declared, MaintainedTable) else MaintainedTable(declared)
@@ -120,5 +121,6 @@ def maintain_tables(
             "vacuum_retention_hours": retention_hours,
             "properties_set": properties_set,
         }
-    state_log.commit({**state, "sequence": state_log.sequence(previous) + 1}, run_id="")
+    # The record names its run, so a conflict names both the winner and the loser (`run_id`: the report's).
+    state_log.commit({**state, "sequence": state_log.sequence(previous) + 1, "run_id": run_id}, run_id=run_id)
     return summary

@@ -335,6 +335,7 @@ def run_gold(spark, storage, report, options: GoldOptions) -> None:
                 maintained_tables(storage),
                 retention_hours=options.vacuum_retention_hours,
                 vacuum_full=options.vacuum_full,
+                run_id=report.run_id,
             )
     elif options.mode == "full" and runs[0].mode != "initial":  # an initial build already computed everything
         runs.append(recompute_range(spark, storage, report, computed_at=computed_at, ts_range=None))

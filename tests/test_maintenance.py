@@ -25,7 +25,7 @@ def test_maintenance_zorders_changed_multi_file_partitions_and_vacuums(spark, tm
     _append(spark, path, [("c3", 3, jan1)])  # 2026-01-01 now has two files, 2026-01-02 one
     assert files_per_partition(spark, path) == {"2026-01-01": 2, "2026-01-02": 1}
 
-    summary = maintain_tables(spark, storage, {"t": path}, retention_hours=168, vacuum_full=False)["t"]
+    summary = maintain_tables(spark, storage, {"t": path}, retention_hours=168, vacuum_full=False, run_id="run-m")["t"]
     assert summary["changed_partitions"] == ["2026-01-01", "2026-01-02"]
     assert summary["optimized_partitions"] == ["2026-01-01"]
     assert summary["single_file_partitions_skipped"] == 1
@@ -37,13 +37,13 @@ def test_maintenance_zorders_changed_multi_file_partitions_and_vacuums(spark, tm
     assert len(optimize) == 1 and "dt" in optimize[0].operationParameters["predicate"]
 
     # Nothing changed since: no partition is looked at again; FULL lists the folders.
-    summary = maintain_tables(spark, storage, {"t": path}, retention_hours=168, vacuum_full=True)["t"]
+    summary = maintain_tables(spark, storage, {"t": path}, retention_hours=168, vacuum_full=True, run_id="run-m")["t"]
     assert summary["changed_partitions"] == [] and summary["optimized_partitions"] == []
     assert summary["vacuum_mode"] == "full"
 
     # A new file in 2026-01-02 makes only that partition a candidate.
     _append(spark, path, [("c4", 4, jan2)])
-    summary = maintain_tables(spark, storage, {"t": path}, retention_hours=168, vacuum_full=False)["t"]
+    summary = maintain_tables(spark, storage, {"t": path}, retention_hours=168, vacuum_full=False, run_id="run-m")["t"]
     assert summary["changed_partitions"] == ["2026-01-02"] and summary["optimized_partitions"] == ["2026-01-02"]
 
 
@@ -55,7 +55,9 @@ def test_vacuum_removes_files_past_retention(spark, tmp_path):
     parquet_before = sorted(p.name for p in (tmp_path / "t" / "dt=2026-01-01").glob("*.parquet"))
     spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
     try:
-        summary = maintain_tables(spark, storage, {"t": path}, retention_hours=0, vacuum_full=False)["t"]
+        summary = maintain_tables(spark, storage, {"t": path}, retention_hours=0, vacuum_full=False, run_id="run-m")[
+            "t"
+        ]
     finally:
         spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
     parquet_after = sorted(p.name for p in (tmp_path / "t" / "dt=2026-01-01").glob("*.parquet"))
