@@ -156,7 +156,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.lake_root.startswith(("s3://", "s3a://")) and not (args.execution_arn or args.lease_table):
         parser.error(
             f"--lake-root {args.lake_root}: a run started by hand on an S3 lake must hold the pipeline lease: "
-            "pass --lease-table <lease table> (terraform output -raw lease_table_name; the state machines pass --execution-arn instead)"
+            "pass --lease-table <lease table> (terraform output -raw lease_table_name; the state machines pass "
+            "--execution-arn instead)"
         )
     if args.mode == "daily" and args.date is None:
         from spark_jobs.run_report import utc_now
