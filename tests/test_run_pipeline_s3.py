@@ -40,6 +40,8 @@ def moto_s3(monkeypatch):
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    # An S3 lake never takes the public development key: the jobs read this test's own key from the environment.
+    monkeypatch.setenv("LAKEHOUSE_CARD_TOKEN_KEY", "5e" * 32)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
