@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,6 +147,21 @@ class LakeStorage:
         self.write_text(uri, existing + "".join(line.rstrip("\n") + "\n" for line in lines))
 
 
+def _publish_whole(target: Path, data: bytes, publish: Callable[[str, Path], None]) -> None:
+    """Write `data` to a synced temporary file beside `target`, then `publish(temporary, target)` (os.replace:
+    overwrite; os.link: create only), so a reader never sees a partial file; the temporary name never stays."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        publish(temporary, target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)  # gone already after os.replace; the second name after os.link
+
+
 class LocalStorage(LakeStorage):
     def __init__(self, root: str) -> None:
         self.root = canonical_uri(root)
@@ -173,35 +188,15 @@ class LocalStorage(LakeStorage):
             return handle.read(min(max_bytes, status.st_size) + 1)
 
     def write_bytes(self, uri: str, data: bytes) -> None:
-        target = self._path(uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        _publish_whole(self._path(uri), data, os.replace)
 
     def create_bytes(self, uri: str, data: bytes) -> None:
-        # A complete temporary file, then link(2): it fails with EEXIST when the name exists, so the name
-        # appears atomically with its whole content and only once (O_EXCL alone would expose a partial file).
-        target = self._path(uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        # link(2) fails with EEXIST when the name exists, so the name appears atomically with its whole content
+        # and only once (O_EXCL alone would expose a partial file).
         try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.link(temporary, target)
+            _publish_whole(self._path(uri), data, os.link)
         except FileExistsError as error:
             raise AlreadyCommittedError(uri) from error
-        finally:
-            Path(temporary).unlink(missing_ok=True)
 
     def exists(self, uri: str) -> bool:
         return self._path(uri).exists()
