@@ -15,8 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-FEATURE_SET_VERSION = 1
-ENTITY = "card_id"
+FEATURE_SET_VERSION = 2
+V1_FEATURE_SET_VERSION = 1  # still readable: the migration (docs/feature_store.md) backfills v2 beside it
+
+# Entities: whose history a feature aggregates. Card and event features are computed per event (gold's
+# columns, and at request time from the card's state); merchant features are a daily snapshot as of the
+# day's start (UTC), computed by the jobs and read from the merchant feature group at request time.
+CARD = "card_id"
+MERCHANT = "merchant_id"
+EVENT = "event"
+ENTITIES = (CARD, MERCHANT, EVENT)
+ENTITY = CARD  # the card feature group's record identifier
 
 # Feature value types; the Spark and Feature Store types follow from them.
 INTEGER = "integer"
@@ -25,7 +34,7 @@ DOUBLE = "double"
 SPARK_TYPES = {INTEGER: "bigint", DECIMAL: "decimal(38,10)", DOUBLE: "double"}
 FEATURE_STORE_TYPES = {INTEGER: "Integral", DECIMAL: "Fractional", DOUBLE: "Fractional"}
 
-# Aggregations gold.py knows how to compute over a window of the card's events.
+# Aggregations over a window of the card's events (gold.py and request time, feature_aggregations.py).
 COUNT = "count"
 SUM = "sum"
 MAX = "max"
@@ -33,6 +42,26 @@ COUNT_DISTINCT = "count_distinct"
 MEAN = "mean"  # exact decimal sum / count, as double
 RATIO_TO_MEAN = "ratio_to_mean"  # the event's own value / the window mean
 SECONDS_SINCE_PREVIOUS = "seconds_since_previous"  # t - latest ts < t within the window, in seconds
+ZSCORE_TO_EARLIER = "zscore_to_earlier"  # (value - mean) / population std of the strictly earlier window events
+SEEN_EARLIER = "seen_earlier"  # 1 when a strictly earlier window event has the event's own `source` value
+# Event features: a function of the event's own ts_us (UTC).
+HOUR_OF_DAY = "hour_of_day"
+IS_WEEKEND = "is_weekend"
+IS_NIGHT = "is_night"
+# Merchant features: the merchant's events before the start S of the event's day (merchant_features.py).
+MERCHANT_COUNT = "merchant_count"  # events with ts in [S - W, S)
+MERCHANT_CHARGEBACK_RATE = "merchant_chargeback_rate"  # share of [S - L - W, S - L) with a chargeback known at S
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
+MONTH = timedelta(days=30)
+NO_WINDOW = timedelta(0)  # event features
+
+# L: a merchant's chargeback rate counts only events at least this old, whose chargebacks have had time to
+# arrive; the datasets' default label delay (build_datasets.py --label-delay-days) is the same.
+LABEL_MATURITY = timedelta(days=7)
+NIGHT_HOURS = range(0, 6)  # is_night: the UTC hour is in [0, 6)
 
 
 @dataclass(frozen=True)
@@ -43,7 +72,11 @@ class Feature:
     window: timedelta
     description: str
     source: str | None = None  # the silver column aggregated (None for counts)
-    entity: str = ENTITY
+    entity: str = CARD
+
+    def __post_init__(self) -> None:
+        if self.entity not in ENTITIES:
+            raise ValueError(f"feature {self.name}: unknown entity {self.entity!r}; known: {', '.join(ENTITIES)}")
 
     @property
     def spark_type(self) -> str:
@@ -57,12 +90,36 @@ class Feature:
     def window_us(self) -> int:
         return int(self.window / timedelta(microseconds=1))
 
+    @property
+    def per_event(self) -> bool:
+        """Computed for each event from the card's events (gold's columns, request time): card and event."""
+        return self.entity != MERCHANT
 
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
-WEEK = timedelta(days=7)
 
-FEATURES: tuple[Feature, ...] = (
+def _merchant_count(window: timedelta, text: str) -> Feature:
+    return Feature(
+        f"merchant_txn_count_{text}",
+        INTEGER,
+        MERCHANT_COUNT,
+        window,
+        f"The merchant's transactions in the {text} before the start (UTC) of the event's day.",
+        entity=MERCHANT,
+    )
+
+
+def _merchant_chargeback_rate(window: timedelta, text: str) -> Feature:
+    return Feature(
+        f"merchant_cb_rate_{text}",
+        DOUBLE,
+        MERCHANT_CHARGEBACK_RATE,
+        window,
+        f"Share of the merchant's transactions in the {text} ending the label maturity (7 d) before the start "
+        "of the event's day that have a chargeback reported before that start; null when there are none.",
+        entity=MERCHANT,
+    )
+
+
+V1_FEATURES: tuple[Feature, ...] = (
     Feature("txn_count_1h", INTEGER, COUNT, HOUR, "Number of the card's transactions in the last hour."),
     Feature(
         "txn_amount_1h",
@@ -115,10 +172,61 @@ FEATURES: tuple[Feature, ...] = (
     ),
 )
 
+V2_ADDED: tuple[Feature, ...] = (
+    Feature("txn_count_30d", INTEGER, COUNT, MONTH, "Number of the card's transactions in the last 30 days."),
+    Feature(
+        "avg_amount_30d",
+        DOUBLE,
+        MEAN,
+        MONTH,
+        "Mean USD amount of the card's transactions in the last 30 days.",
+        "amount_usd",
+    ),
+    Feature(
+        "amount_zscore_30d",
+        DOUBLE,
+        ZSCORE_TO_EARLIER,
+        MONTH,
+        "This transaction's USD amount minus the mean, over the population standard deviation, of the card's "
+        "strictly earlier transactions in the last 30 days; null with fewer than 2 of them or a deviation of 0.",
+        "amount_usd",
+    ),
+    Feature(
+        "merchant_seen_30d",
+        INTEGER,
+        SEEN_EARLIER,
+        MONTH,
+        "1 when the card paid this merchant strictly earlier in the last 30 days, else 0.",
+        "merchant_id",
+    ),
+    Feature("hour_of_day", INTEGER, HOUR_OF_DAY, NO_WINDOW, "Hour of the transaction (UTC), 0 to 23.", entity=EVENT),
+    Feature(
+        "is_weekend", INTEGER, IS_WEEKEND, NO_WINDOW, "1 when the transaction is on a Saturday or Sunday (UTC).", entity=EVENT
+    ),
+    Feature("is_night", INTEGER, IS_NIGHT, NO_WINDOW, "1 when the UTC hour is in [0, 6), else 0.", entity=EVENT),
+    _merchant_count(DAY, "1d"),
+    _merchant_count(WEEK, "7d"),
+    _merchant_count(MONTH, "30d"),
+    _merchant_chargeback_rate(DAY, "1d"),
+    _merchant_chargeback_rate(WEEK, "7d"),
+    _merchant_chargeback_rate(MONTH, "30d"),
+)
+
+# The feature set: v1 unchanged, then what v2 added. Dataset columns and model inputs, in this order.
+FEATURES: tuple[Feature, ...] = (*V1_FEATURES, *V2_ADDED)
+V1_FEATURE_NAMES: tuple[str, ...] = tuple(feature.name for feature in V1_FEATURES)
+# Gold's columns, the card feature group, computed at request time from the card's state.
+CARD_FEATURES: tuple[Feature, ...] = tuple(feature for feature in FEATURES if feature.per_event)
+# The merchant snapshot's columns and the merchant feature group.
+MERCHANT_FEATURES: tuple[Feature, ...] = tuple(feature for feature in FEATURES if not feature.per_event)
+CARD_FEATURE_NAMES: tuple[str, ...] = tuple(feature.name for feature in CARD_FEATURES)
+MERCHANT_FEATURE_NAMES: tuple[str, ...] = tuple(feature.name for feature in MERCHANT_FEATURES)
 FEATURE_NAMES: tuple[str, ...] = tuple(feature.name for feature in FEATURES)
 
-# Rows of gold depend on events at most this far back (and a late event changes features this far ahead).
-MAX_WINDOW = max(feature.window for feature in FEATURES)
+# Rows of gold depend on the card's events at most this far back (and a late event changes them this far ahead).
+MAX_WINDOW = max(feature.window for feature in CARD_FEATURES)
+# A merchant snapshot of day D depends on the merchant's events in [S - MERCHANT_LOOKBACK, S), S = D's start.
+MERCHANT_LOOKBACK = LABEL_MATURITY + max(feature.window for feature in MERCHANT_FEATURES)
 
 
 def _window_text(window: timedelta) -> str:

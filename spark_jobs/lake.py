@@ -9,7 +9,9 @@
     silver/quarantine            Delta   rejected lines and files, with their reason (never deleted)
     silver/quarantine_replays    Delta   what a quarantine replay did with each row it took out of quarantine
     silver/label_quarantine      Delta   rejected chargeback records (labels.py)
-    gold/card_features           Delta   point-in-time card features (gold.py)
+    silver/chargebacks           Delta   valid chargeback records, each feed line once (chargebacks.py)
+    gold/card_features           Delta   point-in-time card and event features (gold.py)
+    gold/merchant_features       Delta   merchant features as of each day's start (merchant_features.py)
     gold/training/as_of=A/       Parquet train/, validation/ and manifest.json (build_datasets.py)
     gold/inference/as_of=A/      Parquet the inference snapshot
     feature_store/online.db              local Feature Store backend: SQLite online store and groups
@@ -17,7 +19,9 @@
     _state/bronze_ledger/        which bronze files were processed (bronze_ledger.py)
     _state/<name>.commits/<N>.json   create-only commit records of each `_state/<name>.json` watermark
                                  (storage.CreateOnlyLog: two writers can never both make commit N)
+    _state/chargeback_ledger/    which chargeback feed files were processed (chargebacks.py)
     _state/gold_watermark.json   the last silver version gold absorbed (gold_update.py)
+    _state/merchant_features_watermark.json   the silver and chargeback versions the merchant snapshot absorbed
     _state/maintenance.json      table versions at the last maintenance (maintenance.py)
     _state/feature_store_ingest.json   the group and gold version last ingested (feature_store/ingest_features.py)
     _state/online_state_sync.json      the state, silver and quarantine versions last synced into the online
@@ -51,7 +55,9 @@ DUPLICATES_TABLE = "silver/duplicates"
 QUARANTINE_TABLE = "silver/quarantine"
 QUARANTINE_REPLAYS_TABLE = "silver/quarantine_replays"
 LABEL_QUARANTINE_TABLE = "silver/label_quarantine"
+CHARGEBACKS_TABLE = "silver/chargebacks"
 GOLD_TABLE = "gold/card_features"
+MERCHANT_FEATURES_TABLE = "gold/merchant_features"
 # The tables silver_and_gold.py registers in the catalog (Glue on EMR).
 CATALOG_TABLES = (SILVER_TABLE, DUPLICATES_TABLE, QUARANTINE_TABLE, QUARANTINE_REPLAYS_TABLE, GOLD_TABLE)
 
@@ -66,7 +72,9 @@ OFFLINE_STORE_PREFIX = "feature_store/offline"
 
 # Job state, run reports, dead letters -----------------------------------------------------------------------
 BRONZE_LEDGER_PREFIX = "_state/bronze_ledger"
+CHARGEBACK_LEDGER_PREFIX = "_state/chargeback_ledger"
 GOLD_WATERMARK = "_state/gold_watermark.json"
+MERCHANT_FEATURES_WATERMARK = "_state/merchant_features_watermark.json"
 MAINTENANCE_STATE = "_state/maintenance.json"
 FEATURE_STORE_WATERMARK = "_state/feature_store_ingest.json"
 ONLINE_STATE_SYNC_WATERMARK = "_state/online_state_sync.json"
