@@ -20,6 +20,11 @@ State lives under `<lake-root>/_state/bronze_ledger/` (through the storage layer
 Listing does not grow with the lake: only arrival-hour folders from the high-water mark minus a lookback
 are listed (S3 ListObjectsV2 StartAfter), and only their hour ledgers are read.
 
+The same ledger serves the chargeback feed (chargebacks.py): `BronzeLedger(storage, prefix=lake.LABELS_PREFIX,
+state_prefix=lake.CHARGEBACK_LEDGER_PREFIX, layout=REPORT_DAYS)` keeps its state under `_state/chargeback_ledger/`
+and reads `reported_dt=YYYY/MM/DD/` day folders: a file's "arrival hour" is then its report day ("YYYY/MM/DD"),
+its entries live in `days/<YYYY-MM-DD>.json`, and the mark and lookback move by days.
+
 Clocks (docs/runbook.md, "Future folders and the high-water mark"): each run is given `now`. A folder that
 starts later than now plus the allowance is in the future: its files are neither processed nor allowed to move
 the mark (one such object would otherwise make every later listing start after it) until their time comes;
@@ -49,11 +54,37 @@ _HOUR_FOLDER = re.compile(r"/ingest_dt=(\d{4})/(\d{2})/(\d{2})/(\d{2})/")
 
 
 @dataclass(frozen=True, slots=True)
+class FolderLayout:
+    """How a feed names its time folders: `<key>=<format>/`, each spanning `span`; the ledger keeps one entries
+    file per folder in `<entries_folder>/`."""
+
+    key: str  # "ingest_dt"
+    format: str  # strftime of a folder, e.g. "%Y/%m/%d/%H"
+    pattern: re.Pattern
+    span: timedelta
+    entries_folder: str
+
+    def folder_of(self, uri: str) -> str:
+        """The folder ("YYYY/MM/DD/HH" or "YYYY/MM/DD") a file lies in, or UNPARTITIONED."""
+        match = self.pattern.search(uri)
+        return "/".join(match.groups()) if match else UNPARTITIONED
+
+    def start(self, folder: str) -> datetime:
+        return datetime.strptime(folder, self.format).replace(tzinfo=UTC)
+
+
+ARRIVAL_HOURS = FolderLayout("ingest_dt", _HOUR_FORMAT, _HOUR_FOLDER, timedelta(hours=1), "hours")
+REPORT_DAYS = FolderLayout(
+    "reported_dt", "%Y/%m/%d", re.compile(r"/reported_dt=(\d{4})/(\d{2})/(\d{2})/"), timedelta(days=1), "days"
+)
+
+
+@dataclass(frozen=True, slots=True)
 class BronzeFile:
     uri: str
     size: int
     version: str
-    arrival_hour: str  # "YYYY/MM/DD/HH", or "unpartitioned" outside ingest_dt= folders
+    arrival_hour: str  # "YYYY/MM/DD/HH" ("YYYY/MM/DD" in a REPORT_DAYS ledger), or "unpartitioned" outside folders
     last_modified: str | None = None  # ISO-8601 UTC from the listing; None in plans written before it existed
 
 
@@ -93,8 +124,7 @@ class ListingResult:
 
 
 def arrival_hour_of(uri: str) -> str:
-    match = _HOUR_FOLDER.search(uri)
-    return "/".join(match.groups()) if match else UNPARTITIONED
+    return ARRIVAL_HOURS.folder_of(uri)
 
 
 def hour_start(arrival_hour: str) -> datetime:
@@ -127,13 +157,22 @@ def is_ignored_name(uri: str, prefix_uri: str) -> bool:
 
 
 class BronzeLedger:
-    def __init__(self, storage: LakeStorage) -> None:
+    def __init__(
+        self,
+        storage: LakeStorage,
+        *,
+        prefix: str = lake.BRONZE_EVENTS_PREFIX,
+        state_prefix: str = lake.BRONZE_LEDGER_PREFIX,
+        layout: FolderLayout = ARRIVAL_HOURS,
+    ) -> None:
         self.storage = storage
-        self.prefix_uri = lake.bronze_events_uri(storage)
+        self.prefix_uri = storage.uri(prefix)
+        self.state_prefix = state_prefix
+        self.layout = layout
 
     # State files ---------------------------------------------------------------------------------
     def _state_uri(self, *parts: str) -> str:
-        return lake.bronze_ledger_uri(self.storage, *parts)
+        return self.storage.uri(self.state_prefix, *parts)
 
     def _commit_log(self) -> CreateOnlyLog:
         return CreateOnlyLog(
@@ -141,7 +180,7 @@ class BronzeLedger:
             records_uri=self._state_uri("commits"),
             pointer_uri=self._state_uri("committed.json"),
             sequence_key="last_batch",
-            what="bronze ledger batch",
+            what="bronze ledger batch" if self.state_prefix == lake.BRONZE_LEDGER_PREFIX else "chargeback ledger batch",
         )
 
     def committed(self) -> dict:
@@ -159,8 +198,12 @@ class BronzeLedger:
         return _pointer_of(latest)
 
     def _hour_entries(self, arrival_hour: str, last_batch: int) -> dict[str, dict]:
-        entries = self.storage.read_json(self._state_uri("hours", f"{_hour_key(arrival_hour)}.json"), {})
+        entries = self.storage.read_json(self._entries_uri(arrival_hour), {})
         return {uri: entry for uri, entry in entries.items() if entry["batch"] <= last_batch}
+
+    def _entries_uri(self, folder: str) -> str:
+        """The entries file of one folder: `hours/<YYYY-MM-DD-HH>.json` (`days/<YYYY-MM-DD>.json` by day)."""
+        return self._state_uri(self.layout.entries_folder, f"{_hour_key(folder)}.json")
 
     def pending(self) -> BatchPlan | None:
         """The planned but uncommitted batch, if a previous run stopped before committing it."""
@@ -206,7 +249,8 @@ class BronzeLedger:
         found: dict[str, StoredFile] = {}
         for hour in sorted({item.arrival_hour for item in files if item.arrival_hour != UNPARTITIONED}):
             found.update(
-                (stored.uri, stored) for stored in self.storage.list_files(f"{self.prefix_uri}/ingest_dt={hour}")
+                (stored.uri, stored)
+                for stored in self.storage.list_files(f"{self.prefix_uri}/{self.layout.key}={hour}")
             )
         for item in files:
             if item.arrival_hour == UNPARTITIONED:
@@ -228,7 +272,8 @@ class BronzeLedger:
         A full scan that finds the mark in the future proposes its repair (`repaired_high_water`: the latest
         folder listed that is not in the future), which `repair_high_water` commits."""
         now = now or datetime.now(UTC)
-        latest_hour = (now + allowance).strftime(_HOUR_FORMAT)  # the last folder that is not in the future
+        layout = self.layout
+        latest_hour = (now + allowance).strftime(layout.format)  # the last folder that is not in the future
         committed = self.committed()
         last_batch = committed["last_batch"]
         result = ListingResult()
@@ -238,9 +283,10 @@ class BronzeLedger:
         start_after = None
         if not full_scan and mark:
             # A mark in the future (moved by an earlier version) must not hide the folders before now.
-            start_hour = (hour_start(min(mark, latest_hour)) - timedelta(hours=lookback_hours)).strftime(_HOUR_FORMAT)
+            start = layout.start(min(mark, latest_hour)) - timedelta(hours=lookback_hours)
+            start_hour = start.strftime(layout.format)
             # Keys of that hour's folder and later sort after ".../ingest_dt=YYYY/MM/DD/HH".
-            start_after = f"{self.prefix_uri}/ingest_dt={start_hour}"
+            start_after = f"{self.prefix_uri}/{layout.key}={start_hour}"
             result.listed_from = start_hour
         known: dict[str, dict[str, dict]] = {}
         latest_seen = None
@@ -249,7 +295,7 @@ class BronzeLedger:
             if is_ignored_name(stored.uri, self.prefix_uri):
                 result.ignored.append(stored.uri)
                 continue
-            hour = arrival_hour_of(stored.uri)
+            hour = layout.folder_of(stored.uri)
             if hour == UNPARTITIONED and not full_scan:
                 result.outside_hour_folders += 1
                 continue
@@ -324,7 +370,7 @@ class BronzeLedger:
         for item in files:
             by_hour.setdefault(item.arrival_hour, []).append(item)
         for hour, hour_files in sorted(by_hour.items()):
-            uri = self._state_uri("hours", f"{_hour_key(hour)}.json")
+            uri = self._entries_uri(hour)
             entries = self.storage.read_json(uri, {})
             for item in hour_files:
                 entries[item.uri] = {"size": item.size, "version": item.version, "batch": batch}
