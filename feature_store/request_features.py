@@ -1,4 +1,4 @@
-"""Request-time features: every registry feature for one authorization, at its own ts, with gold's rules.
+"""Request-time features: every card and event feature for one authorization, at its own ts, with gold's rules.
 
 Gold computes a row's features from the card's silver events in [ts − window, ts] (`spark_jobs/gold.py`);
 serving computes the same features for a new authorization from the card's online state
@@ -16,14 +16,14 @@ from decimal import Decimal
 
 from feature_store.online_state import StateEvent
 from spark_jobs.feature_aggregations import CardWindows, aggregation_of
-from spark_jobs.feature_registry import FEATURES, MAX_WINDOW
+from spark_jobs.feature_registry import CARD_FEATURES, MAX_WINDOW
 
 MAX_WINDOW_US = int(MAX_WINDOW.total_seconds()) * 1_000_000
 
 FeatureValue = int | Decimal | float | None
 
 # Resolved once: a registry feature with an unknown aggregation fails at import, not at the first request.
-_FEATURE_AGGREGATIONS = tuple((feature, aggregation_of(feature).at_request) for feature in FEATURES)
+_FEATURE_AGGREGATIONS = tuple((feature, aggregation_of(feature).at_request) for feature in CARD_FEATURES)
 
 
 def history_bounds(ts_us: int) -> tuple[int, int]:
@@ -32,7 +32,8 @@ def history_bounds(ts_us: int) -> tuple[int, int]:
 
 
 def compute_features(history: Sequence[StateEvent], current: StateEvent) -> dict[str, FeatureValue]:
-    """Every registry feature (in registry order) for `current`, at current.ts_us.
+    """Every card and event feature (`CARD_FEATURES`, in registry order) for `current`, at current.ts_us; the
+    merchant features come from the merchant snapshot, not from here.
 
     `history` is the card's state events with ts_us in [current.ts_us − longest window, current.ts_us],
     in any order; events outside that range are ignored, and `current` counts once whether or not it is

@@ -8,6 +8,10 @@ For an as-of date A (00:00 UTC), label delay D, validation V and training T days
     (neither)   ts in [A − D, A): their chargebacks have not had time to arrive
     inference   every card's latest gold row with ts < A (latest = greatest (ts_us, event_id))
 
+Every row carries its merchant's features as of the start of the event's UTC day: the point-in-time join of
+gold/merchant_features on (merchant_id, day = dt) (`with_merchant_features`; counts 0, rates null without a
+snapshot row).
+
 An event's label is 1 when a valid chargeback for it was reported before A (`labels.py`), else 0. Every
 transform filters on its own bounds, so rows at or after A that reach it are never used.
 """
@@ -24,8 +28,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_jobs.feature_registry import FEATURE_NAMES
-from spark_jobs.gold import GOLD_SCHEMA
+from spark_jobs.feature_registry import FEATURE_NAMES, INTEGER, MERCHANT_FEATURE_NAMES, MERCHANT_FEATURES
+from spark_jobs.gold import GOLD_SCHEMA, feature_field
 
 TRAIN = "train"
 VALIDATION = "validation"
@@ -36,7 +40,10 @@ KEY_COLUMNS = ("event_id", "card_id", "ts", "ts_us", "amount_usd")
 INFERENCE_COLUMNS = (*KEY_COLUMNS, *FEATURE_NAMES)
 TRAINING_COLUMNS = (*INFERENCE_COLUMNS, "label")
 
-_GOLD_FIELDS = {item.name: item for item in GOLD_SCHEMA.fields}
+# gold's columns, and the merchant snapshot's (merchant features are not in gold)
+_GOLD_FIELDS = {item.name: item for item in GOLD_SCHEMA.fields} | {
+    item.name: feature_field(item) for item in MERCHANT_FEATURES
+}
 INFERENCE_SCHEMA = T.StructType([_GOLD_FIELDS[name] for name in INFERENCE_COLUMNS])
 TRAINING_SCHEMA = T.StructType([*INFERENCE_SCHEMA.fields, T.StructField("label", T.IntegerType(), False)])
 
@@ -121,6 +128,23 @@ class DatasetWindows:
         }
 
 
+def with_merchant_features(events: DataFrame, merchant_snapshot: DataFrame) -> DataFrame:
+    """Gold rows with the merchant features of their merchant's snapshot of the event's UTC day: a LEFT JOIN
+    of the rows on (merchant_id, dt) with gold/merchant_features' (merchant_id, day); a merchant without a
+    row that day (its first day, a silent month) gets counts 0 and rates null. Output: the rows' columns
+    (any merchant feature columns they had replaced), then MERCHANT_FEATURE_NAMES."""
+    snapshot = merchant_snapshot.select("merchant_id", F.col("day").alias("dt"), *MERCHANT_FEATURE_NAMES)
+    own_columns = [name for name in events.columns if name not in MERCHANT_FEATURE_NAMES]
+    joined = events.select(*own_columns).join(snapshot, ["merchant_id", "dt"], "left")
+    merchant_values = [
+        (F.coalesce(F.col(item.name), F.lit(0)) if item.dtype == INTEGER else F.col(item.name))
+        .cast(item.spark_type)
+        .alias(item.name)
+        for item in MERCHANT_FEATURES
+    ]
+    return joined.select(*own_columns, *merchant_values)
+
+
 def labelled_events(events: DataFrame, labels: DataFrame) -> DataFrame:
     """Gold rows with `label`: 1 when the event is in `labels` (labels.event_labels: chargebacks reported
     before the as-of time), else 0. Output: TRAINING_COLUMNS."""
@@ -136,15 +160,19 @@ def split_rows(labelled: DataFrame, windows: DatasetWindows, split: str) -> Data
     return labelled.where((F.col("ts_us") >= start_us) & (F.col("ts_us") < end_us)).select(*TRAINING_COLUMNS)
 
 
-def inference_snapshot(events: DataFrame, *, as_of_us: int) -> DataFrame:
-    """Every card's latest gold row with ts < as-of: greatest (ts_us, event_id). Output: INFERENCE_COLUMNS."""
+def inference_snapshot(events: DataFrame, *, as_of_us: int, merchant_snapshot: DataFrame | None = None) -> DataFrame:
+    """Every card's latest gold row with ts < as-of: greatest (ts_us, event_id); with `merchant_snapshot`,
+    joined to it afterwards (`with_merchant_features`: only the latest rows are joined).
+    Output: INFERENCE_COLUMNS."""
     latest_first = Window.partitionBy("card_id").orderBy(F.col("ts_us").desc(), F.col("event_id").desc())
-    return (
+    latest = (
         events.where(F.col("ts_us") < as_of_us)
         .withColumn("recency_rank", F.row_number().over(latest_first))
         .where(F.col("recency_rank") == 1)
-        .select(*INFERENCE_COLUMNS)
     )
+    if merchant_snapshot is not None:
+        latest = with_merchant_features(latest, merchant_snapshot)
+    return latest.select(*INFERENCE_COLUMNS)
 
 
 # --- The content hash -----------------------------------------------------------------------------------

@@ -15,12 +15,27 @@ which has no Spark. The request-time halves reproduce Spark's arithmetic exactly
 - a decimal converted to double is correctly rounded (Spark's `Decimal.toDouble` is Java's
   `BigDecimal.doubleValue`; Python's `float(Decimal)` rounds the same way), then double arithmetic follows
   Spark's operand order: mean = double(decimal sum) / double(count), ratio = double(amount) / mean,
-  seconds = double(t − previous) / 1e6.
+  seconds = double(t − previous) / 1e6;
+- the z-score (`ZSCORE_TO_EARLIER`) is over the strictly earlier events of the window, [t − W, t) (Spark's frame
+  [−W, −1]): n = count, mean = double(exact decimal sum) / double(n), var = double(Σ amount²) / double(n) −
+  mean·mean, z = (double(amount) − mean) / sqrt(var); null when n < 2, min == max, or var <= 0 (rounding).
+  Σ amount² is exact and then converted by one fixed sequence of double operations (`_sum_of_squares`): each
+  amount's unscaled integer U = amount·10^10 splits into hi·10^15 + lo, the three sums Σhi², Σhi·lo, Σlo² are
+  exact integers (decimal(38,0) in Spark, Python ints), each converted to double once (correctly rounded), then
+  Σhi²·1e10 + (2·Σhi·lo)/1e5 + Σlo²/1e20. IEEE double +, −, ×, ÷ and sqrt are correctly rounded in Java and
+  Python alike, so the same operations in the same order give the same bits;
+- `SEEN_EARLIER` is 1 when a strictly earlier event of the window has the event's own `source` value, else 0;
+- event features (`HOUR_OF_DAY`, `IS_WEEKEND`, `IS_NIGHT`) read only the event's ts_us, by integer arithmetic
+  in UTC (floor division; day 0, 1970-01-01, was a Thursday), never the session time zone.
+
+Merchant features (`feature_registry.MERCHANT_FEATURES`) are not here: they are a daily snapshot
+(`spark_jobs/merchant_features.py`), not a function of the card's events; `aggregation_of` rejects them.
 """
 
 from __future__ import annotations
 
 import decimal
+import math
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,11 +45,17 @@ from typing import TYPE_CHECKING, Protocol
 from spark_jobs.feature_registry import (
     COUNT,
     COUNT_DISTINCT,
+    HOUR_OF_DAY,
+    IS_NIGHT,
+    IS_WEEKEND,
     MAX,
     MEAN,
+    NIGHT_HOURS,
     RATIO_TO_MEAN,
     SECONDS_SINCE_PREVIOUS,
+    SEEN_EARLIER,
     SUM,
+    ZSCORE_TO_EARLIER,
     Feature,
 )
 
@@ -48,6 +69,16 @@ _DECIMAL_LIMIT = Decimal(10) ** (DECIMAL_PRECISION - DECIMAL_SCALE)
 # Sums of amounts (each < 1e20 with <= 10 places) stay far inside 60 digits: no rounding, ever.
 _EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation])
 MICROS_PER_SECOND = 1_000_000.0
+MICROS_PER_HOUR = 3_600_000_000
+MICROS_PER_DAY = 86_400_000_000
+# Day 0 (1970-01-01) was a Thursday: (day + 3) mod 7 numbers Monday 0 .. Sunday 6.
+_THURSDAY_FROM_MONDAY = 3
+_SATURDAY_FROM_MONDAY = 5
+# The z-score's exact sum of squares: an amount's unscaled integer U = amount * 10^10 (< 10^30) splits into
+# U = hi * 10^15 + lo (hi, lo < 10^15), so U^2 = hi^2 * 10^30 + 2 hi lo * 10^15 + lo^2 and each of the three
+# window sums is an exact integer below n * 10^30 (decimal(38,0) in Spark: exact up to 10^8 events).
+_UNSCALED = 10**DECIMAL_SCALE
+_SPLIT = 10**15
 
 
 class CardEvent(Protocol):
@@ -132,6 +163,50 @@ def _seconds_since_previous_at_request(feature: Feature, windows: CardWindows) -
     return float(windows.current.ts_us - earlier[-1].ts_us) / MICROS_PER_SECOND
 
 
+def _zscore_to_earlier_at_request(feature: Feature, windows: CardWindows) -> float | None:
+    earlier = windows.earlier_within(feature)
+    values = [getattr(event, feature.source) for event in earlier]
+    if len(values) < 2 or min(values) == max(values):
+        return None
+    count = float(len(values))
+    mean = float(_exact_sum(earlier, feature.source)) / count
+    high_high = high_low = low_low = 0
+    for value in values:
+        high, low = divmod(int(value.scaleb(DECIMAL_SCALE, context=_EXACT)), _SPLIT)
+        high_high += high * high
+        high_low += high * low
+        low_low += low * low
+    variance = _sum_of_squares(float(high_high), float(high_low), float(low_low)) / count - mean * mean
+    if variance <= 0.0:  # all amounts equal but for rounding
+        return None
+    return (float(getattr(windows.current, feature.source)) - mean) / math.sqrt(variance)
+
+
+def _sum_of_squares(high_high: float, high_low: float, low_low: float) -> float:
+    """Σ amount² in USD² as a double from the three exact integer sums (each converted once, correctly rounded),
+    in one fixed operation order both halves share: Σhi²·10^10 + (2·Σhi·lo)/10^5 + Σlo²/10^20 (10^5, 10^10 and
+    10^20 are exact doubles)."""
+    return high_high * 1e10 + (high_low * 2.0) / 1e5 + low_low / 1e20
+
+
+def _seen_earlier_at_request(feature: Feature, windows: CardWindows) -> int:
+    own = getattr(windows.current, feature.source)
+    return int(any(getattr(event, feature.source) == own for event in windows.earlier_within(feature)))
+
+
+def _hour_of_day_at_request(feature: Feature, windows: CardWindows) -> int:
+    return windows.current.ts_us // MICROS_PER_HOUR % 24
+
+
+def _is_weekend_at_request(feature: Feature, windows: CardWindows) -> int:
+    day = windows.current.ts_us // MICROS_PER_DAY
+    return int((day + _THURSDAY_FROM_MONDAY) % 7 >= _SATURDAY_FROM_MONDAY)
+
+
+def _is_night_at_request(feature: Feature, windows: CardWindows) -> int:
+    return int(_hour_of_day_at_request(feature, windows) in NIGHT_HOURS)
+
+
 # --- Spark halves (pyspark imported lazily) ---------------------------------------------------------------
 
 
@@ -185,6 +260,62 @@ def _seconds_since_previous_in_spark(feature: Feature) -> Column:
     return (F.col("ts_us") - previous) / F.lit(MICROS_PER_SECOND)
 
 
+def _zscore_to_earlier_in_spark(feature: Feature) -> Column:
+    from pyspark.sql import functions as F
+
+    earlier = card_time_window(feature, exclude_current_ts=True)
+    amount = F.col(feature.source)
+    # U = amount * 10^10 exactly (amount has <= 10 places): the decimal product, then an exact cast.
+    unscaled = (amount * F.lit(Decimal(_UNSCALED))).cast("decimal(30,0)")
+    split = F.lit(Decimal(_SPLIT))
+    high = ((unscaled - unscaled % split) / split).cast("decimal(20,0)")
+    low = (unscaled % split).cast("decimal(20,0)")
+
+    def exact_sum(product: Column) -> Column:
+        return F.sum(product.cast("decimal(38,0)")).over(earlier).cast("double")
+
+    count = F.count(F.lit(1)).over(earlier)
+    mean = F.sum(amount).over(earlier).cast("double") / count
+    sum_of_squares = (
+        exact_sum(high * high) * F.lit(1e10)
+        + (exact_sum(high * low) * F.lit(2.0)) / F.lit(1e5)
+        + exact_sum(low * low) / F.lit(1e20)
+    )
+    variance = sum_of_squares / count - mean * mean
+    z = (amount.cast("double") - mean) / F.sqrt(variance)
+    degenerate = (count < 2) | (F.min(amount).over(earlier) == F.max(amount).over(earlier)) | (variance <= 0.0)
+    return F.when(degenerate, F.lit(None).cast("double")).otherwise(z)
+
+
+def _seen_earlier_in_spark(feature: Feature) -> Column:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    same_value = Window.partitionBy("card_id", feature.source).orderBy("ts_us").rangeBetween(-feature.window_us, -1)
+    return F.when(F.count(F.lit(1)).over(same_value) > 0, 1).otherwise(0)
+
+
+def _hour_of_day_in_spark(feature: Feature) -> Column:
+    from pyspark.sql import functions as F
+
+    # integer arithmetic on ts_us (pmod is floor-mod), never the session time zone
+    return F.expr(f"pmod(ts_us, {MICROS_PER_DAY}) div {MICROS_PER_HOUR}")
+
+
+def _is_weekend_in_spark(feature: Feature) -> Column:
+    from pyspark.sql import functions as F
+
+    day = f"((ts_us - pmod(ts_us, {MICROS_PER_DAY})) div {MICROS_PER_DAY})"
+    return F.expr(f"CASE WHEN pmod({day} + {_THURSDAY_FROM_MONDAY}, 7) >= {_SATURDAY_FROM_MONDAY} THEN 1 ELSE 0 END")
+
+
+def _is_night_in_spark(feature: Feature) -> Column:
+    from pyspark.sql import functions as F
+
+    hour = _hour_of_day_in_spark(feature)
+    return F.when((hour >= NIGHT_HOURS.start) & (hour < NIGHT_HOURS.stop), 1).otherwise(0)
+
+
 # --- the table --------------------------------------------------------------------------------------------
 
 
@@ -211,12 +342,22 @@ AGGREGATIONS: dict[str, Aggregation] = {
         Aggregation(MEAN, _mean_in_spark, _mean_at_request),
         Aggregation(RATIO_TO_MEAN, _ratio_to_mean_in_spark, _ratio_to_mean_at_request),
         Aggregation(SECONDS_SINCE_PREVIOUS, _seconds_since_previous_in_spark, _seconds_since_previous_at_request),
+        Aggregation(ZSCORE_TO_EARLIER, _zscore_to_earlier_in_spark, _zscore_to_earlier_at_request),
+        Aggregation(SEEN_EARLIER, _seen_earlier_in_spark, _seen_earlier_at_request),
+        Aggregation(HOUR_OF_DAY, _hour_of_day_in_spark, _hour_of_day_at_request),
+        Aggregation(IS_WEEKEND, _is_weekend_in_spark, _is_weekend_at_request),
+        Aggregation(IS_NIGHT, _is_night_in_spark, _is_night_at_request),
     )
 }
 
 
 def aggregation_of(feature: Feature) -> Aggregation:
-    """The feature's row of AGGREGATIONS; a ValueError naming both when the registry names an unknown one."""
+    """The feature's row of AGGREGATIONS; a ValueError naming both when the registry names an unknown one, or
+    when the feature is not computed per event (merchant features come from the daily snapshot)."""
+    if not feature.per_event:
+        raise ValueError(
+            f"feature {feature.name}: a {feature.entity} feature is read from its snapshot, not aggregated per event"
+        )
     try:
         return AGGREGATIONS[feature.aggregation]
     except KeyError:

@@ -1,6 +1,8 @@
-"""Gold: point-in-time-correct card features, one row per silver event (pure transforms).
+"""Gold: point-in-time-correct card and event features, one row per silver event (pure transforms).
 
-Every feature column comes from `feature_registry.FEATURES`; see that module for the window semantics.
+Every feature column comes from `feature_registry.CARD_FEATURES` (the card and event features; the merchant
+features are a separate daily snapshot, `spark_jobs/merchant_features.py`); see that module for the window
+semantics.
 Windows are Spark RANGE frames over the exact integer `ts_us`, so both ends are inclusive and events
 with the same ts are peers: all of them are inside each other's windows, whatever their arrival order.
 """
@@ -13,29 +15,37 @@ from pyspark.sql import types as T
 
 from spark_jobs.feature_aggregations import aggregation_of
 from spark_jobs.feature_registry import (
+    CARD_FEATURE_NAMES,
+    CARD_FEATURES,
     DECIMAL,
     DOUBLE,
-    FEATURE_NAMES,
     FEATURE_SET_VERSION,
-    FEATURES,
     INTEGER,
     Feature,
 )
 
-KEY_COLUMNS = ("event_id", "card_id", "ts", "ts_us", "event_ts", "dt", "amount_usd")
+# merchant_id: the datasets join the merchant snapshot on it (and merchant_seen_30d reads it).
+KEY_COLUMNS = ("event_id", "card_id", "merchant_id", "ts", "ts_us", "event_ts", "dt", "amount_usd")
 
 _SPARK_DATA_TYPES = {INTEGER: T.LongType(), DECIMAL: T.DecimalType(38, 10), DOUBLE: T.DoubleType()}
+
+
+def feature_field(feature: Feature) -> T.StructField:
+    """A registry feature's Spark column (nullable): gold's card features, the merchant snapshot's columns."""
+    return T.StructField(feature.name, _SPARK_DATA_TYPES[feature.dtype], True)
+
 
 GOLD_SCHEMA = T.StructType(
     [
         T.StructField("event_id", T.StringType(), False),
         T.StructField("card_id", T.StringType(), False),
+        T.StructField("merchant_id", T.StringType(), False),
         T.StructField("ts", T.DecimalType(16, 6), False),
         T.StructField("ts_us", T.LongType(), False),
         T.StructField("event_ts", T.TimestampType(), False),
         T.StructField("dt", T.DateType(), False),
         T.StructField("amount_usd", T.DecimalType(30, 10), False),
-        *[T.StructField(item.name, _SPARK_DATA_TYPES[item.dtype], True) for item in FEATURES],
+        *[feature_field(item) for item in CARD_FEATURES],
         T.StructField("feature_set_version", T.IntegerType(), False),
         T.StructField("computed_at", T.TimestampType(), False),
     ]
@@ -57,7 +67,7 @@ def card_features(events: DataFrame, *, computed_at) -> DataFrame:
     wanted; filter afterwards). Output columns are exactly GOLD_SCHEMA."""
     return events.select(
         *KEY_COLUMNS,
-        *[feature_column(item) for item in FEATURES],
+        *[feature_column(item) for item in CARD_FEATURES],
         F.lit(FEATURE_SET_VERSION).cast("int").alias("feature_set_version"),
         F.lit(computed_at).cast("timestamp").alias("computed_at"),
     )
@@ -65,5 +75,5 @@ def card_features(events: DataFrame, *, computed_at) -> DataFrame:
 
 def values_differ(target: str = "t", source: str = "s") -> str:
     """SQL condition true when any stored feature value differs from the recomputed one (null-safe)."""
-    names = [*FEATURE_NAMES, "feature_set_version", "amount_usd", "card_id", "ts_us"]
+    names = [*CARD_FEATURE_NAMES, "feature_set_version", "amount_usd", "card_id", "merchant_id", "ts_us"]
     return " OR ".join(f"NOT ({target}.{name} <=> {source}.{name})" for name in names)

@@ -77,7 +77,13 @@ class GoldRunStats:
         self.bytes_scanned += size
 
 
-def ensure_gold_table(spark: SparkSession, path: str) -> None:
+def ensure_gold_table(spark: SparkSession, path: str) -> list[str]:
+    """Create gold if absent; migrate an older feature set's gold (v1) by adding GOLD_SCHEMA's missing columns.
+
+    Returns the columns added. Delta adds them nullable and null in the existing rows (it cannot add a NOT NULL
+    column to a table with data); those rows keep feature_set_version 1 until `--mode full` recomputes them
+    (docs/runbook.md), after which every row has every column.
+    """
     ensure_table(
         spark,
         path,
@@ -86,6 +92,19 @@ def ensure_gold_table(spark: SparkSession, path: str) -> None:
         change_data_feed=True,
         properties=stats_columns(*gold.GOLD_STATS_COLUMNS),
     )
+    existing = set(spark.read.format("delta").load(path).columns)
+    missing = [item for item in gold.GOLD_SCHEMA.fields if item.name not in existing]
+    if missing:
+        columns = ", ".join(f"`{item.name}` {item.dataType.simpleString()}" for item in missing)
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
+    return [item.name for item in missing]
+
+
+def daily_recompute_range(day: date) -> tuple[int, int]:
+    """The daily mode's ts_us range [low, high): day D's events and every later row whose windows can hold one of
+    them, [D, D + MAX_WINDOW + 1 d) (an event late on D changes rows up to its ts + the longest window)."""
+    low = (day - date(1970, 1, 1)).days * DAY_US
+    return low, low + MAX_WINDOW_US + DAY_US
 
 
 def update_from_changes(

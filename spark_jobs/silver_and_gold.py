@@ -242,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
-    """The job's body (the CLI's own arguments): silver from bronze, gold, the catalog; the metrics."""
+    """The job's body (the CLI's own arguments): silver from bronze, the chargeback table, gold, the catalog;
+    the metrics."""
+    from spark_jobs.chargebacks import ChargebackOptions, chargeback_metrics, ingest_chargebacks
     from spark_jobs.delta_tables import register_in_catalog
     from spark_jobs.event_id_index import index_location
     from spark_jobs.job_run import JobResult
@@ -279,6 +281,19 @@ def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
     )
     spark = build_spark_session(f"silver_and_gold-{args.mode}", s3_endpoint_url=args.endpoint_url)
     ingest_bronze(spark, storage, options, report, ingested_at=report.started_at)
+    ingest_chargebacks(
+        spark,
+        storage,
+        report,
+        ingested_at=report.started_at,
+        options=ChargebackOptions(
+            full_scan=args.full_scan,
+            max_batch_files=args.max_batch_files,
+            now=args.now,
+            future_allowance=options.future_allowance,
+            limits=options.limits,
+        ),
+    )
     run_gold(spark, storage, report, gold_options)
     if args.glue_database:
         for table in CATALOG_TABLES:
@@ -287,6 +302,7 @@ def _body(storage, report, args: argparse.Namespace, gold_options: GoldOptions):
     return JobResult(
         metrics={
             "silver": silver_metrics(counts),
+            "chargebacks": chargeback_metrics(counts),
             "gold": {
                 "GoldRowsInserted": counts["gold_rows_inserted"],
                 "GoldRowsUpdated": counts["gold_rows_updated"],
@@ -317,18 +333,18 @@ def silver_metrics(counts: dict) -> dict[str, int]:
 
 def run_gold(spark, storage, report, options: GoldOptions) -> None:
     """Gold for the mode: the stream update always; then a day's or everything's recompute."""
-    from datetime import UTC, datetime, timedelta
-
-    from spark_jobs.gold_update import recompute_range, update_from_changes
+    from spark_jobs.gold_update import daily_recompute_range, recompute_range, update_from_changes
     from spark_jobs.maintenance import maintain_tables
 
     computed_at = report.started_at
     runs = [update_from_changes(spark, storage, report, computed_at=computed_at)]
     if options.mode == "daily":
-        start = datetime.combine(options.day, datetime.min.time(), tzinfo=UTC)
-        low = int(start.timestamp()) * 1_000_000
-        high = int((start + timedelta(days=8)).timestamp()) * 1_000_000
-        runs.append(recompute_range(spark, storage, report, computed_at=computed_at, ts_range=(low, high)))
+        # [D, D + MAX_WINDOW + 1 d): the day's events and the rows whose windows reach back to them
+        runs.append(
+            recompute_range(
+                spark, storage, report, computed_at=computed_at, ts_range=daily_recompute_range(options.day)
+            )
+        )
         with report.step("maintenance"):
             report.details["maintenance"] = maintain_tables(
                 spark,

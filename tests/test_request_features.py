@@ -3,6 +3,7 @@ each registry aggregation's Spark and request-time halves, and one Spark test ag
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 from datetime import date
@@ -17,23 +18,39 @@ from hypothesis import strategies as st
 from feature_store.online_state import SERVED, StateEvent
 from feature_store.request_features import compute_features
 from spark_jobs.feature_aggregations import AGGREGATIONS, Aggregation, aggregation_of
-from spark_jobs.feature_registry import FEATURE_NAMES, FEATURES, Feature
+from spark_jobs.feature_registry import CARD_FEATURE_NAMES, CARD_FEATURES, MERCHANT_FEATURES, Feature
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 WEEK_US = 7 * DAY_US
-T_BASE = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+MONTH_US = 30 * DAY_US
+T_BASE = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z, a Thursday
+# Friday/Saturday, Saturday/Sunday, Sunday/Monday midnights and 1 µs before each; 06:00 and 1 µs before
+DAY_BOUNDARIES = [T_BASE + days * DAY_US + delta for days in (2, 3, 4) for delta in (-1, 0)]
+DAY_BOUNDARIES += [T_BASE + 6 * HOUR_US - 1, T_BASE + 6 * HOUR_US]
 
 # --- the independent reference ----------------------------------------------------------------------------
 # Written from the feature definitions, not from the Python code: explicit predicates over the card's state
 # table, exact DECIMAL sums, and decimal -> double through the decimal text (DuckDB's string -> double is
 # correctly rounded, as Spark's Decimal.toDouble is), so doubles are compared for equality, not closeness.
+# The exception is amount_zscore_30d: DuckDB's own stddev_pop (another algorithm), compared within 1e-9 relative.
+# The event features use DuckDB's calendar functions on the UTC timestamp (not the integer arithmetic of the code).
 
 REFERENCE_SQL = f"""
-WITH card AS (SELECT * FROM state WHERE ts_us BETWEEN $t - {WEEK_US} AND $t),
+WITH card AS (SELECT * FROM state WHERE ts_us BETWEEN $t - {MONTH_US} AND $t),
 week AS (
+    SELECT CAST(CAST(sum(amount_usd) AS VARCHAR) AS DOUBLE) / CAST(count(*) AS DOUBLE) AS mean
+    FROM card WHERE ts_us >= $t - {WEEK_US}
+),
+month AS (
     SELECT CAST(CAST(sum(amount_usd) AS VARCHAR) AS DOUBLE) / CAST(count(*) AS DOUBLE) AS mean FROM card
-)
+),
+earlier AS (
+    SELECT count(*) AS n, min(amount_usd) = max(amount_usd) AS flat, avg(CAST(CAST(amount_usd AS VARCHAR) AS DOUBLE))
+        AS mean, stddev_pop(CAST(CAST(amount_usd AS VARCHAR) AS DOUBLE)) AS std
+    FROM card WHERE ts_us < $t
+),
+moment AS (SELECT make_timestamp($t) AS at)
 SELECT
     count(*) FILTER (WHERE ts_us >= $t - {HOUR_US}) AS txn_count_1h,
     sum(amount_usd) FILTER (WHERE ts_us >= $t - {HOUR_US}) AS txn_amount_1h,
@@ -43,8 +60,19 @@ SELECT
     max(amount_usd) FILTER (WHERE ts_us >= $t - {DAY_US}) AS max_amount_24h,
     any_value(week.mean) AS avg_amount_7d,
     CAST(CAST($amount AS VARCHAR) AS DOUBLE) / any_value(week.mean) AS amount_to_avg_7d,
-    CAST($t - max(ts_us) FILTER (WHERE ts_us < $t) AS DOUBLE) / CAST(1000000 AS DOUBLE) AS secs_since_prev_txn
-FROM card, week
+    CAST($t - max(ts_us) FILTER (WHERE ts_us < $t AND ts_us >= $t - {WEEK_US}) AS DOUBLE) / CAST(1000000 AS DOUBLE)
+        AS secs_since_prev_txn,
+    count(*) AS txn_count_30d,
+    any_value(month.mean) AS avg_amount_30d,
+    CASE WHEN any_value(earlier.n) < 2 OR any_value(earlier.flat) THEN NULL
+        ELSE (CAST(CAST($amount AS VARCHAR) AS DOUBLE) - any_value(earlier.mean)) / any_value(earlier.std)
+    END AS amount_zscore_30d,
+    CASE WHEN count(*) FILTER (WHERE ts_us < $t AND merchant_id = $merchant) > 0 THEN 1 ELSE 0 END
+        AS merchant_seen_30d,
+    hour(any_value(moment.at)) AS hour_of_day,
+    CASE WHEN dayname(any_value(moment.at)) IN ('Saturday', 'Sunday') THEN 1 ELSE 0 END AS is_weekend,
+    CASE WHEN hour(any_value(moment.at)) < 6 THEN 1 ELSE 0 END AS is_night
+FROM card, week, month, earlier, moment
 """
 STATE_SCHEMA = pa.schema(
     [
@@ -71,7 +99,8 @@ def reference(state: list[StateEvent], current: StateEvent) -> dict:
     )
     connection = _connection()
     connection.register("state", table)
-    cursor = connection.execute(REFERENCE_SQL, {"t": current.ts_us, "amount": str(current.amount_usd)})
+    parameters = {"t": current.ts_us, "amount": str(current.amount_usd), "merchant": current.merchant_id}
+    cursor = connection.execute(REFERENCE_SQL, parameters)
     names = [column[0] for column in cursor.description]
     (values,) = cursor.fetchall()
     row = dict(zip(names, values, strict=True))
@@ -95,7 +124,10 @@ def _connection():
 # a 7-day gap (beyond the longest window), later events (negative: not in the window) and anything between.
 EDGE_OFFSETS = [0, 0, 1, -1, HOUR_US - 1, HOUR_US, HOUR_US + 1, DAY_US - 1, DAY_US, DAY_US + 1]
 EDGE_OFFSETS += [WEEK_US - 1, WEEK_US, WEEK_US + 1, 2 * WEEK_US, WEEK_US + DAY_US]
-offsets = st.sampled_from(EDGE_OFFSETS) | st.integers(-HOUR_US, WEEK_US + DAY_US)
+EDGE_OFFSETS += [MONTH_US - 1, MONTH_US, MONTH_US + 1, MONTH_US + WEEK_US]
+offsets = (
+    st.sampled_from(EDGE_OFFSETS) | st.integers(-HOUR_US, WEEK_US + DAY_US) | st.integers(-HOUR_US, MONTH_US + DAY_US)
+)
 amounts = st.builds(
     lambda unscaled, places: Decimal(unscaled).scaleb(-places),
     st.integers(1, 10**6) | st.integers(1, 10**20 - 1),  # large: more digits than a double holds
@@ -106,7 +138,7 @@ amounts = st.builds(
 @st.composite
 def card_states(draw):
     """(state, current): the card's events as the online state holds them after the write-back."""
-    t = T_BASE + draw(st.integers(0, 10**12))
+    t = T_BASE + draw(st.integers(0, 10**12) | st.sampled_from(DAY_BOUNDARIES))
     count = draw(st.integers(0, 12))  # 0: the card's first event
     state = []
     for index in range(count):
@@ -131,7 +163,31 @@ def card_states(draw):
 def test_the_reference_covers_every_registry_feature():
     only = StateEvent("c", "x", T_BASE, Decimal(1), "m", "US", SERVED, "f")
     row = reference([only], only)
-    assert tuple(row) == FEATURE_NAMES
+    assert tuple(row) == CARD_FEATURE_NAMES
+
+
+def assert_equals_reference(served: dict, expected: dict, state: list[StateEvent], current: StateEvent) -> None:
+    """Every feature equal, the z-score within 1e-9 relative of DuckDB's stddev_pop when the formula's
+    double arithmetic is well conditioned (mean of squares over variance below 10^5; beyond it the design's
+    var = E[x²] − mean² loses digits by cancellation: then both must be null or both a number)."""
+    served_z = served.pop("amount_zscore_30d")
+    expected_z = expected.pop("amount_zscore_30d")
+    assert served == expected
+    if served_z is None or expected_z is None:
+        assert (served_z is None and expected_z is None) or not _well_conditioned(state, current)
+        return
+    if _well_conditioned(state, current):
+        assert served_z == pytest.approx(expected_z, rel=1e-9, abs=1e-12)
+
+
+def _well_conditioned(state: list[StateEvent], current: StateEvent) -> bool:
+    amounts = [e.amount_usd for e in state if current.ts_us - MONTH_US <= e.ts_us < current.ts_us]
+    if len(amounts) < 2:
+        return True
+    n = Decimal(len(amounts))
+    mean = sum(amounts) / n
+    variance = sum((a - mean) ** 2 for a in amounts) / n
+    return variance > 0 and sum(a * a for a in amounts) / n / variance < Decimal(10) ** 5
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -144,9 +200,9 @@ def test_request_time_equals_the_duckdb_reference(case, random):
         history.remove(current)  # current counts once, in the history or not
     served = compute_features(history, current)
     expected = reference(state, current)
-    assert served == expected
+    assert_equals_reference(dict(served), expected, state, current)
     # exact types: counts int, decimals at decimal(38,10)'s scale, doubles float
-    for feature in FEATURES:
+    for feature in CARD_FEATURES:
         value = served[feature.name]
         if isinstance(value, Decimal):
             assert value.as_tuple().exponent == -10, feature.name
@@ -195,7 +251,7 @@ def test_history_of_another_card_is_refused():
 
 def test_every_registry_feature_has_a_spark_and_a_request_time_half():
     unpaired = []
-    for feature in FEATURES:
+    for feature in CARD_FEATURES:
         aggregation = AGGREGATIONS.get(feature.aggregation)
         if aggregation is None or not callable(aggregation.spark_column) or not callable(aggregation.at_request):
             unpaired.append(feature.name)
@@ -205,12 +261,16 @@ def test_every_registry_feature_has_a_spark_and_a_request_time_half():
 def test_an_aggregation_without_a_half_or_unknown_fails_the_pairing(monkeypatch):
     import spark_jobs.feature_aggregations as aggregations
 
-    bogus = Feature("bogus", "integer", "median", FEATURES[0].window, "not an aggregation")
+    bogus = Feature("bogus", "integer", "median", CARD_FEATURES[0].window, "not an aggregation")
     with pytest.raises(ValueError, match="unknown aggregation 'median'"):
         aggregation_of(bogus)
-    half = Aggregation(FEATURES[0].aggregation, None, AGGREGATIONS[FEATURES[0].aggregation].at_request)
-    monkeypatch.setitem(aggregations.AGGREGATIONS, FEATURES[0].aggregation, half)
-    with pytest.raises(AssertionError, match=FEATURES[0].name):
+    for merchant_feature in MERCHANT_FEATURES:  # a daily snapshot, never aggregated per event
+        with pytest.raises(ValueError, match=f"{merchant_feature.name}: a merchant_id feature"):
+            aggregation_of(merchant_feature)
+    first = CARD_FEATURES[0]
+    half = Aggregation(first.aggregation, None, AGGREGATIONS[first.aggregation].at_request)
+    monkeypatch.setitem(aggregations.AGGREGATIONS, first.aggregation, half)
+    with pytest.raises(AssertionError, match=first.name):
         test_every_registry_feature_has_a_spark_and_a_request_time_half()
 
 
@@ -227,7 +287,8 @@ def test_the_serving_path_never_imports_spark():
 
 
 def _generated_card_events(seed: int) -> list[StateEvent]:
-    """Three cards with bursts, peers, window edges, a 7-day gap, and amounts with 10 places and 20 digits."""
+    """Three cards with bursts, peers, window edges (30 d ± 1 µs too), gaps, repeated amounts (the z-score's
+    std 0), and amounts with 10 places and 20 digits (the exact sum of squares' high part)."""
     import random
 
     rng = random.Random(seed)
@@ -235,9 +296,12 @@ def _generated_card_events(seed: int) -> list[StateEvent]:
     for card in ("card-a", "card-b", "card-c"):
         t = T_BASE
         for index in range(40):
-            step = rng.choice([0, 1, HOUR_US - 1, HOUR_US, HOUR_US + 1, DAY_US, WEEK_US + 1, rng.randrange(HOUR_US)])
-            t += step
+            steps = [0, 1, HOUR_US - 1, HOUR_US, HOUR_US + 1, DAY_US, WEEK_US + 1, rng.randrange(HOUR_US)]
+            steps += [MONTH_US - 1, MONTH_US, MONTH_US + 1, rng.randrange(6 * HOUR_US)]
+            t += rng.choice(steps)
             amount = Decimal(rng.choice([rng.randrange(1, 10**6), rng.randrange(1, 10**20)])).scaleb(-rng.randrange(11))
+            if card == "card-c" and index % 5:  # long runs of one amount: min == max, then one different
+                amount = Decimal("12.5")
             merchant = rng.choice(["m-1", "m-2", "m-3"])
             country = rng.choice(["US", "FR"])
             events.append(StateEvent(card, f"{card}-{index:03d}", t, amount, merchant, country, SERVED, "fp"))
@@ -274,8 +338,18 @@ def test_request_time_equals_spark_gold(spark, tmp_path):
     for current in events:
         card_events = [e for e in events if e.card_id == current.card_id]
         served = compute_features(card_events, current)
-        for name in FEATURE_NAMES:
-            if served[name] != gold_rows[current.event_id][name]:
+        for name in CARD_FEATURE_NAMES:
+            if not _same_bits(served[name], gold_rows[current.event_id][name]):
                 mismatches.append((current.event_id, name, served[name], gold_rows[current.event_id][name]))
     assert mismatches == []
     assert any(row["secs_since_prev_txn"] is None for row in gold_rows.values())
+    zscores = [row["amount_zscore_30d"] for row in gold_rows.values()]
+    assert any(z is None for z in zscores) and sum(z is not None for z in zscores) > 20
+    assert {row["merchant_seen_30d"] for row in gold_rows.values()} == {0, 1}
+
+
+def _same_bits(served, stored) -> bool:
+    """Equal values of the same type; doubles equal bit for bit (so -0.0 is not 0.0)."""
+    if isinstance(served, float) or isinstance(stored, float):
+        return type(served) is type(stored) and struct.pack("<d", served) == struct.pack("<d", stored)
+    return type(served) is type(stored) and served == stored
