@@ -52,9 +52,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devtools.benchmark import merchant_reference
 from devtools.repo import REPO_ROOT
 from spark_jobs.bronze_contract import FIELD_MAX_CHARS, MAX_FILE_BYTES, MAX_LINE_BYTES  # the job's default caps
 from spark_jobs.card_numbers import CardTokenKeys, versioned_token
+from spark_jobs.feature_registry import FEATURE_SET_VERSION
 
 DEFAULT_FX_RATES = REPO_ROOT / "spark_jobs" / "reference_data" / "fx_rates.csv"
 BRONZE_PREFIX = "bronze/streaming/card_authorization"
@@ -65,17 +67,31 @@ FIREHOSE_BUFFERING_US = 900_000_000
 FUTURE_ALLOWANCE_US = 900_000_000
 DAY_US = 24 * HOUR_US
 WEEK_US = 7 * DAY_US
+MONTH_US = 30 * DAY_US
 FEATURE_SET_VERSION_COLUMN = "feature_set_version"
 DOUBLE_RELATIVE_TOLERANCE = 1e-12
+# The z-score's variance is a difference of doubles (V2_DESIGN.md): agreement within 1e-9 relative, as designed.
+RELATIVE_TOLERANCE = {"amount_zscore_30d": 1e-9}
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
 WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 
-GOLD_INTEGERS = ("txn_count_1h", "txn_count_24h", "merchant_count_24h", "country_count_24h")
+# Gold's columns by how they are compared (every CARD_FEATURES column; a test checks the registry is covered).
+GOLD_INTEGERS = (
+    "txn_count_1h",
+    "txn_count_24h",
+    "merchant_count_24h",
+    "country_count_24h",
+    "txn_count_30d",
+    "merchant_seen_30d",
+    "hour_of_day",
+    "is_weekend",
+    "is_night",
+)
 GOLD_DECIMALS = ("txn_amount_1h", "max_amount_24h")
-GOLD_DOUBLES = ("avg_amount_7d", "amount_to_avg_7d", "secs_since_prev_txn")
-GOLD_KEYS = ("card_id", "ts", "ts_us", "event_ts", "dt", "amount_usd")
+GOLD_DOUBLES = ("avg_amount_7d", "amount_to_avg_7d", "secs_since_prev_txn", "avg_amount_30d", "amount_zscore_30d")
+GOLD_KEYS = ("card_id", "merchant_id", "ts", "ts_us", "event_ts", "dt", "amount_usd")
 
 
 # ------------------------------------------------------------------------------------------------ framing
@@ -459,32 +475,88 @@ CREATE OR REPLACE MACRO holds_card_number(text) AS
 """,
 )
 
+# The v2 card features' inputs over the strictly earlier 30 days: n, exact decimal sum and sum of squares (the
+# squares DECIMAL(38, 20): exact for amounts under 1e9 USD; DuckDB raises on overflow), min and max.
+ZSCORE_INPUTS_SQL = """
+    count(*) OVER earlier_month AS zscore_n,
+    sum(amount_usd) OVER earlier_month AS zscore_sum,
+    sum(amount_usd * amount_usd) OVER earlier_month AS zscore_sum_of_squares,
+    min(amount_usd) OVER earlier_month AS zscore_min,
+    max(amount_usd) OVER earlier_month AS zscore_max"""
+
+# amount_zscore_30d as V2_DESIGN defines it: null with n < 2 or min = max; mean = double(sum) / n,
+# var = double(sum of squares) / n - mean², null when var <= 0 (rounding); (double(amount) - mean) / sqrt(var).
+ZSCORE_SQL = """
+    CASE WHEN zscore_n >= 2 AND zscore_min <> zscore_max
+              AND CAST(zscore_sum_of_squares AS DOUBLE) / zscore_n
+                  - (CAST(zscore_sum AS DOUBLE) / zscore_n) * (CAST(zscore_sum AS DOUBLE) / zscore_n) > 0
+        THEN (CAST(amount_usd AS DOUBLE) - CAST(zscore_sum AS DOUBLE) / zscore_n)
+             / sqrt(CAST(zscore_sum_of_squares AS DOUBLE) / zscore_n
+                    - (CAST(zscore_sum AS DOUBLE) / zscore_n) * (CAST(zscore_sum AS DOUBLE) / zscore_n))
+    END"""
+
 GOLD_SQL = f"""
 SELECT
     event_id,
     card_id,
+    merchant_id,
     ts,
     ts_us,
     make_timestamp(ts_us) AS event_ts,
     dt,
     amount_usd,
-    count(*) OVER hour AS txn_count_1h,
-    sum(amount_usd) OVER hour AS txn_amount_1h,
-    count(*) OVER day AS txn_count_24h,
-    count(DISTINCT merchant_id) OVER day AS merchant_count_24h,
-    count(DISTINCT country) OVER day AS country_count_24h,
-    max(amount_usd) OVER day AS max_amount_24h,
-    CAST(sum(amount_usd) OVER week AS DOUBLE) / count(*) OVER week AS avg_amount_7d,
-    CAST(amount_usd AS DOUBLE) / (CAST(sum(amount_usd) OVER week AS DOUBLE) / count(*) OVER week)
-        AS amount_to_avg_7d,
-    (ts_us - max(ts_us) OVER before) / 1000000.0 AS secs_since_prev_txn,
-    1 AS {FEATURE_SET_VERSION_COLUMN}
-FROM silver
-WINDOW
-    hour AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {HOUR_US} PRECEDING AND CURRENT ROW),
-    day AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {DAY_US} PRECEDING AND CURRENT ROW),
-    week AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {WEEK_US} PRECEDING AND CURRENT ROW),
-    before AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {WEEK_US} PRECEDING AND 1 PRECEDING)
+    txn_count_1h,
+    txn_amount_1h,
+    txn_count_24h,
+    merchant_count_24h,
+    country_count_24h,
+    max_amount_24h,
+    avg_amount_7d,
+    amount_to_avg_7d,
+    secs_since_prev_txn,
+    txn_count_30d,
+    avg_amount_30d,
+    {ZSCORE_SQL} AS amount_zscore_30d,
+    CASE WHEN earlier_at_merchant > 0 THEN 1 ELSE 0 END AS merchant_seen_30d,
+    -- event features: UTC by integer arithmetic on ts_us (day 0, 1970-01-01, was a Thursday: weekday 3)
+    (ts_us // {HOUR_US}) % 24 AS hour_of_day,
+    CASE WHEN (ts_us // {DAY_US} + 3) % 7 >= 5 THEN 1 ELSE 0 END AS is_weekend,
+    CASE WHEN (ts_us // {HOUR_US}) % 24 < 6 THEN 1 ELSE 0 END AS is_night,
+    {FEATURE_SET_VERSION} AS {FEATURE_SET_VERSION_COLUMN}
+FROM (
+    SELECT
+        event_id,
+        card_id,
+        merchant_id,
+        ts,
+        ts_us,
+        dt,
+        amount_usd,
+        count(*) OVER hour AS txn_count_1h,
+        sum(amount_usd) OVER hour AS txn_amount_1h,
+        count(*) OVER day AS txn_count_24h,
+        count(DISTINCT merchant_id) OVER day AS merchant_count_24h,
+        count(DISTINCT country) OVER day AS country_count_24h,
+        max(amount_usd) OVER day AS max_amount_24h,
+        CAST(sum(amount_usd) OVER week AS DOUBLE) / count(*) OVER week AS avg_amount_7d,
+        CAST(amount_usd AS DOUBLE) / (CAST(sum(amount_usd) OVER week AS DOUBLE) / count(*) OVER week)
+            AS amount_to_avg_7d,
+        (ts_us - max(ts_us) OVER before) / 1000000.0 AS secs_since_prev_txn,
+        count(*) OVER month AS txn_count_30d,
+        CAST(sum(amount_usd) OVER month AS DOUBLE) / count(*) OVER month AS avg_amount_30d,
+        {ZSCORE_INPUTS_SQL},
+        count(*) OVER (
+            PARTITION BY card_id, merchant_id ORDER BY ts_us RANGE BETWEEN {MONTH_US} PRECEDING AND 1 PRECEDING
+        ) AS earlier_at_merchant
+    FROM silver
+    WINDOW
+        hour AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {HOUR_US} PRECEDING AND CURRENT ROW),
+        day AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {DAY_US} PRECEDING AND CURRENT ROW),
+        week AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {WEEK_US} PRECEDING AND CURRENT ROW),
+        before AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {WEEK_US} PRECEDING AND 1 PRECEDING),
+        month AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {MONTH_US} PRECEDING AND CURRENT ROW),
+        earlier_month AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {MONTH_US} PRECEDING AND 1 PRECEDING)
+)
 """
 
 
@@ -553,12 +625,17 @@ def judge_lines(
     return verdicts
 
 
-def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, chunk_files: int) -> dict:
-    """Bronze under `lake_root` → silver, duplicates, quarantine and gold Parquet files in `output_dir`."""
+def build(
+    lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, chunk_files: int, now_us: int | None = None
+) -> dict:
+    """Bronze under `lake_root` → silver, duplicates, quarantine, gold, chargebacks and merchant_features Parquet
+    files in `output_dir`. `now_us` (default: the clock) bounds the merchant snapshot's days as the job's run time
+    does."""
     import duckdb
     import pyarrow as pa
 
     started = time.perf_counter()
+    now_us = int(time.time() * 1_000_000) if now_us is None else now_us
     report = BuildReport()
     output_dir.mkdir(parents=True, exist_ok=True)
     connection = duckdb.connect()
@@ -595,6 +672,13 @@ def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, ch
         _deduplicate(connection)
     with report.timed("features"):
         connection.execute(f"CREATE TABLE gold AS {GOLD_SQL}")
+    with report.timed("chargebacks"):
+        merchant_reference.build_chargebacks(connection, lake_root, threads)
+    with report.timed("merchant_features"):
+        last_day = now_us // DAY_US  # the UTC day of the run's now
+        connection.execute(
+            f"CREATE TABLE merchant_features AS {merchant_reference.merchant_snapshot_sql(str(last_day))}"
+        )
     with report.timed("write"):
         _write_outputs(connection, output_dir)
     seconds = time.perf_counter() - started
@@ -618,6 +702,8 @@ def build(lake_root: Path, output_dir: Path, *, fx_rates: Path, threads: int, ch
         "quarantined": sum(quarantined.values()),
         "quarantined_by_reason": quarantined,
         "gold_rows": connection.execute("SELECT count(*) FROM gold").fetchone()[0],
+        "chargebacks": connection.execute("SELECT count(*) FROM chargebacks").fetchone()[0],
+        "merchant_feature_rows": connection.execute("SELECT count(*) FROM merchant_features").fetchone()[0],
     }
     document = {
         "engine": "duckdb",
@@ -812,6 +898,8 @@ def _write_outputs(connection, output_dir: Path) -> None:
         ("gold", "SELECT * FROM gold"),
         ("duplicates", "SELECT event_id, source_file, line_number FROM later WHERE same_payload"),
         ("quarantine", quarantine_sql),
+        ("chargebacks", "SELECT * FROM chargebacks"),
+        ("merchant_features", "SELECT * FROM merchant_features"),
     ):
         target = output_dir / f"{table}.parquet"
         connection.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
@@ -819,7 +907,8 @@ def _write_outputs(connection, output_dir: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ verify
 def verify(lake_root: Path, output_dir: Path) -> dict:
-    """Spark's tables against the reference: gold row for row, silver/quarantine/duplicates by key."""
+    """Spark's tables against the reference: gold row for row, silver/quarantine/duplicates by key, the
+    chargeback table's valid records and the merchant snapshot (merchant_reference.verify_merchant_half)."""
     import duckdb
 
     connection = duckdb.connect()
@@ -840,8 +929,10 @@ def verify(lake_root: Path, output_dir: Path) -> dict:
     result["quarantine_by_reason"] = dict(
         connection.execute("SELECT reason, count(*) FROM quarantine GROUP BY reason ORDER BY reason").fetchall()
     )
+    result.update(merchant_reference.verify_merchant_half(connection, lake_root, output_dir))
     result["equal"] = (
         result["spark_gold_rows"] == result["reference_gold_rows"] == result["spark_gold_distinct_events"]
+        and result["merchant_equal"]
         and not gold_mismatches
         and not result["silver_mismatches"]
         and not result["quarantine_mismatches"]
@@ -862,6 +953,7 @@ def _register_spark_tables(connection, lake_root: Path) -> None:
     silver_columns = [
         "event_id",
         "card_id",
+        "merchant_id",
         "ts_us",
         "amount",
         "amount_usd",
@@ -888,7 +980,7 @@ def _register_spark_tables(connection, lake_root: Path) -> None:
 
 def _gold_differences(connection, reference_gold: str) -> tuple[dict[str, int], dict[str, float]]:
     """Rows only on one side and mismatches per column (integers and decimals exactly, doubles to a relative
-    1e-12), and each double's largest relative difference."""
+    1e-12, the z-score 1e-9), and each double's largest relative difference."""
     exact = [f"s.{name} IS NOT DISTINCT FROM r.{name}" for name in (*GOLD_KEYS, *GOLD_INTEGERS)]
     exact += [
         f"CAST(s.{name} AS DECIMAL(38, 10)) IS NOT DISTINCT FROM CAST(r.{name} AS DECIMAL(38, 10))"
@@ -897,7 +989,7 @@ def _gold_differences(connection, reference_gold: str) -> tuple[dict[str, int], 
     exact.append(f"s.{FEATURE_SET_VERSION_COLUMN} = r.{FEATURE_SET_VERSION_COLUMN}")
     close = [
         f"((s.{name} IS NULL AND r.{name} IS NULL) OR abs(s.{name} - r.{name}) <= "
-        f"{DOUBLE_RELATIVE_TOLERANCE} * greatest(abs(s.{name}), abs(r.{name})))"
+        f"{RELATIVE_TOLERANCE.get(name, DOUBLE_RELATIVE_TOLERANCE)} * greatest(abs(s.{name}), abs(r.{name})))"
         for name in GOLD_DOUBLES
     ]
     mismatch_columns = ", ".join(
