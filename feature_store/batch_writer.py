@@ -1,7 +1,8 @@
 """Writing Records to a feature group: the online/offline split, the late-data correction, batching,
 retries and dead letters. The same function runs against SageMaker's featurestore-runtime client (on the
 executors, one client per partition) and against the local backend (on the driver), so both backends see
-the same request sequence.
+the same request sequence. It writes either group (definitions.py): "card" below is the record identifier
+(`card_id`, or `merchant_id` for the merchant group, whose newest row is the merchant's newest snapshot day).
 
 For a chunk of records (see docs/feature_store.md, "Request sequence"):
 1. BatchGetRecord (≤ 100 identifiers a call, only `event_time`) for the cards whose newest gold row is in
@@ -37,8 +38,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from feature_store.definitions import EVENT_TIME_FEATURE, OFFLINE_STORE, ONLINE_STORE, RECORD_IDENTIFIER, TtlDuration
+from feature_store.definitions import (
+    EVENT_TIME_FEATURE,
+    GROUP_ENTITIES,
+    OFFLINE_STORE,
+    ONLINE_STORE,
+    RECORD_IDENTIFIER,
+    TtlDuration,
+)
 from feature_store.records import RecordError, event_time_ms, event_time_text, record_value, to_record
+from spark_jobs.feature_registry import CARD, MERCHANT
 
 MAX_BATCH_WRITE_ENTRIES = 25  # BatchWriteRecord: Entries 1–25
 MAX_BATCH_GET_IDENTIFIERS = 100  # BatchGetRecord: RecordIdentifiersValueAsString 1–100
@@ -76,16 +85,26 @@ class FeatureStoreUnavailable(RuntimeError):
 
 @dataclass
 class PendingRecord:
-    """One gold row to write. `online`: it is its card's newest gold row at the version read, so it goes to
-    the online store too. `source` (event_id, ts_us, dt) travels into dead letters for the replay."""
+    """One row to write. `online`: it is its record identifier's newest row at the version read (a card's
+    newest gold row, a merchant's newest snapshot day), so it goes to the online store too. `source` (gold:
+    event_id, ts_us, dt; merchant snapshot: merchant_id, day) travels into dead letters for the replay."""
 
     record: list[dict[str, str]]
     online: bool
     source: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def record_identifier(self) -> str:
+        """The identifier's feature name (`card_id` or `merchant_id`)."""
+        names = [value["FeatureName"] for value in self.record if value["FeatureName"] in GROUP_ENTITIES]
+        return names[0] if names else RECORD_IDENTIFIER
+
+    @property
     def card_id(self) -> str:
-        return record_value(self.record, RECORD_IDENTIFIER) or ""
+        """The record identifier's value (a card id, or a merchant id in the merchant group)."""
+        return record_value(self.record, self.record_identifier) or ""
+
+    record_id = card_id
 
     @property
     def event_time(self) -> str:
@@ -102,10 +121,13 @@ class WriterOptions:
     chunk_records: int = DEFAULT_CHUNK_RECORDS
     sleep: Callable[[float], None] = time.sleep
     jitter: Callable[[], float] | None = None  # uniform in [0, 1); None: each process's own random.random
+    entity: str = CARD  # which row kind the rows are (to_record): card_id (gold rows) or merchant_id (snapshots)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
+        if self.entity not in GROUP_ENTITIES:
+            raise ValueError(f"entity must be one of {', '.join(GROUP_ENTITIES)}, got {self.entity!r}")
 
     def backoff_seconds(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base × 2^(attempt-1)))."""
@@ -216,18 +238,22 @@ def write_records(
 
 
 SOURCE_COLUMNS = ("event_id", "ts_us", "dt")
+MERCHANT_SOURCE_COLUMNS = ("merchant_id", "day", "snapshot_start_us")
+_DATE_COLUMNS = ("dt", "day")
 
 
 def pending_from_rows(rows: Iterable[dict], options: WriterOptions, stats: WriteStats) -> Iterator[PendingRecord]:
-    """Gold rows (with `online`) as PendingRecords; a row `to_record` rejects becomes a dead letter."""
+    """Rows of the options' entity (gold rows or merchant snapshot rows, with `online`) as PendingRecords;
+    a row `to_record` rejects becomes a dead letter."""
+    columns = MERCHANT_SOURCE_COLUMNS if options.entity == MERCHANT else SOURCE_COLUMNS
     for row in rows:
-        source = {name: (str(row[name]) if name == "dt" else row[name]) for name in SOURCE_COLUMNS if name in row}
+        source = {name: (str(row[name]) if name in _DATE_COLUMNS else row[name]) for name in columns if name in row}
         try:
-            record = to_record(row)
+            record = to_record(row, options.entity)
         except RecordError as error:
             stats.records += 1
             broken = PendingRecord(
-                record=[], online=bool(row.get("online")), source=source | {"card_id": row.get("card_id")}
+                record=[], online=bool(row.get("online")), source=source | {options.entity: row.get(options.entity)}
             )
             stats.dead_letters.append(
                 dead_letter(broken, options, code="InvalidRecord", message=str(error), stage="serialize", attempts=0)
@@ -237,7 +263,8 @@ def pending_from_rows(rows: Iterable[dict], options: WriterOptions, stats: Write
 
 
 def write_rows(client: Any, rows: Iterable[dict], options: WriterOptions) -> WriteStats:
-    """`write_records` for gold rows (dicts with the gold columns and `online`)."""
+    """`write_records` for rows of the options' entity (dicts with the gold or merchant snapshot columns and
+    `online`)."""
     stats = WriteStats()
     return write_records(client, pending_from_rows(rows, options, stats), options, stats)
 
@@ -254,9 +281,13 @@ def _chunks(items: Iterator, size: int) -> Iterator[list]:
 
 
 def dead_letter(pending: PendingRecord, options: WriterOptions, *, code: str, message: str, stage: str, attempts: int):
+    identifier = pending.record_identifier if pending.record else options.entity
+    record_id = pending.record_id or pending.source.get(identifier) or ""
     return {
         "feature_group": options.feature_group,
-        "card_id": pending.card_id,
+        # the record identifier under its own name (card_id or merchant_id), and as record_id for any group
+        identifier: record_id,
+        "record_id": record_id,
         "event_time": pending.event_time,
         "online": pending.online,
         "record": pending.record,
@@ -307,7 +338,7 @@ def _write_chunk(client: Any, chunk: list[PendingRecord], options: WriterOptions
         to_write.append(item)
     letters_before = len(stats.dead_letters)
     _batch_write(client, to_write, options, stats)
-    failed = {letter["card_id"] for letter in stats.dead_letters[letters_before:] if letter["online"]}
+    failed = {letter["record_id"] for letter in stats.dead_letters[letters_before:] if letter["online"]}
     _restore_online(client, {card: record for card, record in deleted.items() if card in failed}, options, stats)
 
 
@@ -378,7 +409,7 @@ def _restore_online(client: Any, deleted: dict[str, list[dict]], options: Writer
     if not deleted:
         return
     restores = [
-        PendingRecord(record=record, online=True, source={"card_id": card, "restore": True})
+        PendingRecord(record=record, online=True, source={"record_id": card, "restore": True})
         for card, record in deleted.items()
     ]
     letters_before = len(stats.dead_letters)
@@ -579,7 +610,8 @@ def _send_batch(client: Any, batch: list[_Attempted], options: WriterOptions, st
 def _match_keys(entry: dict) -> tuple:
     """From exact to loose: the whole entry; group, card, event time and stores; card and event time."""
     record = entry.get("Record") or []
-    card, event_time = record_value(record, RECORD_IDENTIFIER), record_value(record, EVENT_TIME_FEATURE)
+    card = PendingRecord(record=record, online=False).record_id or None
+    event_time = record_value(record, EVENT_TIME_FEATURE)
     return (
         _entry_key(entry),
         (entry.get("FeatureGroupName"), card, event_time, tuple(entry.get("TargetStores") or ())),

@@ -53,12 +53,13 @@ def commit_timestamp(storage, table_uri: str, version: int) -> datetime | None:
     raise RuntimeError(f"{uri} has no commitInfo timestamp")
 
 
-def latest_changes(change_feed):
-    """The CDF's inserts and post-images, one row per event: the one of its latest commit."""
+def latest_changes(change_feed, keys: tuple[str, ...] = ("event_id",)):
+    """The CDF's inserts and post-images, one row per key (an event; a merchant snapshot's (merchant_id,
+    day)): the one of its latest commit."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    latest_first = Window.partitionBy("event_id").orderBy(F.col("_commit_version").desc())
+    latest_first = Window.partitionBy(*keys).orderBy(F.col("_commit_version").desc())
     return (
         change_feed.where(F.col("_change_type").isin("insert", "update_postimage"))
         .withColumn("_rank", F.row_number().over(latest_first))

@@ -1,17 +1,38 @@
-"""The feature group, derived from the feature registry (the only feature list).
+"""The feature groups, derived from the feature registry (the only feature list).
 
-Group `card-features-v{N}` (N = FEATURE_SET_VERSION), record identifier `card_id` (String), event time
-feature `event_time` (String, ISO-8601 UTC with milliseconds), then every registry feature in registry order
-with its Feature Store type (integers Integral, decimals and doubles Fractional).
+One group per entity that has a record in the online store (N = FEATURE_SET_VERSION):
+- `card-features-v{N}`: record identifier `card_id`, the card and event features (`CARD_FEATURES`, gold's
+  columns), one record per gold row, event time = the event's ts;
+- `merchant-features-v{N}`: record identifier `merchant_id`, the merchant features (`MERCHANT_FEATURES`,
+  gold/merchant_features' columns), one record per (merchant, snapshot day), event time = the day's start S.
+Both: event time feature `event_time` (String, ISO-8601 UTC with milliseconds), then the entity's registry
+features in registry order with their Feature Store type (integers Integral, decimals and doubles Fractional).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from spark_jobs.feature_registry import ENTITY, FEATURE_SET_VERSION, FEATURES, Feature
+from spark_jobs.feature_registry import (
+    CARD,
+    CARD_FEATURES,
+    ENTITY,
+    FEATURE_SET_VERSION,
+    MERCHANT,
+    MERCHANT_FEATURES,
+    Feature,
+)
 
-RECORD_IDENTIFIER = ENTITY
+RECORD_IDENTIFIER = ENTITY  # the card group's
+# Entities with a feature group: record identifier column, group name stem, the group's features.
+GROUP_ENTITIES = (CARD, MERCHANT)
+_GROUP_STEMS = {CARD: "card-features", MERCHANT: "merchant-features"}
+_GROUP_FEATURES = {CARD: CARD_FEATURES, MERCHANT: MERCHANT_FEATURES}
+_GROUP_DESCRIPTIONS = {
+    CARD: "Card fraud features of each event (card and event features)",
+    MERCHANT: "Merchant features as of each UTC day's start",
+}
 EVENT_TIME_FEATURE = "event_time"
 STRING = "String"
 INTEGRAL = "Integral"
@@ -24,8 +45,33 @@ ONLINE_STORE = "OnlineStore"
 OFFLINE_STORE = "OfflineStore"
 
 
-def feature_group_name(version: int = FEATURE_SET_VERSION) -> str:
-    return f"card-features-v{version}"
+def _check_entity(entity: str) -> None:
+    if entity not in GROUP_ENTITIES:
+        raise ValueError(f"no feature group for entity {entity!r}; groups exist for {', '.join(GROUP_ENTITIES)}")
+
+
+def feature_group_name(version: int = FEATURE_SET_VERSION, entity: str = CARD) -> str:
+    """`card-features-v{N}` or `merchant-features-v{N}`."""
+    _check_entity(entity)
+    return f"{_GROUP_STEMS[entity]}-v{version}"
+
+
+def merchant_feature_group_name(version: int = FEATURE_SET_VERSION) -> str:
+    return feature_group_name(version, MERCHANT)
+
+
+def group_features(entity: str = CARD) -> tuple[Feature, ...]:
+    """The registry features a group of the running feature set holds, in registry order."""
+    _check_entity(entity)
+    return _GROUP_FEATURES[entity]
+
+
+def entity_of_group(name: str) -> str:
+    """The entity of a group name of this platform (`card-features-v2` → card_id); ValueError otherwise."""
+    for entity, stem in _GROUP_STEMS.items():
+        if re.fullmatch(rf"{stem}-v[0-9]+", name):
+            return entity
+    raise ValueError(f"{name!r} is not a feature group of this platform (card-features-vN or merchant-features-vN)")
 
 
 @dataclass(frozen=True)
@@ -73,23 +119,32 @@ class GroupSpec:
 
 
 def group_spec(
-    features: tuple[Feature, ...] = FEATURES,
+    features: tuple[Feature, ...] | None = None,
     *,
+    entity: str = CARD,
     version: int = FEATURE_SET_VERSION,
     ttl: TtlDuration | None = None,
 ) -> GroupSpec:
-    """The group for a feature set (the registry's by default)."""
+    """The group of an entity (`card_id` or `merchant_id`) for a feature set (the registry's by default:
+    CARD_FEATURES or MERCHANT_FEATURES)."""
+    features = group_features(entity) if features is None else features
     for item in features:
-        if item.name in (*OFFLINE_ONLY_COLUMNS, RECORD_IDENTIFIER, EVENT_TIME_FEATURE):
+        if item.name in (*OFFLINE_ONLY_COLUMNS, *GROUP_ENTITIES, EVENT_TIME_FEATURE):
             raise ValueError(f"feature name {item.name!r} is reserved by the Feature Store or the group")
     definitions = (
-        (RECORD_IDENTIFIER, STRING),
+        (entity, STRING),
         (EVENT_TIME_FEATURE, STRING),
         *((item.name, item.feature_store_type) for item in features),
     )
     return GroupSpec(
-        name=feature_group_name(version),
+        name=feature_group_name(version, entity),
         definitions=definitions,
+        record_identifier=entity,
         ttl=ttl,
-        description=f"Card fraud features, feature set version {version} (spark_jobs/feature_registry.py).",
+        description=f"{_GROUP_DESCRIPTIONS[entity]}, feature set version {version} (spark_jobs/feature_registry.py).",
     )
+
+
+def group_specs(*, version: int = FEATURE_SET_VERSION, ttl: TtlDuration | None = None) -> tuple[GroupSpec, ...]:
+    """Every group of the feature set, card first: what registration registers and ingestion writes."""
+    return tuple(group_spec(entity=entity, version=version, ttl=ttl) for entity in GROUP_ENTITIES)

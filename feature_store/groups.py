@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,13 +59,21 @@ def plan_changes(spec: GroupSpec, described: dict) -> Plan:
             + ". Feature Store can only add features (UpdateFeatureGroup FeatureAdditions); it cannot remove a "
             "feature, change a type, the identifier or the event time. Make such a change a new feature set: "
             f"raise FEATURE_SET_VERSION in spark_jobs/feature_registry.py to {FEATURE_SET_VERSION + 1}, which "
-            f"registers card-features-v{FEATURE_SET_VERSION + 1} beside this group; ingestion fills the new "
-            "group from gold (its watermark names the group), consumers switch, then the old group can be deleted."
+            f"registers {_next_version_name(spec.name)} beside this group; ingestion fills the new group from "
+            "gold (the card group) or gold/merchant_features (the merchant group) with a full resync (its "
+            "watermark entry names the group), consumers switch, then the old group can be deleted "
+            "(docs/feature_store.md, 'Migrating to a new feature set version')."
         )
     additions = [{"FeatureName": name, "FeatureType": kind} for name, kind in spec.definitions if name not in current]
     current_ttl = TtlDuration.from_api((described.get("OnlineStoreConfig") or {}).get("TtlDuration"))
     ttl = spec.ttl if spec.ttl is not None and spec.ttl != current_ttl else None
     return Plan(additions=additions, ttl=ttl)
+
+
+def _next_version_name(name: str) -> str:
+    """`card-features-v2` → `card-features-v3` (the group name of the next feature set version)."""
+    stem = re.sub(r"-v[0-9]+$", "", name)
+    return f"{stem}-v{FEATURE_SET_VERSION + 1}"
 
 
 def register(spec: GroupSpec, groups: GroupAdmin, settings: Any = None) -> dict:

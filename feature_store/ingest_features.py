@@ -1,19 +1,22 @@
-"""Gold → SageMaker Feature Store (or the local backend): online = each card's newest row, offline = history.
+"""Gold → SageMaker Feature Store (or the local backend), both groups of the running feature set:
+gold/card_features → `card-features-v{N}` (online = each card's newest row) and gold/merchant_features →
+`merchant-features-v{N}` (online = each merchant's newest snapshot day); offline = history.
 
     spark-submit --master 'local[*]' feature_store/ingest_features.py --lake-root ./lake
     (EMR Serverless: --backend sagemaker --lake-root s3://bucket/prefix --region eu-west-1)
 
-Each run:
-1. Reads the watermark `<lake-root>/_state/feature_store_ingest.json` (the group and the last gold version
-   fully ingested) and gold's latest version.
-2. Decides whether gold's Change Data Feed since the watermark is still readable: the first commit to read
-   must still be in `_delta_log`, and younger than the table's `delta.deletedFileRetentionDuration`
+Each run, for each group from its own table:
+1. Reads the watermark `<lake-root>/_state/feature_store_ingest.json` (per group: the last table version
+   fully ingested) and the table's latest version.
+2. Decides whether the table's Change Data Feed since the group's entry is still readable: the first commit
+   to read must still be in `_delta_log`, and younger than the table's `delta.deletedFileRetentionDuration`
    (default 1 week; VACUUM may have deleted the change files of older commits). If not, or without a
-   watermark, or with a watermark of another group, it resyncs: every gold row at the latest version.
-   The run report says which and why. Missing files are never ignored: a read that still meets one fails.
+   watermark entry for the group (a v1 watermark names only card-features-v1), it resyncs: every row at the
+   latest version. The run report says which and why. Missing files are never ignored: a read that still
+   meets one fails.
 3. Every changed row goes to the offline store; a card's newest gold row at the version read (greatest
-   (ts_us, event_id)), when it is among the changed rows, also to the online store, with the late-data
-   correction (see feature_store/batch_writer.py and docs/feature_store.md).
+   (ts_us, event_id)) or a merchant's newest snapshot day, when it is among the changed rows, also to the
+   online store, with the late-data correction (see feature_store/batch_writer.py and docs/feature_store.md).
 4. Writes dead letters to `<lake-root>/_dead_letter/feature_store/<run_id>.jsonl`, then moves the watermark:
    only when every record was written or dead-lettered. Any dead letter makes the exit code 3 and shows
    in the EMF metric FeatureStoreDeadLetters (namespace CardFeatures, Stage=feature_store).
@@ -56,12 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_backend_options(parser, writes=True)
     add_lake_options(parser)
     add_run_options(parser)
-    add_feature_group_option(parser, what="feature group to write")
+    add_feature_group_option(parser, what="card feature group to write (the merchant group: merchant-features-vN)")
     add_writer_options(parser)
     parser.add_argument(
         "--full-resync",
         action="store_true",
-        help="ignore the watermark and write every gold row at the latest version (newest per card online)",
+        help="ignore the watermark and write every row of gold and gold/merchant_features at their latest version "
+        "(newest per card and per merchant online)",
     )
     add_online_state_options(parser)
     args = parser.parse_args(argv)

@@ -1,9 +1,15 @@
 """Ingestion of gold into the Feature Store (the library behind feature_store/ingest_features.py; see its
 docstring and docs/feature_store.md for what a run does).
 
-- `plan_read`: incremental from gold's Change Data Feed after the watermark when it is still complete, else
-  a resync of every gold row;
-- the transforms: the rows to write, each flagged `online` when it is its card's newest gold row;
+Two groups of the running feature set (definitions.py), each from its own table with its own watermark entry:
+- `card-features-v{N}` from gold/card_features (one record per event; online: each card's newest row);
+- `merchant-features-v{N}` from gold/merchant_features (one record per (merchant, snapshot day), event time
+  the day's start; online: each merchant's newest day).
+Groups of other versions (v1) are never written: a v1 watermark means a full resync into the v2 groups.
+
+- `plan_read`: incremental from the table's Change Data Feed after the group's watermark entry when it is
+  still complete, else a resync of every row;
+- the transforms: the rows to write, each flagged `online` when it is its card's (merchant's) newest row;
 - `ingest`: one run through an `IngestionBackend` (backends/), moving the watermark last;
 - `run_ingestion`: the job's body (backend, Spark session, ingest, metrics) for spark_jobs.job_run.
 """
@@ -23,9 +29,10 @@ from feature_store.change_feed import (
     latest_changes,
     plan_from_version,
 )
-from feature_store.definitions import TtlDuration, feature_group_name
+from feature_store.definitions import TtlDuration, feature_group_name, merchant_feature_group_name
 from feature_store.online_state_sync import OnlineStateOptions
 from spark_jobs import exit_codes, lake
+from spark_jobs.feature_registry import CARD, MERCHANT
 from spark_jobs.job_log import log
 
 DEAD_LETTER_EXIT_CODE = exit_codes.DEAD_LETTERS
@@ -45,17 +52,58 @@ def write_dead_letters(storage, run_id: str, letters: list[dict]) -> str:
 class IngestOptions:
     """What one ingestion writes, and how."""
 
-    feature_group: str = field(default_factory=feature_group_name)
+    feature_group: str = field(default_factory=feature_group_name)  # the card group
     max_attempts: int = 8  # attempts per record before it is dead-lettered
     ttl: TtlDuration | None = None  # record-level TTL of online writes; None: the group's
-    full_resync: bool = False  # ignore the watermark: every gold row at the latest version
+    full_resync: bool = False  # ignore the watermark: every row of both tables at their latest version
+    merchant_feature_group: str = field(default_factory=merchant_feature_group_name)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
 
-    def writer_options(self) -> WriterOptions:
-        return WriterOptions(feature_group=self.feature_group, max_attempts=self.max_attempts, ttl=self.ttl)
+    def group_of(self, entity: str) -> str:
+        return self.merchant_feature_group if entity == MERCHANT else self.feature_group
+
+    def writer_options(self, entity: str = CARD) -> WriterOptions:
+        return WriterOptions(
+            feature_group=self.group_of(entity), max_attempts=self.max_attempts, ttl=self.ttl, entity=entity
+        )
+
+
+@dataclass(frozen=True)
+class GroupSource:
+    """A group and the table it is written from: the table's lake path, its name in reasons and summaries, and
+    the columns that identify one of its rows (one record)."""
+
+    entity: str
+    table: str  # lake.GOLD_TABLE or lake.MERCHANT_FEATURES_TABLE
+    label: str  # "gold", "merchant_features"
+    keys: tuple[str, ...]
+    partition_column: str  # the newest row lies in this column's latest values: gold's dt, the snapshot's day
+    order: tuple[str, ...]  # newest row first by these, descending
+
+
+CARD_SOURCE = GroupSource(CARD, lake.GOLD_TABLE, "gold", ("event_id",), "dt", ("ts_us", "event_id"))
+MERCHANT_SOURCE = GroupSource(
+    MERCHANT, lake.MERCHANT_FEATURES_TABLE, "merchant_features", ("merchant_id", "day"), "day", ("day",)
+)
+SOURCES = (CARD_SOURCE, MERCHANT_SOURCE)
+
+
+def group_watermark(watermark: dict | None, feature_group: str) -> dict | None:
+    """The watermark entry of one group: {"version", "commit_timestamp", …} or None.
+
+    The file holds `groups` (group name → entry). An older file (feature set v1) held one group:
+    `feature_group` and `gold_version`; it still counts for that group (so a v1 watermark is an entry of
+    card-features-v1 only, and the v2 groups start with a full load)."""
+    if watermark is None:
+        return None
+    if "groups" in watermark:
+        return (watermark.get("groups") or {}).get(feature_group)
+    if watermark.get("feature_group") == feature_group and watermark.get("gold_version") is not None:
+        return {"version": int(watermark["gold_version"]), "commit_timestamp": watermark.get("gold_commit_timestamp")}
+    return None
 
 
 # Deciding what to read -----------------------------------------------------------------------------------
@@ -74,24 +122,28 @@ def plan_read(
     retention: timedelta,
     now: datetime,
     force_resync: bool = False,
+    table: str = "gold",
 ) -> ReadPlan:
-    """Incremental when the Change Data Feed after the watermark is still complete, else a resync."""
+    """Incremental when the table's (`gold_uri`, named `table` in reasons) Change Data Feed after the group's
+    watermark entry is still complete, else a resync."""
     if force_resync:
         return ReadPlan("resync", "requested with --full-resync", until_version=current_version)
     if watermark is None:
-        return ReadPlan("initial", "no watermark: every gold row is written", until_version=current_version)
-    if watermark.get("feature_group") != feature_group:
+        return ReadPlan("initial", f"no watermark: every {table} row is written", until_version=current_version)
+    entry = group_watermark(watermark, feature_group)
+    if entry is None:
+        held = sorted(watermark.get("groups") or {}) or [watermark.get("feature_group")]
         return ReadPlan(
             "initial",
-            f"the watermark is for {watermark.get('feature_group')!r}, not {feature_group!r}: every gold row "
-            "is written to the new group",
+            f"the watermark is for {', '.join(repr(name) for name in held)}, not {feature_group!r}: every "
+            f"{table} row is written to the new group",
             until_version=current_version,
         )
     return plan_from_version(
         storage,
         gold_uri,
-        table="gold",
-        done=int(watermark["gold_version"]),
+        table=table,
+        done=int(entry["version"]),
         current_version=current_version,
         retention=retention,
         now=now,
@@ -102,9 +154,15 @@ def plan_read(
 
 
 def output_columns() -> list[str]:
-    from spark_jobs.feature_registry import FEATURE_NAMES
+    from spark_jobs.feature_registry import CARD_FEATURE_NAMES
 
-    return ["card_id", "event_id", "ts_us", "dt", *FEATURE_NAMES, "online"]
+    return ["card_id", "event_id", "ts_us", "dt", *CARD_FEATURE_NAMES, "online"]
+
+
+def merchant_output_columns() -> list[str]:
+    from spark_jobs.feature_registry import MERCHANT_FEATURE_NAMES
+
+    return ["merchant_id", "day", "snapshot_start_us", *MERCHANT_FEATURE_NAMES, "online"]
 
 
 def newest_key():
@@ -142,6 +200,55 @@ def all_rows_with_online_flag(gold_snapshot):
     return gold_snapshot.withColumn("online", F.row_number().over(newest_first) == 1).select(*output_columns())
 
 
+def merchant_rows_with_online_flag(changed, snapshot):
+    """`changed` merchant snapshot rows plus `online`: the row is its merchant's newest day in `snapshot`."""
+    from pyspark.sql import functions as F
+
+    merchants = changed.groupBy("merchant_id").agg(F.min("day").alias("_from_day"))
+    newest = (
+        snapshot.join(F.broadcast(merchants), "merchant_id")
+        .where(F.col("day") >= F.col("_from_day"))
+        .groupBy("merchant_id")
+        .agg(F.max("day").alias("_newest_day"))
+    )
+    return (
+        changed.join(newest, "merchant_id", "left")
+        .withColumn("online", F.coalesce(F.col("day") == F.col("_newest_day"), F.lit(False)))
+        .select(*merchant_output_columns())
+    )
+
+
+def all_merchant_rows_with_online_flag(snapshot):
+    """Every merchant snapshot row, `online` on each merchant's newest day (the record serving reads)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    newest_first = Window.partitionBy("merchant_id").orderBy(F.col("day").desc())
+    return snapshot.withColumn("online", F.row_number().over(newest_first) == 1).select(*merchant_output_columns())
+
+
+def merchant_rows_to_write(spark, table_path: str, plan: ReadPlan):
+    """The merchant snapshot rows to write for a plan (+ `online`), reading gold/merchant_features at
+    `until_version`: every row (initial, resync) or the Change Data Feed's changed (merchant, day) rows."""
+    from pyspark.sql import functions as F
+
+    snapshot = spark.read.format("delta").option("versionAsOf", plan.until_version).load(table_path)
+    if plan.mode in ("initial", "resync"):
+        return all_merchant_rows_with_online_flag(snapshot)
+    change_feed = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", plan.since_version)
+        .option("endingVersion", plan.until_version)
+        .load(table_path)
+    )
+    changed = latest_changes(change_feed, MERCHANT_SOURCE.keys)
+    first_day = changed.agg(F.min("day")).collect()[0][0]
+    if first_day is None:
+        return changed.withColumn("online", F.lit(False)).select(*merchant_output_columns())
+    return merchant_rows_with_online_flag(changed, snapshot.where(F.col("day") >= F.lit(first_day)))
+
+
 def rows_to_write(spark, gold_path: str, plan: ReadPlan):
     """The DataFrame of rows to write for a plan (gold columns + `online`), reading gold at `until_version`."""
     from pyspark.sql import functions as F
@@ -170,94 +277,85 @@ class FeatureGroupNotReady(RuntimeError):
 
 def check_group(described: dict | None, name: str) -> None:
     """Fail before writing anything when the group is missing, not ready or lacks registry features."""
-    from feature_store.definitions import group_spec
+    from feature_store.definitions import entity_of_group, group_spec
 
     hint = "run `cardfeat register` (feature_store/register_feature_groups.py) first"
     if described is None:
         raise FeatureGroupNotReady(f"feature group {name} does not exist: {hint}")
     if described.get("FeatureGroupStatus") != "Created":
         raise FeatureGroupNotReady(f"feature group {name} is {described.get('FeatureGroupStatus')}, not Created")
+    try:
+        wanted = group_spec(entity=entity_of_group(name))
+    except ValueError:
+        return  # a group of another name: its definitions are its owner's
     defined = {item["FeatureName"] for item in described["FeatureDefinitions"]}
-    missing = [feature for feature, _ in group_spec().definitions if feature not in defined]
-    if missing and name == group_spec().name:
+    missing = [feature for feature, _ in wanted.definitions if feature not in defined]
+    if missing and name == wanted.name:
         raise FeatureGroupNotReady(f"feature group {name} lacks {', '.join(missing)}: {hint}")
 
 
 def ingest(
     spark, storage, backend: IngestionBackend, report, options: IngestOptions, *, now: datetime | None = None
 ) -> dict:
-    """One ingestion run; returns its summary (also in report.details["feature_store"])."""
+    """One ingestion run of both groups; returns its summary (also in report.details["feature_store"]): the
+    card group's plan and writes at the top level (mode, reason, gold_version_from/to, writes), the merchant
+    group's under `merchant`."""
     from feature_store.batch_writer import WriteStats
-    from spark_jobs.delta_tables import table_exists, table_version
+    from spark_jobs.delta_tables import table_exists
     from spark_jobs.fault_injection import fail_point
 
     now = now or datetime.now(UTC)
-    gold_uri = lake.table_uri(storage, lake.GOLD_TABLE)
-    gold_path = lake.table_path(storage, lake.GOLD_TABLE)
     summary: dict = {"feature_group": options.feature_group, "backend": backend.name}
     report.details["feature_store"] = summary
     # A missing change file must fail the read, never be skipped.
     spark.conf.set("spark.sql.files.ignoreMissingFiles", "false")
-    if not table_exists(spark, gold_path):
+    if not table_exists(spark, lake.table_path(storage, lake.GOLD_TABLE)):
         summary.update(mode="unchanged", reason="no gold table yet")
         return summary
-    check_group(backend.describe_group(options.feature_group), options.feature_group)
+    for source in SOURCES:  # both groups must be registered before anything is written
+        check_group(backend.describe_group(options.group_of(source.entity)), options.group_of(source.entity))
     watermark_uri = lake.feature_store_watermark_uri(storage)
     # Create-only commits (lake.state_commit_log): a second writer from the same watermark fails (exit 5).
     watermark_log = lake.state_commit_log(storage, watermark_uri, what="feature store watermark")
     watermark = watermark_log.latest()
-    with report.step("plan"):
-        current = table_version(spark, gold_path)
-        plan = plan_read(
-            storage,
-            gold_uri,
-            watermark,
-            feature_group=options.feature_group,
-            current_version=current,
-            retention=deleted_file_retention(spark, gold_path),
-            now=now,
-            force_resync=options.full_resync,
-        )
+    results = {
+        source.entity: _ingest_group(spark, storage, backend, report, options, source, watermark, now)
+        for source in SOURCES
+    }
+    card, merchant = results[CARD], results[MERCHANT]
     summary.update(
-        mode=plan.mode,
-        reason=plan.reason,
-        gold_version_from=None if watermark is None else watermark.get("gold_version"),
-        gold_version_to=current,
+        mode=card.plan.mode,
+        reason=card.plan.reason,
+        gold_version_from=card.version_from,
+        gold_version_to=card.version_to,
+        writes=card.writes(),
+        merchant={
+            "feature_group": options.merchant_feature_group,
+            "mode": merchant.plan.mode,
+            "reason": merchant.plan.reason,
+            "version_from": merchant.version_from,
+            "version_to": merchant.version_to,
+            "writes": merchant.writes(),
+        },
     )
-    log.info("feature store: %s: %s", plan.mode, plan.reason)
-    stats = WriteStats()
-    if plan.mode != "unchanged":
-        with report.step("write"):
-            try:
-                stats = backend.write(spark, rows_to_write(spark, gold_path, plan), options.writer_options())
-            except Exception as error:
-                if _missing_files(error):
-                    raise RuntimeError(
-                        f"gold's change data for versions {plan.since_version}..{plan.until_version} has missing "
-                        "files (vacuumed?); nothing was skipped and the watermark did not move. Rerun with "
-                        "--full-resync to rewrite every gold row."
-                    ) from error
-                raise
-    dead_letters = stats.dead_letters
+    dead_letters = card.stats.dead_letters + merchant.stats.dead_letters
     if dead_letters:
         summary["dead_letter_file"] = write_dead_letters(storage, report.run_id, dead_letters)
     fail_point("before_feature_store_watermark")
-    if plan.mode != "unchanged":
-        committed = commit_timestamp(storage, gold_uri, current)
+    if any(result.plan.mode != "unchanged" for result in results.values()):
+        entries = {options.group_of(entity): result.entry for entity, result in results.items() if result.entry}
         watermark_log.commit(
             {
                 "sequence": watermark_log.sequence(watermark) + 1,
-                "feature_group": options.feature_group,
-                "gold_version": current,
-                "gold_commit_timestamp": committed.isoformat() if committed else None,
+                "groups": entries,
                 "run_id": report.run_id,
-                "mode": plan.mode,
+                "mode": card.plan.mode,
             },
             run_id=report.run_id,
         )
-    counts = stats.as_dict()
-    counts.pop("dead_letters")
-    summary["writes"] = counts
+    stats = WriteStats()
+    stats.merge(card.stats)
+    stats.merge(merchant.stats)
     report.add(
         records=stats.records,
         online_records=stats.online_records,
@@ -269,8 +367,81 @@ def ingest(
         dead_letters=len(dead_letters),
         retries=stats.retries,
         write_calls=stats.calls.get("BatchWriteRecord", 0),
+        merchant_records=merchant.stats.records,
     )
     return summary
+
+
+@dataclass
+class GroupRun:
+    """One group's part of a run: its plan, the watermark entry to commit (None: none yet) and the writes."""
+
+    plan: ReadPlan
+    entry: dict | None
+    version_from: int | None
+    version_to: int | None
+    stats: object
+
+    def writes(self) -> dict:
+        counts = self.stats.as_dict()
+        counts.pop("dead_letters")
+        return counts
+
+
+def _ingest_group(spark, storage, backend, report, options: IngestOptions, source: GroupSource, watermark, now):
+    """Plan and write one group from its table; the watermark entry it may commit."""
+    from feature_store.batch_writer import WriteStats
+    from spark_jobs.delta_tables import table_exists, table_version
+
+    group = options.group_of(source.entity)
+    table_uri = lake.table_uri(storage, source.table)
+    table_path = lake.table_path(storage, source.table)
+    previous = group_watermark(watermark, group)
+    version_from = None if previous is None else previous.get("version")
+    if not table_exists(spark, table_path):
+        plan = ReadPlan("unchanged", f"no {source.label} table yet")
+        return GroupRun(plan, previous, version_from, None, WriteStats())
+    with report.step(f"plan_{source.label}" if source.entity == MERCHANT else "plan"):
+        current = table_version(spark, table_path)
+        plan = plan_read(
+            storage,
+            table_uri,
+            watermark,
+            feature_group=group,
+            current_version=current,
+            retention=deleted_file_retention(spark, table_path),
+            now=now,
+            force_resync=options.full_resync,
+            table=source.label,
+        )
+    log.info("feature store: %s: %s: %s", group, plan.mode, plan.reason)
+    stats = WriteStats()
+    if plan.mode == "unchanged":
+        return GroupRun(plan, previous, version_from, current, stats)
+    rows = (
+        merchant_rows_to_write(spark, table_path, plan)
+        if source.entity == MERCHANT
+        else rows_to_write(spark, table_path, plan)
+    )
+    with report.step(f"write_{source.label}" if source.entity == MERCHANT else "write"):
+        try:
+            stats = backend.write(spark, rows, options.writer_options(source.entity))
+        except Exception as error:
+            if _missing_files(error):
+                raise RuntimeError(
+                    f"{source.label}'s change data for versions {plan.since_version}..{plan.until_version} has "
+                    "missing files (vacuumed?); nothing was skipped and the watermark did not move. Rerun with "
+                    "--full-resync to rewrite every row."
+                ) from error
+            raise
+    committed = commit_timestamp(storage, table_uri, current)
+    entry = {
+        "table": source.table,
+        "version": current,
+        "commit_timestamp": committed.isoformat() if committed else None,
+        "mode": plan.mode,
+    }
+    return GroupRun(plan, entry, version_from, current, stats)
 
 
 def _missing_files(error: BaseException) -> bool:

@@ -2,20 +2,23 @@
 
 `to_record` is the one serialiser every backend and the replay use: FeatureValues in registry order, every
 value as a string (the API's ValueAsString), nulls omitted (an absent feature is the API's null), the event
-time as `YYYY-MM-DDTHH:MM:SS.sssZ` in UTC from the row's `ts_us` (truncated to the millisecond, the format's
-precision: two events of a card in the same millisecond share an event time).
+time as `YYYY-MM-DDTHH:MM:SS.sssZ` in UTC. Two row kinds, one per group (definitions.py):
+- a gold card row (`card_id`, CARD_FEATURES): event time from the row's `ts_us` (truncated to the
+  millisecond, the format's precision: two events of a card in the same millisecond share an event time);
+- a merchant snapshot row (`merchant_id`, MERCHANT_FEATURES): event time = the snapshot day's start S
+  (`snapshot_start_us`, else the `day` column's midnight UTC).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from feature_store.definitions import EVENT_TIME_FEATURE, RECORD_IDENTIFIER
-from spark_jobs.feature_registry import DECIMAL, DOUBLE, FEATURES, INTEGER
+from feature_store.definitions import EVENT_TIME_FEATURE, group_features
+from spark_jobs.feature_registry import CARD, DECIMAL, DOUBLE, FEATURES, INTEGER, MERCHANT, Feature
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DTYPES = {item.name: item.dtype for item in FEATURES}
@@ -60,6 +63,16 @@ def _row_ts_us(row: Mapping[str, Any]) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1)
 
 
+def _snapshot_start_us(row: Mapping[str, Any]) -> int:
+    """S of a merchant snapshot row: `snapshot_start_us`, else midnight UTC of its `day`."""
+    if row.get("snapshot_start_us") is not None:
+        return int(row["snapshot_start_us"])
+    day = row.get("day")
+    if not isinstance(day, date):
+        raise RecordError("merchant row has neither snapshot_start_us nor day")
+    return (datetime(day.year, day.month, day.day, tzinfo=UTC) - EPOCH) // timedelta(microseconds=1)
+
+
 def _value_text(name: str, dtype: str, value: Any) -> str:
     if dtype == INTEGER:
         if isinstance(value, bool) or int(value) != value:
@@ -79,17 +92,19 @@ def _value_text(name: str, dtype: str, value: Any) -> str:
     raise RecordError(f"{name}: unknown feature type {dtype!r}")
 
 
-def to_record(row: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The Record (list of FeatureValue) of one gold row: `card_id`, `event_time`, then every non-null
-    registry feature in registry order, all as strings."""
-    card_id = row.get(RECORD_IDENTIFIER)
-    if not isinstance(card_id, str) or not card_id:
-        raise RecordError(f"{RECORD_IDENTIFIER} must be a non-empty string, got {card_id!r}")
+def to_record(row: Mapping[str, Any], entity: str = CARD) -> list[dict[str, str]]:
+    """The Record (list of FeatureValue) of one row of the entity's group: the record identifier
+    (`card_id` of a gold row, `merchant_id` of a merchant snapshot row), `event_time`, then every non-null
+    feature of the group in registry order, all as strings."""
+    record_id = row.get(entity)
+    if not isinstance(record_id, str) or not record_id:
+        raise RecordError(f"{entity} must be a non-empty string, got {record_id!r}")
+    moment_us = _snapshot_start_us(row) if entity == MERCHANT else _row_ts_us(row)
     record = [
-        {"FeatureName": RECORD_IDENTIFIER, "ValueAsString": card_id},
-        {"FeatureName": EVENT_TIME_FEATURE, "ValueAsString": event_time_text(_row_ts_us(row))},
+        {"FeatureName": entity, "ValueAsString": record_id},
+        {"FeatureName": EVENT_TIME_FEATURE, "ValueAsString": event_time_text(moment_us)},
     ]
-    for item in FEATURES:
+    for item in group_features(entity):
         value = row.get(item.name)
         if value is not None:
             record.append({"FeatureName": item.name, "ValueAsString": _value_text(item.name, item.dtype, value)})
@@ -103,17 +118,21 @@ def record_value(record: Iterable[Mapping[str, Any]], name: str) -> str | None:
     return None
 
 
-def parse_features(record: Iterable[Mapping[str, Any]]) -> dict[str, int | float | None]:
-    """Registry features of a Record as numbers (Integral → int, Fractional → float); absent → None.
-    Names the registry does not know (a newer group's features) are left out."""
+def parse_features(
+    record: Iterable[Mapping[str, Any]], features: tuple[Feature, ...] | None = None
+) -> dict[str, int | float | None]:
+    """Features of a Record as numbers (Integral → int, Fractional → float); absent → None. `features`: the
+    group's (default: the card group's, CARD_FEATURES). Names not among them (a newer group's features) are
+    left out."""
     values = {value["FeatureName"]: value.get("ValueAsString") for value in record}
-    features: dict[str, int | float | None] = {}
-    for item in FEATURES:
+    features = group_features(CARD) if features is None else features
+    parsed: dict[str, int | float | None] = {}
+    for item in features:
         text = values.get(item.name)
         if text is None:
-            features[item.name] = None
+            parsed[item.name] = None
         elif _DTYPES[item.name] == INTEGER:
-            features[item.name] = int(text)
+            parsed[item.name] = int(text)
         else:
-            features[item.name] = float(text)
-    return features
+            parsed[item.name] = float(text)
+    return parsed

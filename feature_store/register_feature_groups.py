@@ -1,4 +1,5 @@
-"""Create or update the card feature group so it matches the feature registry.
+"""Create or update the feature groups of the registry's feature set so they match it: `card-features-v{N}`
+(record identifier card_id) and `merchant-features-v{N}` (merchant_id); one JSON line per group.
 
     python feature_store/register_feature_groups.py --backend local --lake-root ./lake
     python feature_store/register_feature_groups.py --region eu-west-1 \\
@@ -30,7 +31,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from feature_store.cli_options import add_backend_options, add_ttl_options, resolve_backend_args, ttl_from_args
-from feature_store.definitions import group_spec
+from feature_store.definitions import group_specs
 from spark_jobs import exit_codes
 from spark_jobs.job_options import add_lake_options
 
@@ -51,7 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--glue-table",
         default=None,
-        help="sagemaker: Glue table of the offline store (default: the group name with _ for -)",
+        help="sagemaker: Glue table of the card group's offline store (default: the group name with _ for -; the "
+        "merchant group's is always its name with _ for -)",
     )
     parser.add_argument(
         "--table-format", choices=("Glue", "Iceberg"), default="Glue", help="sagemaker: offline table format"
@@ -97,25 +99,27 @@ def main(argv: list[str] | None = None) -> int:
         except LakeNotFoundError as error:
             print(f"register_feature_groups.py: error: {error}", file=sys.stderr)
             return exit_codes.PRECONDITION_FAILED
-    spec = group_spec(ttl=args.ttl)
     groups, release = open_group_admin(
         backend_options(args),
         args.lake_root,
         wait_timeout_seconds=args.wait_timeout_seconds,
         poll_seconds=args.poll_seconds,
     )
+    # Every group of the feature set (card, then merchant), one JSON line each; a refusal stops at that group.
     try:
-        result = register(spec, groups, store_settings(args, spec.name))
+        for position, spec in enumerate(group_specs(ttl=args.ttl)):
+            table = args.glue_table if position == 0 else None
+            result = register(spec, groups, store_settings(args, spec.name, glue_table=table))
+            print(json.dumps(result, sort_keys=True))
     except IncompatibleFeatureGroup as error:
         print(f"refused: {error}", file=sys.stderr)
         return exit_codes.PRECONDITION_FAILED
     finally:
         release()
-    print(json.dumps(result, sort_keys=True))
     return exit_codes.OK
 
 
-def store_settings(args: argparse.Namespace, group_name: str):
+def store_settings(args: argparse.Namespace, group_name: str, *, glue_table: str | None = None):
     """What Terraform provides for a SageMaker group (None for the local backend)."""
     if args.backend != "sagemaker":
         return None
@@ -125,7 +129,7 @@ def store_settings(args: argparse.Namespace, group_name: str):
         role_arn=args.role_arn,
         offline_store_s3_uri=args.offline_store_s3_uri,
         glue_database=args.glue_database,
-        glue_table=args.glue_table or group_name.replace("-", "_"),
+        glue_table=glue_table or group_name.replace("-", "_"),
         online_store_kms_key_id=args.online_store_kms_key_id,
         offline_store_kms_key_id=args.offline_store_kms_key_id,
         table_format=args.table_format,

@@ -16,7 +16,7 @@ from feature_store.backends.local import LocalStore
 from feature_store.backends.sagemaker import GroupRegistrationError, SageMakerGroups, StoreSettings
 from feature_store.definitions import TtlDuration, group_spec
 from spark_jobs import exit_codes
-from spark_jobs.feature_registry import FEATURES, INTEGER, Feature
+from spark_jobs.feature_registry import CARD_FEATURES, INTEGER, MERCHANT, Feature
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -145,8 +145,33 @@ def test_waiting_for_created_times_out():
             group_registration.register(group_spec(), groups, SETTINGS)
 
 
+def test_the_merchant_group_is_created_with_moto():
+    from moto import mock_aws
+
+    with mock_aws():
+        groups = SageMakerGroups(region=REGION, session=boto3.Session(region_name=REGION), poll_seconds=1)
+        spec = group_spec(entity=MERCHANT)
+        assert group_registration.register(spec, groups, SETTINGS)["action"] == "created"
+        described = boto3.client("sagemaker", region_name=REGION).describe_feature_group(FeatureGroupName=spec.name)
+        assert (described["FeatureGroupName"], described["RecordIdentifierFeatureName"]) == (
+            "merchant-features-v2",
+            "merchant_id",
+        )
+        assert described["EventTimeFeatureName"] == "event_time"
+        assert [item["FeatureName"] for item in described["FeatureDefinitions"]] == [
+            "merchant_id",
+            "event_time",
+            "merchant_txn_count_1d",
+            "merchant_txn_count_7d",
+            "merchant_txn_count_30d",
+            "merchant_cb_rate_1d",
+            "merchant_cb_rate_7d",
+            "merchant_cb_rate_30d",
+        ]
+
+
 def test_new_registry_features_are_added_and_the_update_is_awaited():
-    spec = group_spec((*FEATURES, NEW_FEATURE))
+    spec = group_spec((*CARD_FEATURES, NEW_FEATURE))
     groups, stubber, sleeps = _stubbed_groups(poll_seconds=3, wait_timeout_seconds=60)
     with stubber:
         _exists(stubber)
@@ -170,7 +195,7 @@ def test_new_registry_features_are_added_and_the_update_is_awaited():
 
 
 def test_a_failed_update_quotes_its_failure_reason():
-    spec = group_spec((*FEATURES, NEW_FEATURE))
+    spec = group_spec((*CARD_FEATURES, NEW_FEATURE))
     groups, stubber, _ = _stubbed_groups(poll_seconds=0, wait_timeout_seconds=60)
     with stubber:
         _exists(stubber)
@@ -237,16 +262,26 @@ def test_local_registration_command(tmp_path, capsys):
     assert registration.main(["--lake-root", str(lake)]) == exit_codes.PRECONDITION_FAILED  # no lake there
     assert f"--lake-root {lake}: no lake at {lake}" in capsys.readouterr().err and not lake.exists()
     assert registration.main(["--lake-root", str(lake), "--create-lake"]) == 0
-    assert json.loads(capsys.readouterr().out)["action"] == "created"
-    assert registration.main(["--lake-root", str(lake), "--ttl-value", "7"]) == 0
-    assert json.loads(capsys.readouterr().out) == {
-        "action": "updated",
-        "added": [],
-        "feature_group": "card-features-v1",
-        "ttl": "7 Days",
-    }
+    created = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # both groups of the feature set, one JSON line each, card first
+    assert [(item["feature_group"], item["action"]) for item in created] == [
+        ("card-features-v2", "created"),
+        ("merchant-features-v2", "created"),
+    ]
     store = LocalStore(lake / "feature_store/online.db")
-    assert store.describe_group("card-features-v1")["OnlineStoreConfig"]["TtlDuration"] == {"Unit": "Days", "Value": 7}
+    for entity in ("card_id", MERCHANT):
+        spec = group_spec(entity=entity)
+        described = store.describe_group(spec.name)
+        assert described["RecordIdentifierFeatureName"] == entity
+        assert described["FeatureDefinitions"] == spec.as_api()
+    store.close()
+    assert registration.main(["--lake-root", str(lake), "--ttl-value", "7"]) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [
+        {"action": "updated", "added": [], "feature_group": name, "ttl": "7 Days"}
+        for name in ("card-features-v2", "merchant-features-v2")
+    ]
+    store = LocalStore(lake / "feature_store/online.db")
+    assert store.describe_group("card-features-v2")["OnlineStoreConfig"]["TtlDuration"] == {"Unit": "Days", "Value": 7}
     # A group whose types differ is refused (exit 5, a failed precondition), and left as it was.
     store.db.execute("UPDATE feature_groups SET definitions = replace(definitions, 'Integral', 'Fractional')")
     store.close()

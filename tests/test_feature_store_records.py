@@ -9,10 +9,28 @@ from decimal import Decimal
 import pytest
 
 from feature_store.change_feed import parse_interval
-from feature_store.definitions import OFFLINE_ONLY_COLUMNS, TtlDuration, feature_group_name, group_spec
+from feature_store.definitions import (
+    OFFLINE_ONLY_COLUMNS,
+    TtlDuration,
+    entity_of_group,
+    feature_group_name,
+    group_spec,
+    group_specs,
+    merchant_feature_group_name,
+)
 from feature_store.ingestion import plan_read
 from feature_store.records import RecordError, event_time_ms, event_time_text, parse_features, to_record
-from spark_jobs.feature_registry import DECIMAL, DOUBLE, FEATURE_SET_VERSION, FEATURES, INTEGER, Feature
+from spark_jobs.feature_registry import (
+    CARD_FEATURES,
+    DECIMAL,
+    DOUBLE,
+    FEATURE_SET_VERSION,
+    FEATURES,
+    INTEGER,
+    MERCHANT,
+    MERCHANT_FEATURES,
+    Feature,
+)
 from spark_jobs.storage import open_lake
 
 T0_US = 1767225600 * 1_000_000  # 2026-01-01T00:00:00Z
@@ -24,8 +42,71 @@ def test_group_follows_the_registry():
     assert spec.record_identifier == "card_id" and spec.event_time_feature == "event_time"
     assert spec.definitions[:2] == (("card_id", "String"), ("event_time", "String"))
     expected = {INTEGER: "Integral", DECIMAL: "Fractional", DOUBLE: "Fractional"}
-    assert list(spec.definitions[2:]) == [(item.name, expected[item.dtype]) for item in FEATURES]
+    # the card group holds the card and event features (16), in registry order; no merchant feature
+    assert list(spec.definitions[2:]) == [(item.name, expected[item.dtype]) for item in CARD_FEATURES]
+    assert len(CARD_FEATURES) == 16 and not set(spec.types) & {item.name for item in MERCHANT_FEATURES}
     assert not set(spec.types) & set(OFFLINE_ONLY_COLUMNS)
+
+
+def test_merchant_group_follows_the_registry():
+    spec = group_spec(entity=MERCHANT)
+    assert spec.name == merchant_feature_group_name() == f"merchant-features-v{FEATURE_SET_VERSION}"
+    assert spec.name == "merchant-features-v2" and group_spec().name == "card-features-v2"
+    assert spec.record_identifier == "merchant_id" and spec.event_time_feature == "event_time"
+    assert spec.definitions == (
+        ("merchant_id", "String"),
+        ("event_time", "String"),
+        ("merchant_txn_count_1d", "Integral"),
+        ("merchant_txn_count_7d", "Integral"),
+        ("merchant_txn_count_30d", "Integral"),
+        ("merchant_cb_rate_1d", "Fractional"),
+        ("merchant_cb_rate_7d", "Fractional"),
+        ("merchant_cb_rate_30d", "Fractional"),
+    )
+    assert [item.name for item in group_specs()] == ["card-features-v2", "merchant-features-v2"]
+    assert entity_of_group("merchant-features-v2") == MERCHANT and entity_of_group("card-features-v1") == "card_id"
+    with pytest.raises(ValueError, match="not a feature group"):
+        entity_of_group("other-v2")
+
+
+def test_merchant_record_has_the_snapshot_day_start_as_event_time():
+    from datetime import date
+
+    row = {
+        "merchant_id": "m-7",
+        "day": date(2026, 1, 5),
+        "snapshot_start_us": T0_US + 4 * 86_400_000_000,
+        "merchant_txn_count_1d": 0,
+        "merchant_txn_count_7d": 12,
+        "merchant_txn_count_30d": 40,
+        "merchant_cb_rate_1d": None,  # no event in the maturity-lagged day: null, omitted
+        "merchant_cb_rate_7d": 0.25,
+        "merchant_cb_rate_30d": 0.0,
+        "txn_count_1h": 99,  # a card feature is not the merchant group's: never in its record
+    }
+    record = to_record(row, MERCHANT)
+    assert record == [
+        {"FeatureName": "merchant_id", "ValueAsString": "m-7"},
+        {"FeatureName": "event_time", "ValueAsString": "2026-01-05T00:00:00.000Z"},
+        {"FeatureName": "merchant_txn_count_1d", "ValueAsString": "0"},
+        {"FeatureName": "merchant_txn_count_7d", "ValueAsString": "12"},
+        {"FeatureName": "merchant_txn_count_30d", "ValueAsString": "40"},
+        {"FeatureName": "merchant_cb_rate_7d", "ValueAsString": "0.25"},
+        {"FeatureName": "merchant_cb_rate_30d", "ValueAsString": "0"},
+    ]
+    # without snapshot_start_us, the day's midnight UTC
+    assert to_record({**row, "snapshot_start_us": None}, MERCHANT)[1] == record[1]
+    parsed = parse_features(record, MERCHANT_FEATURES)
+    assert parsed == {
+        "merchant_txn_count_1d": 0,
+        "merchant_txn_count_7d": 12,
+        "merchant_txn_count_30d": 40,
+        "merchant_cb_rate_1d": None,
+        "merchant_cb_rate_7d": 0.25,
+        "merchant_cb_rate_30d": 0.0,
+    }
+    with pytest.raises(RecordError, match="merchant_id"):
+        to_record({**row, "merchant_id": ""}, MERCHANT)
 
 
 def test_reserved_feature_names_are_refused():
@@ -183,6 +264,31 @@ def test_plan_read_decides_between_incremental_and_resync(tmp_path):
     assert cleaned.mode == "resync" and "no longer in _delta_log" in cleaned.reason
     assert plan({"feature_group": group, "gold_version": 9}).mode == "resync"  # gold recreated
     assert plan({"feature_group": group, "gold_version": 5}, force_resync=True).mode == "resync"
+
+
+def test_the_watermark_holds_one_entry_per_group_and_a_v1_watermark_resyncs_the_v2_groups(tmp_path):
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    lake = tmp_path / "lake"
+    gold = "file://" + _log(lake, {5: now - timedelta(days=1), 6: now - timedelta(hours=1)})
+    storage = open_lake(str(lake))
+    card, merchant = feature_group_name(), merchant_feature_group_name()
+
+    def plan(watermark, group, **kwargs):
+        return plan_read(
+            storage, gold, watermark, feature_group=group, current_version=6, retention=timedelta(days=7), now=now
+        )
+
+    v2 = {"sequence": 3, "groups": {card: {"version": 4}, merchant: {"version": 6}}}
+    incremental = plan(v2, card)
+    assert (incremental.mode, incremental.since_version) == ("incremental", 5)
+    assert plan(v2, merchant).mode == "unchanged"
+    # The watermark the v1 ingestion left (one group, card-features-v1): both v2 groups start with a full load.
+    v1 = {"sequence": 9, "feature_group": "card-features-v1", "gold_version": 6}
+    for group in (card, merchant):
+        initial = plan(v1, group)
+        assert initial.mode == "initial" and "'card-features-v1'" in initial.reason and group in initial.reason
+    # A v2 watermark without the merchant group's entry (its table did not exist yet): a full load of it.
+    assert plan({"sequence": 1, "groups": {card: {"version": 6}}}, merchant).mode == "initial"
 
 
 def test_job_arguments_as_the_state_machines_and_the_deploy_workflow_pass_them():

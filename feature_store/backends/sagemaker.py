@@ -63,11 +63,12 @@ class RuntimeClientFactory:
 def write_on_executors(
     frame, options: WriterOptions, client_factory: Callable[[], Any], *, max_concurrency: int
 ) -> WriteStats:
-    """Write the rows of `frame` (gold columns + `online`) from the executors.
+    """Write the rows of `frame` (gold or merchant snapshot columns + `online`) from the executors.
 
-    Rows are hash-partitioned by card_id into `max_concurrency` partitions: at most that many tasks (so
-    clients, each sending one request at a time) run at once, and a card's rows, including the online
-    correction sequence of its newest row, stay inside one task.
+    Rows are hash-partitioned by the record identifier (`options.entity`: card_id or merchant_id) into
+    `max_concurrency` partitions: at most that many tasks (so clients, each sending one request at a time) run
+    at once, and a card's (merchant's) rows, including the online correction sequence of its newest row, stay
+    inside one task.
     """
 
     def write_partition(rows):
@@ -75,7 +76,7 @@ def write_on_executors(
         stats = write_rows(client, (row.asDict() for row in rows), options)
         yield json.dumps(stats.as_dict())
 
-    results = frame.repartition(max_concurrency, "card_id").rdd.mapPartitions(write_partition).collect()
+    results = frame.repartition(max_concurrency, options.entity).rdd.mapPartitions(write_partition).collect()
     total = WriteStats()
     for result in results:
         total.merge(json.loads(result))
