@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -15,34 +16,50 @@ from decimal import Decimal
 from pathlib import Path
 
 from devtools.benchmark.options import BenchmarkOptions
+from devtools.repo import REPO_ROOT
 from spark_jobs.lake import BRONZE_EVENTS_PREFIX
 
 BRONZE_PREFIX = BRONZE_EVENTS_PREFIX
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
+GENERATOR_CODE = REPO_ROOT / "devtools" / "generator"
 
 
 def lake_tag(events: int, cards: int, days: int, seed: int) -> str:
     return f"e{events}-c{cards}-d{days}-s{seed}"
 
 
+def generator_version() -> str:
+    """The generator's version for the lake cache: a hash of its code (every .py file of devtools/generator/),
+    so any change to the generator, even one nobody thought changes the output, makes a fresh lake."""
+    digest = hashlib.sha256()
+    for path in sorted(GENERATOR_CODE.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def generated_lake(options: BenchmarkOptions, *, events: int, cards: int, days: int) -> tuple[Path, dict]:
-    """A pristine generated lake (bronze only), generated once per arguments and reused."""
+    """A pristine generated lake (bronze only), generated once per arguments and generator version and reused:
+    the `_generator/complete` marker, written last, holds the generator version that wrote the lake."""
     from devtools.generator import GeneratorConfig, generate_lake, load_manifest
 
     root = options.work_dir / "lakes" / lake_tag(events, cards, days, options.seed)
     config = GeneratorConfig(events=events, cards=cards, days=days, seed=options.seed, lake_root=root, overwrite=True)
+    version = generator_version()
     manifest_path = root / "_generator" / "manifest.json"
-    if manifest_path.exists():
+    marker = root / "_generator" / "complete"
+    if manifest_path.exists() and marker.exists():
         manifest = load_manifest(root)
-        if manifest["arguments"] == config.arguments() and (root / "_generator" / "complete").exists():
-            return root, {"generated_seconds": None, "reused": True, "counts": _lake_counts(manifest)}
+        if manifest["arguments"] == config.arguments() and marker.read_text().strip() == version:
+            counts = _lake_counts(manifest)
+            return root, {"generated_seconds": None, "reused": True, "generator_version": version, "counts": counts}
     started = time.perf_counter()
     summary = generate_lake(config)
-    (root / "_generator" / "complete").write_text("ok\n")
+    marker.write_text(version + "\n")
     return root, {
         "generated_seconds": round(time.perf_counter() - started, 3),
         "reused": False,
+        "generator_version": version,
         "counts": _lake_counts(load_manifest(root)) | {"generator_seconds": summary.seconds},
     }
 

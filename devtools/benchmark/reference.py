@@ -475,25 +475,41 @@ CREATE OR REPLACE MACRO holds_card_number(text) AS
 """,
 )
 
-# The v2 card features' inputs over the strictly earlier 30 days: n, exact decimal sum and sum of squares (the
-# squares DECIMAL(38, 20): exact for amounts under 1e9 USD; DuckDB raises on overflow), min and max.
-ZSCORE_INPUTS_SQL = """
-    count(*) OVER earlier_month AS zscore_n,
-    sum(amount_usd) OVER earlier_month AS zscore_sum,
-    sum(amount_usd * amount_usd) OVER earlier_month AS zscore_sum_of_squares,
-    min(amount_usd) OVER earlier_month AS zscore_min,
-    max(amount_usd) OVER earlier_month AS zscore_max"""
 
-# amount_zscore_30d as V2_DESIGN defines it: null with n < 2 or min = max; mean = double(sum) / n,
-# var = double(sum of squares) / n - mean², null when var <= 0 (rounding); (double(amount) - mean) / sqrt(var).
-ZSCORE_SQL = """
-    CASE WHEN zscore_n >= 2 AND zscore_min <> zscore_max
-              AND CAST(zscore_sum_of_squares AS DOUBLE) / zscore_n
-                  - (CAST(zscore_sum AS DOUBLE) / zscore_n) * (CAST(zscore_sum AS DOUBLE) / zscore_n) > 0
-        THEN (CAST(amount_usd AS DOUBLE) - CAST(zscore_sum AS DOUBLE) / zscore_n)
-             / sqrt(CAST(zscore_sum_of_squares AS DOUBLE) / zscore_n
-                    - (CAST(zscore_sum AS DOUBLE) / zscore_n) * (CAST(zscore_sum AS DOUBLE) / zscore_n))
+# amount_zscore_30d (V2_DESIGN.md, with the rounding spark_jobs/feature_aggregations.py documents for both of its
+# halves): over the strictly earlier 30 days, n = count, mean = double(exact decimal sum) / n; the exact sum of
+# squares as three exact integer sums over U = amount * 10^10 = hi * 10^15 + lo (Σhi², Σhi·lo, Σlo²), each
+# correctly rounded to double, then Σhi²·1e10 + (Σhi·lo·2)/1e5 + Σlo²/1e20; var = that / n − mean²;
+# z = (double(amount) − mean) / sqrt(var); null when n < 2, min = max or var <= 0. Decimals and HUGEINTs reach
+# double through their decimal text (DuckDB's direct casts of wide values may round twice; text → double is
+# correctly rounded), so every double is the one Spark and Python compute.
+def _double(expression: str) -> str:
+    return f"CAST(CAST({expression} AS VARCHAR) AS DOUBLE)"
+
+
+ZSCORE_SPLIT = 10**15
+ZSCORE_SQUARE_PARTS_SQL = f"""
+        unscaled_amount // {ZSCORE_SPLIT} * (unscaled_amount // {ZSCORE_SPLIT}) AS square_high_high,
+        unscaled_amount // {ZSCORE_SPLIT} * (unscaled_amount % {ZSCORE_SPLIT}) AS square_high_low,
+        unscaled_amount % {ZSCORE_SPLIT} * (unscaled_amount % {ZSCORE_SPLIT}) AS square_low_low"""
+ZSCORE_INPUTS_SQL = """
+        count(*) OVER earlier_month AS zscore_n,
+        sum(amount_usd) OVER earlier_month AS zscore_sum,
+        sum(square_high_high) OVER earlier_month AS zscore_high_high,
+        sum(square_high_low) OVER earlier_month AS zscore_high_low,
+        sum(square_low_low) OVER earlier_month AS zscore_low_low,
+        min(amount_usd) OVER earlier_month AS zscore_min,
+        max(amount_usd) OVER earlier_month AS zscore_max"""
+ZSCORE_SQL = f"""
+    CASE WHEN zscore_n >= 2 AND zscore_min <> zscore_max AND zscore_variance > 0
+        THEN ({_double("amount_usd")} - zscore_mean) / sqrt(zscore_variance)
     END"""
+ZSCORE_MOMENTS_SQL = f"""
+        {_double("zscore_sum")} / zscore_n AS zscore_mean,
+        ({_double("zscore_high_high")} * 1e10 + ({_double("zscore_high_low")} * 2.0) / 1e5
+            + {_double("zscore_low_low")} / 1e20) / zscore_n
+            - ({_double("zscore_sum")} / zscore_n) * ({_double("zscore_sum")} / zscore_n) AS zscore_variance"""
+
 
 GOLD_SQL = f"""
 SELECT
@@ -523,7 +539,7 @@ SELECT
     CASE WHEN (ts_us // {DAY_US} + 3) % 7 >= 5 THEN 1 ELSE 0 END AS is_weekend,
     CASE WHEN (ts_us // {HOUR_US}) % 24 < 6 THEN 1 ELSE 0 END AS is_night,
     {FEATURE_SET_VERSION} AS {FEATURE_SET_VERSION_COLUMN}
-FROM (
+FROM (SELECT *, {ZSCORE_MOMENTS_SQL} FROM (
     SELECT
         event_id,
         card_id,
@@ -548,7 +564,9 @@ FROM (
         count(*) OVER (
             PARTITION BY card_id, merchant_id ORDER BY ts_us RANGE BETWEEN {MONTH_US} PRECEDING AND 1 PRECEDING
         ) AS earlier_at_merchant
-    FROM silver
+    FROM (SELECT *, {ZSCORE_SQUARE_PARTS_SQL} FROM (
+        SELECT *, CAST(amount_usd * 10000000000 AS HUGEINT) AS unscaled_amount FROM silver
+    ))
     WINDOW
         hour AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {HOUR_US} PRECEDING AND CURRENT ROW),
         day AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {DAY_US} PRECEDING AND CURRENT ROW),
@@ -556,7 +574,7 @@ FROM (
         before AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {WEEK_US} PRECEDING AND 1 PRECEDING),
         month AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {MONTH_US} PRECEDING AND CURRENT ROW),
         earlier_month AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {MONTH_US} PRECEDING AND 1 PRECEDING)
-)
+))
 """
 
 
