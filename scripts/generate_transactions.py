@@ -89,6 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of fraud from compromised merchants (the rest: compromised cards)",
     )
     add(
+        "--breached-merchants",
+        type=int,
+        default=d.breached_merchants,
+        help="merchants breached during the lake (scenario merchant_breach: fraud at the merchant itself, on top "
+        "of --fraud-rate, visible only through its earlier chargebacks)",
+    )
+    add("--breach-days", type=int, default=d.breach_days, help="length of each breach in days (cut at the lake's end)")
+    add(
+        "--breach-fraud-share",
+        type=float,
+        default=d.breach_fraud_share,
+        help="share of a breached merchant's authorizations during the breach that are fraud",
+    )
+    add(
         "--chargeback-rate",
         type=float,
         default=d.chargeback_rate,

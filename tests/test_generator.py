@@ -320,7 +320,9 @@ def test_fraud_follows_both_scenarios_in_bursts_at_new_merchants(dirty_lake: Par
     fraud = load_truth(dirty_lake.root, "fraud_events")
     scenarios = Counter(row["scenario"] for row in fraud)
     assert scenarios["compromised_card"] > 0 and scenarios["compromised_merchant"] > 0
-    assert scenarios == dirty_lake.manifest["counts"]["fraud_events_by_scenario"]
+    by_scenario = dirty_lake.manifest["counts"]["fraud_events_by_scenario"]
+    assert by_scenario["merchant_breach"] == 0  # no --breached-merchants: the card scenarios only
+    assert scenarios == {name: count for name, count in by_scenario.items() if count}
     bursts: dict[int, list[int]] = defaultdict(list)
     for row in fraud:
         bursts[row["burst"]].append(row["ts_us"])
@@ -354,6 +356,127 @@ def test_amount_alone_is_a_weak_signal_but_a_rolling_count_is_strong(dirty_lake:
     assert 0.4 < amount_auc < 0.75, amount_auc
     assert count_auc > 0.8, count_auc
     assert count_auc - amount_auc > 0.15
+
+
+# --------------------------------------------------------------------------------------------- merchant breach
+BREACH = {
+    "events": 30_000,
+    "cards": 600,
+    "days": 30,
+    "seed": 23,
+    "breached_merchants": 6,
+    "breach_days": 12,
+    "breach_fraud_share": 0.25,
+    "bad_rate": 0.0,
+    "dup_rate": 0.0,
+    "conflict_rate": 0.0,
+    "late_rate": 0.0,
+}
+
+
+@pytest.fixture(scope="module")
+def breach_lake(tmp_path_factory: pytest.TempPathFactory) -> ParsedLake:
+    root = tmp_path_factory.mktemp("breach_lake")
+    generate_lake(GeneratorConfig(lake_root=root, **BREACH))
+    return ParsedLake(root)
+
+
+def test_merchant_breach_is_fraud_at_the_breached_merchant_during_the_breach(breach_lake: ParsedLake) -> None:
+    """Each breach fraud is one of the breached merchant's own authorizations inside its window; about the
+    requested share of the window's authorizations are fraud; never a compromised merchant, never a card of
+    another scenario; each fraud its own dispute."""
+    manifest = breach_lake.manifest
+    breaches = {entry["merchant_id"]: entry for entry in manifest["breached_merchants"]}
+    assert len(breaches) == manifest["counts"]["breached_merchants"] == BREACH["breached_merchants"]
+    assert not breaches.keys() & {entry["merchant_id"] for entry in manifest["compromised_merchants"]}
+    fraud = load_truth(breach_lake.root, "fraud_events")
+    breach_fraud = [row for row in fraud if row["scenario"] == "merchant_breach"]
+    assert len(breach_fraud) == manifest["counts"]["fraud_events_by_scenario"]["merchant_breach"] > 0
+    assert Counter(row["merchant_id"] for row in breach_fraud) == {
+        merchant: entry["fraud_events"] for merchant, entry in breaches.items() if entry["fraud_events"]
+    }
+    for row in breach_fraud:
+        window = breaches[row["merchant_id"]]
+        assert window["window_start_us"] <= row["ts_us"] < window["window_end_us"]
+    for entry in breaches.values():
+        assert entry["window_end_us"] - entry["window_start_us"] <= BREACH["breach_days"] * 86_400_000_000
+        assert entry["window_end_us"] <= manifest["window"]["end_us"]
+    authorizations = sum(entry["authorizations"] for entry in breaches.values())
+    assert authorizations >= 5 * len(breaches) * BREACH["breach_days"] * 0.5  # busy merchants
+    assert len(breach_fraud) / authorizations == pytest.approx(BREACH["breach_fraud_share"], abs=0.04)
+    other_cards = {row["card_id"] for row in fraud if row["scenario"] != "merchant_breach"}
+    assert not other_cards & {row["card_id"] for row in breach_fraud}
+    assert len({row["burst"] for row in breach_fraud}) == len(breach_fraud)
+    assert not {row["burst"] for row in breach_fraud} & {row["burst"] for row in fraud if row not in breach_fraud}
+    # The events are the merchant's ordinary business: with every authorization at the breached merchants in
+    # their windows, fraud or not, the bronze counts per merchant equal the manifest's authorizations.
+    originals = breach_lake.originals()
+    in_window = Counter(
+        row["merchant_id"]
+        for _, row in originals.values()
+        if row["merchant_id"] in breaches
+        and breaches[row["merchant_id"]]["window_start_us"]
+        <= row["ts_us"]
+        < breaches[row["merchant_id"]]["window_end_us"]
+        and row["event_id"] not in {r["event_id"] for r in fraud if r["scenario"] != "merchant_breach"}
+    )
+    assert in_window == {merchant: entry["authorizations"] for merchant, entry in breaches.items()}
+
+
+def test_merchant_breach_frauds_look_like_the_merchants_legitimate_business(breach_lake: ParsedLake) -> None:
+    """Amount, hour and POS mode of the breach frauds do not tell them from the same merchants' legitimate
+    authorizations in the same windows, and the cards had paid there before about as often."""
+    breaches = {entry["merchant_id"]: entry for entry in breach_lake.manifest["breached_merchants"]}
+    fraud = {row["event_id"]: row["scenario"] for row in load_truth(breach_lake.root, "fraud_events")}
+    rows = [
+        row
+        for _, row in breach_lake.originals().values()
+        if row["merchant_id"] in breaches
+        and breaches[row["merchant_id"]]["window_start_us"]
+        <= row["ts_us"]
+        < breaches[row["merchant_id"]]["window_end_us"]
+        and fraud.get(row["event_id"]) in (None, "merchant_breach")
+    ]
+    label = np.array([fraud.get(row["event_id"]) == "merchant_breach" for row in rows], dtype=int)
+    assert 50 < label.sum() < len(rows) - 50
+    amount_auc = _auc(np.array([float(row["amount_usd"]) for row in rows]), label)
+    hour_auc = _auc(np.array([(row["ts_us"] // US_PER_HOUR) % 24 for row in rows], dtype=float), label)
+    assert 0.42 < amount_auc < 0.58, amount_auc
+    assert 0.42 < hour_auc < 0.58, hour_auc
+
+
+def test_merchant_breach_frauds_are_charged_back_with_the_usual_delays(breach_lake: ParsedLake) -> None:
+    """About chargeback-rate of the breach frauds are reported, one dispute each, after the event, mostly
+    within a week: so the merchant's chargebacks are known L = 7 days later."""
+    breach_fraud = [row for row in load_truth(breach_lake.root, "fraud_events") if row["scenario"] == "merchant_breach"]
+    reported = [row for row in breach_fraud if row["reported_at"] is not None]
+    assert len(reported) / len(breach_fraud) == pytest.approx(GeneratorConfig().chargeback_rate, abs=0.05)
+    delays_days = np.array([(row["reported_at"] - row["ts_us"] / 1e6) / 86_400 for row in reported])
+    assert delays_days.min() > 0 and delays_days.max() <= 60.2
+    assert 1.0 < np.median(delays_days) < 4.0
+    assert np.mean(delays_days <= 7.2) >= 0.75
+    chargebacks = {
+        entry["event_id"] for entry in load_truth(breach_lake.root, "label_records") if entry["class"] == "chargeback"
+    }
+    assert {row["event_id"] for row in reported} <= chargebacks
+
+
+def test_merchant_breach_is_deterministic_and_moves_no_event(tmp_path: Path) -> None:
+    """Same seed, same bytes; and the breach only relabels: the lake without breaches has the same events."""
+    small = {**BREACH, "events": 4_000, "cards": 100, "days": 10, "breach_days": 5, "breached_merchants": 3}
+    first = generate_lake(GeneratorConfig(lake_root=tmp_path / "a", **small))
+    second = generate_lake(GeneratorConfig(lake_root=tmp_path / "b", **small))
+    assert _files(first.lake_root) == _files(second.lake_root)
+    assert first.counts["fraud_events_by_scenario"]["merchant_breach"] > 0
+    without = generate_lake(GeneratorConfig(lake_root=tmp_path / "c", **{**small, "breached_merchants": 0}))
+    assert without.counts["fraud_events_by_scenario"]["merchant_breach"] == 0
+    assert without.counts["breached_merchants"] == 0
+    with_breach, no_breach = ParsedLake(first.lake_root), ParsedLake(without.lake_root)
+    assert sorted((*_payload(r), r["event_id"]) for _, r in with_breach.accepted) == sorted(
+        (*_payload(r), r["event_id"]) for _, r in no_breach.accepted
+    )
+    other = {k: v for k, v in first.counts["fraud_events_by_scenario"].items() if k != "merchant_breach"}
+    assert other == {k: v for k, v in without.counts["fraud_events_by_scenario"].items() if k != "merchant_breach"}
 
 
 # --------------------------------------------------------------------------------------------- labels
@@ -505,7 +628,15 @@ def test_cli_writes_a_lake_and_refuses_to_overwrite_it(tmp_path: Path, capsys: p
 
 @pytest.mark.parametrize(
     "bad_args",
-    [["--bad-rate", "1.5"], ["--events", "0"], ["--late-max-hours", "1"], ["--files-per-hour", "0"]],
+    [
+        ["--bad-rate", "1.5"],
+        ["--events", "0"],
+        ["--late-max-hours", "1"],
+        ["--files-per-hour", "0"],
+        ["--breach-days", "0"],
+        ["--breached-merchants", "-1"],
+        ["--breach-fraud-share", "1.2"],
+    ],
 )
 def test_cli_rejects_impossible_options(tmp_path: Path, bad_args: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -11,7 +11,9 @@ few days), merchants with a country, an online/store kind, a price level and Zip
 daily activity cycle in the card's local time. Fraud follows the Fraud Detection Handbook's simulator:
 (a) compromised cards: a burst of transactions within about an hour, abroad and/or online, at merchants the
 card never used, amounts in the card's usual-to-moderately-higher range; (b) compromised merchants: cards
-that transacted at the merchant during its compromise window are defrauded (with such a burst) days later.
+that transacted at the merchant during its compromise window are defrauded (with such a burst) days later;
+(c) merchant breaches (`--breached-merchants`): a share of a breached merchant's own authorizations over
+several days are fraud, visible only through the merchant's earlier chargebacks.
 Fraud amounts overlap legitimate ones, so amount alone is a weak signal while rolling per-card features
 (counts in 1 h, distinct merchants and countries in 24 h, seconds since the previous transaction) are strong.
 

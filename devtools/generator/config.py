@@ -42,7 +42,7 @@ QUARANTINE_REASONS = (
     "line_too_long",
 )
 LABEL_REASONS = ("malformed_json", "missing_field", "bad_type", "reported_before_event")
-SCENARIOS = ("compromised_card", "compromised_merchant")
+SCENARIOS = ("compromised_card", "compromised_merchant", "merchant_breach")  # fraud code = index + 1
 DUPLICATE_VARIANTS = ("identical", "key_order", "whitespace", "extra_field")
 CONFLICT_VARIANTS = ("amount", "merchant_id")
 # A share of the conflicts instead re-deliver the event with its ts moved MOVED_TS_DAYS earlier (another dt
@@ -58,6 +58,9 @@ US_PER_DAY = 24 * US_PER_HOUR
 NORMAL_DELAY_MAX_US = 10 * US_PER_MINUTE  # on-time arrivals come seconds to minutes after the event
 LATE_MIN_HOURS = 2.0  # late arrivals come at least this long after the event: never confused with on-time ones
 CHARGEBACK_MAX_DAYS = 60
+# merchant_breach: breached merchants are drawn among those with at least this many legitimate authorizations
+# per day on average over the lake (enough volume for a chargeback rate to mean something; docs/evaluation.md).
+BREACH_MIN_DAILY_AUTHORIZATIONS = 5
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,10 @@ class GeneratorConfig:
     card_number_rate: float = 0.3
     fraud_rate: float = 0.01
     merchant_fraud_share: float = 0.4
+    # merchant_breach (docs/evaluation.md): fraud at the breached merchant itself, on top of fraud_rate
+    breached_merchants: int = 0
+    breach_days: int = 21
+    breach_fraud_share: float = 0.2
     chargeback_rate: float = 0.9
     travel_rate: float = 0.15
     files_per_hour: int = 4
@@ -132,12 +139,9 @@ class GeneratorConfig:
 
     def validate(self) -> None:
         problems = []
-        if self.events < 1:
-            problems.append("--events must be at least 1")
-        if self.cards < 1:
-            problems.append("--cards must be at least 1")
-        if self.days < 1:
-            problems.append("--days must be at least 1")
+        for name, minimum in (("events", 1), ("cards", 1), ("days", 1), ("breached_merchants", 0), ("breach_days", 1)):
+            if getattr(self, name) < minimum:
+                problems.append(f"--{name.replace('_', '-')} must be at least {minimum}")
         if self.merchants is not None and self.merchants < 1:
             problems.append("--merchants must be at least 1")
         for name in (
@@ -148,6 +152,7 @@ class GeneratorConfig:
             "card_number_rate",
             "fraud_rate",
             "merchant_fraud_share",
+            "breach_fraud_share",
             "chargeback_rate",
             "travel_rate",
         ):

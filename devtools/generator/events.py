@@ -1,4 +1,5 @@
-"""The valid events: legitimate spending on a daily cycle, and fraud bursts (compromised cards and merchants)."""
+"""The valid events: legitimate spending on a daily cycle, fraud bursts (compromised cards and merchants) and
+breached merchants' fraud (merchant_breach: some of a breached merchant's own authorizations)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from devtools.generator.config import (
+    BREACH_MIN_DAILY_AUTHORIZATIONS,
     CLONED_CARD_POS_WEIGHTS,
     ECOMMERCE,
     HOURLY_ACTIVITY,
@@ -31,7 +33,7 @@ class Events:
     ts_us: np.ndarray
     amount_usd: np.ndarray
     pos: np.ndarray
-    fraud: np.ndarray  # 0 legit, 1 compromised card, 2 compromised merchant
+    fraud: np.ndarray  # 0 legit, 1 compromised card, 2 compromised merchant, 3 merchant breach
     burst: np.ndarray  # fraud burst number, -1 for legit
 
 
@@ -136,6 +138,61 @@ def _compromised_merchant_bursts(
                 }
             )
     return compromised_merchants
+
+
+MERCHANT_BREACH = 3  # the fraud code of merchant_breach (SCENARIOS[2])
+
+
+def simulate_merchant_breaches(
+    cfg: GeneratorConfig,
+    world: World,
+    legit: Events,
+    other_fraud: Events,
+    fraud_info: dict[str, Any],
+    *,
+    start_us: int,
+    end_us: int,
+) -> list[tuple[int, int, int, int, int]]:
+    """merchant_breach, in place on `legit`: `cfg.breached_merchants` merchants are breached for `cfg.breach_days`
+    days each, and each of their authorizations in the breach window is fraud with probability
+    `cfg.breach_fraud_share`. The frauds are the merchant's own legitimate authorizations relabelled (card, time,
+    amount and volume stay what the legitimate simulation drew), so only the merchant's chargebacks can reveal
+    them. Never a compromised merchant, never a card that is another scenario's victim. Each fraud is its own
+    dispute (its own burst number, after the other scenarios' bursts). Returns (merchant, window start, window
+    end, authorizations in the window, frauds) per breach, in draw order; its own random stream (stage 13),
+    so the other scenarios do not move."""
+    if cfg.breached_merchants == 0:
+        return []
+    rng = stage_rng(cfg.seed, 13)
+    n_merchants = len(world.merchant_ids)
+    volume = np.bincount(legit.merchant, minlength=n_merchants)
+    excluded = np.zeros(n_merchants, dtype=bool)
+    index_of = {merchant_id: index for index, merchant_id in enumerate(world.merchant_ids)}
+    for compromised in fraud_info["compromised_merchants"]:
+        excluded[index_of[compromised["merchant_id"]]] = True
+    busy = np.flatnonzero((volume >= max(BREACH_MIN_DAILY_AUTHORIZATIONS * cfg.days, 1)) & ~excluded)
+    chosen = rng.choice(busy, size=min(cfg.breached_merchants, len(busy)), replace=False)
+    if len(chosen) < cfg.breached_merchants:  # too few busy merchants (a small lake): the busiest others fill up
+        taken = set(chosen.tolist())
+        others = [m for m in np.argsort(-volume, kind="stable").tolist() if volume[m] and not excluded[m]]
+        others = [m for m in others if m not in taken]
+        chosen = np.concatenate([chosen, np.array(others[: cfg.breached_merchants - len(chosen)], dtype=np.int64)])
+    victims = np.isin(legit.card, np.unique(other_fraud.card))
+    next_burst = fraud_info["bursts"]
+    breaches = []
+    for merchant in chosen.tolist():
+        window_start = int(rng.integers(start_us, max(start_us + 1, end_us - US_PER_DAY)))
+        window_end = min(window_start + cfg.breach_days * US_PER_DAY, end_us)
+        in_window = (legit.merchant == merchant) & (legit.ts_us >= window_start) & (legit.ts_us < window_end)
+        rows = np.flatnonzero(in_window & ~victims)
+        rows = rows[np.argsort(legit.ts_us[rows], kind="stable")]
+        frauds = rows[rng.random(len(rows)) < cfg.breach_fraud_share]
+        legit.fraud[frauds] = MERCHANT_BREACH
+        legit.burst[frauds] = np.arange(next_burst, next_burst + len(frauds))
+        next_burst += len(frauds)
+        breaches.append((merchant, window_start, window_end, int(in_window.sum()), len(frauds)))
+    fraud_info["bursts"] = next_burst
+    return breaches
 
 
 class _FraudBursts:

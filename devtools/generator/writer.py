@@ -51,7 +51,12 @@ from devtools.generator.dirt import (
     uuid_text,
     write_jsonl_gz,
 )
-from devtools.generator.events import concat_events, simulate_fraud_events, simulate_legit_events
+from devtools.generator.events import (
+    concat_events,
+    simulate_fraud_events,
+    simulate_legit_events,
+    simulate_merchant_breaches,
+)
 from devtools.generator.records import (
     Originals,
     class_counts,
@@ -201,7 +206,8 @@ def generate_lake(config: GeneratorConfig) -> GenerationSummary:
 def _simulate_events(
     cfg: GeneratorConfig, world: World, start_us: int, end_us: int
 ) -> tuple[Originals, dict[str, Any], int]:
-    """Phase 1: the N valid events (legitimate and fraud), in event-time order; the fraud info; the fraud target."""
+    """Phase 1: the N valid events (legitimate and fraud), in event-time order; the fraud info; the fraud target
+    (of the card scenarios: merchant breaches relabel legitimate events on top of it)."""
     n_fraud_target = round(cfg.events * cfg.fraud_rate)
     legit = simulate_legit_events(cfg, world, cfg.events - n_fraud_target, start_us, end_us)
     fraud, fraud_info = simulate_fraud_events(cfg, world, legit, n_fraud_target, start_us=start_us, end_us=end_us)
@@ -209,6 +215,17 @@ def _simulate_events(
         legit = concat_events(
             [legit, simulate_legit_events(cfg, world, n_fraud_target - len(fraud.ts_us), start_us, end_us, stage=12)]
         )
+    breaches = simulate_merchant_breaches(cfg, world, legit, fraud, fraud_info, start_us=start_us, end_us=end_us)
+    fraud_info["breached_merchants"] = [
+        {
+            "merchant_id": world.merchant_ids[merchant],
+            "window_start_us": window_start,
+            "window_end_us": window_end,
+            "authorizations": authorizations,
+            "fraud_events": frauds,
+        }
+        for merchant, window_start, window_end, authorizations, frauds in breaches
+    ]
     return finalize_events(cfg, world, concat_events([legit, fraud])), fraud_info, n_fraud_target
 
 
@@ -453,6 +470,7 @@ def _event_counts(cfg: GeneratorConfig, world: World, orig: Originals, fraud_inf
         "fraud_events_by_scenario": {s: int((orig.fraud == i + 1).sum()) for i, s in enumerate(SCENARIOS)},
         "fraud_bursts": int(fraud_info["bursts"]),
         "compromised_merchants": len(fraud_info["compromised_merchants"]),
+        "breached_merchants": len(fraud_info["breached_merchants"]),
         "cards": cfg.cards,
         "cards_with_events": len(np.unique(orig.card)),
         "merchants": len(world.merchant_ids),
@@ -516,6 +534,7 @@ def _write_manifest(
         "counts": counts,
         "special_files": special,
         "compromised_merchants": fraud_info["compromised_merchants"],
+        "breached_merchants": fraud_info["breached_merchants"],
         "ground_truth": {
             "fraud_events": f"{GENERATOR_DIR}/{FRAUD_TRUTH_NAME}",
             "bad_lines": f"{GENERATOR_DIR}/{BAD_LINE_TRUTH_NAME}",
