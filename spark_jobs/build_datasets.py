@@ -10,7 +10,8 @@ Entry point for `spark-submit --master 'local[*]'` and EMR Serverless (same argu
 
 Writes Parquet to <lake-root>/gold/training/as_of=A/{train,validation}/ and
 <lake-root>/gold/inference/as_of=A/, then manifest.json in gold/training/as_of=A/ (written last: a
-dataset is complete when its manifest exists). Invalid chargebacks go to <lake-root>/silver/label_quarantine.
+dataset is complete when its manifest exists). Labels come from the chargeback table silver/chargebacks
+(silver_and_gold.py ingests the feed); reports before their event go to <lake-root>/silver/label_quarantine.
 See docs/datasets.md.
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -29,6 +29,7 @@ if __package__ in (None, ""):  # run as a script by spark-submit: make the repos
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from spark_jobs import lake
+from spark_jobs.feature_registry import LABEL_MATURITY
 from spark_jobs.job_options import add_lake_options, add_region_option, parse_day, parse_timestamp
 from spark_jobs.run_trace import add_run_options
 from spark_jobs.storage import spark_path
@@ -36,7 +37,8 @@ from spark_jobs.storage import spark_path
 MANIFEST_VERSION = 1
 BASELINE_OUTPUTS = ("metrics.json", "pr_curve.png")  # written by scripts/train_baseline.py
 ROWS_PER_FILE = 1_000_000
-_REPORTED_DAY = re.compile(r"(?:^|/)reported_dt=(\d{4})/(\d{2})/(\d{2})/")
+# D's default: the label maturity the merchant features' chargeback rates use (feature_registry.LABEL_MATURITY).
+DEFAULT_LABEL_DELAY_DAYS = LABEL_MATURITY // timedelta(days=1)
 
 
 class DatasetInputError(RuntimeError):
@@ -75,9 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--label-delay-days",
         type=int,
-        default=7,
+        default=DEFAULT_LABEL_DELAY_DAYS,
         help="D: the last D days before A are in neither set, their chargebacks not having had time to "
-        "arrive (default: 7)",
+        f"arrive (default: {DEFAULT_LABEL_DELAY_DAYS}, the label maturity of the merchant features)",
     )
     add_lake_options(parser)
     add_region_option(parser)
@@ -160,13 +162,12 @@ class Sources:
 
 @dataclass
 class Labels:
-    """The chargebacks of the window, classified against silver (persisted until the datasets are written)."""
+    """The chargeback table's records, classified against silver (persisted until the datasets are written)."""
 
-    parsed: Any
     classified: Any
     event_labels: Any
     counts: dict
-    listing: dict
+    source: dict  # the manifest's sources.chargebacks: the table and its pinned version
 
 
 def build_datasets(spark, storage, report, windows) -> dict:
@@ -203,8 +204,8 @@ def build_datasets(spark, storage, report, windows) -> dict:
         validation_rows=splits[VALIDATION]["rows"],
         validation_frauds=splits[VALIDATION]["frauds"],
         inference_rows=splits[INFERENCE]["rows"],
-        chargebacks_read=label_set.counts["records_read"],
-        labels_quarantined=label_set.counts["quarantined"],
+        chargebacks_read=label_set.counts["valid_records"],
+        labels_quarantined=label_set.counts["reported_before_event"],
         unknown_event_chargebacks=label_set.counts["unknown_event_ids"],
     )
     return manifest
@@ -243,26 +244,28 @@ def read_sources(spark, storage, windows) -> Sources:
 
 
 def read_labels(spark, storage, report, windows, silver_events) -> Labels:
-    """Phase 2: the chargebacks reported before A, validated against silver; the invalid ones go to the
-    label quarantine."""
+    """Phase 2: the chargeback table (pinned version; silver_and_gold.py ingests the feed into it), classified
+    against silver: reports before A label their events; reports before their event go to the label quarantine
+    (once: keyed by the record's feed line); reports for events not in silver before A are counted."""
     from pyspark import StorageLevel
+    from pyspark.sql import functions as F
 
     from spark_jobs import labels
-    from spark_jobs.delta_tables import ensure_table, insert_new_rows, stats_columns
+    from spark_jobs.delta_tables import ensure_table, insert_new_rows, stats_columns, table_exists, table_version
 
-    prefix_uri = lake.labels_uri(storage)
-    label_files, listing = select_label_files(storage, prefix_uri, windows)
-    if label_files:
-        binary = spark.read.format("binaryFile").load([spark_path(uri) for uri in label_files])
-        parsed = labels.parse_chargeback_files(binary)
-    else:
-        parsed = spark.createDataFrame([], labels.PARSED_SCHEMA)
-    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
-    classified = labels.classify_chargebacks(parsed, silver_events, as_of_us=windows.as_of_us).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
+    chargebacks_path = lake.table_path(storage, lake.CHARGEBACKS_TABLE)
+    if not table_exists(spark, chargebacks_path):
+        raise DatasetInputError(
+            f"no chargeback table at {chargebacks_path}: run spark_jobs/silver_and_gold.py (it ingests the "
+            "chargeback feed) first"
+        )
+    version = table_version(spark, chargebacks_path)
+    table = spark.read.format("delta").option("versionAsOf", version).load(chargebacks_path)
+    classified = labels.classify_chargebacks(
+        labels.table_records(table), silver_events, as_of_us=windows.as_of_us
+    ).persist(StorageLevel.MEMORY_AND_DISK)
     event_labels = labels.event_labels(classified).persist(StorageLevel.MEMORY_AND_DISK)
-    label_counts = count_labels(parsed, classified, event_labels, listing)
+    outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
     quarantine_path = lake.table_path(storage, lake.LABEL_QUARANTINE_TABLE)
     ensure_table(
         spark,
@@ -270,14 +273,23 @@ def read_labels(spark, storage, report, windows, silver_events) -> Labels:
         labels.LABEL_QUARANTINE_SCHEMA,
         properties=stats_columns(*labels.LABEL_QUARANTINE_STATS_COLUMNS),
     )
-    if label_counts["quarantined"]:
+    if outcomes.get(labels.REPORTED_BEFORE_EVENT, 0):
         insert_new_rows(
             spark,
             quarantine_path,
-            labels.label_quarantine_rows(parsed, classified, run_id=report.run_id),
+            labels.reported_before_event_rows(classified, run_id=report.run_id),
             match_condition="t.source_file = s.source_file AND t.line_number <=> s.line_number",
         )
-    return Labels(parsed, classified, event_labels, label_counts, listing)
+    quarantine = spark.read.format("delta").load(quarantine_path).groupBy("reason").count()
+    in_quarantine = {row.reason: row["count"] for row in quarantine.collect()}
+    label_counts = count_labels(outcomes, event_labels.count(), in_quarantine)
+    source = {
+        "table": lake.CHARGEBACKS_TABLE,
+        "delta_version": version,
+        "rows": sum(outcomes.values()),
+        "rows_reported_before_as_of": int(table.where(F.col("reported_at_us") < windows.as_of_us).count()),
+    }
+    return Labels(classified, event_labels, label_counts, source)
 
 
 def write_datasets(storage, windows, outputs: dict[str, str], gold_rows, label_set: Labels) -> dict[str, int]:
@@ -297,7 +309,7 @@ def write_datasets(storage, windows, outputs: dict[str, str], gold_rows, label_s
     snapshot = datasets.inference_snapshot(gold_rows, as_of_us=windows.as_of_us).persist(StorageLevel.MEMORY_AND_DISK)
     expected[INFERENCE] = snapshot.count()
     write_parquet(snapshot, storage, outputs[INFERENCE], expected[INFERENCE])
-    for frame in (label_set.parsed, label_set.classified, label_set.event_labels, labelled, snapshot):
+    for frame in (label_set.classified, label_set.event_labels, labelled, snapshot):
         frame.unpersist()
     return expected
 
@@ -368,7 +380,7 @@ def manifest_document(windows, outputs, sources: Sources, label_set: Labels, dig
                 "first_date": sources.first_day.isoformat(),
                 "last_date_before_as_of": sources.last_day.isoformat(),
             },
-            "chargebacks": {"feed": lake.LABELS_PREFIX, **label_set.listing},
+            "chargebacks": label_set.source,
         },
         "labels": label_set.counts,
         "content_hash": content_hash,
@@ -399,83 +411,22 @@ def check_history(windows, first_day: date | None, last_day: date | None) -> Non
         )
 
 
-def select_label_files(storage, prefix_uri: str, windows) -> tuple[list[str], dict]:
-    """The chargeback files to read: report-day folders from the day before the training window to the
-    day before A (a valid report is never earlier than its event; one day of slack for reports filed
-    under the previous day), plus files outside report-day folders. Folders at or after A are not read."""
-    from spark_jobs.bronze_ledger import is_ignored_name
-
-    first_folder = windows.train_start - timedelta(days=1)
-    selected: list[str] = []
-    listing = {
-        "read_from_reported_dt": first_folder.isoformat(),
-        "read_until_reported_dt_exclusive": windows.as_of.isoformat(),
-        "files_listed": 0,
-        "files_read": 0,
-        "files_outside_day_folders": 0,
-        "files_skipped_before_window": 0,
-        "files_skipped_at_or_after_as_of": 0,
-        "ignored_files": 0,
-    }
-    for stored in storage.list_files(prefix_uri):
-        listing["files_listed"] += 1
-        if is_ignored_name(stored.uri, prefix_uri):
-            listing["ignored_files"] += 1
-            continue
-        match = _REPORTED_DAY.search(stored.uri[len(prefix_uri) :])
-        if match is None:
-            listing["files_outside_day_folders"] += 1
-        else:
-            try:
-                day = date(*(int(part) for part in match.groups()))
-            except ValueError:  # e.g. reported_dt=2026/02/30: not a day folder
-                day = None
-                listing["files_outside_day_folders"] += 1
-            if day is not None and day >= windows.as_of:
-                listing["files_skipped_at_or_after_as_of"] += 1
-                continue
-            if day is not None and day < first_folder:
-                listing["files_skipped_before_window"] += 1
-                continue
-        selected.append(stored.uri)
-    listing["files_read"] = len(selected)
-    return selected, listing
-
-
-def count_labels(parsed, classified, event_labels, listing: dict) -> dict:
-    """The manifest's label section, from three small aggregations."""
-    from pyspark.sql import functions as F
-
+def count_labels(outcomes: dict[str, int], events_charged_back: int, in_quarantine: dict[str, int]) -> dict:
+    """The manifest's label section: what became of the chargeback table's records at A, and the label
+    quarantine table's rows by reason after this run (the feed's invalid lines, quarantined when
+    silver_and_gold.py ingested them, and reports before their event, quarantined by datasets runs)."""
     from spark_jobs import labels
 
-    kinds = parsed.groupBy("kind", "reason").agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.sum("file_records_read").alias("records_read"),
-        F.sum("file_blank_lines").alias("blank_lines"),
-    )
-    records_read = blank_lines = 0
-    quarantined_by_reason = dict.fromkeys(labels.LABEL_QUARANTINE_REASONS, 0)
-    for row in kinds.collect():
-        if row.kind == labels.KIND_FILE:
-            records_read += int(row.records_read or 0)
-            blank_lines += int(row.blank_lines or 0)
-            if row.reason:
-                quarantined_by_reason[row.reason] += row.rows
-        elif row.kind == labels.KIND_REJECTED:
-            quarantined_by_reason[row.reason] += row.rows
-    outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
-    quarantined_by_reason[labels.REPORTED_BEFORE_EVENT] += outcomes.get(labels.REPORTED_BEFORE_EVENT, 0)
-    charged_back = event_labels.count()
+    quarantined_by_reason = dict.fromkeys(labels.LABEL_QUARANTINE_REASONS, 0) | in_quarantine
     used = outcomes.get(labels.LABEL, 0)
     return {
-        "records_read": records_read,
-        "blank_lines": blank_lines,
         "valid_records": sum(outcomes.values()),
         "chargebacks_used": used,
-        "events_charged_back": charged_back,
-        "repeated_reports": used - charged_back,
+        "events_charged_back": events_charged_back,
+        "repeated_reports": used - events_charged_back,
         "unknown_event_ids": outcomes.get(labels.UNKNOWN_EVENT, 0),
         "reported_at_or_after_as_of": outcomes.get(labels.AFTER_AS_OF, 0),
+        "reported_before_event": outcomes.get(labels.REPORTED_BEFORE_EVENT, 0),
         "quarantined": sum(quarantined_by_reason.values()),
         "quarantined_by_reason": quarantined_by_reason,
         "quarantine_table": lake.LABEL_QUARANTINE_TABLE,

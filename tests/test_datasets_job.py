@@ -111,7 +111,8 @@ def _add_boundary_events_and_chargebacks(lake: Path) -> None:
     _write_gz(lake / FEED_FILE, "\n".join(feed) + "\n")
     (lake / LABELS / "reported_dt=2026/01/20" / "broken.jsonl.gz").write_bytes(b"\x1f\x8b\x08garbage")
     _write_gz(lake / LABELS / "reported_dt=2026/01/20" / ".tmp-in-flight.jsonl.gz", "not json\n")
-    # At the as-of date: never read, so neither this garbage nor this label may show up anywhere.
+    # At the as-of date: ingested into the chargeback table (its garbage line quarantined), but its label (reported
+    # at exactly A) is never used.
     _write_gz(lake / UNREAD_FILE, '{"event_id": "bnd-gap-first", "reported_at": 1769817600}\n{broken\n')
 
 
@@ -265,16 +266,16 @@ def test_label_quarantine_and_label_counts(spark, lake):
     ]
     assert all(row.reported_date == date(2026, 1, 30) for row in extra)
     assert [row.reason for row in quarantine if row.source_file.endswith("broken.jsonl.gz")] == ["unreadable_file"]
-    assert not [row for row in quarantine if "2026/01/31" in row.source_file or ".tmp-" in row.source_file]
-    # the generator's invalid records in the report-day folders read (2026-01-02 .. 2026-01-30) are there too
+    # the feed is ingested whole: the garbage line in the folder of day A is quarantined by the ingestion
+    assert [(row.line_number, row.reason) for row in quarantine if row.source_file.endswith(UNREAD_FILE)] == [
+        (2, "malformed_json")
+    ]
+    assert not [row for row in quarantine if ".tmp-" in row.source_file]
+    # every invalid record the generator wrote is there with its reason (reported_before_event: all of them
+    # are reports before A of events before A)
     root = f"file://{lake.resolve()}/"
     found = {(row.source_file.removeprefix(root), row.line_number): row.reason for row in quarantine}
-    generated = [
-        row
-        for row in load_truth(lake, "label_records")
-        if row["class"] == "invalid"
-        and "2026/01/02" <= re.search(r"reported_dt=([\d/]{10})", row["file"])[1] < "2026/01/31"
-    ]
+    generated = [row for row in load_truth(lake, "label_records") if row["class"] == "invalid"]
     assert generated and {found[(row["file"], row["line"])] for row in generated} == {
         row["reason"] for row in generated
     }
@@ -285,11 +286,58 @@ def test_label_quarantine_and_label_counts(spark, lake):
     assert labels["quarantined_by_reason"] == {
         reason: by_reason.get(reason, 0) for reason in labels["quarantined_by_reason"]
     }
-    assert labels["reported_at_or_after_as_of"] == 1  # the misfiled report at exactly A
+    # the table's valid records reported at or after A (the misfiled one at exactly A, the one in day A's folder
+    # and the generator's late reports), counted from the feed files by the contract in pure Python
+    feed = feed_records(lake)
+    assert labels["reported_at_or_after_as_of"] == sum(reported >= A for _event_id, reported in feed.values()) > 2
+    assert (
+        labels["valid_records"] == len(feed) and labels["reported_before_event"] == by_reason["reported_before_event"]
+    )
     assert labels["unknown_event_ids"] >= 1 and labels["repeated_reports"] >= 1
-    listing = read_manifest(lake)["sources"]["chargebacks"]
-    assert listing["files_skipped_at_or_after_as_of"] >= 1 and listing["ignored_files"] == 1
-    assert listing["read_from_reported_dt"] == "2026-01-02"
+    source = read_manifest(lake)["sources"]["chargebacks"]
+    assert source["table"] == "silver/chargebacks" and source["delta_version"] >= 0
+    assert source["rows"] == len(feed) and source["rows_reported_before_as_of"] == sum(
+        reported < A for _event_id, reported in feed.values()
+    )
+    table = spark.read.format("delta").load(str(lake / "silver/chargebacks"))
+    assert table.where("source_file LIKE '%.tmp-%'").count() == 0
+
+
+def feed_records(lake: Path) -> dict[tuple[str, int], tuple[str, int]]:
+    """Every valid record of the feed files, by the contract in pure Python (labels.parse_chargeback_file, the
+    path the datasets job read before the chargeback table existed): {(file, line): (event_id, reported_at_us)}."""
+    from spark_jobs.bronze_ledger import is_ignored_name
+    from spark_jobs.labels import parse_chargeback_file
+
+    records = {}
+    prefix = lake / LABELS
+    for path in sorted(prefix.rglob("*")):
+        if path.is_file() and not is_ignored_name(str(path), str(prefix)):
+            for line_number, event_id, reported_at_us, _raw in parse_chargeback_file(path.read_bytes()).accepted:
+                records[(str(path.relative_to(lake)), line_number)] = (event_id, reported_at_us)
+    return records
+
+
+def test_labels_from_the_chargeback_table_equal_the_labels_of_the_feed_read_directly(spark, lake, splits):
+    """The old path: the feed's valid records in the report-day folders from the day before the training window
+    to the day before A, reported before A and not before their silver event, label their events."""
+    events = {
+        row.event_id: row.ts_us
+        for row in spark.read.format("delta").load(str(lake / "silver/card_transactions")).collect()
+        if row.ts_us < A
+    }
+    old_labels = {
+        event_id
+        for (file, _line), (event_id, reported) in feed_records(lake).items()
+        if "2026/01/02" <= re.search(r"reported_dt=([\d/]{10})", file)[1] < "2026/01/31"
+        and reported < A
+        and event_id in events
+        and reported >= events[event_id]
+    }
+    for name in ("train", "validation"):
+        rows = splits[name]
+        assert {row["event_id"] for row in rows if row["label"]} == {row["event_id"] for row in rows} & old_labels
+    assert old_labels
 
 
 def test_content_hash_recomputed_independently_from_the_parquet_files(lake):
@@ -358,9 +406,13 @@ def test_a_scheduled_run_on_too_little_history_is_skipped_with_a_metric(lake, ca
     assert not (lake / "gold/training/as_of=2026-01-20").exists()
 
 
-def test_a_lake_whose_chargebacks_all_arrive_after_as_of_has_all_zero_labels(lake, tmp_path):
-    """Same silver and gold; every fraud reported on or after A: in folders at A (never read) or
-    misfiled in an earlier folder (read, then ignored)."""
+def test_a_lake_whose_chargebacks_all_arrive_after_as_of_has_all_zero_labels(spark, lake, tmp_path):
+    """Same silver and gold; every fraud reported on or after A: in folders at A or misfiled in an earlier
+    folder, all ingested into the chargeback table and none used."""
+    from spark_jobs.chargebacks import ingest_chargebacks
+    from spark_jobs.run_report import RunReport
+    from spark_jobs.storage import open_lake
+
     copy = tmp_path / "late_lake"
     for table in ("silver/card_transactions", "gold/card_features"):
         shutil.copytree(lake / table, copy / table)
@@ -370,11 +422,19 @@ def test_a_lake_whose_chargebacks_all_arrive_after_as_of_has_all_zero_labels(lak
     ]
     _write_gz(copy / LABELS / "reported_dt=2026/01/31/cb.jsonl.gz", "\n".join(reports) + "\n")
     _write_gz(copy / LABELS / "reported_dt=2026/01/25/misfiled.jsonl.gz", "\n".join(reports[:25]) + "\n")
+    assert (
+        build_datasets.main(["--as-of", AS_OF.isoformat(), "--lake-root", str(copy)]) == exit_codes.PRECONDITION_FAILED
+    )
+    storage = open_lake(str(copy))
+    report = RunReport(storage=storage, job="silver_and_gold", mode="stream")
+    ingest_chargebacks(spark, storage, report, ingested_at=report.started_at)
+    assert report.counts["chargebacks_ingested"] == len(reports) + 25
     assert run_job(copy) == 0
     manifest = json.loads((copy / f"gold/training/as_of={AS_OF}/manifest.json").read_text())
     assert manifest["splits"]["train"]["rows"] > 0 and manifest["splits"]["validation"]["rows"] > 0
     assert manifest["splits"]["train"]["frauds"] == manifest["splits"]["validation"]["frauds"] == 0
-    assert manifest["labels"]["reported_at_or_after_as_of"] == 25 and manifest["labels"]["chargebacks_used"] == 0
+    assert manifest["labels"]["reported_at_or_after_as_of"] == len(reports) + 25
+    assert manifest["labels"]["chargebacks_used"] == 0
     for name in ("train", "validation"):
         assert {row["label"] for row in read_split(copy, manifest["splits"][name]["path"])} == {0}
 

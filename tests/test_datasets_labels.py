@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from devtools.generator import GeneratorConfig, generate_lake, load_truth
 from spark_jobs.labels import (
     BAD_TYPE,
+    CARD_NUMBER_IN_FIELD,
+    FIELD_TOO_LONG,
     LABEL_QUARANTINE_REASONS,
     MALFORMED_JSON,
     MISSING_FIELD,
@@ -79,6 +81,41 @@ def test_each_invalid_record_is_quarantined_with_its_reason(text, reason, detail
     assert detail in found_detail
 
 
+PAN = "4111111111111111"
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        ({"event_id": PAN, "reported_at": 1767225600}, "event_id"),
+        ({"event_id": f"cb {PAN[:4]}-{PAN[4:8]}-{PAN[8:12]}-{PAN[12:]}", "reported_at": 1767225600}, "event_id"),
+        ({"event_id": "e1", "reported_at": 1767225600, "note": f"pan {PAN}"}, "note"),
+        ({"event_id": "e1", "reported_at": 1767225600, "extra": {"deep": [PAN]}}, "extra"),
+        ({"event_id": "e1", "reported_at": 1767225600, PAN: True}, "************1111"),
+    ],
+)
+def test_a_card_number_anywhere_is_card_number_in_field_with_the_line_masked(record, field):
+    result = parse_text(json.dumps(record) + "\n")
+    [(line_number, raw, reason, detail)] = result.rejected
+    assert (line_number, reason) == (1, CARD_NUMBER_IN_FIELD) and result.accepted == []
+    assert detail.startswith(f"field={field} ")
+    for text in (raw, detail):
+        assert PAN not in text.replace(" ", "").replace("-", "") and "1111" in text
+
+
+def test_an_event_id_over_128_characters_is_field_too_long_before_any_card_number_check():
+    result = parse_text(
+        json.dumps({"event_id": "e" * 128, "reported_at": 1767225600})
+        + "\n"
+        + json.dumps({"event_id": PAN + "e" * 120, "reported_at": 1767225600})
+        + "\n"
+    )
+    assert [row[1] for row in result.accepted] == ["e" * 128]
+    [(line_number, raw, reason, detail)] = result.rejected
+    assert (line_number, reason, detail) == (2, FIELD_TOO_LONG, "field=event_id length=136 max=128")
+    assert PAN not in raw
+
+
 def test_range_bounds_are_inclusive_at_2000_and_exclusive_at_2100():
     result = parse_text(
         '{"event_id": "a", "reported_at": 946684800}\n{"event_id": "b", "reported_at": 4102444799.999999}\n'
@@ -128,7 +165,7 @@ def test_quarantine_reasons_are_the_bronze_ones_plus_reported_before_event():
     from spark_jobs.bronze_contract import QUARANTINE_REASONS
 
     assert set(LABEL_QUARANTINE_REASONS) - {REPORTED_BEFORE_EVENT} <= set(QUARANTINE_REASONS)
-    assert UNREADABLE_FILE in LABEL_QUARANTINE_REASONS
+    assert {UNREADABLE_FILE, CARD_NUMBER_IN_FIELD, FIELD_TOO_LONG} <= set(LABEL_QUARANTINE_REASONS)
 
 
 def test_every_line_of_a_generated_feed_has_its_intended_outcome(tmp_path: Path):
