@@ -71,9 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--full-scan",
         action="store_true",
-        help="list every file under bronze/streaming/card_authorization/, including files outside "
-        "ingest_dt= folders and older than the lookback (slow on a large lake; for backfills); also resets a "
-        "high-water mark found in the future (docs/runbook.md)",
+        help="list every file under bronze/streaming/card_authorization/ (and the chargeback feed), including "
+        "files outside ingest_dt= (reported_dt=) folders and older than the lookback (slow on a large lake; for "
+        "backfills); also resets a high-water mark found in the future (docs/runbook.md)",
     )
     parser.add_argument(
         "--now",
@@ -368,10 +368,12 @@ def run_gold(spark, storage, report, options: GoldOptions) -> None:
 
 def maintained_tables(storage) -> dict:
     """Every Delta table of the lake for the daily maintenance, with its declared statistics columns: silver and
-    gold Z-ordered by card_id, the logs (duplicates, quarantine, replays, label quarantine) only VACUUMed."""
+    gold Z-ordered by card_id, the logs (duplicates, quarantine, replays, label quarantine) and the chargeback
+    table only VACUUMed."""
     from spark_jobs import gold, labels, silver
     from spark_jobs.delta_tables import stats_columns
     from spark_jobs.lake import (
+        CHARGEBACKS_TABLE,
         DUPLICATES_TABLE,
         GOLD_TABLE,
         LABEL_QUARANTINE_TABLE,
@@ -394,6 +396,7 @@ def maintained_tables(storage) -> dict:
         "quarantine": log_table(QUARANTINE_TABLE, silver.QUARANTINE_STATS_COLUMNS),
         "quarantine_replays": log_table(QUARANTINE_REPLAYS_TABLE, silver.QUARANTINE_REPLAYS_STATS_COLUMNS),
         "label_quarantine": log_table(LABEL_QUARANTINE_TABLE, labels.LABEL_QUARANTINE_STATS_COLUMNS),
+        "chargebacks": log_table(CHARGEBACKS_TABLE, labels.CHARGEBACKS_STATS_COLUMNS),
     }
 
 
