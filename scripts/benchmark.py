@@ -119,6 +119,22 @@ def parse_options(argv: list[str] | None = None) -> BenchmarkOptions:
         action="store_true",
         help="write results.json only (no README.md, no PNG): for smoke tests",
     )
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="only compare the --mode full build at --events with the same build by another checkout at this path "
+        "(e.g. `git worktree add /tmp/v1tree 55ad47c`, the last v1 commit), alternating, --repeat runs each; "
+        "writes <output-dir>/full_build_vs_baseline.json (devtools/benchmark/compare.py)",
+    )
+    parser.add_argument("--baseline-label", default="v1", help="name of the --baseline-tree side (default v1)")
+    parser.add_argument("--label", default="v2", help="name of this checkout's side (default v2)")
+    parser.add_argument(
+        "--baseline-limit",
+        type=float,
+        default=1.3,
+        help="largest accepted ratio of this checkout's full build to the baseline's (default 1.3)",
+    )
     args = parser.parse_args(argv)
     values = vars(args)
     values["skip"] = frozenset(item.strip() for item in args.skip.split(",") if item.strip())

@@ -641,7 +641,7 @@ def test_reference_reads_the_chargeback_feed_as_the_contract_does(tmp_path):
     connection.execute(benchmark_reference.LUHN_MACRO)
     for macro in benchmark_reference.CARD_NUMBER_MACROS:
         connection.execute(macro)
-    benchmark_reference.merchant_reference.build_chargebacks(connection, tmp_path, threads=2)
+    benchmark_reference.merchant_reference.build_chargebacks(connection, tmp_path, 2, benchmark_reference.feed_lines)
     got = {
         (file.rsplit("/", 1)[1], line): (event_id, reported)
         for file, line, event_id, reported in connection.execute("SELECT * FROM chargebacks").fetchall()

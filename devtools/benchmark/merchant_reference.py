@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -126,28 +127,18 @@ def judge_chargeback_line(text: str | None) -> tuple[str, int, list[str]] | None
     return event_id, reported_at_us, list(_strings(record))
 
 
-def chargeback_candidates(lake_root: Path, threads: int):
+def chargeback_candidates(lake_root: Path, threads: int, read_lines: Callable[[str, Path], list[str | None]]):
     """An Arrow table of the feed's lines that pass every rule but the card-number check: source_file,
-    line_number, event_id, reported_at_us, strings (the keys and string values to check)."""
+    line_number, event_id, reported_at_us, strings (the keys and string values to check). `read_lines` frames
+    a file into its physical lines (None for a line that is not UTF-8 or over the line cap)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import pyarrow as pa
 
-    from devtools.benchmark.reference import FramedBronzeFile, _file_bytes, _physical_lines
-
     def one_file(item: tuple[str, Path]) -> list[tuple]:
         uri, path = item
-        data = _file_bytes(FramedBronzeFile(0, uri), path)
-        if not data:
-            return []
-        lines, _, sizes = _physical_lines(data)
-        from devtools.benchmark import reference
-
         rows = []
-        for number, text in enumerate(lines.to_pylist(), 1):
-            size = sizes[number - 1] if sizes is not None else len(text.encode("utf-8"))
-            if size > reference.MAX_LINE_BYTES:
-                continue
+        for number, text in enumerate(read_lines(uri, path), 1):
             judged = judge_chargeback_line(text)
             if judged is not None:
                 rows.append((uri, number, *judged))
@@ -168,9 +159,12 @@ def chargeback_candidates(lake_root: Path, threads: int):
     )
 
 
-def build_chargebacks(connection, lake_root: Path, threads: int) -> None:
-    """The `chargebacks` table: the feed's valid records (source_file, line_number, event_id, reported_at_us)."""
-    candidates = chargeback_candidates(lake_root, threads)  # noqa: F841 - DuckDB scans it by name
+def build_chargebacks(
+    connection, lake_root: Path, threads: int, read_lines: Callable[[str, Path], list[str | None]]
+) -> None:
+    """The `chargebacks` table: the feed's valid records (source_file, line_number, event_id, reported_at_us).
+    Needs the `holds_card_number` macro."""
+    candidates = chargeback_candidates(lake_root, threads, read_lines)  # noqa: F841 - DuckDB scans it by name
     connection.execute(
         """
         CREATE TABLE chargebacks AS

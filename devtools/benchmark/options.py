@@ -48,6 +48,10 @@ class BenchmarkOptions:
     serving_requests: int = 2000
     serving_only: bool = False
     no_docs: bool = False
+    baseline_tree: Path | None = None  # compare.py: the other checkout whose full build this one is timed against
+    baseline_label: str = "v1"
+    label: str = "v2"
+    baseline_limit: float = 1.3
     command: str = "scripts/benchmark.py"  # recorded in results.json
 
     def __post_init__(self) -> None:
@@ -62,6 +66,12 @@ class BenchmarkOptions:
             raise ValueError("--stream-late-share must be within [0, 1]")
         if self.stream_late_hours < 2:
             raise ValueError("--stream-late-hours must be >= 2 (late events arrive at least 2 h after their ts)")
+        if self.baseline_tree is not None and not (Path(self.baseline_tree) / "spark_jobs").is_dir():
+            raise ValueError(
+                f"--baseline-tree {self.baseline_tree}: not a checkout of this repository (no spark_jobs/)"
+            )
+        if self.baseline_label == self.label:
+            raise ValueError("--baseline-label and --label must differ")
         if any(size < 1 for size in self.sizes):
             raise ValueError("sizes must be positive")
         # frozen: the derived values are set once, here

@@ -113,9 +113,13 @@ def run_process(
     return run
 
 
-def spark_submit(settings: SparkRunSettings, script: str, arguments: list[str]) -> ProcessRun:
+def spark_submit(
+    settings: SparkRunSettings, script: str, arguments: list[str], *, tree: Path | None = None
+) -> ProcessRun:
     """One Spark job of the repository through the shared local spark-submit (devtools/spark_submit.py), with an
-    event log of its own when the settings ask for one."""
+    event log of its own when the settings ask for one. `tree`: run the job's code of another checkout (e.g. a git
+    worktree of an older commit) instead: its script, its packages first on PYTHONPATH (driver and Python
+    workers), this repository's Spark conf and interpreter."""
     conf = list(settings.conf)
     event_log = None
     if settings.event_logs is not None:
@@ -123,8 +127,12 @@ def spark_submit(settings: SparkRunSettings, script: str, arguments: list[str]) 
         event_log.mkdir(parents=True)
         conf += ["spark.eventLog.enabled=true", f"spark.eventLog.dir={event_log}"]
     try:
-        command = spark_submit_command(script, arguments, master=settings.master, conf=conf)
+        command = spark_submit_command(
+            script if tree is None else tree.resolve() / script, arguments, master=settings.master, conf=conf
+        )
         environment = spark_submit_environment()
+        if tree is not None:  # only the other checkout is importable: never a module of this one
+            environment["PYTHONPATH"] = str(tree.resolve())
     except SparkSetupMissing as error:
         raise SystemExit(str(error)) from None
     run = run_process(command, env=environment, sample_seconds=settings.sample_seconds)

@@ -233,6 +233,21 @@ def _physical_lines(data: bytes):
     return lines, None, None
 
 
+def feed_lines(uri: str, path: Path) -> list[str | None]:
+    """A feed file's physical lines by bronze's framing: text, or None for a line that is not UTF-8 or is over
+    MAX_LINE_BYTES; no lines for a file quarantined whole."""
+    data = _file_bytes(FramedBronzeFile(0, uri), path)
+    if not data:
+        return []
+    lines, _, sizes = _physical_lines(data)
+    texts = lines.to_pylist()
+    for index, text in enumerate(texts):
+        size = sizes[index] if sizes is not None else len(text.encode("utf-8"))
+        if size > MAX_LINE_BYTES:
+            texts[index] = None
+    return texts
+
+
 def _set_aside_too_long_lines(framed: FramedBronzeFile, lines, bad_utf8, sizes):
     """Lines over MAX_LINE_BYTES become blank for the validation and are listed in `framed.too_long`."""
     import pyarrow as pa
@@ -691,7 +706,7 @@ def build(
     with report.timed("features"):
         connection.execute(f"CREATE TABLE gold AS {GOLD_SQL}")
     with report.timed("chargebacks"):
-        merchant_reference.build_chargebacks(connection, lake_root, threads)
+        merchant_reference.build_chargebacks(connection, lake_root, threads, feed_lines)
     with report.timed("merchant_features"):
         last_day = now_us // DAY_US  # the UTC day of the run's now
         connection.execute(

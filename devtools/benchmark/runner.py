@@ -24,6 +24,10 @@ psutil, the JVM and the Python workers included):
 Writes `<output-dir>/results.json` (with the `targets` list), `<output-dir>/README.md` (the tables between
 its results markers; text outside them is kept) and `<output-dir>/scaling.png`, and prints a summary.
 Every figure is the median of --repeat runs.
+
+`--baseline-tree PATH` measures only the cost of a change to the jobs: the full build at --events by this checkout
+and by the one at PATH (e.g. a git worktree of the last feature set v1 commit), alternating, into
+`<output-dir>/full_build_vs_baseline.json` (devtools/benchmark/compare.py).
 """
 
 from __future__ import annotations
@@ -67,6 +71,10 @@ def run_benchmark(options: BenchmarkOptions) -> int:
     options.output_dir.mkdir(parents=True, exist_ok=True)
     if options.serving_only:
         return serving_only(options)
+    if options.baseline_tree is not None:
+        from devtools.benchmark.compare import run_comparison
+
+        return run_comparison(options)
     started = time.perf_counter()
     results: dict[str, Any] = {
         "schema_version": RESULTS_SCHEMA_VERSION,
