@@ -28,13 +28,18 @@ it and check that both give the same gold:
 4. **Deduplicate** valid records by event_id, first seen wins by (file URI, line number); a later equal
    payload is a duplicate, a different one `conflicting_duplicate`.
 5. **Features** with DuckDB window functions over RANGE frames on `ts_us` (both ends inclusive, peers
-   included), the definitions of `spark_jobs/feature_registry.py` written out again here.
+   included; `1 PRECEDING` ends the strictly earlier frames), the definitions of
+   `spark_jobs/feature_registry.py` and V2_DESIGN written out again here: every CARD_FEATURES column.
+6. **The chargeback feed and the merchant snapshot** (`merchant_reference.py`): the feed's valid records read
+   independently, the snapshot per (merchant, UTC day) in SQL.
 
-Outputs (Parquet, zstd) under `--output-dir`: silver, duplicates, quarantine, gold, plus `report.json`
-(timings per phase, counts). No raw card number is written (only `card_last4` and `card_token`).
+Outputs (Parquet, zstd) under `--output-dir`: silver, duplicates, quarantine, gold, chargebacks,
+merchant_features, plus `report.json` (timings per phase, counts). No raw card number is written (only
+`card_last4` and `card_token`).
 
 `verify` compares a reference output with Spark's tables: gold row for row (integers and decimals exactly,
-doubles to a relative 1e-12), silver counts and quarantine (file, line, reason) exactly.
+doubles to a relative 1e-12, the z-score 1e-9), silver, duplicates and quarantine (file, line, reason)
+exactly, silver/chargebacks' valid records, gold/merchant_features row for row and per silver event.
 
     python scripts/benchmark_reference.py build --lake-root LAKE --output-dir OUT
     python scripts/benchmark_reference.py verify --lake-root LAKE --output-dir OUT
