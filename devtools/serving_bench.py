@@ -6,8 +6,9 @@ On a scratch lake's local SQLite state, for cards with 1, 100 and 1,000 events i
 - `compute_with_state_read`: the card's window read from the SQLite state, then the computation — the
   figure of the `serving_compute_p99_ms` target (100-event card, ≤ 2 ms);
 - `full_request`: `FeatureServer.serve(raw body)`: judge the body by the bronze contract, read the window,
-  compute, write the authorization back (each request a new event; cards are rotated so a window grows by
-  at most requests / cards events);
+  compute, write the authorization back, and read the merchant's snapshot record from the local online store's
+  merchant group (one found record: `register_merchant_group`) (each request a new event; cards are rotated so
+  a window grows by at most requests / cards events);
 - `http`: `feature_store/serve_features.py http` (uvicorn on 127.0.0.1, its own process) answering a bounded
   number of sequential `POST /v1/features` from one keep-alive client; p50/p99 as the client sees them and
   requests/s; the service is stopped afterwards — the `serving_http_p99_ms` target (≤ 10 ms, 100-event cards).
@@ -62,6 +63,28 @@ def body(event_id: str, card_id: str, ts_us: int, amount: str = "42.50") -> str:
         f'{{"event_id": {json.dumps(event_id)}, "card_id": {json.dumps(card_id)}, "ts": {ts}, '
         f'"merchant_id": "mer_bench_1", "amount": {amount}, "currency": "USD", "country": "US", "pos_mode": "chip"}}'
     )
+
+
+def register_merchant_group(lake: Path) -> None:
+    """The scratch lake's local online store (`feature_store/online.db`) with the feature groups and one
+    merchant snapshot record of the authorizations' merchant (T0's day), so that every full request includes the
+    merchant lookup a served authorization makes."""
+    from feature_store.backends.local import LocalFeatureStoreRuntime, LocalStore
+    from feature_store.definitions import group_specs
+    from feature_store.merchant_lookup import day_start_us, utc_day
+    from feature_store.records import to_record
+    from spark_jobs.feature_registry import MERCHANT, MERCHANT_FEATURE_NAMES
+
+    store = LocalStore(lake / "feature_store" / "online.db")
+    try:
+        for spec in group_specs():
+            store.create_group(spec)
+        row = {"merchant_id": "mer_bench_1", "snapshot_start_us": day_start_us(utc_day(T0_US))}
+        row.update(dict(zip(MERCHANT_FEATURE_NAMES, (120, 800, 3300, 0.01, 0.012, 0.011), strict=True)))
+        entry = {"FeatureGroupName": group_specs()[1].name, "Record": to_record(row, MERCHANT)}
+        LocalFeatureStoreRuntime(store).batch_write_record(Entries=[{**entry, "TargetStores": ["OnlineStore"]}])
+    finally:
+        store.close()
 
 
 def stored_events(card_id: str, count: int) -> list:
@@ -201,6 +224,7 @@ def measure_serving(work_dir: Path, *, requests: int = 2000, http_requests: int 
     if lake.exists():
         shutil.rmtree(lake)
     (lake / "feature_store").mkdir(parents=True)
+    register_merchant_group(lake)
     state = SqliteOnlineState(local_state_path(lake))
     server = FeatureServer.local(str(lake), allow_dev_key=True)  # a scratch lake: the public key
     results: dict = {"window_sizes": list(WINDOW_SIZES), "compute": {}, "compute_with_state_read": {}}

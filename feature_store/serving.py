@@ -11,8 +11,11 @@ The Python API a scoring service embeds; the HTTP service, the replay CLI and th
    read, so of two concurrent authorizations of a card at least the later-read one sees the other, and
    neither write is lost (no read-modify-write). The same event_id again with the same payload writes
    nothing and is answered from the state (`replayed`); a different payload is `conflicting_duplicate`;
-3. the card's events in [ts − longest window, ts] are read and the features computed
-   (`request_features.compute_features`, gold's exact rules; peers at the same ts count).
+3. the card's events in [ts − longest window, ts] are read and the card and event features computed
+   (`request_features.compute_features`, gold's exact rules; peers at the same ts count);
+4. the merchant features come from the merchant group's online record of the event's merchant
+   (`merchant_lookup.py`: the snapshot of the event's UTC day; an earlier day's record is served and flagged
+   `merchant_snapshot_stale` unless it is terminal; no record: counts 0, rates null).
 
 Known limit: the state is keyed by card, so an event_id reused under another card is not detected here;
 silver quarantines it and the state sync then removes the served copy.
@@ -27,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from feature_store.merchant_lookup import MerchantFeatures, MerchantSnapshots
 from feature_store.online_state import (
     SERVED,
     OnlineStateStore,
@@ -39,7 +43,7 @@ from feature_store.request_features import FeatureValue, compute_features, histo
 from spark_jobs.bronze_contract import CONFLICTING_DUPLICATE, judge_record, load_fx_rates
 from spark_jobs.card_numbers import CardTokenKeys, mask_card_numbers, resolve_token_keys, token_candidates
 from spark_jobs.feature_aggregations import DECIMAL_SCALE
-from spark_jobs.feature_registry import FEATURE_SET_VERSION
+from spark_jobs.feature_registry import FEATURE_NAMES, FEATURE_SET_VERSION, MERCHANT_FEATURE_NAMES
 from spark_jobs.job_options import REPO_ROOT_FX_RATES
 
 _log = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ _log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DECIMAL_QUANTUM = Decimal(1).scaleb(-DECIMAL_SCALE)
+_MERCHANT_NAMES = frozenset(MERCHANT_FEATURE_NAMES)
 
 
 class ServingRejected(Exception):
@@ -78,12 +83,18 @@ class ServedFeatures:
     ts_us: int
     event_time: str
     feature_set_version: int
-    features: dict[str, FeatureValue]
+    features: dict[str, FeatureValue]  # every registry feature, registry order
     replayed: bool  # the event_id was already in the state with this payload: nothing was written
+    merchant: MerchantFeatures | None = None  # where the merchant features came from (snapshot day, stale)
+
+    @property
+    def merchant_snapshot_stale(self) -> bool:
+        return self.merchant is not None and self.merchant.stale
 
     def as_json(self) -> dict[str, object]:
-        """The response body: decimals as strings at their column's scale, ints and doubles as numbers."""
-        return {
+        """The response body: decimals as strings at their column's scale, ints and doubles as numbers; then
+        whether the merchant features are a stale snapshot, and its day."""
+        body: dict[str, object] = {
             "event_id": self.event_id,
             "card_id": self.card_id,
             "ts_us": self.ts_us,
@@ -91,19 +102,28 @@ class ServedFeatures:
             "feature_set_version": self.feature_set_version,
             "features": {name: feature_json_value(value) for name, value in self.features.items()},
         }
+        if self.merchant is not None:
+            body.update(self.merchant.as_json())
+        return body
 
 
 class FeatureServer:
     """Request-time features over one online state (SQLite locally, DynamoDB on AWS)."""
 
     def __init__(
-        self, state: OnlineStateStore, *, fx_rates: Mapping[str, Decimal], token_key: bytes | CardTokenKeys
+        self,
+        state: OnlineStateStore,
+        *,
+        fx_rates: Mapping[str, Decimal],
+        token_key: bytes | CardTokenKeys,
+        merchant_snapshots: MerchantSnapshots,
     ) -> None:
         if not isinstance(token_key, CardTokenKeys) and (not isinstance(token_key, bytes) or not token_key):
             raise ValueError(
                 "token_key must be non-empty bytes or CardTokenKeys (see spark_jobs.card_numbers.resolve_token_keys)"
             )
         self.state = state
+        self.merchant_snapshots = merchant_snapshots
         self.fx_rates = dict(fx_rates)
         self.token_key = token_key
         # judging a blank record validates the rates now (ValueError naming the bad currency), not per request
@@ -113,13 +133,20 @@ class FeatureServer:
     def local(
         cls, lake_root: str | Path, *, fx_rates_path: str | Path | None = None, allow_dev_key: bool = False
     ) -> FeatureServer:
-        """A server over the lake's SQLite state (`<lake-root>/feature_store/online_state.db`), the FX rates
-        the batch jobs use by default (`job_options.REPO_ROOT_FX_RATES`) and the card-token key from the
-        environment (LAKEHOUSE_CARD_TOKEN_KEY), else the public development key if `allow_dev_key`
+        """A server over the lake's SQLite state (`<lake-root>/feature_store/online_state.db`), the merchant
+        group of its local online store (`<lake-root>/feature_store/online.db`), the FX rates the batch jobs use
+        by default (`job_options.REPO_ROOT_FX_RATES`) and the card-token key from the environment
+        (LAKEHOUSE_CARD_TOKEN_KEY), else the public development key if `allow_dev_key`
         (card_numbers.TokenKeyError otherwise)."""
         token_key = resolve_token_keys(allow_development_key=allow_dev_key, lake_root=str(lake_root))
         fx_rates = load_fx_rates(Path(fx_rates_path) if fx_rates_path else REPO_ROOT / REPO_ROOT_FX_RATES)
-        return cls(SqliteOnlineState(local_state_path(lake_root)), fx_rates=fx_rates, token_key=token_key)
+        merchants = MerchantSnapshots.local(lake_root)
+        return cls(
+            SqliteOnlineState(local_state_path(lake_root)),
+            fx_rates=fx_rates,
+            token_key=token_key,
+            merchant_snapshots=merchants,
+        )
 
     def serve(self, raw_body: bytes | str, *, received_at: datetime | None = None) -> ServedFeatures:
         """Judge, write back, compute (see the module docstring). Raises ServingRejected for bad input.
@@ -146,7 +173,11 @@ class FeatureServer:
                 )
             event = stored  # what the state holds (silver's copy, once the batch has it)
         low_us, high_us = history_bounds(event.ts_us)
-        features = compute_features(self.state.window(event.card_id, low_us, high_us), event)
+        card_features = compute_features(self.state.window(event.card_id, low_us, high_us), event)
+        merchant = self.merchant_snapshots.features_at(event.merchant_id, event.ts_us)
+        features = {
+            name: merchant.features[name] if name in _MERCHANT_NAMES else card_features[name] for name in FEATURE_NAMES
+        }
         _log.debug("served event_id=%s replayed=%s", mask_card_numbers(event.event_id), replayed)
         return ServedFeatures(
             event_id=event.event_id,
@@ -156,10 +187,12 @@ class FeatureServer:
             feature_set_version=FEATURE_SET_VERSION,
             features=features,
             replayed=replayed,
+            merchant=merchant,
         )
 
     def close(self) -> None:
         self.state.close()
+        self.merchant_snapshots.close()
 
     def __enter__(self) -> FeatureServer:
         return self

@@ -196,9 +196,10 @@ class ServingSetupError(RuntimeError):
 def local_server(
     lake_root: str | Path, *, fx_rates_path: str | Path | None = None, allow_development_token_key: bool = False
 ) -> FeatureServer:
-    """FeatureServer.local over an existing lake and its online state; a clear error when either is missing
-    (serving from an empty state would count none of the card's past events), or when no card-token key is
-    given and the public development key is not allowed (card_numbers.TokenKeyError)."""
+    """FeatureServer.local over an existing lake, its online state and its local online store's merchant group;
+    a clear error when any is missing (serving from an empty state would count none of the card's past events),
+    or when no card-token key is given and the public development key is not allowed
+    (card_numbers.TokenKeyError)."""
     from feature_store.online_state import local_state_path
     from feature_store.serving import FeatureServer
 
@@ -212,7 +213,10 @@ def local_server(
             "(feature_store/ingest_features.py, after every stream, daily and full run): run the pipeline first "
             "(scripts/run_pipeline.py, or make demo)"
         )
-    return FeatureServer.local(root, fx_rates_path=fx_rates_path, allow_dev_key=allow_development_token_key)
+    try:  # the merchant features: the merchant group of the lake's local online store
+        return FeatureServer.local(root, fx_rates_path=fx_rates_path, allow_dev_key=allow_development_token_key)
+    except (FileNotFoundError, LookupError) as error:
+        raise ServingSetupError(f"{error} (scripts/run_pipeline.py, or make demo, does both)") from error
 
 
 def replay_ndjson(server: FeatureServer, lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:

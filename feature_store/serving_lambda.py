@@ -8,6 +8,11 @@ Configuration, from the environment, read once per container (the cold start):
     FX_RATES_URI           the batch jobs' currency,usd_rate CSV: s3://bucket/key or a path in the package
     MODEL_URI              optional: a model.zip (s3:// or path) from scripts/train_baseline.py for /v1/score
     FEATURE_SET_VERSION    optional: the version the deployment expects; a package of another one refuses to start
+    MERCHANT_FEATURE_GROUP optional: the merchant feature group read at request time (GetRecord, in AWS_REGION);
+                           default merchant-features-v{N} of the registry
+
+Merchant features come from the merchant group's online record (feature_store/merchant_lookup.py): one
+GetRecord per request through `sagemaker-featurestore-runtime` with the SDK's standard retries.
 
 Events: API Gateway (REST or HTTP API) and function URLs (`body` a string, `isBase64Encoded`, the route
 from `rawPath`/`path` and the method), or a direct invocation `{"body": "<the authorization JSON>"}`
@@ -34,6 +39,7 @@ ENV_SECRET = "CARD_TOKEN_SECRET_ID"
 ENV_FX_RATES = "FX_RATES_URI"
 ENV_MODEL = "MODEL_URI"
 ENV_FEATURE_SET_VERSION = "FEATURE_SET_VERSION"
+ENV_MERCHANT_GROUP = "MERCHANT_FEATURE_GROUP"
 
 FEATURES_PATH = "/v1/features"
 SCORE_PATH = "/v1/score"
@@ -52,6 +58,7 @@ class LambdaConfig:
     fx_rates_uri: str
     model_uri: str | None
     expected_feature_set_version: str | None = None
+    merchant_feature_group: str | None = None  # None: the registry's merchant-features-v{N}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> LambdaConfig:
@@ -64,6 +71,7 @@ class LambdaConfig:
             environ[ENV_FX_RATES],
             environ.get(ENV_MODEL) or None,
             environ.get(ENV_FEATURE_SET_VERSION) or None,
+            environ.get(ENV_MERCHANT_GROUP) or None,
         )
 
 
@@ -92,11 +100,25 @@ def read_uri(uri: str, *, s3_client: Any = None) -> bytes:
     return path.read_bytes()
 
 
+def featurestore_runtime_client() -> Any:
+    """The sagemaker-featurestore-runtime client of the merchant lookups (AWS_REGION, standard retries)."""
+    from feature_store.backends.sagemaker import runtime_client
+
+    return runtime_client(None, retries=True)
+
+
 def build_runtime(
-    config: LambdaConfig, *, dynamodb_client: Any = None, secrets_client: Any = None, s3_client: Any = None
+    config: LambdaConfig,
+    *,
+    dynamodb_client: Any = None,
+    secrets_client: Any = None,
+    s3_client: Any = None,
+    featurestore_client: Any = None,
 ) -> ServingRuntime:
-    """The FeatureServer over the DynamoDB state, with the card-token key, the FX rates and the model."""
+    """The FeatureServer over the DynamoDB state and the merchant group, with the card-token key, the FX rates
+    and the model."""
     from feature_store import model_artifact
+    from feature_store.merchant_lookup import MerchantSnapshots
     from feature_store.online_state_dynamodb import DynamoDbOnlineState
     from feature_store.serving import FeatureServer
     from spark_jobs.bronze_contract import load_fx_rates
@@ -117,7 +139,9 @@ def build_runtime(
         data = read_uri(config.model_uri, s3_client=s3_client)
         model = model_artifact.loads(data, source=config.model_uri)
     state = DynamoDbOnlineState(config.table_name, client=dynamodb_client)
-    return ServingRuntime(FeatureServer(state, fx_rates=fx_rates, token_key=token_key), model)
+    merchants = MerchantSnapshots(featurestore_client or featurestore_runtime_client(), config.merchant_feature_group)
+    server = FeatureServer(state, fx_rates=fx_rates, token_key=token_key, merchant_snapshots=merchants)
+    return ServingRuntime(server, model)
 
 
 _container_runtime: ServingRuntime | None = None

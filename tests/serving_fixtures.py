@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from feature_store.merchant_lookup import MerchantSnapshots
 from feature_store.model_artifact import AMOUNT_INPUT
 from feature_store.online_state import SILVER, SqliteOnlineState, StateEvent, local_state_path
-from spark_jobs.feature_registry import FEATURE_NAMES
+from spark_jobs.feature_registry import FEATURE_NAMES, MERCHANT
 
 CARD = "card-burst"
 CARD_NUMBER = "4111111111111111"  # Luhn-valid: must never come back in a response or a log line
@@ -23,8 +24,53 @@ def silver_event(event_id: str, ts_s: int, amount: str, merchant: str = "m-1", c
     return StateEvent(CARD, event_id, ts_s * 1_000_000, Decimal(amount), merchant, country, SILVER, "f" * 64)
 
 
+class MerchantRecords:
+    """An in-memory featurestore-runtime client answering GetRecord from {merchant_id: Record}; logs the calls."""
+
+    def __init__(self, records: dict[str, list[dict]] | None = None) -> None:
+        self.records = dict(records or {})
+        self.calls: list[dict] = []
+
+    def get_record(self, **request):
+        self.calls.append(request)
+        record = self.records.get(request["RecordIdentifierValueAsString"])
+        return {"Record": record} if record else {}
+
+
+def merchant_snapshots(records: dict[str, list[dict]] | None = None) -> MerchantSnapshots:
+    """Merchant lookups over in-memory records (none by default: every merchant gets counts 0, rates null)."""
+    return MerchantSnapshots(MerchantRecords(records))
+
+
+def register_merchant_group(root: Path, rows: list[dict] = ()) -> Path:
+    """The lake's local online store (`feature_store/online.db`) with the feature groups registered, and the
+    given merchant snapshot rows written to the merchant group (online: the newest day wins, as ingestion)."""
+    from feature_store.backends.local import LocalFeatureStoreRuntime, LocalStore
+    from feature_store.definitions import group_specs
+    from feature_store.records import to_record
+
+    store = LocalStore(Path(root) / "feature_store" / "online.db")
+    try:
+        for spec in group_specs():
+            if store.describe_group(spec.name) is None:
+                store.create_group(spec)
+        runtime = LocalFeatureStoreRuntime(store)
+        for row in rows:
+            entry = {
+                "FeatureGroupName": group_specs()[1].name,
+                "Record": to_record(row, MERCHANT),
+                "TargetStores": ["OnlineStore"],
+            }
+            assert runtime.batch_write_record(Entries=[entry])["Errors"] == []
+    finally:
+        store.close()
+    return Path(root)
+
+
 def state_lake(root: Path) -> Path:
-    """A lake whose online state holds three silver events of CARD: 30 min, 10 min and 0 min before T0."""
+    """A lake whose online state holds three silver events of CARD: 30 min, 10 min and 0 min before T0, and
+    whose local online store has the feature groups (no merchant record)."""
+    register_merchant_group(root)
     with SqliteOnlineState(local_state_path(root)) as state:
         state.upsert_silver(
             [

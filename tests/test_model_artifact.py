@@ -115,3 +115,33 @@ def test_damaged_foreign_and_other_library_versions_are_clear_errors(tmp_path, e
     old = rewrite(data, lambda metadata: metadata["versions"].update({"scikit-learn": "0.24.2"}))
     with pytest.raises(ModelArtifactError, match=r"0.24.2.*this process runs"):
         model_artifact.loads(old)
+
+
+def test_the_v2_artifact_records_version_2_and_the_22_names_and_a_v1_model_is_refused(estimator):
+    from spark_jobs.feature_registry import V1_FEATURE_NAMES
+
+    data = model_artifact.dumps(estimator, input_names=INPUTS)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        metadata = json.loads(archive.read(model_artifact.METADATA_ENTRY))
+    assert metadata["feature_set_version"] == FEATURE_SET_VERSION == 2
+    assert metadata["feature_names"] == list(FEATURE_NAMES) and len(FEATURE_NAMES) == 22
+    assert FEATURE_NAMES[-6:] == (
+        "merchant_txn_count_1d",
+        "merchant_txn_count_7d",
+        "merchant_txn_count_30d",
+        "merchant_cb_rate_1d",
+        "merchant_cb_rate_7d",
+        "merchant_cb_rate_30d",
+    )
+    # the baseline v1 model (9 features, version 1): refused by v2 serving, naming both versions
+    v1_inputs = (*V1_FEATURE_NAMES, AMOUNT_INPUT)
+    v1_estimator = LogisticRegression().fit(np.eye(len(v1_inputs))[:2], [0, 1])
+    v1 = model_artifact.dumps(
+        v1_estimator, input_names=v1_inputs, feature_set_version=1, feature_names=V1_FEATURE_NAMES
+    )
+    with pytest.raises(ModelArtifactError) as refused:
+        model_artifact.loads(v1, source="model-v1.zip")
+    message = str(refused.value)
+    assert "model-v1.zip was trained on feature set version 1" in message
+    assert "the running registry is version 2" in message and "merchant_cb_rate_30d" in message
+    assert "scripts/train_baseline.py" in message

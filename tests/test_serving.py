@@ -17,6 +17,7 @@ from spark_jobs.bronze_contract import load_fx_rates
 from spark_jobs.card_numbers import DEVELOPMENT_TOKEN_KEY_HEX, CardTokenKeys, TokenKeyError
 from spark_jobs.feature_registry import FEATURE_NAMES, FEATURE_SET_VERSION
 from spark_jobs.job_options import REPO_ROOT_FX_RATES
+from tests.serving_fixtures import merchant_snapshots, register_merchant_group
 
 REPO = Path(__file__).resolve().parents[1]
 FX_RATES = load_fx_rates(REPO / REPO_ROOT_FX_RATES)  # the batch jobs' reference rates
@@ -44,7 +45,12 @@ def body(event_id: str, ts: str, *, amount: str = "10.00", card_id: str = "card-
 
 @pytest.fixture
 def server(tmp_path):
-    with FeatureServer(SqliteOnlineState(local_state_path(tmp_path)), fx_rates=FX_RATES, token_key=KEY) as served:
+    with FeatureServer(
+        SqliteOnlineState(local_state_path(tmp_path)),
+        fx_rates=FX_RATES,
+        token_key=KEY,
+        merchant_snapshots=merchant_snapshots(),
+    ) as served:
         yield served
 
 
@@ -57,7 +63,19 @@ def test_response_shape_and_json_types(server):
     served = server.serve(body("e1", f"{T0}.123456", amount="12.5", currency="EUR"))
     assert isinstance(served, ServedFeatures) and not served.replayed
     payload = served.as_json()
-    assert list(payload) == ["event_id", "card_id", "ts_us", "event_time", "feature_set_version", "features"]
+    assert list(payload) == [
+        "event_id",
+        "card_id",
+        "ts_us",
+        "event_time",
+        "feature_set_version",
+        "features",
+        "merchant_snapshot_stale",
+        "merchant_snapshot_day",
+    ]
+    # a merchant without a snapshot record: counts 0, rates null, not stale
+    assert (payload["merchant_snapshot_stale"], payload["merchant_snapshot_day"]) == (False, None)
+    assert payload["features"]["merchant_txn_count_30d"] == 0 and payload["features"]["merchant_cb_rate_7d"] is None
     assert payload["ts_us"] == T0 * 1_000_000 + 123456
     assert payload["event_time"] == "2026-01-01T00:00:00.123456Z"
     assert payload["feature_set_version"] == FEATURE_SET_VERSION
@@ -99,10 +117,17 @@ def test_after_a_key_rotation_a_replay_is_compared_under_the_stored_events_key_v
     """An event served under key version 0, then the key is rotated to version 1 (0 still held): the exact
     re-delivery is a replay, a changed payload or another card number is a conflicting_duplicate."""
     state_path = local_state_path(tmp_path)
-    with FeatureServer(SqliteOnlineState(state_path), fx_rates=FX_RATES, token_key=CardTokenKeys.single(KEY)) as old:
+    with FeatureServer(
+        SqliteOnlineState(state_path),
+        fx_rates=FX_RATES,
+        token_key=CardTokenKeys.single(KEY),
+        merchant_snapshots=merchant_snapshots(),
+    ) as old:
         first = old.serve(body("e1", f"{T0}"))
     rotated = CardTokenKeys(current=1, keys=((0, KEY), (1, bytes.fromhex("11" * 32))))
-    with FeatureServer(SqliteOnlineState(state_path), fx_rates=FX_RATES, token_key=rotated) as server:
+    with FeatureServer(
+        SqliteOnlineState(state_path), fx_rates=FX_RATES, token_key=rotated, merchant_snapshots=merchant_snapshots()
+    ) as server:
         again = server.serve(body("e1", f"{T0}"))
         assert again.replayed and again.as_json() == first.as_json()
         for changed in (body("e1", f"{T0}", amount="10.01"), body("e1", f"{T0}", card_number="5555555555554444")):
@@ -189,7 +214,7 @@ def test_two_concurrent_requests_for_one_card_both_land_and_the_later_sees_the_e
     results = {}
 
     def serve(event_id, ts):
-        server = FeatureServer(state, fx_rates=FX_RATES, token_key=KEY)
+        server = FeatureServer(state, fx_rates=FX_RATES, token_key=KEY, merchant_snapshots=merchant_snapshots())
         results[event_id] = server.serve(body(event_id, ts))
 
     threads = [threading.Thread(target=serve, args=args) for args in [("early", f"{T0}"), ("late", f"{T0 + 5}")]]
@@ -206,7 +231,12 @@ def test_two_concurrent_requests_for_one_card_both_land_and_the_later_sees_the_e
 
 
 def _serve_in_process(lake: str, prefix: str, count: int) -> None:
-    server = FeatureServer(SqliteOnlineState(local_state_path(lake)), fx_rates=FX_RATES, token_key=KEY)
+    server = FeatureServer(
+        SqliteOnlineState(local_state_path(lake)),
+        fx_rates=FX_RATES,
+        token_key=KEY,
+        merchant_snapshots=merchant_snapshots(),
+    )
     for index in range(count):
         server.serve(body(f"{prefix}-{index}", f"{T0 + index}"))
     server.close()
@@ -220,7 +250,12 @@ def test_processes_serving_one_card_lose_no_event(tmp_path):
     for worker in workers:
         worker.join(timeout=300)
         assert worker.exitcode == 0
-    with FeatureServer(SqliteOnlineState(local_state_path(tmp_path)), fx_rates=FX_RATES, token_key=KEY) as server:
+    with FeatureServer(
+        SqliteOnlineState(local_state_path(tmp_path)),
+        fx_rates=FX_RATES,
+        token_key=KEY,
+        merchant_snapshots=merchant_snapshots(),
+    ) as server:
         assert len(server.state.window("card-1", 0, 2**62)) == 30
         # replaying the last authorization now sees every event of the card (peers included)
         assert server.serve(body("p0-14", f"{T0 + 14}")).features["txn_count_1h"] == 30
@@ -228,6 +263,7 @@ def test_processes_serving_one_card_lose_no_event(tmp_path):
 
 def test_local_server_uses_the_lake_state_and_reference_rates(tmp_path, monkeypatch):
     monkeypatch.delenv("LAKEHOUSE_CARD_TOKEN_KEY", raising=False)
+    register_merchant_group(tmp_path)  # the lake's local online store with the merchant group
     with FeatureServer.local(tmp_path, allow_dev_key=True) as server:
         server.serve(body("e1", f"{T0}", currency="EUR"))
         assert server.fx_rates == FX_RATES
@@ -241,7 +277,7 @@ def test_local_server_uses_the_lake_state_and_reference_rates(tmp_path, monkeypa
 def test_bad_configuration_is_named(tmp_path):
     state = SqliteOnlineState(local_state_path(tmp_path))
     with pytest.raises(ValueError, match="EUR"):
-        FeatureServer(state, fx_rates={"EUR": 1.1}, token_key=KEY)
+        FeatureServer(state, fx_rates={"EUR": 1.1}, token_key=KEY, merchant_snapshots=merchant_snapshots())
     with pytest.raises(ValueError, match="token_key"):
-        FeatureServer(state, fx_rates=FX_RATES, token_key="not bytes")
+        FeatureServer(state, fx_rates=FX_RATES, token_key="not bytes", merchant_snapshots=merchant_snapshots())
     state.close()

@@ -42,7 +42,16 @@ def test_a_burst_for_one_card_is_counted_as_it_arrives(server):
         counts.append(body["features"]["txn_count_1h"])
     assert counts == list(range(4, 24))  # the three silver events in the hour, then each authorization
 
-    assert set(body) == {"event_id", "card_id", "ts_us", "event_time", "feature_set_version", "features"}
+    assert set(body) == {
+        "event_id",
+        "card_id",
+        "ts_us",
+        "event_time",
+        "feature_set_version",
+        "features",
+        "merchant_snapshot_stale",
+        "merchant_snapshot_day",
+    }
     assert body["event_id"] == "burst-20" and body["card_id"] == CARD
     assert body["ts_us"] == (T0_S + 180) * 1_000_000 and body["event_time"].startswith("2026-01-01T00:03:00")
     assert body["feature_set_version"] == FEATURE_SET_VERSION and list(body["features"]) == list(FEATURE_NAMES)

@@ -14,7 +14,15 @@ from moto import mock_aws
 from feature_store import model_artifact, serving_lambda
 from feature_store.online_state_dynamodb import DynamoDbOnlineState, create_table
 from spark_jobs.feature_registry import FEATURE_SET_VERSION
-from tests.serving_fixtures import CARD_NUMBER, MODEL_INPUTS, T0_S, authorization, silver_event, small_model
+from tests.serving_fixtures import (
+    CARD_NUMBER,
+    MODEL_INPUTS,
+    T0_S,
+    MerchantRecords,
+    authorization,
+    silver_event,
+    small_model,
+)
 
 REGION = "eu-west-1"
 TABLE = "card-online-state"
@@ -35,6 +43,9 @@ def aws(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setattr(serving_lambda, "_container_runtime", None)
+    # moto has no sagemaker-featurestore-runtime: the merchant lookups answer "no record" (their requests are
+    # asserted with botocore's Stubber in tests/test_serving_merchant.py)
+    monkeypatch.setattr(serving_lambda, "featurestore_runtime_client", MerchantRecords)
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         create_table(dynamodb, TABLE)
