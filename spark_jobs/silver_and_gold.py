@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script by spark-submit: make the repository importable
@@ -194,6 +194,7 @@ class GoldOptions:
     day: date | None = None  # daily: the UTC day to recompute
     vacuum_retention_hours: int = 168
     vacuum_mode: str = "auto"  # auto | lite | full
+    now: datetime | None = None  # the run's time: the merchant snapshot's last day is at most its UTC day
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -220,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         day=args.date,
         vacuum_retention_hours=args.vacuum_retention_hours,
         vacuum_mode=args.vacuum_mode,
+        now=args.now,
     )
     from spark_jobs.card_numbers import TokenKeyError
     from spark_jobs.silver_ingest import FxRatesError
@@ -364,6 +366,13 @@ def run_gold(spark, storage, report, options: GoldOptions) -> None:
         gold_files_scanned=sum(run.files_scanned for run in runs),
         gold_bytes_scanned=sum(run.bytes_scanned for run in runs),
     )
+    # The merchant snapshot after the card rows, in every mode: full recomputes it, stream and daily absorb
+    # silver's and the chargebacks' changes (merchant_features.py).
+    from spark_jobs.merchant_features import update_merchant_features
+
+    update_merchant_features(
+        spark, storage, report, mode=options.mode, computed_at=computed_at, now=options.now or report.started_at
+    )
 
 
 def maintained_tables(storage) -> dict:
@@ -377,12 +386,14 @@ def maintained_tables(storage) -> dict:
         DUPLICATES_TABLE,
         GOLD_TABLE,
         LABEL_QUARANTINE_TABLE,
+        MERCHANT_FEATURES_TABLE,
         QUARANTINE_REPLAYS_TABLE,
         QUARANTINE_TABLE,
         SILVER_TABLE,
         table_path,
     )
     from spark_jobs.maintenance import MaintainedTable
+    from spark_jobs.merchant_features import MERCHANT_FEATURES_STATS_COLUMNS
 
     def log_table(table: str, columns: tuple[str, ...]) -> MaintainedTable:
         return MaintainedTable(table_path(storage, table), zorder_by=None, properties=stats_columns(*columns))
@@ -397,6 +408,8 @@ def maintained_tables(storage) -> dict:
         "quarantine_replays": log_table(QUARANTINE_REPLAYS_TABLE, silver.QUARANTINE_REPLAYS_STATS_COLUMNS),
         "label_quarantine": log_table(LABEL_QUARANTINE_TABLE, labels.LABEL_QUARANTINE_STATS_COLUMNS),
         "chargebacks": log_table(CHARGEBACKS_TABLE, labels.CHARGEBACKS_STATS_COLUMNS),
+        # unpartitioned, keyed by (merchant_id, day): VACUUMed, not Z-ordered
+        "merchant_features": log_table(MERCHANT_FEATURES_TABLE, MERCHANT_FEATURES_STATS_COLUMNS),
     }
 
 

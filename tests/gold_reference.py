@@ -45,3 +45,106 @@ def reference_features(silver_path: Path) -> dict[str, dict]:
     names = [column[0] for column in cursor.description]
     rows = (dict(zip(names, values, strict=True)) for values in cursor.fetchall())
     return {row.pop("event_id"): row for row in rows}
+
+
+# --- The merchant snapshot (spark_jobs/merchant_features.py), independently -------------------------------
+# Windows written out here (not read from the registry): W = 1, 7, 30 days, label maturity L = 7 days.
+MERCHANT_WINDOW_DAYS = {"1d": 1, "7d": 7, "30d": 30}
+LABEL_MATURITY_US = 7 * DAY_US
+# A merchant has a snapshot row on day D when it has an event in [S − (L + 30 d) − 1 d, S).
+MERCHANT_ROW_LOOKBACK_US = (7 + 30 + 1) * DAY_US
+
+
+def _merchant_probe_sql(probes: str) -> str:
+    """Per probe (merchant_id, s): the six merchant features as of s, by explicit predicates over ts_us and
+    reported_at_us; `rows` = the merchant's events in [s − MERCHANT_ROW_LOOKBACK_US, s)."""
+    columns = []
+    for text, days in MERCHANT_WINDOW_DAYS.items():
+        width = days * DAY_US
+        columns.append(
+            f"count(o.event_id) FILTER (WHERE o.ts_us >= p.s - {width} AND o.ts_us < p.s) AS merchant_txn_count_{text}"
+        )
+    for text, days in MERCHANT_WINDOW_DAYS.items():
+        width = days * DAY_US
+        matured = f"o.ts_us >= p.s - {LABEL_MATURITY_US} - {width} AND o.ts_us < p.s - {LABEL_MATURITY_US}"
+        columns.append(
+            f"CAST(count(o.event_id) FILTER (WHERE {matured} AND o.known) AS DOUBLE) "
+            f"/ NULLIF(count(o.event_id) FILTER (WHERE {matured}), 0) AS merchant_cb_rate_{text}"
+        )
+    return f"""
+WITH probes AS ({probes}),
+window_events AS (
+    SELECT p.merchant_id, p.s, o.event_id, o.ts_us,
+           EXISTS (SELECT 1 FROM chargebacks c
+                   WHERE c.event_id = o.event_id AND c.reported_at_us < p.s AND c.reported_at_us >= o.ts_us) AS known
+    FROM probes p
+    JOIN silver o ON o.merchant_id = p.merchant_id AND o.ts_us >= p.s - {MERCHANT_ROW_LOOKBACK_US} AND o.ts_us < p.s
+)
+SELECT p.merchant_id, p.s, count(o.event_id) AS window_rows, {", ".join(columns)}
+FROM probes p
+LEFT JOIN window_events o ON o.merchant_id = p.merchant_id AND o.s = p.s
+GROUP BY p.merchant_id, p.s
+"""
+
+
+def _merchant_connection(silver_path: Path, chargebacks_path: Path):
+    import pyarrow as pa
+
+    silver = DeltaTable(str(silver_path)).to_pyarrow_table(columns=["event_id", "merchant_id", "ts_us"])
+    if (Path(chargebacks_path) / "_delta_log").exists():
+        chargebacks = DeltaTable(str(chargebacks_path)).to_pyarrow_table(columns=["event_id", "reported_at_us"])
+    else:  # no chargeback table yet: no chargebacks
+        chargebacks = pa.table({"event_id": pa.array([], pa.string()), "reported_at_us": pa.array([], pa.int64())})
+    connection = duckdb.connect()
+    connection.register("silver", silver)
+    connection.register("chargebacks", chargebacks)
+    return connection
+
+
+def _fetch_dicts(cursor) -> list[dict]:
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+MERCHANT_FEATURE_COLUMNS = (
+    *(f"merchant_txn_count_{text}" for text in MERCHANT_WINDOW_DAYS),
+    *(f"merchant_cb_rate_{text}" for text in MERCHANT_WINDOW_DAYS),
+)
+
+
+def reference_merchant_features(silver_path: Path, chargebacks_path: Path) -> dict[str, dict]:
+    """event_id -> the six merchant features of each silver event (as of S = the start of its UTC day), by
+    DuckDB from silver and silver/chargebacks (read with `deltalake`); counts 0 and rates null when the
+    merchant has no event before S in the windows."""
+    connection = _merchant_connection(silver_path, chargebacks_path)
+    probes = f"SELECT DISTINCT merchant_id, (ts_us // {DAY_US}) * {DAY_US} AS s FROM silver"
+    per_probe = {
+        (row["merchant_id"], row["s"]): row for row in _fetch_dicts(connection.execute(_merchant_probe_sql(probes)))
+    }
+    events = connection.execute(f"SELECT event_id, merchant_id, (ts_us // {DAY_US}) * {DAY_US} FROM silver").fetchall()
+    return {
+        event_id: {name: per_probe[(merchant_id, s)][name] for name in MERCHANT_FEATURE_COLUMNS}
+        for event_id, merchant_id, s in events
+    }
+
+
+def reference_merchant_snapshot(silver_path: Path, chargebacks_path: Path, *, last_day_start_us: int) -> list[dict]:
+    """The whole gold/merchant_features table (merchant_id, snapshot_start_us, the six features): a row per
+    day start s from silver's first day to `last_day_start_us` and merchant with an event in
+    [s − 38 d, s)."""
+    connection = _merchant_connection(silver_path, chargebacks_path)
+    probes = f"""
+        SELECT m.merchant_id, d.s
+        FROM (SELECT DISTINCT merchant_id FROM silver) m,
+             (SELECT range AS s FROM range((SELECT min(ts_us) // {DAY_US} * {DAY_US} FROM silver),
+                                           {last_day_start_us} + 1, {DAY_US})) d"""
+    rows = _fetch_dicts(connection.execute(_merchant_probe_sql(probes)))
+    return [
+        {
+            "merchant_id": row["merchant_id"],
+            "snapshot_start_us": row["s"],
+            **{n: row[n] for n in MERCHANT_FEATURE_COLUMNS},
+        }
+        for row in rows
+        if row["window_rows"] > 0
+    ]
