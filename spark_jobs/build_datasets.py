@@ -158,6 +158,7 @@ class Sources:
     gold_rows: Any  # DataFrame: gold's columns
     first_day: date
     last_day: date
+    merchant_rows: Any = None  # DataFrame: gold/merchant_features' rows of days before A
 
 
 @dataclass
@@ -188,7 +189,9 @@ def build_datasets(spark, storage, report, windows) -> dict:
     previous_manifest = storage.read_json(manifest_uri)
     storage.delete(manifest_uri)  # a dataset is complete when its manifest exists
     with report.step("write_datasets"):
-        expected = write_datasets(storage, windows, outputs, sources.gold_rows, label_set)
+        expected = write_datasets(
+            storage, windows, outputs, sources.gold_rows, label_set, merchant_rows=sources.merchant_rows
+        )
     with report.step("content_hash"):
         digests, content_hash = read_back_digests(spark, storage, outputs, expected)
     manifest = manifest_document(windows, outputs, sources, label_set, digests, content_hash, report)
@@ -212,8 +215,8 @@ def build_datasets(spark, storage, report, windows) -> dict:
 
 
 def read_sources(spark, storage, windows) -> Sources:
-    """Phase 1: silver and gold, pinned to one Delta version each, cut at A; refuses too little history
-    and gold rows of another feature set version."""
+    """Phase 1: silver, gold and the merchant snapshot, pinned to one Delta version each, cut at A; refuses
+    too little history and gold or merchant rows of another feature set version."""
     from pyspark.sql import functions as F
 
     from spark_jobs.delta_tables import table_exists, table_version
@@ -221,10 +224,12 @@ def read_sources(spark, storage, windows) -> Sources:
 
     as_of, as_of_us = windows.as_of, windows.as_of_us
     silver_path, gold_path = lake.table_path(storage, lake.SILVER_TABLE), lake.table_path(storage, lake.GOLD_TABLE)
-    for name, path in (("silver", silver_path), ("gold", gold_path)):
+    merchant_path = lake.table_path(storage, lake.MERCHANT_FEATURES_TABLE)
+    for name, path in (("silver", silver_path), ("gold", gold_path), ("merchant features", merchant_path)):
         if not table_exists(spark, path):
             raise DatasetInputError(f"no {name} table at {path}: run spark_jobs/silver_and_gold.py first")
     versions = {"silver": table_version(spark, silver_path), "gold": table_version(spark, gold_path)}
+    versions["merchant_features"] = table_version(spark, merchant_path)
 
     def before_as_of(path: str, version: int):
         table = spark.read.format("delta").option("versionAsOf", version).load(path)
@@ -234,13 +239,20 @@ def read_sources(spark, storage, windows) -> Sources:
     gold_rows = before_as_of(gold_path, versions["gold"])
     first_day, last_day = silver_events.agg(F.min("dt"), F.max("dt")).first()
     check_history(windows, first_day, last_day)
-    stale = gold_rows.where(F.col("feature_set_version") != FEATURE_SET_VERSION).count()
-    if stale:
-        raise DatasetInputError(
-            f"gold holds {stale} rows before {as_of} computed with another feature set version than "
-            f"{FEATURE_SET_VERSION}: recompute gold (silver_and_gold.py --mode full) first"
-        )
-    return Sources(versions, silver_events, gold_rows, first_day, last_day)
+    merchant_rows = (
+        spark.read.format("delta")
+        .option("versionAsOf", versions["merchant_features"])
+        .load(merchant_path)
+        .where(F.col("day") < F.lit(as_of))
+    )
+    for name, rows in (("gold", gold_rows), (lake.MERCHANT_FEATURES_TABLE, merchant_rows)):
+        stale = rows.where(F.col("feature_set_version") != FEATURE_SET_VERSION).count()
+        if stale:
+            raise DatasetInputError(
+                f"{name} holds {stale} rows before {as_of} computed with another feature set version than "
+                f"{FEATURE_SET_VERSION}: recompute gold (silver_and_gold.py --mode full) first"
+            )
+    return Sources(versions, silver_events, gold_rows, first_day, last_day, merchant_rows)
 
 
 def read_labels(spark, storage, report, windows, silver_events) -> Labels:
@@ -292,8 +304,11 @@ def read_labels(spark, storage, report, windows, silver_events) -> Labels:
     return Labels(classified, event_labels, label_counts, source)
 
 
-def write_datasets(storage, windows, outputs: dict[str, str], gold_rows, label_set: Labels) -> dict[str, int]:
-    """Phase 3: the two splits and the inference snapshot as Parquet; returns the rows written per output."""
+def write_datasets(
+    storage, windows, outputs: dict[str, str], gold_rows, label_set: Labels, *, merchant_rows
+) -> dict[str, int]:
+    """Phase 3: the two splits and the inference snapshot as Parquet, each row with its merchant's snapshot of
+    the event's day (datasets.with_merchant_features); returns the rows written per output."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -302,11 +317,14 @@ def write_datasets(storage, windows, outputs: dict[str, str], gold_rows, label_s
 
     train_start_us = windows.bounds_us(TRAIN)[0]
     window_rows = gold_rows.where(F.col("dt") >= F.lit(windows.train_start)).where(F.col("ts_us") >= train_start_us)
+    window_rows = datasets.with_merchant_features(window_rows, merchant_rows)
     labelled = datasets.labelled_events(window_rows, label_set.event_labels).persist(StorageLevel.MEMORY_AND_DISK)
     expected = {split: datasets.split_rows(labelled, windows, split).count() for split in SPLITS}
     for split in SPLITS:
         write_parquet(datasets.split_rows(labelled, windows, split), storage, outputs[split], expected[split])
-    snapshot = datasets.inference_snapshot(gold_rows, as_of_us=windows.as_of_us).persist(StorageLevel.MEMORY_AND_DISK)
+    snapshot = datasets.inference_snapshot(
+        gold_rows, as_of_us=windows.as_of_us, merchant_snapshot=merchant_rows
+    ).persist(StorageLevel.MEMORY_AND_DISK)
     expected[INFERENCE] = snapshot.count()
     write_parquet(snapshot, storage, outputs[INFERENCE], expected[INFERENCE])
     for frame in (label_set.classified, label_set.event_labels, labelled, snapshot):
@@ -374,6 +392,10 @@ def manifest_document(windows, outputs, sources: Sources, label_set: Labels, dig
         "feature_set_version": FEATURE_SET_VERSION,
         "sources": {
             "gold": {"table": lake.GOLD_TABLE, "delta_version": sources.versions["gold"]},
+            "merchant_features": {
+                "table": lake.MERCHANT_FEATURES_TABLE,
+                "delta_version": sources.versions["merchant_features"],
+            },
             "silver": {
                 "table": lake.SILVER_TABLE,
                 "delta_version": sources.versions["silver"],
