@@ -41,7 +41,14 @@ QUARANTINE_REASONS = (
     "invalid_card_number",
     "line_too_long",
 )
-LABEL_REASONS = ("malformed_json", "missing_field", "bad_type", "reported_before_event")
+LABEL_REASONS = (
+    "malformed_json",
+    "missing_field",
+    "bad_type",
+    "field_too_long",
+    "card_number_in_field",
+    "reported_before_event",
+)
 SCENARIOS = ("compromised_card", "compromised_merchant", "merchant_breach")  # fraud code = index + 1
 DUPLICATE_VARIANTS = ("identical", "key_order", "whitespace", "extra_field")
 CONFLICT_VARIANTS = ("amount", "merchant_id")

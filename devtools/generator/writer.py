@@ -635,12 +635,13 @@ def _invalid_label_records(
         variant = number // len(LABEL_REASONS) % 3
         if reason == "reported_before_event":  # a clock or join error upstream
             reported_at = ts_s - int(rng.integers(60, 5 * 86400))
-        text = _invalid_label_text(reason, variant, event_id, reported_at)
+        card_number = orig.card_number[row] or "4111111111111111"  # a card-not-present event has none
+        text = _invalid_label_text(reason, variant, event_id, reported_at, card_number)
         bad.append({"reported_at": reported_at, "text": text, "class": "invalid", "reason": reason})
     return bad
 
 
-def _invalid_label_text(reason: str, variant: int, event_id: str, reported_at: int) -> str:
+def _invalid_label_text(reason: str, variant: int, event_id: str, reported_at: int, card_number: str) -> str:
     good = f'{{"event_id": "{event_id}", "reported_at": {reported_at}}}'
     if reason == "malformed_json":
         return (good[: len(good) // 2], f"[{good}]", "null")[variant]
@@ -655,6 +656,15 @@ def _invalid_label_text(reason: str, variant: int, event_id: str, reported_at: i
             f'{{"event_id": 12345, "reported_at": {reported_at}}}',
             f'{{"event_id": "{event_id}", "reported_at": "{reported_at}"}}',
             f'{{"event_id": "{event_id}", "reported_at": true}}',
+        )[variant]
+    if reason == "field_too_long":  # event_id over 128 characters (the value is never shown)
+        return f'{{"event_id": "{(event_id * 200)[: (129, 200, 4000)[variant]]}", "reported_at": {reported_at}}}'
+    if reason == "card_number_in_field":  # the event's card number leaked into the feed
+        spaced = " ".join(card_number[i : i + 4] for i in range(0, len(card_number), 4))
+        return (
+            f'{{"event_id": "{card_number}", "reported_at": {reported_at}}}',
+            f'{{"event_id": "{event_id}", "reported_at": {reported_at}, "note": "card {spaced}"}}',
+            f'{{"event_id": "{event_id}", "reported_at": {reported_at}, "{card_number}": true}}',
         )[variant]
     return good  # reported_before_event: a well-formed line whose time is before the event's
 
