@@ -1,13 +1,17 @@
-"""The card feature set, declared once.
+"""The feature set, declared once: card, event and merchant features.
 
-Each `Feature` names its type, window and aggregation; from this list come the gold table's Spark
-columns (`spark_jobs/gold.py`), the SageMaker Feature Store definitions (`feature_store/`), the dataset
-columns (`spark_jobs/build_datasets.py`) and the table in `docs/features.md`
-(`python -m spark_jobs.feature_registry > docs/features.md`; a test fails when it is stale).
+Each `Feature` names its entity, type, window and aggregation; from this list come the gold table's Spark
+columns (`spark_jobs/gold.py`: the card and event features, `CARD_FEATURES`), the merchant snapshot's
+(`spark_jobs/merchant_features.py`: `MERCHANT_FEATURES`), the SageMaker Feature Store groups (`feature_store/`),
+the dataset columns (`spark_jobs/build_datasets.py`: `FEATURE_NAMES`), the request-time features
+(`feature_store/request_features.py`) and the tables in `docs/features.md`
+(`python -m spark_jobs.feature_registry > docs/features.md`) and README.md (tests fail when they are stale).
 
-Windows are over the card's silver events by `ts_us`, both ends inclusive: for an event at t, the
+Card windows are over the card's silver events by `ts_us`, both ends inclusive: for an event at t, the
 window of length W holds the card's events with t − W ≤ ts ≤ t, the event itself and every event with
-the same ts included, whatever order they arrived in.
+the same ts included, whatever order they arrived in (the z-score and merchant_seen read only the strictly
+earlier ones, t − W ≤ ts < t). Event features read only the event's ts (UTC). Merchant features are as of
+the start S of the event's UTC day (see MERCHANT_COUNT, MERCHANT_CHARGEBACK_RATE).
 """
 
 from __future__ import annotations
@@ -96,13 +100,18 @@ class Feature:
         return self.entity != MERCHANT
 
 
+def _span_text(window: timedelta) -> str:
+    """A merchant window in words for its description: 24 hours, 7 days, 30 days."""
+    return "24 hours" if window == DAY else f"{window // DAY} days"
+
+
 def _merchant_count(window: timedelta, text: str) -> Feature:
     return Feature(
         f"merchant_txn_count_{text}",
         INTEGER,
         MERCHANT_COUNT,
         window,
-        f"The merchant's transactions in the {text} before the start (UTC) of the event's day.",
+        f"The merchant's transactions in the {_span_text(window)} before the start (UTC) of the event's day.",
         entity=MERCHANT,
     )
 
@@ -113,8 +122,8 @@ def _merchant_chargeback_rate(window: timedelta, text: str) -> Feature:
         DOUBLE,
         MERCHANT_CHARGEBACK_RATE,
         window,
-        f"Share of the merchant's transactions in the {text} ending the label maturity (7 d) before the start "
-        "of the event's day that have a chargeback reported before that start; null when there are none.",
+        f"Share of the merchant's transactions in the {_span_text(window)} ending the label maturity (7 d) before "
+        "the start of the event's day that have a chargeback reported before that start; null when there are none.",
         entity=MERCHANT,
     )
 
@@ -201,7 +210,12 @@ V2_ADDED: tuple[Feature, ...] = (
     ),
     Feature("hour_of_day", INTEGER, HOUR_OF_DAY, NO_WINDOW, "Hour of the transaction (UTC), 0 to 23.", entity=EVENT),
     Feature(
-        "is_weekend", INTEGER, IS_WEEKEND, NO_WINDOW, "1 when the transaction is on a Saturday or Sunday (UTC).", entity=EVENT
+        "is_weekend",
+        INTEGER,
+        IS_WEEKEND,
+        NO_WINDOW,
+        "1 when the transaction is on a Saturday or Sunday (UTC).",
+        entity=EVENT,
     ),
     Feature("is_night", INTEGER, IS_NIGHT, NO_WINDOW, "1 when the UTC hour is in [0, 6), else 0.", entity=EVENT),
     _merchant_count(DAY, "1d"),
@@ -230,31 +244,60 @@ MERCHANT_LOOKBACK = LABEL_MATURITY + max(feature.window for feature in MERCHANT_
 
 
 def _window_text(window: timedelta) -> str:
-    if window % DAY == timedelta(0):
-        days = window // DAY
-        return "7 d" if days == 7 else f"{days * 24} h"
+    """1 h, 24 h (one day, as v1's docs always showed it), 7 d, 30 d; "–" for event features (no window)."""
+    if window == NO_WINDOW:
+        return "–"
+    if window % DAY == timedelta(0) and window > DAY:
+        return f"{window // DAY} d"
     return f"{int(window / HOUR)} h"
+
+
+def features_by_entity() -> tuple[Feature, ...]:
+    """FEATURES grouped by entity (card, event, merchant), each group in registry order (the docs' tables)."""
+    order = (CARD, EVENT, MERCHANT)
+    return tuple(sorted(FEATURES, key=lambda item: order.index(item.entity)))
+
+
+def _entity_text(feature: Feature) -> str:
+    return f"`{feature.entity}`" if feature.entity != EVENT else "event"
 
 
 def markdown_table() -> str:
     """docs/features.md, generated from the registry."""
+    maturity = _window_text(LABEL_MATURITY)
     lines = [
-        "# Card features",
+        "# Features",
         "",
         "<!-- Generated by `python -m spark_jobs.feature_registry > docs/features.md`; do not edit by hand. -->",
         "",
-        f"Feature set version **{FEATURE_SET_VERSION}** (Feature Store group `card-features-v{FEATURE_SET_VERSION}`), "
-        f"entity `{ENTITY}`. Windows are by event time `ts_us`, both ends inclusive: for an event at t, the "
-        "window of length W holds the card's silver events with t − W ≤ ts ≤ t, the event itself and every "
-        "event with the same ts included, whatever their arrival order.",
+        f"Feature set version **{FEATURE_SET_VERSION}**: v1's {len(V1_FEATURES)} features unchanged, then "
+        f"{len(V2_ADDED)} added. The datasets' columns and the model's inputs are every feature in registry order "
+        "(`FEATURE_NAMES`); the table below groups them by entity.",
         "",
-        "| feature | type | Spark type | Feature Store type | window | aggregation | source | description |",
-        "|---|---|---|---|---|---|---|---|",
+        f"- **card** (entity `{CARD}`) and **event** features are computed for every event: gold's columns "
+        f"(`gold/card_features`), the Feature Store group `card-features-v{FEATURE_SET_VERSION}` (record id "
+        f"`{CARD}`), and at request time from the card's state, with the same values bit for bit. Windows are by "
+        "event time `ts_us`, both ends inclusive: for an event at t, the window of length W holds the card's "
+        "silver events with t − W ≤ ts ≤ t, the event itself and every event with the same ts included, whatever "
+        "their arrival order. `amount_zscore_30d` and `merchant_seen_30d` read only the strictly earlier events, "
+        "t − W ≤ ts < t (peers at t excluded); the z-score is (amount − mean) / sqrt(E[amount²] − mean²) over them.",
+        "- **event** features read only the event's own `ts_us`, in UTC (integer arithmetic, never a session time "
+        "zone); `is_weekend` is Saturday or Sunday, `is_night` an hour in [0, 6).",
+        f"- **merchant** features (entity `{MERCHANT}`) are a daily snapshot as of S, the start (00:00 UTC) of the "
+        f"event's day: `gold/merchant_features`, the Feature Store group `merchant-features-v{FEATURE_SET_VERSION}` "
+        f"(record id `{MERCHANT}`). Counts are over the merchant's silver events with S − W ≤ ts < S; chargeback "
+        f"rates over its events with S − L − W ≤ ts < S − L, L = {maturity} (the label maturity), counting those "
+        "with a chargeback reported before S (and not before the event), null when there are none. An event's "
+        "dataset row takes the snapshot of its merchant and UTC day (counts 0, rates null without one).",
+        "",
+        "| feature | entity | type | Spark type | Feature Store type | window | aggregation | source | description |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for item in FEATURES:
+    for item in features_by_entity():
         lines.append(
-            f"| `{item.name}` | {item.dtype} | `{item.spark_type}` | {item.feature_store_type} | "
-            f"{_window_text(item.window)} | {item.aggregation} | {item.source or '–'} | {item.description} |"
+            f"| `{item.name}` | {_entity_text(item)} | {item.dtype} | `{item.spark_type}` | "
+            f"{item.feature_store_type} | {_window_text(item.window)} | {item.aggregation} | {item.source or '–'} | "
+            f"{item.description} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -262,14 +305,17 @@ def markdown_table() -> str:
 def readme_table() -> str:
     """The compact table between the `features:start/end` markers in README.md."""
     lines = [
-        "Generated from `spark_jobs/feature_registry.py` (the one list that drives Spark, the Feature Store and the",
-        "datasets); the full table is [docs/features.md](docs/features.md).",
+        "Generated from `spark_jobs/feature_registry.py` (the one list that drives Spark, the Feature Store, the",
+        "datasets and request time); the full table is [docs/features.md](docs/features.md). Card and event features",
+        "are computed per event (at request time too); merchant features are a daily snapshot as of the start (UTC)",
+        f"of the event's day, chargeback rates over events at least L = {_window_text(LABEL_MATURITY)} older.",
         "",
-        "| feature | type | window | definition |",
-        "|---|---|---|---|",
+        "| feature | entity | type | window | definition |",
+        "|---|---|---|---|---|",
     ]
     lines += [
-        f"| `{item.name}` | {item.dtype} | {_window_text(item.window)} | {item.description} |" for item in FEATURES
+        f"| `{item.name}` | {_entity_text(item)} | {item.dtype} | {_window_text(item.window)} | {item.description} |"
+        for item in features_by_entity()
     ]
     return "\n".join(lines) + "\n"
 
