@@ -86,6 +86,7 @@ class ServedFeatures:
     features: dict[str, FeatureValue]  # every registry feature, registry order
     replayed: bool  # the event_id was already in the state with this payload: nothing was written
     merchant: MerchantFeatures | None = None  # where the merchant features came from (snapshot day, stale)
+    merchant_id: str | None = None  # the authorization's merchant (its features' record identifier)
 
     @property
     def merchant_snapshot_stale(self) -> bool:
@@ -188,6 +189,7 @@ class FeatureServer:
             features=features,
             replayed=replayed,
             merchant=merchant,
+            merchant_id=event.merchant_id,
         )
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ hand-made cases, then the whole measurement at a small size through the real job
 from __future__ import annotations
 
 import math
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -43,6 +44,129 @@ def test_reference_applies_gold_rules_to_the_state_a_request_saw():
     assert features["secs_since_prev_txn"] == 3600.0  # strictly earlier: the peer does not count
 
 
+def test_reference_v2_card_and_event_features_follow_the_definitions():
+    """txn_count_30d / avg_amount_30d inclusive, the z-score and merchant_seen_30d over strictly earlier events
+    (peers excluded), the event features in UTC; against a brute force of V2_DESIGN.md's definitions."""
+    now = T + 5 * DAY + 23 * HOUR  # a Tuesday (2026-01-06), 23:00 UTC
+    seen = [
+        state_event("out", now - 30 * DAY - 1, "900.0000000000", "m9"),  # 1 µs outside 30 d
+        state_event("edge", now - 30 * DAY, "10.0000000000", "m2"),  # exactly 30 d back: counts
+        state_event("mid", now - 3 * DAY, "20.0000000000", "m3"),
+        state_event("late", now - HOUR, "31.5000000000", "m2"),
+        state_event("peer", now, "7.0000000000", "m1"),  # equal ts: counts in 30 d, not in the z-score / seen
+        state_event("now", now, "50.0000000000", "m1"),
+    ]
+    record = served(1, "now", now, seen)
+    record.merchant_id = "m1"
+    (features,) = reference_features([record]).values()
+    assert features["txn_count_30d"] == 5 and math.isclose(features["avg_amount_30d"], 118.5 / 5)
+    earlier = [10.0, 20.0, 31.5]
+    mean = sum(earlier) / 3
+    std = math.sqrt(sum((value - mean) ** 2 for value in earlier) / 3)
+    assert math.isclose(features["amount_zscore_30d"], (50.0 - mean) / std, rel_tol=1e-12)
+    assert features["merchant_seen_30d"] == 0  # m1 only at the same ts (the peer): not strictly earlier
+    assert (features["hour_of_day"], features["is_weekend"], features["is_night"]) == (23, 0, 0)
+    record_m2 = served(2, "now", now, seen)
+    record_m2.merchant_id = "m2"
+    (features_m2,) = reference_features([record_m2]).values()
+    assert features_m2["merchant_seen_30d"] == 1
+    # a Saturday 03:00: weekend and night; fewer than 2 earlier events or all equal amounts: no z-score
+    saturday = T + 2 * DAY + 3 * HOUR  # 2026-01-03
+    lone = served(
+        3, "s", saturday, [state_event("a", saturday - HOUR, "5.0000000000"), state_event("s", saturday, "9.0")]
+    )
+    flat = served(
+        4,
+        "f",
+        saturday,
+        [
+            state_event("a", saturday - 2, "5.0000000000"),
+            state_event("b", saturday - 1, "5.0"),
+            state_event("f", saturday, "6"),
+        ],
+    )
+    by_seq = reference_features([lone, flat])
+    assert (by_seq[3]["hour_of_day"], by_seq[3]["is_weekend"], by_seq[3]["is_night"]) == (3, 1, 1)
+    assert by_seq[3]["amount_zscore_30d"] is None and by_seq[4]["amount_zscore_30d"] is None
+
+
+def test_merchant_reference_and_truth_apply_the_serving_rules():
+    import pyarrow as pa
+
+    from devtools.serving_consistency.reference import merchant_reference, merchant_truth
+    from spark_jobs.feature_registry import MERCHANT_FEATURE_NAMES
+
+    day = date(2026, 1, 2)
+    rows = [  # (merchant, day, counts, rates)
+        ("m-exact", date(2026, 1, 1), (1, 1, 1), (None, None, None)),
+        ("m-exact", day, (2, 3, 4), (0.5, None, 0.25)),
+        ("m-stale", date(2026, 1, 1), (5, 6, 7), (0.1, 0.2, 0.3)),
+        ("m-terminal", date(2025, 12, 20), (0, 0, 0), (None, None, None)),
+    ]
+    snapshot = pa.table(
+        {
+            "merchant_id": [row[0] for row in rows],
+            "day": pa.array([row[1] for row in rows], pa.date32()),
+            **{name: [row[2][index] for row in rows] for index, name in enumerate(MERCHANT_FEATURE_NAMES[:3])},
+            **{
+                name: pa.array([row[3][index] for row in rows], pa.float64())
+                for index, name in enumerate(MERCHANT_FEATURE_NAMES[3:])
+            },
+        }
+    )
+    at = T + DAY + 5 * HOUR  # 2026-01-02 05:00
+    records = []
+    for seq, merchant in enumerate(("m-exact", "m-stale", "m-terminal", "m-absent"), start=1):
+        record = served(seq, f"e{seq}", at, [])
+        record.merchant_id = merchant
+        records.append(record)
+    expected = merchant_reference(records, snapshot)
+    assert [(expected[seq]["snapshot_day"], expected[seq]["stale"]) for seq in (1, 2, 3, 4)] == [
+        ("2026-01-02", False),
+        ("2026-01-01", True),
+        ("2025-12-20", False),
+        (None, False),
+    ]
+    assert list(expected[1]["features"].values()) == [2, 3, 4, 0.5, None, 0.25]
+    assert list(expected[4]["features"].values()) == [0, 0, 0, None, None, None]
+    truth = merchant_truth(records, snapshot)  # the (merchant, event day) rows: only m-exact has one
+    assert list(truth[1].values()) == [2, 3, 4, 0.5, None, 0.25]
+    assert list(truth[2].values()) == [0, 0, 0, None, None, None]
+    assert merchant_truth(records, None)[1] == dict.fromkeys(MERCHANT_FEATURE_NAMES[:3], 0) | dict.fromkeys(
+        MERCHANT_FEATURE_NAMES[3:]
+    )
+
+
+def test_merchant_mismatches_are_counted_as_explained_or_not():
+    from devtools.serving_consistency.run import MerchantTally
+    from spark_jobs.feature_registry import MERCHANT_FEATURE_NAMES
+
+    def features(*values):
+        return dict(zip(MERCHANT_FEATURE_NAMES, values, strict=True))
+
+    fresh, old = features(3, 3, 3, 0.5, 0.5, 0.5), features(1, 1, 1, None, None, None)
+
+    def record(event_id, served_values, day, stale):
+        item = served(1, event_id, T + HOUR, [])
+        item.features, item.merchant_id = served_values, "m"
+        item.merchant_snapshot_day, item.merchant_snapshot_stale = day, stale
+        return item
+
+    tally = MerchantTally()
+    tally.add(record("ok", fresh, "2026-01-01", False), fresh, fresh)  # exact and still right
+    tally.add(record("stale", old, "2025-12-31", True), fresh, fresh)  # flagged: explained
+    tally.add(record("late", old, "2026-01-01", False), fresh, old)  # the day's snapshot changed after ingestion
+    tally.add(record("bug", old, "2026-01-01", False), fresh, fresh)  # nothing explains it
+    summary = tally.summary()
+    assert (summary["responses"], summary["flagged_stale"], summary["served_equals_gold"]) == (4, 1, 1)
+    assert summary["mismatches"] == {
+        "explained_by_stale_snapshot": 1,
+        "explained_by_later_snapshot_change": 1,
+        "unexplained": 1,
+    }
+    assert not summary["passed"] and summary["unexplained_examples"][0]["event"] == "bug"
+
+
 def test_reference_first_event_of_a_card_has_no_previous():
     (features,) = reference_features([served(1, "e", T, [state_event("e", T, "3.0000000000")])]).values()
     assert features["txn_count_1h"] == 1 and features["secs_since_prev_txn"] is None
@@ -72,7 +196,7 @@ def test_affected_when_a_window_member_was_served_later_or_never():
         "peer1": gold_row("c2", T),  # equal ts, served in this order: peer2's arrival affects peer1
         "peer2": gold_row("c2", T),
         "far": gold_row("c3", T + 8 * DAY),  # its card's only event
-        "d": gold_row("c1", T + 10 * DAY),  # more than 7 d after every other c1 event
+        "d": gold_row("c1", T + 31 * DAY),  # more than the longest window (30 d) after every other c1 event
     }
     order = ["a", "b", "c", "peer1", "peer2", "far", "d"]
     records = [served(index, event_id, gold[event_id]["ts_us"], []) for index, event_id in enumerate(order, 1)]
@@ -136,6 +260,10 @@ def test_consistency_measurement_passes_on_a_small_lake(spark, tmp_path):
     assert a["events"] == results["requests"]["served"] > 100
     assert b["unaffected"]["events"] > 0 and b["affected"]["events"] > 0
     assert results["requests"].get("served_not_in_gold", 0) == 0
+    assert results["requests"].get("merchant_flag_or_day_differs_from_reference", 0) == 0
+    merchant = results["merchant_served_vs_gold"]
+    assert merchant["passed"], merchant
+    assert merchant["responses"] == a["events"] and sum(merchant["by_source"].values()) == merchant["responses"]
     assert results["requests"]["own_event_in_state"] == results["requests"]["served"]
     assert results["plan"]["held_out_events"] > 0
     # The last batch's online features are stale: they cannot match gold everywhere.

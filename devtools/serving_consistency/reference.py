@@ -1,8 +1,14 @@
 """Independent answers the served features are checked against, all in DuckDB.
 
-- `reference_features`: every registry feature recomputed from exactly the state events a request saw
-  (the replay log), one SQL query written here from the registry's aggregation kinds; it shares no code
-  with `feature_store/request_features.py`.
+- `reference_features`: every card and event feature recomputed from exactly the state events a request saw
+  (the replay log), one SQL query written here from the registry's aggregation kinds (V2_DESIGN's
+  definitions); it shares no code with `feature_store/request_features.py`.
+- `merchant_reference`: the merchant features and the stale flag each request should have been served from
+  the merchant snapshot the online store held (gold/merchant_features at the version ingested before serving:
+  each merchant's newest day), by the serving rules written here in SQL (exact day; an earlier terminal record;
+  else stale; none: counts 0, rates null); it shares no code with `feature_store/merchant_lookup.py`.
+- `merchant_truth`: the merchant snapshot of each served event's (merchant, UTC day) in gold/merchant_features at
+  a version (the final one: the offline truth; the ingested one: what a fresh snapshot said at serve time).
 - `gold_rows`: gold after the final stream run, read with the `deltalake` package (not Spark).
 - `affected_event_ids`: the served events for which some event gold counts in one of the windows (same
   card, ts in [ts − longest window, ts], equal-ts peers included) was not known when the event was served:
@@ -18,22 +24,34 @@ import pyarrow as pa
 
 from devtools.serving_consistency.replay import SERVED, ServeRecord
 from spark_jobs.feature_registry import (
+    CARD_FEATURE_NAMES,
+    CARD_FEATURES,
     COUNT,
     COUNT_DISTINCT,
-    FEATURE_NAMES,
-    FEATURES,
+    HOUR_OF_DAY,
+    IS_NIGHT,
+    IS_WEEKEND,
     MAX,
     MAX_WINDOW,
     MEAN,
+    MERCHANT_COUNT,
+    MERCHANT_FEATURE_NAMES,
+    MERCHANT_FEATURES,
+    NIGHT_HOURS,
     RATIO_TO_MEAN,
     SECONDS_SINCE_PREVIOUS,
+    SEEN_EARLIER,
     SUM,
+    ZSCORE_TO_EARLIER,
     Feature,
 )
 
 AMOUNT = pa.decimal128(38, 10)
 GOLD_TABLE = "gold/card_features"
 SILVER_TABLE = "silver/card_transactions"
+MERCHANT_TABLE = "gold/merchant_features"
+US_PER_HOUR = 3_600_000_000
+US_PER_DAY = 86_400_000_000
 
 
 def _in_window(item: Feature, *, strictly_earlier: bool = False) -> str:
@@ -45,7 +63,38 @@ def _mean(item: Feature) -> str:
     return f"(CAST(sum(s.{item.source}) {_in_window(item)} AS DOUBLE) / count(*) {_in_window(item)})"
 
 
+def _zscore(item: Feature) -> str:
+    """(amount − mean) / population std over the strictly earlier window events, from exact integer moments:
+    U = amount · 10^10 (HUGEINT), var = (n·ΣU² − (ΣU)²) / (n² · 10^20); null when n < 2, min = max or var <= 0."""
+    earlier = _in_window(item, strictly_earlier=True)
+    n = f"count(*) {earlier}"
+    sum_u = f"sum(CAST(s.{item.source} * 10000000000 AS HUGEINT)) {earlier}"
+    sum_u2 = (
+        f"sum(CAST(s.{item.source} * 10000000000 AS HUGEINT) * CAST(s.{item.source} * 10000000000 AS HUGEINT)) "
+        f"{earlier}"
+    )
+    spread = f"({n} * {sum_u2} - {sum_u} * {sum_u})"
+    mean = f"(CAST({sum_u} AS DOUBLE) / 1e10 / {n})"
+    variance = f"(CAST({spread} AS DOUBLE) / (CAST({n} AS DOUBLE) * {n}) / 1e20)"
+    return (
+        f"CASE WHEN {n} >= 2 AND min(s.{item.source}) {earlier} <> max(s.{item.source}) {earlier} AND {spread} > 0 "
+        f"THEN (CAST(r.{item.source} AS DOUBLE) - {mean}) / sqrt({variance}) END"
+    )
+
+
 _AGGREGATE_SQL = {
+    ZSCORE_TO_EARLIER: _zscore,
+    SEEN_EARLIER: lambda item: (
+        f"coalesce(max(CASE WHEN s.{item.source} = r.{item.source} THEN 1 ELSE 0 END) "
+        f"{_in_window(item, strictly_earlier=True)}, 0)"
+    ),
+    # event features: UTC by integer arithmetic on ts_us; day 0 (1970-01-01) was a Thursday, (day + 3) % 7 = 0 a Monday
+    HOUR_OF_DAY: lambda item: f"(r.ts_us // {US_PER_HOUR}) % 24",
+    IS_WEEKEND: lambda item: f"CASE WHEN (r.ts_us // {US_PER_DAY} + 3) % 7 >= 5 THEN 1 ELSE 0 END",
+    IS_NIGHT: lambda item: (
+        f"CASE WHEN (r.ts_us // {US_PER_HOUR}) % 24 BETWEEN {NIGHT_HOURS.start} AND {NIGHT_HOURS.stop - 1} "
+        "THEN 1 ELSE 0 END"
+    ),
     COUNT: lambda item: f"count(*) {_in_window(item)}",
     SUM: lambda item: f"sum(s.{item.source}) {_in_window(item)}",
     MAX: lambda item: f"max(s.{item.source}) {_in_window(item)}",
@@ -64,18 +113,22 @@ def feature_sql(item: Feature) -> str:
 
 
 def reference_sql() -> str:
-    columns = ",\n    ".join(f"{feature_sql(item)} AS {item.name}" for item in FEATURES)
+    columns = ",\n    ".join(f"{feature_sql(item)} AS {item.name}" for item in CARD_FEATURES)
     return f"""
 SELECT r.seq,
     {columns}
 FROM requests AS r
 JOIN seen AS s ON s.seq = r.seq AND s.ts_us <= r.ts_us
-GROUP BY r.seq, r.ts_us, r.amount_usd
+GROUP BY r.seq, r.ts_us, r.amount_usd, r.merchant_id
 """
 
 
 def _own_amount(record: ServeRecord) -> str | None:
     return next((item[2] for item in record.state if item[0] == record.event_id), None)
+
+
+def _own_merchant(record: ServeRecord) -> str | None:
+    return record.merchant_id or next((item[3] for item in record.state if item[0] == record.event_id), None)
 
 
 def reference_features(records: list[ServeRecord]) -> dict[int, dict]:
@@ -90,6 +143,7 @@ def reference_features(records: list[ServeRecord]) -> dict[int, dict]:
             "amount_usd": pa.array(
                 [None if (text := _own_amount(record)) is None else Decimal(text) for record in served], AMOUNT
             ),
+            "merchant_id": pa.array([_own_merchant(record) for record in served], pa.string()),
         }
     )
     rows = [(record.seq, item) for record in served for item in record.state]
@@ -107,16 +161,106 @@ def reference_features(records: list[ServeRecord]) -> dict[int, dict]:
     connection.register("seen", seen)
     cursor = connection.execute(reference_sql())
     names = [column[0] for column in cursor.description]
-    assert names[1:] == list(FEATURE_NAMES), names
-    return {values[0]: dict(zip(FEATURE_NAMES, values[1:], strict=True)) for values in cursor.fetchall()}
+    assert names[1:] == list(CARD_FEATURE_NAMES), names
+    return {values[0]: dict(zip(CARD_FEATURE_NAMES, values[1:], strict=True)) for values in cursor.fetchall()}
+
+
+def _merchant_requests(records: list[ServeRecord]) -> pa.Table:
+    served = [record for record in records if record.outcome == SERVED]
+    return pa.table(
+        {
+            "seq": pa.array([record.seq for record in served], pa.int64()),
+            "merchant_id": pa.array([_own_merchant(record) for record in served], pa.string()),
+            "ts_us": pa.array([record.ts_us for record in served], pa.int64()),
+        }
+    )
+
+
+def merchant_snapshot_table(lake: Path, version: int | None) -> pa.Table | None:
+    """gold/merchant_features at `version` (None: the latest), read with deltalake; None when it does not exist."""
+    from deltalake import DeltaTable
+
+    path = lake / MERCHANT_TABLE
+    if not (path / "_delta_log").exists():
+        return None
+    table = DeltaTable(str(path)) if version is None else DeltaTable(str(path), version=version)
+    return table.to_pyarrow_table(columns=["merchant_id", "day", *MERCHANT_FEATURE_NAMES])
+
+
+def _empty_snapshot() -> pa.Table:
+    columns = {"merchant_id": pa.array([], pa.string()), "day": pa.array([], pa.date32())}
+    for item in MERCHANT_FEATURES:
+        columns[item.name] = pa.array([], pa.int64() if item.aggregation == MERCHANT_COUNT else pa.float64())
+    return pa.table(columns)
+
+
+_EVENT_DAY = f"(DATE '1970-01-01' + CAST(r.ts_us // {US_PER_DAY} AS INTEGER))"
+
+
+def _merchant_values(alias: str) -> str:
+    """The merchant features of a snapshot row `alias` (none: counts 0, rates null, as the datasets' join)."""
+    return ", ".join(
+        f"coalesce({alias}.{item.name}, 0) AS {item.name}"
+        if item.aggregation == MERCHANT_COUNT
+        else f"{alias}.{item.name} AS {item.name}"
+        for item in MERCHANT_FEATURES
+    )
+
+
+def _terminal(alias: str) -> str:
+    return " AND ".join(
+        f"{alias}.{item.name} = 0" if item.aggregation == MERCHANT_COUNT else f"{alias}.{item.name} IS NULL"
+        for item in MERCHANT_FEATURES
+    )
+
+
+MERCHANT_REFERENCE_SQL = f"""
+WITH online AS (
+    SELECT * FROM snapshot QUALIFY row_number() OVER (PARTITION BY merchant_id ORDER BY day DESC) = 1
+)
+SELECT r.seq, CAST(o.day AS VARCHAR) AS snapshot_day,
+    CASE WHEN o.merchant_id IS NULL OR o.day = {_EVENT_DAY} THEN false
+         WHEN o.day < {_EVENT_DAY} AND {_terminal("o")} THEN false
+         ELSE true END AS stale,
+    {_merchant_values("o")}
+FROM requests AS r LEFT JOIN online AS o ON o.merchant_id = r.merchant_id
+"""
+
+MERCHANT_TRUTH_SQL = f"""
+SELECT r.seq, {_merchant_values("t")}, t.merchant_id IS NOT NULL AS has_row
+FROM requests AS r LEFT JOIN snapshot AS t ON t.merchant_id = r.merchant_id AND t.day = {_EVENT_DAY}
+"""
+
+
+def _merchant_query(sql: str, records: list[ServeRecord], snapshot: pa.Table | None) -> list[tuple]:
+    connection = duckdb.connect()
+    connection.register("requests", _merchant_requests(records))
+    connection.register("snapshot", _empty_snapshot() if snapshot is None else snapshot)
+    return connection.execute(sql).fetchall()
+
+
+def merchant_reference(records: list[ServeRecord], snapshot: pa.Table | None) -> dict[int, dict]:
+    """seq -> {"features": the 6 merchant features, "stale": bool, "snapshot_day": "YYYY-MM-DD" | None} that the
+    serving rules give from the online store holding `snapshot`'s newest day per merchant."""
+    return {
+        seq: {"snapshot_day": day, "stale": stale, "features": dict(zip(MERCHANT_FEATURE_NAMES, values, strict=True))}
+        for seq, day, stale, *values in _merchant_query(MERCHANT_REFERENCE_SQL, records, snapshot)
+    }
+
+
+def merchant_truth(records: list[ServeRecord], snapshot: pa.Table | None) -> dict[int, dict]:
+    """seq -> the merchant features of the event's (merchant, UTC day) row in `snapshot` (none: counts 0,
+    rates null): what gold's datasets join for that event."""
+    rows = _merchant_query(MERCHANT_TRUTH_SQL, records, snapshot)
+    return {seq: dict(zip(MERCHANT_FEATURE_NAMES, values, strict=True)) for seq, *values, _ in rows}
 
 
 def gold_rows(lake: Path) -> dict[str, dict]:
-    """event_id -> gold row (card_id, ts_us and every feature), read with deltalake."""
+    """event_id -> gold row (card_id, ts_us and every card and event feature), read with deltalake."""
     from deltalake import DeltaTable
 
     table = DeltaTable(str(lake / GOLD_TABLE)).to_pyarrow_table(
-        columns=["event_id", "card_id", "ts_us", *FEATURE_NAMES]
+        columns=["event_id", "card_id", "ts_us", *CARD_FEATURE_NAMES]
     )
     return {row.pop("event_id"): row for row in table.to_pylist()}
 

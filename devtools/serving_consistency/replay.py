@@ -3,7 +3,8 @@
 The log is the measurement's evidence: per request its serve sequence number, the outcome (served,
 replayed, rejected with the reason), the features returned and — read from the state right after the
 serve, in the same single thread, so nothing else wrote in between — the card's window of state events
-the computation had (the request's own event included, as written back).
+the computation had (the request's own event included, as written back), and its merchant features' source
+(the merchant, the day of its snapshot record, the `merchant_snapshot_stale` flag).
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class ServeRecord:
     # the card's state events in [ts_us - longest window, ts_us] as the computation saw them:
     # [event_id, ts_us, amount_usd (text), merchant_id, country, origin]
     state: list[list] = field(default_factory=list)
+    # the merchant features' source: the merchant, its online record's day (None: no record), the stale flag
+    merchant_id: str | None = None
+    merchant_snapshot_day: str | None = None
+    merchant_snapshot_stale: bool | None = None
 
 
 @dataclass
@@ -75,6 +80,10 @@ def serve_in_order(server, state, requests: Iterable[BronzeLine], *, window_us: 
             continue
         record.event_id, record.card_id, record.ts_us = served.event_id, served.card_id, served.ts_us
         record.features = dict(served.features)
+        merchant = served.as_json()
+        record.merchant_id = served.merchant_id
+        record.merchant_snapshot_day = merchant.get("merchant_snapshot_day")
+        record.merchant_snapshot_stale = merchant.get("merchant_snapshot_stale")
         if served.replayed:
             record.outcome = REPLAYED
         else:

@@ -17,11 +17,14 @@ from devtools.serving_consistency.plan import US_PER_SECOND, deliver, plan_servi
 from devtools.serving_consistency.reference import (
     affected_event_ids,
     gold_rows,
+    merchant_reference,
+    merchant_snapshot_table,
+    merchant_truth,
     reference_features,
     silver_event_ids,
 )
 from devtools.serving_consistency.replay import REJECTED, REPLAYED, SERVED, ReplayLog, timed_serve, write_log
-from spark_jobs.feature_registry import MAX_WINDOW
+from spark_jobs.feature_registry import CARD_FEATURES, MAX_WINDOW, MERCHANT_FEATURES
 
 REPLAY_LOG_FILE = "replay_log.jsonl.gz"
 LAST_BATCH_FILE = "last_batch_features.json"
@@ -73,6 +76,19 @@ def last_batch_features(lake: Path, card_ids: list[str]) -> dict[str, dict]:
         return {card_id: found["features"] for card_id, found in reader.get_many(card_ids).items()}
 
 
+def ingested_merchant_version(lake: Path) -> int | None:
+    """The gold/merchant_features version the feature-store ingestion last wrote (its watermark entry): the
+    snapshot the merchant group's online records hold while the requests are served."""
+    from feature_store.definitions import merchant_feature_group_name
+    from spark_jobs.lake import FEATURE_STORE_WATERMARK
+
+    path = lake / FEATURE_STORE_WATERMARK
+    if not path.exists():
+        return None
+    entry = (json.loads(path.read_text()).get("groups") or {}).get(merchant_feature_group_name()) or {}
+    return entry.get("version")
+
+
 def serve_days(lake: Path, plan, known_at_start: list[str]) -> ReplayLog:
     from feature_store.online_state import SqliteOnlineState, local_state_path
     from feature_store.serving import FeatureServer
@@ -107,6 +123,7 @@ def run_consistency(options: ConsistencyOptions, pipeline: BatchPipeline, echo: 
     pipeline.ingest(lake)
     timings["history_batch_seconds"] = time.perf_counter() - step
     known = silver_event_ids(lake)
+    merchant_version = ingested_merchant_version(lake)
 
     echo(f"serving {len(plan.requests):,} requests in event-time order")
     log = serve_days(lake, plan, known)
@@ -126,9 +143,10 @@ def run_consistency(options: ConsistencyOptions, pipeline: BatchPipeline, echo: 
         "plan": plan_facts(options, plan, known_at_start=len(known)),
         "arguments": {key: str(value) for key, value in asdict(options).items()},
         "timings": timings,
+        "merchant_snapshot_version": merchant_version,
     }
     (options.work_dir / RUN_FACTS_FILE).write_text(json.dumps(facts))
-    results = compare_all(log, lake, last_batch) | facts
+    results = compare_all(log, lake, last_batch, merchant_version=merchant_version) | facts
     timings["total_seconds"] = time.perf_counter() - started
     return results
 
@@ -155,7 +173,8 @@ def analyze_existing(work_dir: Path) -> dict:
     last_batch = json.loads((work_dir / LAST_BATCH_FILE).read_text())
     facts_path = work_dir / RUN_FACTS_FILE
     facts = json.loads(facts_path.read_text()) if facts_path.exists() else {}
-    return compare_all(log, work_dir / "lake", last_batch) | facts
+    lake = work_dir / "lake"
+    return compare_all(log, lake, last_batch, merchant_version=facts.get("merchant_snapshot_version")) | facts
 
 
 def window_sizes(records) -> dict:
@@ -166,16 +185,69 @@ def window_sizes(records) -> dict:
     return {"mean": round(sum(sizes) / len(sizes), 2), "p99": sizes[int(0.99 * (len(sizes) - 1))], "max": sizes[-1]}
 
 
-def compare_all(log: ReplayLog, lake: Path, last_batch: dict[str, dict]) -> dict:
-    """(a) served vs the reference over the logged state, (b) served vs gold by affected/unaffected, and the
-    last-batch online features vs gold; plus what happened to every request."""
+class MerchantTally:
+    """The merchant features served vs gold/merchant_features' row of the event's (merchant, day) at the end:
+    how many responses were flagged stale, and each mismatch explained (a flagged stale snapshot; the day's
+    snapshot changed after it was ingested: late events or chargebacks) or not."""
+
+    def __init__(self) -> None:
+        self.features = FeatureTally(MERCHANT_FEATURES)
+        self.sources: Counter[str] = Counter()
+        self.mismatches: Counter[str] = Counter()
+        self.examples: list[dict] = []
+
+    def add(self, record, truth: dict, at_ingest: dict) -> None:
+        event_day = (dt.date(1970, 1, 1) + dt.timedelta(microseconds=record.ts_us)).isoformat()
+        day, stale = record.merchant_snapshot_day, bool(record.merchant_snapshot_stale)
+        source = "stale" if stale else "absent" if day is None else "exact" if day == event_day else "terminal"
+        self.sources[source] += 1
+        if self.features.add(record.event_id, record.features, truth):
+            return
+        if stale:
+            self.mismatches["explained_by_stale_snapshot"] += 1
+        elif not FeatureTally(MERCHANT_FEATURES).add(record.event_id, at_ingest, truth):
+            self.mismatches["explained_by_later_snapshot_change"] += 1
+        else:
+            self.mismatches["unexplained"] += 1
+            if len(self.examples) < 5:
+                self.examples.append({"event": record.event_id, "merchant": record.merchant_id, "source": source})
+
+    def summary(self) -> dict:
+        features = self.features.summary()
+        return {
+            "passed": self.mismatches["unexplained"] == 0,
+            "responses": features["events"],
+            "flagged_stale": self.sources["stale"],
+            "by_source": dict(sorted(self.sources.items())),
+            "served_equals_gold": features["events_all_features_match"],
+            "mismatches": {
+                name: self.mismatches[name]
+                for name in ("explained_by_stale_snapshot", "explained_by_later_snapshot_change", "unexplained")
+            },
+            "unexplained_examples": self.examples,
+            "features": features["features"],
+        }
+
+
+def compare_all(
+    log: ReplayLog, lake: Path, last_batch: dict[str, dict], *, merchant_version: int | None = None
+) -> dict:
+    """(a) served vs the reference over the logged state and the merchant snapshot the online store held,
+    (b) served vs gold by affected/unaffected (card and event features) and vs gold/merchant_features (merchant
+    features: stale-flagged and otherwise explained mismatches apart), and the last-batch online features vs
+    gold; plus what happened to every request."""
     records = log.records
     gold = gold_rows(lake)
     reference = reference_features(records)
+    ingested = merchant_snapshot_table(lake, merchant_version) if merchant_version is not None else None
+    merchant_expected = merchant_reference(records, ingested)
+    merchant_final = merchant_truth(records, merchant_snapshot_table(lake, None))
+    merchant_at_ingest = merchant_truth(records, ingested)
     affected = affected_event_ids(records, log.known_at_start, gold)
     against_reference = FeatureTally()
-    served_vs_gold = {"unaffected": FeatureTally(), "affected": FeatureTally()}
-    last_vs_gold = {"unaffected": FeatureTally(), "affected": FeatureTally(), "all": FeatureTally()}
+    merchant_vs_gold = MerchantTally()
+    served_vs_gold = {"unaffected": FeatureTally(CARD_FEATURES), "affected": FeatureTally(CARD_FEATURES)}
+    last_vs_gold = {name: FeatureTally(CARD_FEATURES) for name in ("unaffected", "affected", "all")}
     first_features: dict[str, dict] = {}
     checks = Counter()
     rejected = Counter()
@@ -190,7 +262,15 @@ def compare_all(log: ReplayLog, lake: Path, last_batch: dict[str, dict]) -> dict
         checks["served"] += 1
         first_features[record.event_id] = record.features
         checks["own_event_in_state"] += any(item[0] == record.event_id for item in record.state)
-        against_reference.add(record.event_id, record.features, reference.get(record.seq))
+        expected = merchant_expected.get(record.seq)
+        card_reference = reference.get(record.seq)
+        both = None if card_reference is None or expected is None else {**card_reference, **expected["features"]}
+        against_reference.add(record.event_id, record.features, both)
+        checks["merchant_flag_or_day_differs_from_reference"] += expected is None or (
+            (bool(record.merchant_snapshot_stale), record.merchant_snapshot_day)
+            != (expected["stale"], expected["snapshot_day"])
+        )
+        merchant_vs_gold.add(record, merchant_final[record.seq], merchant_at_ingest[record.seq])
         row = gold.get(record.event_id)
         if row is None:
             checks["served_not_in_gold"] += 1
@@ -210,10 +290,15 @@ def compare_all(log: ReplayLog, lake: Path, last_batch: dict[str, dict]) -> dict
     checks["rejected_but_in_gold"] = never_served_in_gold
     reference_summary = against_reference.summary()
     unaffected = served_vs_gold["unaffected"].summary()
-    passed_reference = reference_summary["events_all_features_match"] == reference_summary["events"]
+    passed_reference = (
+        reference_summary["events_all_features_match"] == reference_summary["events"]
+        and checks["merchant_flag_or_day_differs_from_reference"] == 0
+    )
     passed_gold = unaffected["events_all_features_match"] == unaffected["events"] and checks["served_not_in_gold"] == 0
+    merchant = merchant_vs_gold.summary()
     return {
-        "passed": passed_reference and passed_gold,
+        "passed": passed_reference and passed_gold and merchant["passed"],
+        "merchant_served_vs_gold": merchant,
         "a_served_equals_reference": {"passed": passed_reference, **reference_summary},
         "b_served_equals_gold": {
             "passed_on_unaffected": passed_gold,

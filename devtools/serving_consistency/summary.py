@@ -20,12 +20,30 @@ def summary_lines(results: dict) -> list[str]:
         f"affected events: {b['affected']['events']:,}",
         "feature: served==gold unaffected / affected | last-batch==gold unaffected / affected",
     ]
+    merchant = results.get("merchant_served_vs_gold")
     for name, entry in b["unaffected"]["features"].items():
         lines.append(
             f"  {name}: {percent(entry['rate'])} / {percent(b['affected']['features'][name]['rate'])} | "
             f"{percent(last['unaffected']['features'][name]['rate'])} / "
             f"{percent(last['affected']['features'][name]['rate'])}"
         )
+    if merchant is not None:
+        lines += merchant_lines(merchant)
+    return lines
+
+
+def merchant_lines(merchant: dict) -> list[str]:
+    """The merchant features served vs gold/merchant_features: flagged stale responses and the mismatches."""
+    mismatches = merchant["mismatches"]
+    lines = [
+        f"merchant features == gold/merchant_features: {merchant['served_equals_gold']:,} of "
+        f"{merchant['responses']:,} responses ({'passed' if merchant['passed'] else 'FAILED'}); "
+        f"sources {merchant['by_source']}; flagged merchant_snapshot_stale: {merchant['flagged_stale']:,}",
+        f"  mismatches explained by a stale snapshot: {mismatches['explained_by_stale_snapshot']:,}; by the day's "
+        f"snapshot changing after ingestion (late events, chargebacks): "
+        f"{mismatches['explained_by_later_snapshot_change']:,}; unexplained: {mismatches['unexplained']:,}",
+    ]
+    lines += [f"  {name}: {percent(entry['rate'])}" for name, entry in merchant["features"].items()]
     return lines
 
 
