@@ -3,14 +3,18 @@
 Builds the first days with the batch pipeline, serves the following days through `FeatureServer.serve` in
 event-time order (a seeded ~10 % held out, reaching the platform only through bronze), delivers everything
 and runs the stream pipeline, then checks per served event: (a) served == an independent DuckDB reference
-over exactly the state the request saw, (b) served == gold for every event no late or held-out event could
-affect; and reports what the last batch's online features would have served instead. See
-`devtools/serving_consistency/`.
+over exactly the state the request saw and the merchant snapshot the online store held (all 22 features and
+the merchant_snapshot_stale flag), (b) served == gold for every event no late or held-out event could affect
+(card and event features), and the merchant features vs gold/merchant_features, counting the responses
+flagged merchant_snapshot_stale and the mismatches they (or a later change of the day's snapshot) explain
+apart from unexplained ones; and reports what the last batch's online features would have served instead.
+See `devtools/serving_consistency/`.
 
     .venv/bin/python scripts/serving_consistency.py --events 200000 --cards 4000 --days 45 --history-days 31 \\
         --output docs/benchmarks/serving_consistency.json
 
-Exit status 1 when (a) is below 100 % or (b) is below 100 % on unaffected events.
+Exit status 1 when (a) is below 100 %, (b) is below 100 % on unaffected events, or a merchant feature mismatch
+is unexplained.
 """
 
 from __future__ import annotations
