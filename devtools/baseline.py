@@ -1,12 +1,16 @@
-"""The baseline fraud model on a day's datasets: gradient boosting on the card features vs amount alone.
+"""The baseline fraud model on a day's datasets: gradient boosting on feature set v2, on v1, and on the amount.
 
 Reads <lake-root>/gold/training/as_of=YYYY-MM-DD/{train,validation} (written by
 spark_jobs/build_datasets.py; each split's rows are checked against the manifest's sha256 first), fits
-scikit-learn's HistGradientBoostingClassifier on the training set twice, once on the registry's features
-plus the transaction amount and once on the amount alone (the bar to beat), scores the validation set and
-reports ROC AUC, average precision and card precision@100 (per day, the share of compromised cards among
-the 100 cards with the highest score that day, a card's score being its highest transaction score; cards
-already detected are left out of later days; averaged over days, as in the Fraud Detection Handbook).
+scikit-learn's HistGradientBoostingClassifier on the training set three times with the same parameters and
+random state: on the datasets' features (feature set v2, all FEATURE_NAMES) plus the transaction amount, on
+the v1 features (V1_FEATURE_NAMES) plus the amount, and on the amount alone (the bar to beat); scores the
+validation set and reports ROC AUC, average precision and card precision@100 (per day, the share of
+compromised cards among the 100 cards with the highest score that day, a card's score being its highest
+transaction score; cards already detected are left out of later days; averaged over days, as in the Fraud
+Detection Handbook). Overall against the datasets' labels (chargebacks), and, on a generated lake, per fraud
+scenario against the generator's truth (`_generator/fraud_events.jsonl.gz`): each scenario's frauds against
+all legitimate events (docs/evaluation.md).
 
 Writes metrics.json, pr_curve.png and model.zip (the features model with its feature set version and
 ordered input names, `feature_store/model_artifact.py`, which the serving endpoints score with) beside
@@ -23,7 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 AMOUNT = "amount_usd"
-MODEL_FEATURES = "gradient_boosting_features"
+MODEL_FEATURES = "gradient_boosting_features"  # the datasets' features (v2): the model written as model.zip
+MODEL_FEATURES_V1 = "gradient_boosting_features_v1"  # feature set v1's features, same learner: the comparison
 MODEL_AMOUNT = "gradient_boosting_amount_only"
 US_PER_DAY = 86_400_000_000
 
@@ -101,17 +106,84 @@ def card_precision_at_k(days: np.ndarray, cards: np.ndarray, labels: np.ndarray,
 
 
 def evaluate(validation: pa.Table, scores: np.ndarray, k: int) -> dict:
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
     labels = validation.column("label").to_numpy()
     days = (validation.column("ts_us").to_numpy() // US_PER_DAY).astype("datetime64[D]").astype(str)
     cards = np.asarray(validation.column("card_id").to_pylist(), dtype=object)
-    mean, per_day, _ = card_precision_at_k(days, cards, labels, scores, k)
-    return {
+    return _metrics(days, cards, labels, scores, k, per_day=True)
+
+
+def _metrics(days, cards, labels: np.ndarray, scores: np.ndarray, k: int, *, per_day: bool) -> dict:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    mean, by_day, _ = card_precision_at_k(days, cards, labels, scores, k)
+    metrics = {
         "roc_auc": round(float(roc_auc_score(labels, scores)), 6),
         "average_precision": round(float(average_precision_score(labels, scores)), 6),
         f"card_precision_at_{k}": round(mean, 6),
-        f"card_precision_at_{k}_per_day": {day: round(value, 6) for day, value in per_day.items()},
+    }
+    if per_day:
+        metrics[f"card_precision_at_{k}_per_day"] = {day: round(value, 6) for day, value in by_day.items()}
+    return metrics
+
+
+# --- Per fraud scenario (a generated lake's ground truth) ------------------------------------------------------
+
+
+def scenario_truth(storage) -> dict[str, str] | None:
+    """event_id -> fraud scenario from a generated lake's `_generator/fraud_events.jsonl.gz`; None when the lake
+    has no generator manifest (a real lake: no per-scenario metrics)."""
+    import gzip
+    import json
+
+    from devtools.generator.config import GENERATOR_DIR, MANIFEST_NAME
+
+    manifest = storage.read_json(storage.uri(GENERATOR_DIR, MANIFEST_NAME))
+    if manifest is None:
+        return None
+    text = gzip.decompress(storage.read_bytes(storage.uri(manifest["ground_truth"]["fraud_events"]))).decode("utf-8")
+    return {row["event_id"]: row["scenario"] for row in map(json.loads, text.splitlines())}
+
+
+def evaluate_scenarios(validation: pa.Table, scores: np.ndarray, truth: dict[str, str], k: int) -> dict:
+    """For each scenario: its validation frauds (by the truth, reported or not) against every validation event
+    that is no fraud at all; the other scenarios' frauds are left out. Metrics are null without such frauds."""
+    from devtools.generator.config import SCENARIOS
+
+    scenario = np.asarray([truth.get(event_id, "") for event_id in validation.column("event_id").to_pylist()])
+    days = (validation.column("ts_us").to_numpy() // US_PER_DAY).astype("datetime64[D]").astype(str)
+    cards = np.asarray(validation.column("card_id").to_pylist(), dtype=object)
+    legitimate = scenario == ""
+    results = {}
+    for name in SCENARIOS:
+        rows = legitimate | (scenario == name)
+        frauds = int((scenario == name).sum())
+        if frauds == 0 or not legitimate.any():
+            results[name] = {
+                "frauds": frauds,
+                "roc_auc": None,
+                "average_precision": None,
+                f"card_precision_at_{k}": None,
+            }
+            continue
+        labels = (scenario[rows] == name).astype(np.int64)
+        results[name] = {"frauds": frauds, **_metrics(days[rows], cards[rows], labels, scores[rows], k, per_day=False)}
+    return results
+
+
+def v2_against_v1(models: dict) -> dict:
+    """v2 minus v1: ROC AUC per scenario, and the overall ROC AUC and average precision."""
+    v2, v1 = models[MODEL_FEATURES], models[MODEL_FEATURES_V1]
+
+    def delta(new, old):
+        return None if new is None or old is None else round(new - old, 6)
+
+    return {
+        "overall_roc_auc": delta(v2["roc_auc"], v1["roc_auc"]),
+        "overall_average_precision": delta(v2["average_precision"], v1["average_precision"]),
+        "scenario_roc_auc": {
+            name: delta(result["roc_auc"], v1["scenarios"][name]["roc_auc"])
+            for name, result in v2.get("scenarios", {}).items()
+        },
     }
 
 
@@ -192,6 +264,7 @@ def _run_baseline(storage, as_of, *, top_k: int, random_state: int) -> dict:
 
     from feature_store.model_artifact import MODEL_FILE_NAME
     from spark_jobs.datasets import TRAIN, VALIDATION
+    from spark_jobs.feature_registry import V1_FEATURE_NAMES
     from spark_jobs.lake import DATASET_MANIFEST, training_file_uri
 
     manifest_uri = training_file_uri(storage, as_of, DATASET_MANIFEST)
@@ -214,10 +287,18 @@ def _run_baseline(storage, as_of, *, top_k: int, random_state: int) -> dict:
                 f"{int(labels.sum())} frauds (check the windows and the chargeback feed)"
             )
     train, validation = tables[TRAIN], tables[VALIDATION]
-    inputs = {MODEL_FEATURES: [*manifest["features"], AMOUNT], MODEL_AMOUNT: [AMOUNT]}
+    inputs = {
+        MODEL_FEATURES: [*manifest["features"], AMOUNT],
+        MODEL_FEATURES_V1: [*V1_FEATURE_NAMES, AMOUNT],
+        MODEL_AMOUNT: [AMOUNT],
+    }
     fitted = {name: fit_and_score(train, validation, columns, random_state) for name, columns in inputs.items()}
     scores = {name: model_scores for name, (_, model_scores) in fitted.items()}
     results = {name: evaluate(validation, scores[name], top_k) for name in inputs}
+    truth = scenario_truth(storage)
+    if truth is not None:
+        for name in inputs:
+            results[name]["scenarios"] = evaluate_scenarios(validation, scores[name], truth, top_k)
 
     labels = validation.column("label").to_numpy()
     days = (validation.column("ts_us").to_numpy() // US_PER_DAY).astype("datetime64[D]").astype(str)
@@ -242,6 +323,7 @@ def _run_baseline(storage, as_of, *, top_k: int, random_state: int) -> dict:
             }
             for name in inputs
         },
+        "v2_against_v1": v2_against_v1(results),
         "reference": {
             "validation_fraud_rate": round(float(labels.mean()), 6),
             f"card_precision_at_{top_k}_perfect_model": round(perfect, 6),
@@ -251,7 +333,8 @@ def _run_baseline(storage, as_of, *, top_k: int, random_state: int) -> dict:
     }
     storage.write_json(training_file_uri(storage, as_of, "metrics.json"), metrics)
     title = f"Validation precision-recall, as of {as_of} ({len(labels)} events, {int(labels.sum())} frauds)"
-    curves = {"features + amount": (scores[MODEL_FEATURES], results[MODEL_FEATURES])}
+    curves = {"features (v2) + amount": (scores[MODEL_FEATURES], results[MODEL_FEATURES])}
+    curves["features v1 + amount"] = (scores[MODEL_FEATURES_V1], results[MODEL_FEATURES_V1])
     curves["amount only"] = (scores[MODEL_AMOUNT], results[MODEL_AMOUNT])
     storage.write_bytes(training_file_uri(storage, as_of, "pr_curve.png"), pr_curve_png(labels, curves, title))
     artifact = model_artifact_bytes(
@@ -281,4 +364,42 @@ def format_table(metrics: dict) -> str:
         f"{'(reference: random / perfect)':<34} {0.5:>8.4f} {reference['validation_fraud_rate']:>14.4f} "
         f"{reference[f'card_precision_at_{k}_perfect_model']:>20.4f}"
     )
-    return "\n".join(lines)
+    return "\n".join(lines + _scenario_lines(metrics))
+
+
+def _scenario_lines(metrics: dict) -> list[str]:
+    """The per-scenario comparison of v2 and v1 (nothing when the metrics have none: a real lake, or older)."""
+    models = metrics["models"]
+    if MODEL_FEATURES_V1 not in models or "scenarios" not in models[MODEL_FEATURES]:
+        return []
+    k = metrics["top_k"]
+    v2, v1 = models[MODEL_FEATURES]["scenarios"], models[MODEL_FEATURES_V1]["scenarios"]
+
+    def number(value) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    def signed(new, old) -> str:
+        return "-" if new is None or old is None else f"{new - old:+.4f}"
+
+    header = (
+        f"{'scenario (truth; v1 -> v2)':<28} {'frauds':>6} {'ROC AUC v1':>10} {'v2':>7} {'change':>8} "
+        f"{'avg prec v1':>11} {'v2':>7} {f'card prec@{k} v1':>16} {'v2':>7}"
+    )
+    lines = ["", "per fraud scenario: its frauds against all legitimate validation events", header, "-" * len(header)]
+    for name, new in v2.items():
+        old = v1[name]
+        lines.append(
+            f"{name:<28} {new['frauds']:>6} {number(old['roc_auc']):>10} {number(new['roc_auc']):>7} "
+            f"{signed(new['roc_auc'], old['roc_auc']):>8} {number(old['average_precision']):>11} "
+            f"{number(new['average_precision']):>7} {number(old[f'card_precision_at_{k}']):>16} "
+            f"{number(new[f'card_precision_at_{k}']):>7}"
+        )
+    overall_v2, overall_v1 = models[MODEL_FEATURES], models[MODEL_FEATURES_V1]
+    lines.append(
+        f"{'overall (labels)':<28} {metrics['dataset']['validation']['frauds']:>6} "
+        f"{overall_v1['roc_auc']:>10.4f} {overall_v2['roc_auc']:>7.4f} "
+        f"{overall_v2['roc_auc'] - overall_v1['roc_auc']:>+8.4f} {overall_v1['average_precision']:>11.4f} "
+        f"{overall_v2['average_precision']:>7.4f} {overall_v1[f'card_precision_at_{k}']:>16.4f} "
+        f"{overall_v2[f'card_precision_at_{k}']:>7.4f}"
+    )
+    return lines

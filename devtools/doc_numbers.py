@@ -247,10 +247,71 @@ def baseline_fraud_rates(metrics: dict) -> str:
 
 def baseline_table(metrics: dict) -> str:
     """The table train-baseline prints; metrics.json's keys are sorted, so the models are put back in its order."""
-    from devtools.baseline import MODEL_AMOUNT, MODEL_FEATURES, format_table
+    from devtools.baseline import MODEL_AMOUNT, MODEL_FEATURES, MODEL_FEATURES_V1, format_table
 
-    printed = {**metrics, "models": {name: metrics["models"][name] for name in (MODEL_FEATURES, MODEL_AMOUNT)}}
+    order = [name for name in (MODEL_FEATURES, MODEL_FEATURES_V1, MODEL_AMOUNT) if name in metrics["models"]]
+    printed = {**metrics, "models": {name: metrics["models"][name] for name in order}}
     return f"```\n{format_table(printed)}\n```"
+
+
+# --- docs/benchmarks/evaluation_metrics.json (metrics.json of the evaluation lake, docs/evaluation.md) -----------
+
+EVALUATION_METRICS = "docs/benchmarks/evaluation_metrics.json"
+EVALUATION_BREACH_GAIN = 0.15  # docs/evaluation.md, target 1: v2's ROC AUC on merchant_breach >= v1's + this
+EVALUATION_MAX_DROP = 0.01  # target 2: no scenario's ROC AUC falls by more than this
+
+
+def _evaluation_models(metrics: dict) -> tuple[dict, dict]:
+    from devtools.baseline import MODEL_FEATURES, MODEL_FEATURES_V1
+
+    return metrics["models"][MODEL_FEATURES], metrics["models"][MODEL_FEATURES_V1]
+
+
+def evaluation_summary(metrics: dict) -> str:
+    """README: v1 -> v2 ROC AUC per scenario and the overall average precision, on the evaluation lake."""
+    v2, v1 = _evaluation_models(metrics)
+    scenarios = ", ".join(
+        f"`{name}` {v1['scenarios'][name]['roc_auc']:.3f} → {result['roc_auc']:.3f}"
+        for name, result in v2["scenarios"].items()
+    )
+    return (
+        f"ROC AUC v1 → v2 per scenario: {scenarios}; overall average precision "
+        f"{v1['average_precision']:.3f} → {v2['average_precision']:.3f}"
+    )
+
+
+def evaluation_targets(metrics: dict) -> str:
+    """docs/evaluation.md: the three targets with what was measured and whether each is met."""
+    v2, v1 = _evaluation_models(metrics)
+    gain = v2["scenarios"]["merchant_breach"]["roc_auc"] - v1["scenarios"]["merchant_breach"]["roc_auc"]
+    changes = {name: v2["scenarios"][name]["roc_auc"] - v1["scenarios"][name]["roc_auc"] for name in v2["scenarios"]}
+    worst = min(changes, key=lambda name: changes[name])
+    ap_change = v2["average_precision"] - v1["average_precision"]
+
+    def verdict(met: bool) -> str:
+        return "**met**" if met else "**missed**"
+
+    rows = [
+        (
+            f"`merchant_breach` ROC AUC: v2 ≥ v1 + {EVALUATION_BREACH_GAIN}",
+            f"{v1['scenarios']['merchant_breach']['roc_auc']:.4f} → {v2['scenarios']['merchant_breach']['roc_auc']:.4f}"
+            f" ({gain:+.4f})",
+            verdict(gain >= EVALUATION_BREACH_GAIN),
+        ),
+        (
+            f"no scenario's ROC AUC drops by more than {EVALUATION_MAX_DROP}",
+            f"smallest change: `{worst}` {changes[worst]:+.4f}",
+            verdict(changes[worst] >= -EVALUATION_MAX_DROP),
+        ),
+        (
+            "overall average precision: v2 ≥ v1",
+            f"{v1['average_precision']:.4f} → {v2['average_precision']:.4f} ({ap_change:+.4f})",
+            verdict(ap_change >= 0),
+        ),
+    ]
+    lines = ["| target | measured (v1 → v2) | |", "|---|---|---|"]
+    lines += [f"| {target} | {measured} | {result} |" for target, measured, result in rows]
+    return "\n".join(lines)
 
 
 # --- docs/benchmarks/serving_consistency.json (cardfeat serving-consistency) and results.json's serving run ----

@@ -1,12 +1,15 @@
-"""Baseline fraud model on a day's datasets: gradient boosting on the card features vs amount alone.
+"""Baseline fraud model on a day's datasets: gradient boosting on feature set v2, on v1, and on the amount alone.
 
     python scripts/train_baseline.py --as-of 2026-01-29 --lake-root ./lake
 
-Trains on <lake-root>/gold/training/as_of=YYYY-MM-DD/{train,validation} (spark_jobs/build_datasets.py),
-prints ROC AUC, average precision and card precision@k for the features model and the amount-only bar,
-and writes metrics.json, pr_curve.png and model.zip (the features model with its feature set version
-and ordered input names, which `feature_store/serve_features.py http --model` scores with) beside the
-datasets. Same data and --random-state give the same numbers. The library is devtools/baseline.py.
+Trains on <lake-root>/gold/training/as_of=YYYY-MM-DD/{train,validation} (spark_jobs/build_datasets.py)
+the same learner with the same random state on the datasets' features (v2), on the v1 features and on the
+amount alone; prints ROC AUC, average precision and card precision@k for each, overall (the datasets'
+labels) and, on a generated lake, per fraud scenario (the generator's truth: each scenario's frauds against
+all legitimate events; docs/evaluation.md); writes metrics.json, pr_curve.png and model.zip (the v2 model
+with its feature set version and ordered input names, which `feature_store/serve_features.py http --model`
+scores with) beside the datasets. Same data and --random-state give the same numbers. The library is
+devtools/baseline.py.
 """
 
 from __future__ import annotations

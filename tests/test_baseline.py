@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from devtools import baseline
+from devtools.generator.config import SCENARIOS
 from feature_store import model_artifact
 from scripts import train_baseline
 from spark_jobs import exit_codes
+from spark_jobs.feature_registry import V1_FEATURE_NAMES
 from spark_jobs.storage import open_lake
 from tests.test_datasets_job import AS_OF, datasets_lake
 
@@ -38,6 +41,17 @@ def test_feature_model_clearly_beats_amount_alone(lake, capsys):
     assert (folder / "pr_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "ROC AUC" in printed and baseline.MODEL_AMOUNT in printed and "model.zip" in printed
 
+    # v1 against v2: the same learner and parameters on V1_FEATURE_NAMES; per scenario from the generator's truth.
+    v1 = metrics["models"][baseline.MODEL_FEATURES_V1]
+    assert v1["inputs"] == [*V1_FEATURE_NAMES, "amount_usd"] and v1["params"] == features["params"]
+    assert features["inputs"] == [*json.loads((folder / "manifest.json").read_text())["features"], "amount_usd"]
+    assert set(features["scenarios"]) == set(SCENARIOS) and features["scenarios"]["compromised_card"]["frauds"] > 0
+    assert features["scenarios"]["compromised_card"]["roc_auc"] >= 0.85
+    assert metrics["v2_against_v1"]["overall_average_precision"] == pytest.approx(
+        features["average_precision"] - v1["average_precision"], abs=1e-6
+    )
+    assert "per fraud scenario" in printed and baseline.MODEL_FEATURES_V1 in printed
+
     # The saved features model loads against the running registry and scores validation rows as trained.
     model = model_artifact.load(folder / model_artifact.MODEL_FILE_NAME)
     assert model.input_names == (*metrics["models"][baseline.MODEL_FEATURES]["inputs"],)
@@ -60,6 +74,34 @@ def test_missing_datasets_are_a_clear_error(tmp_path, capsys):
         train_baseline.main(["--as-of", "2026-03-01", "--lake-root", str(tmp_path)]) == exit_codes.PRECONDITION_FAILED
     )
     assert "build_datasets.py --as-of 2026-03-01" in capsys.readouterr().err
+
+
+def test_scenario_metrics_take_one_scenario_against_the_legitimate_events():
+    """Positives: the scenario's frauds by the truth (reported or not: labels are ignored); negatives: events
+    that are no fraud; the other scenarios' frauds are left out; a scenario without frauds gets null metrics."""
+    validation = pa.table(
+        {
+            "event_id": ["l1", "l2", "l3", "c1", "b1", "b2"],
+            "card_id": ["a", "b", "c", "d", "e", "f"],
+            "ts_us": [0, 1, 2, 3, 4, 5],
+            "label": [0, 0, 0, 1, 0, 1],
+        }
+    )
+    truth = {"c1": "compromised_card", "b1": "merchant_breach", "b2": "merchant_breach"}
+    # The breach frauds score between the legitimate events; the card fraud scores above everything.
+    scores = np.array([0.1, 0.5, 0.2, 0.9, 0.4, 0.6])
+    results = baseline.evaluate_scenarios(validation, scores, truth, k=2)
+    assert results["compromised_card"]["frauds"] == 1 and results["compromised_card"]["roc_auc"] == 1.0
+    # b1 (0.4) beats l1 and l3, loses to l2; b2 (0.6) beats all three: 5 of 6 pairs
+    assert results["merchant_breach"]["frauds"] == 2
+    assert results["merchant_breach"]["roc_auc"] == pytest.approx(5 / 6)
+    assert results["merchant_breach"]["card_precision_at_2"] == pytest.approx(1 / 2)  # one day: f, b in the top 2
+    assert results["compromised_merchant"] == {
+        "frauds": 0,
+        "roc_auc": None,
+        "average_precision": None,
+        "card_precision_at_2": None,
+    }
 
 
 def test_card_precision_at_k_follows_the_handbook():
