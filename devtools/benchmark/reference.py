@@ -524,11 +524,10 @@ ZSCORE_SQL = f"""
     CASE WHEN zscore_n >= 2 AND zscore_min <> zscore_max AND zscore_variance > 0
         THEN ({_double("amount_usd")} - zscore_mean) / sqrt(zscore_variance)
     END"""
-ZSCORE_MOMENTS_SQL = f"""
+ZSCORE_MEAN_AND_SQUARES_SQL = f"""
         {_double("zscore_sum")} / zscore_n AS zscore_mean,
-        ({_double("zscore_high_high")} * 1e10 + ({_double("zscore_high_low")} * 2.0) / 1e5
-            + {_double("zscore_low_low")} / 1e20) / zscore_n
-            - ({_double("zscore_sum")} / zscore_n) * ({_double("zscore_sum")} / zscore_n) AS zscore_variance"""
+        {_double("zscore_high_high")} * 1e10 + ({_double("zscore_high_low")} * 2.0) / 1e5
+            + {_double("zscore_low_low")} / 1e20 AS zscore_squares"""
 
 
 GOLD_SQL = f"""
@@ -559,7 +558,8 @@ SELECT
     CASE WHEN (ts_us // {DAY_US} + 3) % 7 >= 5 THEN 1 ELSE 0 END AS is_weekend,
     CASE WHEN (ts_us // {HOUR_US}) % 24 < 6 THEN 1 ELSE 0 END AS is_night,
     {FEATURE_SET_VERSION} AS {FEATURE_SET_VERSION_COLUMN}
-FROM (SELECT *, {ZSCORE_MOMENTS_SQL} FROM (
+FROM (SELECT *, zscore_squares / zscore_n - zscore_mean * zscore_mean AS zscore_variance FROM (
+      SELECT *, {ZSCORE_MEAN_AND_SQUARES_SQL} FROM (
     SELECT
         event_id,
         card_id,
@@ -594,7 +594,7 @@ FROM (SELECT *, {ZSCORE_MOMENTS_SQL} FROM (
         before AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {WEEK_US} PRECEDING AND 1 PRECEDING),
         month AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {MONTH_US} PRECEDING AND CURRENT ROW),
         earlier_month AS (PARTITION BY card_id ORDER BY ts_us RANGE BETWEEN {MONTH_US} PRECEDING AND 1 PRECEDING)
-))
+)))
 """
 
 
