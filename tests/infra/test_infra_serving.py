@@ -80,7 +80,18 @@ def test_serving_role_is_exactly_what_the_design_allows():
     assert {a for a in every_action if a.startswith("s3:")} == {"s3:GetObject"}
     assert {a for a in every_action if a.startswith("secretsmanager:")} == {"secretsmanager:GetSecretValue"}
     assert {a for a in every_action if a.startswith("kms:")} == {"kms:Decrypt", "kms:GenerateDataKey"}
-    assert {a.split(":")[0] for a in every_action} == {"dynamodb", "s3", "secretsmanager", "kms", "logs", "ec2"}
+    # merchant features: GetRecord of the merchant group, nothing else of SageMaker
+    assert {a for a in every_action if a.startswith("sagemaker:")} == {"sagemaker:GetRecord"}
+    assert statements["ReadMerchantFeatureGroup"] == {"sagemaker:GetRecord"}
+    assert {a.split(":")[0] for a in every_action} == {
+        "dynamodb",
+        "s3",
+        "secretsmanager",
+        "kms",
+        "logs",
+        "ec2",
+        "sagemaker",
+    }
     assert granted(SERVING, "tracing") == {"WriteTraces": {"xray:PutTelemetryRecords", "xray:PutTraceSegments"}}
 
 
@@ -90,6 +101,9 @@ def test_serving_role_names_exact_resources():
     assert by_sid["ReadCardTokenKey"].resources == ["${var.card_token_secret_arn}"]
     assert by_sid["ReadReferenceDataAndModel"].resources == ["${local.readable_objects}"]
     assert by_sid["WriteOwnLogs"].resources == ['"${aws_cloudwatch_log_group.this.arn}:*"']
+    merchant_group = by_sid["ReadMerchantFeatureGroup"].resources
+    assert len(merchant_group) == 1 and merchant_group[0].endswith(':feature-group/${var.merchant_feature_group_name}"')
+    assert by_sid["DecryptMerchantFeatureRecords"].resources == ["${var.online_store_kms_key_arn}"]
     objects = tf.module_locals(SERVING)["readable_objects"]
     assert "*" not in str(objects).replace("${", ""), "exact objects, no wildcard"
 
@@ -105,7 +119,14 @@ def test_serving_function_runs_the_shipped_bundle_in_the_vpc():
     vpc = first(body, "vpc_config")
     assert vpc["subnet_ids"] == "${var.subnet_ids}" and vpc["security_group_ids"] == ["${aws_security_group.this.id}"]
     environment = tf.module_locals(SERVING)["environment"]
-    for name in ("ONLINE_STATE_TABLE", "CARD_TOKEN_SECRET_ID", "FX_RATES_URI", "FEATURE_SET_VERSION", "MODEL_URI"):
+    for name in (
+        "ONLINE_STATE_TABLE",
+        "CARD_TOKEN_SECRET_ID",
+        "FX_RATES_URI",
+        "FEATURE_SET_VERSION",
+        "MODEL_URI",
+        "MERCHANT_FEATURE_GROUP",
+    ):
         assert name in str(environment), f"{name} is not in the function's environment"
     call = module_call("modules/platform", "feature_serving")
     assert call.body["code_key"] == '"${local.code_prefix}/lakehouse.zip"'

@@ -469,7 +469,11 @@ data "aws_iam_policy_document" "this" {
       "sagemaker:GetRecord",
       "sagemaker:PutRecord",
     ]
-    resources = ["arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:feature-group/${var.feature_group_name_prefix}*"]
+    # the card and the merchant feature groups (ingestion writes both; the replay re-sends to either)
+    resources = [
+      for prefix in [var.feature_group_name_prefix, var.merchant_feature_group_name_prefix] :
+      "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:feature-group/${prefix}*"
+    ]
   }
 
   statement {

@@ -267,13 +267,24 @@ variable "card_token_kms_key_arn" {
 }
 
 variable "feature_group_name_prefix" {
-  description = "Feature groups the jobs write, matched as `<prefix>*` (groups are named `card-features-v{N}`)."
+  description = "Card feature groups the jobs write, matched as `<prefix>*` (groups are named `card-features-v{N}`)."
   type        = string
   default     = "card-features-v"
 
   validation {
     condition     = can(regex("^[a-zA-Z0-9][a-zA-Z0-9-]{0,50}$", var.feature_group_name_prefix))
     error_message = "feature_group_name_prefix must be a feature group name prefix."
+  }
+}
+
+variable "merchant_feature_group_name_prefix" {
+  description = "Merchant feature groups this platform owns, matched as `<prefix>*` (names are `merchant-features-v{N}`)."
+  type        = string
+  default     = "merchant-features-v"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9][a-zA-Z0-9-]{0,50}$", var.merchant_feature_group_name_prefix))
+    error_message = "merchant_feature_group_name_prefix must be a feature group name prefix."
   }
 }
 

@@ -26,6 +26,8 @@ locals {
       CARD_TOKEN_SECRET_ID = var.card_token_secret_id
       FX_RATES_URI         = "s3://${local.artifacts_bucket_name}/${var.fx_rates_key}"
       FEATURE_SET_VERSION  = tostring(var.feature_set_version)
+      # merchant features: the merchant group's online record of the authorization's merchant (GetRecord)
+      MERCHANT_FEATURE_GROUP = var.merchant_feature_group_name
     },
     var.model_key == null ? {} : { MODEL_URI = "s3://${local.artifacts_bucket_name}/${var.model_key}" },
   )
@@ -149,6 +151,22 @@ data "aws_iam_policy_document" "this" {
       variable = "kms:EncryptionContext:LambdaFunctionName"
       values   = [local.function_name]
     }
+  }
+
+  # Merchant features: GetRecord of the merchant group only (no write, no other group), through the
+  # sagemaker.featurestore-runtime interface endpoint; its online store is encrypted with the Feature Store key.
+  statement {
+    sid       = "ReadMerchantFeatureGroup"
+    effect    = "Allow"
+    actions   = ["sagemaker:GetRecord"]
+    resources = ["arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:feature-group/${var.merchant_feature_group_name}"]
+  }
+
+  statement {
+    sid       = "DecryptMerchantFeatureRecords"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt"]
+    resources = [var.online_store_kms_key_arn]
   }
 
   statement {

@@ -66,7 +66,7 @@ variable "model_key" {
 variable "feature_set_version" {
   description = "Feature set version the function serves (FEATURE_SET_VERSION); must equal the registry's and the model's."
   type        = number
-  default     = 1
+  default     = 2
 
   validation {
     condition     = var.feature_set_version >= 1 && floor(var.feature_set_version) == var.feature_set_version
@@ -105,6 +105,26 @@ variable "online_state_kms_key_arn" {
   validation {
     condition     = can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.online_state_kms_key_arn))
     error_message = "online_state_kms_key_arn must be a KMS key ARN."
+  }
+}
+
+variable "merchant_feature_group_name" {
+  description = "The merchant feature group the function reads with GetRecord (MERCHANT_FEATURE_GROUP): `merchant-features-v{feature_set_version}`."
+  type        = string
+
+  validation {
+    condition     = can(regex("^merchant-features-v[0-9]+$", var.merchant_feature_group_name))
+    error_message = "merchant_feature_group_name must be merchant-features-v<N>."
+  }
+}
+
+variable "online_store_kms_key_arn" {
+  description = "Key of the Feature Store online store (the merchant group's records are encrypted with it)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.online_store_kms_key_arn))
+    error_message = "online_store_kms_key_arn must be a KMS key ARN."
   }
 }
 

@@ -703,7 +703,10 @@ data "aws_iam_policy_document" "deploy_compute" {
       "sagemaker:UpdateFeatureGroup",
       "sagemaker:UpdateFeatureMetadata",
     ]
-    resources = [for head in local.regional.sagemaker : "${head}:feature-group/${var.feature_group_name_prefix}*"]
+    resources = [
+      for pair in setproduct(local.regional.sagemaker, [var.feature_group_name_prefix, var.merchant_feature_group_name_prefix]) :
+      "${pair[0]}:feature-group/${pair[1]}*"
+    ]
   }
 
   # ListFeatureGroups has no resource-level permissions.

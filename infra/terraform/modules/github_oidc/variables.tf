@@ -118,13 +118,24 @@ variable "protected_bucket_arns" {
 }
 
 variable "feature_group_name_prefix" {
-  description = "Feature groups the deploy workflow registers (`card-features-v{N}`)."
+  description = "Card feature groups the deploy workflow registers (`card-features-v{N}`)."
   type        = string
   default     = "card-features-v"
 
   validation {
     condition     = can(regex("^[a-zA-Z0-9][a-zA-Z0-9-]{0,50}$", var.feature_group_name_prefix))
     error_message = "feature_group_name_prefix must be a feature group name prefix."
+  }
+}
+
+variable "merchant_feature_group_name_prefix" {
+  description = "Merchant feature groups the deploy workflow registers, matched as `<prefix>*` (names are `merchant-features-v{N}`)."
+  type        = string
+  default     = "merchant-features-v"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9][a-zA-Z0-9-]{0,50}$", var.merchant_feature_group_name_prefix))
+    error_message = "merchant_feature_group_name_prefix must be a feature group name prefix."
   }
 }
 

@@ -34,7 +34,7 @@ variable "databases" {
       location    = ""
     }
     feature_store = {
-      description = "Offline store tables of the card-features-v{N} feature groups."
+      description = "Offline store tables of the card-features-v{N} and merchant-features-v{N} feature groups."
       location    = "feature_store/offline"
     }
   }

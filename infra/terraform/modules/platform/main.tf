@@ -202,6 +202,8 @@ module "feature_serving" {
   fx_rates_key                          = local.fx_rates_key
   model_key                             = var.serving.model_key
   feature_set_version                   = var.serving.feature_set_version
+  merchant_feature_group_name           = "merchant-features-v${var.serving.feature_set_version}"
+  online_store_kms_key_arn              = module.sagemaker_featurestore.online_store_kms_key_arn
   online_state_table_name               = module.online_state.table_name
   online_state_table_arn                = module.online_state.table_arn
   online_state_kms_key_arn              = module.online_state.kms_key_arn

@@ -111,7 +111,7 @@ output "dashboard_name" {
 }
 
 output "feature_store" {
-  description = "What feature_store/register_feature_groups.py needs to create `card-features-v{N}`."
+  description = "What feature_store/register_feature_groups.py needs to create `card-features-v{N}` and `merchant-features-v{N}`."
   value = {
     role_arn                  = module.sagemaker_featurestore.role_arn
     online_store_kms_key_arn  = module.sagemaker_featurestore.online_store_kms_key_arn
@@ -119,5 +119,7 @@ output "feature_store" {
     offline_store_s3_uri      = module.sagemaker_featurestore.offline_store_s3_uri
     glue_database             = module.sagemaker_featurestore.glue_database_name
     feature_group_name_prefix = module.sagemaker_featurestore.feature_group_name_prefix
+    # the merchant feature groups (destroy.yml deletes the groups of both prefixes)
+    merchant_feature_group_name_prefix = module.sagemaker_featurestore.merchant_feature_group_name_prefix
   }
 }

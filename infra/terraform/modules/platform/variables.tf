@@ -159,7 +159,7 @@ variable "serving" {
     invoker_principal_arns    = optional(list(string), [])
     create_function_url       = optional(bool, false)
     model_key                 = optional(string)
-    feature_set_version       = optional(number, 1)
+    feature_set_version       = optional(number, 2)
   })
   default = {}
 }

@@ -44,7 +44,7 @@ data "aws_iam_policy_document" "assume" {
 
 resource "aws_iam_role" "this" {
   name                 = "${var.name_prefix}-feature-store"
-  description          = "SageMaker Feature Store offline store writer for the ${var.feature_group_name_prefix}* feature groups."
+  description          = "SageMaker Feature Store offline store writer for the ${var.feature_group_name_prefix}* and ${var.merchant_feature_group_name_prefix}* feature groups."
   assume_role_policy   = data.aws_iam_policy_document.assume.json
   permissions_boundary = var.permissions_boundary_arn
   tags                 = var.tags

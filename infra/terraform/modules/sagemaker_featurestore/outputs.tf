@@ -24,6 +24,11 @@ output "glue_database_name" {
 }
 
 output "feature_group_name_prefix" {
-  description = "Prefix of the feature group names (`card-features-v{N}`)."
+  description = "Prefix of the card feature group names (`card-features-v{N}`)."
   value       = var.feature_group_name_prefix
+}
+
+output "merchant_feature_group_name_prefix" {
+  description = "Prefix of the merchant feature group names (`merchant-features-v{N}`)."
+  value       = var.merchant_feature_group_name_prefix
 }
