@@ -30,7 +30,7 @@ from spark_jobs.delta_tables import (
     table_version,
 )
 from spark_jobs.fault_injection import fail_point
-from spark_jobs.feature_registry import MAX_WINDOW
+from spark_jobs.feature_registry import FEATURE_SET_VERSION, MAX_WINDOW
 from spark_jobs.lake import GOLD_TABLE, SILVER_TABLE, gold_watermark_uri, state_commit_log, table_path
 from spark_jobs.run_report import RunReport
 from spark_jobs.scan_metrics import scanned_files_and_bytes
@@ -100,6 +100,14 @@ def ensure_gold_table(spark: SparkSession, path: str) -> list[str]:
     return [item.name for item in missing]
 
 
+def _note_migration(stats: GoldRunStats, added: list[str]) -> None:
+    if added:
+        stats.notes.append(
+            f"gold migrated to feature set v{FEATURE_SET_VERSION}: added {', '.join(added)}; "
+            "run --mode full once to recompute the older rows (docs/runbook.md)"
+        )
+
+
 def daily_recompute_range(day: date) -> tuple[int, int]:
     """The daily mode's ts_us range [low, high): day D's events and every later row whose windows can hold one of
     them, [D, D + MAX_WINDOW + 1 d) (an event late on D changes rows up to its ts + the longest window)."""
@@ -113,7 +121,7 @@ def update_from_changes(
     """The stream update: absorb silver versions after the watermark."""
     paths = GoldPaths.of(storage)
     stats = GoldRunStats(mode="incremental")
-    ensure_gold_table(spark, paths.gold)
+    _note_migration(stats, ensure_gold_table(spark, paths.gold))
     if not table_exists(spark, paths.silver):
         stats.notes.append("no silver table yet")
         return stats
@@ -255,7 +263,7 @@ def recompute_range(
     """Recompute gold for events with ts_us in [low, high) (None: everything) from scratch."""
     paths = GoldPaths.of(storage)
     stats = GoldRunStats(mode="recompute")
-    ensure_gold_table(spark, paths.gold)
+    _note_migration(stats, ensure_gold_table(spark, paths.gold))
     if table_exists(spark, paths.silver):
         _recompute_range(spark, paths, stats, report, computed_at=computed_at, ts_range=ts_range)
     return stats

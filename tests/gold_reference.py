@@ -1,7 +1,8 @@
 """An independent implementation of the gold features: a brute-force DuckDB self-join over silver.
 
 Silver is read with the `deltalake` package (not Spark), times are the integer `ts_us`, and each window
-is an explicit join predicate rather than a window frame, so a shared mistake is unlikely.
+is an explicit join predicate rather than a window frame, so a shared mistake is unlikely. The z-score uses
+DuckDB's own stddev_pop (compare within 1e-9 relative: gold follows the design's E[x²] − mean² in doubles).
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from deltalake import DeltaTable
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 WEEK_US = 7 * DAY_US
+MONTH_US = 30 * DAY_US
 
+# o is an event of e's card in e's 30-day window [e.ts − 30 d, e.ts]; shorter windows filter it further.
+# "earlier": strictly before e (the z-score's and merchant_seen's window [e.ts − 30 d, e.ts)).
+_EARLIER = "o.ts_us < e.ts_us"
+_AMOUNT = "CAST(o.amount_usd AS DOUBLE)"
 REFERENCE_SQL = f"""
 SELECT
     e.event_id,
@@ -24,12 +30,30 @@ SELECT
     count(DISTINCT o.merchant_id) FILTER (WHERE o.ts_us >= e.ts_us - {DAY_US}) AS merchant_count_24h,
     count(DISTINCT o.country) FILTER (WHERE o.ts_us >= e.ts_us - {DAY_US}) AS country_count_24h,
     max(o.amount_usd) FILTER (WHERE o.ts_us >= e.ts_us - {DAY_US}) AS max_amount_24h,
-    CAST(sum(o.amount_usd) AS DOUBLE) / count(*) AS avg_amount_7d,
-    CAST(any_value(e.amount_usd) AS DOUBLE) / (CAST(sum(o.amount_usd) AS DOUBLE) / count(*)) AS amount_to_avg_7d,
-    (any_value(e.ts_us) - max(o.ts_us) FILTER (WHERE o.ts_us < e.ts_us)) / 1e6 AS secs_since_prev_txn
+    CAST(sum(o.amount_usd) FILTER (WHERE o.ts_us >= e.ts_us - {WEEK_US}) AS DOUBLE)
+        / count(*) FILTER (WHERE o.ts_us >= e.ts_us - {WEEK_US}) AS avg_amount_7d,
+    CAST(any_value(e.amount_usd) AS DOUBLE) / (
+        CAST(sum(o.amount_usd) FILTER (WHERE o.ts_us >= e.ts_us - {WEEK_US}) AS DOUBLE)
+        / count(*) FILTER (WHERE o.ts_us >= e.ts_us - {WEEK_US})
+    ) AS amount_to_avg_7d,
+    (any_value(e.ts_us) - max(o.ts_us) FILTER (WHERE {_EARLIER} AND o.ts_us >= e.ts_us - {WEEK_US})) / 1e6
+        AS secs_since_prev_txn,
+    count(*) AS txn_count_30d,
+    CAST(sum(o.amount_usd) AS DOUBLE) / count(*) AS avg_amount_30d,
+    CASE
+        WHEN count(*) FILTER (WHERE {_EARLIER}) < 2 THEN NULL
+        WHEN min(o.amount_usd) FILTER (WHERE {_EARLIER}) = max(o.amount_usd) FILTER (WHERE {_EARLIER}) THEN NULL
+        ELSE (CAST(any_value(e.amount_usd) AS DOUBLE) - avg({_AMOUNT}) FILTER (WHERE {_EARLIER}))
+            / stddev_pop({_AMOUNT}) FILTER (WHERE {_EARLIER})
+    END AS amount_zscore_30d,
+    CASE WHEN bool_or({_EARLIER} AND o.merchant_id = e.merchant_id) THEN 1 ELSE 0 END AS merchant_seen_30d,
+    -- event features by integer arithmetic on e.ts_us (UTC); day 0 was a Thursday, day 3 a Sunday
+    (any_value(e.ts_us) // {HOUR_US}) % 24 AS hour_of_day,
+    CASE WHEN (any_value(e.ts_us) // {DAY_US} + 4) % 7 IN (0, 6) THEN 1 ELSE 0 END AS is_weekend,
+    CASE WHEN any_value(e.ts_us) % {DAY_US} < 6 * {HOUR_US} THEN 1 ELSE 0 END AS is_night
 FROM silver AS e
 JOIN silver AS o
-  ON o.card_id = e.card_id AND o.ts_us BETWEEN e.ts_us - {WEEK_US} AND e.ts_us
+  ON o.card_id = e.card_id AND o.ts_us BETWEEN e.ts_us - {MONTH_US} AND e.ts_us
 GROUP BY e.event_id
 """
 

@@ -13,7 +13,7 @@ import pytest
 
 from devtools.generator import GeneratorConfig, generate_lake
 from spark_jobs import gold, silver_and_gold
-from spark_jobs.feature_registry import DECIMAL, DOUBLE, FEATURES, INTEGER
+from spark_jobs.feature_registry import CARD_FEATURE_NAMES, CARD_FEATURES, DECIMAL, DOUBLE, INTEGER
 from spark_jobs.lake import GOLD_TABLE
 from tests.gold_reference import reference_features
 from tests.lake_helpers import BRONZE, event, table_rows, table_version, write_bronze
@@ -93,8 +93,19 @@ def test_gap_longer_than_seven_days_resets_history(spark):
 def test_gold_schema_follows_the_registry():
     names = gold.GOLD_SCHEMA.fieldNames()
     assert names[: len(gold.KEY_COLUMNS)] == list(gold.KEY_COLUMNS)
-    assert names[len(gold.KEY_COLUMNS) : -2] == [item.name for item in FEATURES]
+    assert names[len(gold.KEY_COLUMNS) : -2] == list(CARD_FEATURE_NAMES)  # no merchant feature: a daily snapshot
+    assert "merchant_id" in gold.KEY_COLUMNS
     assert names[-2:] == ["feature_set_version", "computed_at"]
+
+
+def test_daily_recompute_range_grows_with_the_longest_window():
+    from spark_jobs.feature_registry import MAX_WINDOW
+    from spark_jobs.gold_update import daily_recompute_range
+
+    day_us = 86_400_000_000
+    low, high = daily_recompute_range(date(2026, 1, 2))
+    assert low == (T0 + 86400) * 1_000_000
+    assert high - low == (MAX_WINDOW.days + 1) * day_us == 31 * day_us  # v1's 7-day windows: 8 days
 
 
 def test_docs_features_tables_are_current():
@@ -110,6 +121,48 @@ def test_docs_features_tables_are_current():
 
 # --- Through the real job ------------------------------------------------------------------------
 
+D = 86400
+A = T0 - 25 * D  # 2025-12-07: A + 30 d = T0 + 5 d, inside the generated lake's days
+US = Decimal("0.000001")
+
+
+def _ts(seconds) -> float:
+    """A JSON ts with exactly these 6 places (the float's shortest repr is the decimal: checked)."""
+    value = float(seconds)
+    assert Decimal(repr(value)) == Decimal(seconds), seconds
+    return value
+
+
+# The v2 card and event features' edges (expected values in test_v2_boundary_values).
+V2_BOUNDARY_EVENTS = [
+    # merchant_seen_30d and the 30-day window: the earlier event exactly 30 d back (in), 30 d + 1 µs (out),
+    # 30 d − 1 µs (in); each pair on its own card
+    event("seen-in-1", card_id="card-seen-in", ts=A, merchant_id="m-a", amount=10),
+    event("seen-in-2", card_id="card-seen-in", ts=A + 30 * D, merchant_id="m-a", amount=20),
+    event("seen-out-1", card_id="card-seen-out", ts=A, merchant_id="m-a", amount=10),
+    event("seen-out-2", card_id="card-seen-out", ts=_ts(A + 30 * D + US), merchant_id="m-a", amount=20),
+    event("seen-near-1", card_id="card-seen-near", ts=A, merchant_id="m-a", amount=10),
+    event("seen-near-2", card_id="card-seen-near", ts=_ts(A + 30 * D - US), merchant_id="m-a", amount=20),
+    # peers only: two events at one ts, nothing earlier (z-score null, merchant not seen, both counted)
+    event("peer-1", card_id="card-peers", ts=T0 + 3 * D, merchant_id="m-p", amount=10),
+    event("peer-2", card_id="card-peers", ts=T0 + 3 * D, merchant_id="m-p", amount=30),
+    event("peer-3", card_id="card-peers", ts=T0 + 3 * D + 60, merchant_id="m-q", amount=50),
+    # the z-score: 0 and 1 earlier events (null), three equal earlier amounts (null), then one different
+    event("z-1", card_id="card-z", ts=T0 + D, amount=5),
+    event("z-2", card_id="card-z", ts=T0 + D + 60, amount=5),
+    event("z-3", card_id="card-z", ts=T0 + D + 120, amount=5),
+    event("z-4", card_id="card-z", ts=T0 + D + 180, amount=9),
+    event("z-5", card_id="card-z", ts=T0 + D + 240, amount=1),
+    # UTC day edges: Thursday 05:59:59.999999 / 06:00, Friday 23:59:59.999999 / Saturday 00:00,
+    # Sunday 23:59:59.999999 / Monday 00:00 (2026-01-01 is a Thursday)
+    event("day-thu-night", card_id="card-days", ts=_ts(T0 + 6 * 3600 - US)),
+    event("day-thu-morning", card_id="card-days", ts=T0 + 6 * 3600),
+    event("day-fri-last", card_id="card-days", ts=_ts(T0 + 2 * D - US)),
+    event("day-sat-first", card_id="card-days", ts=T0 + 2 * D),
+    event("day-sun-last", card_id="card-days", ts=_ts(T0 + 4 * D - US)),
+    event("day-mon-first", card_id="card-days", ts=T0 + 4 * D),
+]
+
 BOUNDARY_EVENTS = [
     # One card with exact window boundaries, ties and fractional seconds, delivered with the generated data.
     event("bnd-1", card_id="card-boundary", ts=T0 + 2 * 86400, amount=10),
@@ -118,6 +171,7 @@ BOUNDARY_EVENTS = [
     event("bnd-4", card_id="card-boundary", ts=T0 + 3 * 86400 + 3600, amount=5.5),
     event("bnd-5", card_id="card-boundary", ts=T0 + 9 * 86400 + 3600, amount=7),
     event("bnd-6", card_id="card-boundary", ts=T0 + 9 * 86400 + 3600.000001, amount=7.0001),
+    *V2_BOUNDARY_EVENTS,
 ]
 
 
@@ -142,14 +196,18 @@ def assert_gold_matches_reference(spark, lake: Path) -> None:
     assert set(actual) == set(expected)
     mismatches = []
     for event_id, row in actual.items():
-        for item in FEATURES:
+        for item in CARD_FEATURES:
             mine, theirs = row[item.name], expected[event_id][item.name]
             if item.dtype in (INTEGER, DECIMAL):
                 same = mine == theirs
             else:
                 assert item.dtype == DOUBLE
+                # the z-score: DuckDB's stddev_pop is another algorithm than the design's E[x²] − mean²
+                tolerance = 1e-9 if item.name == "amount_zscore_30d" else 1e-12
                 same = (mine is None and theirs is None) or (
-                    mine is not None and theirs is not None and math.isclose(mine, theirs, rel_tol=1e-12)
+                    mine is not None
+                    and theirs is not None
+                    and math.isclose(mine, theirs, rel_tol=tolerance, abs_tol=1e-12)
                 )
             if not same:
                 mismatches.append((event_id, item.name, mine, theirs))
@@ -169,6 +227,70 @@ def test_gold_equals_duckdb_reference(spark, full_lake):
     frame = spark.read.format("delta").load(str(full_lake / GOLD_TABLE))
     assert frame.count() == spark.read.format("delta").load(str(full_lake / "silver/card_transactions")).count()
     assert frame.select("event_id").distinct().count() == frame.count()
+
+
+def test_v2_boundary_values(spark, full_lake):
+    """The edges by hand (the DuckDB reference agrees with gold on them too: test_gold_equals_duckdb_reference)."""
+    rows = {row.event_id: row for row in spark.read.format("delta").load(str(full_lake / GOLD_TABLE)).collect()}
+    assert (rows["seen-in-2"].merchant_seen_30d, rows["seen-in-2"].txn_count_30d) == (1, 2)
+    assert (rows["seen-out-2"].merchant_seen_30d, rows["seen-out-2"].txn_count_30d) == (0, 1)
+    assert (rows["seen-near-2"].merchant_seen_30d, rows["seen-near-2"].txn_count_30d) == (1, 2)
+    assert rows["seen-in-2"].avg_amount_30d == pytest.approx(15 * 1.08, rel=1e-12)
+    for peer in ("peer-1", "peer-2"):
+        row = rows[peer]
+        assert (row.txn_count_30d, row.merchant_seen_30d, row.amount_zscore_30d) == (2, 0, None)
+    # peer-3: the two peers are its earlier events, amounts 10 and 30 (EUR): mean 20, std 10
+    assert rows["peer-3"].amount_zscore_30d == pytest.approx((50 - 20) / 10, rel=1e-12)
+    assert rows["peer-3"].merchant_seen_30d == 0
+    assert [rows[f"z-{index}"].amount_zscore_30d for index in (1, 2, 3, 4)] == [None, None, None, None]
+    earlier = [5, 5, 5, 9]
+    mean = sum(earlier) / 4
+    std = (sum((value - mean) ** 2 for value in earlier) / 4) ** 0.5
+    assert rows["z-5"].amount_zscore_30d == pytest.approx((1 - mean) / std, rel=1e-12)
+    assert rows["z-2"].merchant_seen_30d == 1  # same default merchant, 60 s earlier
+    expected = {
+        "day-thu-night": (5, 0, 1),
+        "day-thu-morning": (6, 0, 0),
+        "day-fri-last": (23, 0, 0),
+        "day-sat-first": (0, 1, 1),
+        "day-sun-last": (23, 1, 0),
+        "day-mon-first": (0, 0, 1),
+    }
+    actual = {name: (rows[name].hour_of_day, rows[name].is_weekend, rows[name].is_night) for name in expected}
+    assert actual == expected
+    assert {row.feature_set_version for row in rows.values()} == {2}
+    assert all(row.merchant_id for row in rows.values())
+
+
+def test_v1_gold_is_migrated_and_a_full_run_recomputes_it(spark, full_lake, tmp_path):
+    """A gold table of feature set v1 (no merchant_id, no v2 columns) gains the columns on the next run; its
+    rows stay version 1 until `--mode full` recomputes them (docs/runbook.md)."""
+    from pyspark.sql import functions as F
+
+    from spark_jobs.feature_registry import V1_FEATURE_NAMES
+
+    lake = tmp_path / "lake"
+    shutil.copytree(full_lake, lake)
+    path = str(lake / GOLD_TABLE)
+    added = ["merchant_id", *(name for name in CARD_FEATURE_NAMES if name not in V1_FEATURE_NAMES)]
+    v1 = spark.read.format("delta").load(path).drop(*added).withColumn("feature_set_version", F.lit(1).cast("int"))
+    v1 = v1.localCheckpoint()
+    v1.write.format("delta").mode("overwrite").option("partitionOverwriteMode", "static").option(
+        "overwriteSchema", "true"
+    ).partitionBy("dt").save(path)
+    rows = v1.count()
+
+    report = run(lake, "stream")  # silver unchanged: only the migration
+    assert report["status"] == "succeeded"
+    assert any("gold migrated to feature set v2" in note for note in report["gold"][0]["notes"])
+    migrated = spark.read.format("delta").load(path)
+    assert set(gold.GOLD_SCHEMA.fieldNames()) <= set(migrated.columns)
+    assert migrated.where("feature_set_version = 1 AND merchant_id IS NULL AND txn_count_30d IS NULL").count() == rows
+
+    report = run(lake, "full")
+    assert report["counts"]["gold_rows_updated"] == rows and report["counts"]["gold_rows_inserted"] == 0
+    assert_gold_matches_reference(spark, lake)
+    assert spark.read.format("delta").load(path).where("feature_set_version <> 2 OR merchant_id IS NULL").count() == 0
 
 
 def _arrival_hours(lake: Path) -> list[Path]:
@@ -240,7 +362,8 @@ def test_late_event_crash_before_watermark_and_daily_run(spark, full_lake, tmp_p
     version = table_version(spark, lake / GOLD_TABLE)
     report = run(lake, "daily", "--date", "2026-01-02")
     assert (report["counts"]["gold_rows_inserted"], report["counts"]["gold_rows_updated"]) == (0, 0)
-    assert report["gold"][1]["rows_recomputed"] == 8  # wk-1 .. wk-7 and wk-late lie in [D, D + 8 days)
+    # wk-1 .. wk-7 and wk-late lie in [D, D + MAX_WINDOW + 1 d) = [D, D + 31 d)
+    assert report["gold"][1]["rows_recomputed"] == 8
     assert "2026-01-02" in report["maintenance"]["gold"]["changed_partitions"]
     history = spark.sql(f"DESCRIBE HISTORY delta.`{lake / GOLD_TABLE}`").collect()
     changed = [row for row in history if row.version > version and row.operation in ("MERGE", "WRITE")]
