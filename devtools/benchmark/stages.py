@@ -388,13 +388,15 @@ def ingest_stage(options: BenchmarkOptions, lake: Path) -> dict:
 
 LOOKUP_SCRIPT = r"""
 import json, random, sqlite3, sys, time
+from feature_store.definitions import feature_group_name
 from feature_store.get_features import OnlineFeatures
 from spark_jobs.lake import local_online_store_path
 
 lake, count, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 path = local_online_store_path(lake)
-with sqlite3.connect(path) as connection:
-    cards = [row[0] for row in connection.execute("SELECT record_id FROM online_records ORDER BY record_id")]
+with sqlite3.connect(path) as connection:  # the card group's records (the store holds the merchant group's too)
+    cards = [row[0] for row in connection.execute(
+        "SELECT record_id FROM online_records WHERE feature_group = ? ORDER BY record_id", (feature_group_name(),))]
 rng = random.Random(seed)
 keys = [rng.choice(cards) for _ in range(count)]
 samples = []
