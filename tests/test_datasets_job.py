@@ -433,8 +433,9 @@ def test_a_lake_whose_chargebacks_all_arrive_after_as_of_has_all_zero_labels(spa
     from spark_jobs.storage import open_lake
 
     copy = tmp_path / "late_lake"
-    for table in ("silver/card_transactions", "gold/card_features"):
-        shutil.copytree(lake / table, copy / table)
+    for table in ("silver/card_transactions", "gold/card_features", "gold/merchant_features"):
+        if (lake / table).exists():  # the merchant snapshot since feature set v2
+            shutil.copytree(lake / table, copy / table)
     reports = [
         f'{{"event_id": "{row["event_id"]}", "reported_at": {A // US + index}}}'
         for index, row in enumerate(load_truth(lake, "fraud_events"))
