@@ -297,7 +297,10 @@ def update_merchant_features(
             stats.since_silver_version = watermark.get("silver_version")
             stats.since_chargebacks_version = watermark.get("chargebacks_version")
             unreadable = _change_feed_gap(spark, inputs, watermark)
-            if unreadable:
+            if watermark.get("last_snapshot_day") is None:  # silver was empty at the last run
+                stats.notes.append("no snapshot day at the watermark: computing the snapshot from all of silver")
+                _recompute_all(spark, target, inputs, stats, last_day=last_day, computed_at=computed_at)
+            elif unreadable:
                 stats.mode = "recompute_all"
                 stats.notes.append(
                     f"{unreadable}: the watermark is older than the table's Change Data Feed retention; "
@@ -370,9 +373,8 @@ def _change_feed_gap(spark: SparkSession, inputs: _Inputs, watermark: dict) -> s
 
 
 def _changes(spark: SparkSession, path: str, since: int | None, until: int | None) -> DataFrame | None:
-    """The Change Data Feed rows after version `since` (None: from the table's creation) up to `until`; rows
-    of every change type but update_preimage (a row's old and new state are both in the postimage's pairs
-    when a key column did not change). None when nothing changed."""
+    """The Change Data Feed rows after version `since` (None: from the table's creation) up to `until`, of
+    every change type but update_preimage (inserts, deletes, an update's new state). None: nothing changed."""
     if until is None or (since is not None and since >= until):
         return None
     return (
@@ -408,14 +410,14 @@ def _absorb_changes(
     if chargeback_changes is not None:
         pair_frames.append(pairs_of_changed_chargebacks(chargeback_changes, inputs.events(spark)))
     # Snapshot days after the last run's last one are computed whole (a new day, silver's last day moved).
-    new_days_after = -1 if previous_last_day is None else min(previous_last_day, last_day)
+    new_days_after = min(previous_last_day, last_day)
     pairs = None
     if pair_frames:
         pairs = pair_frames[0]
         for frame in pair_frames[1:]:
             pairs = pairs.unionByName(frame)
         pairs = pairs.where(F.col("day_number") <= new_days_after).distinct().persist(StorageLevel.MEMORY_AND_DISK)
-    changed_days = sorted(row[0] for row in pairs.select("day_number").distinct().collect()) if pairs else []
+    changed_days = [] if pairs is None else sorted(row[0] for row in pairs.select("day_number").distinct().collect())
     new_days = list(range(new_days_after + 1, last_day + 1))
     days = sorted({*changed_days, *new_days})
     if not days:
