@@ -805,3 +805,25 @@ def test_reference_compares_every_v2_column():
     }
     assert compared == set(CARD_FEATURE_NAMES)
     assert "merchant_id" in benchmark_reference.GOLD_KEYS
+
+
+def test_cached_lakes_are_keyed_on_the_generator_version(tmp_path, monkeypatch):
+    """A lake is reused only by the same arguments and the same generator code; a generator change regenerates."""
+    from devtools.benchmark import lakes
+    from devtools.benchmark.options import BenchmarkOptions
+
+    code = tmp_path / "generator"
+    code.mkdir()
+    (code / "events.py").write_text("RATE = 1\n")
+    monkeypatch.setattr(lakes, "GENERATOR_CODE", code)
+    options = BenchmarkOptions(work_dir=tmp_path / "work", output_dir=tmp_path / "out")
+    first_version = lakes.generator_version()
+    root, first = lakes.generated_lake(options, events=300, cards=10, days=1)
+    assert first["reused"] is False and first["generator_version"] == first_version
+    assert (root / "_generator" / "complete").read_text().strip() == first_version
+    _, again = lakes.generated_lake(options, events=300, cards=10, days=1)
+    assert again["reused"] is True
+    (code / "events.py").write_text("RATE = 2\n")  # the generator changed: the cached lake is stale
+    assert lakes.generator_version() != first_version
+    _, changed = lakes.generated_lake(options, events=300, cards=10, days=1)
+    assert changed["reused"] is False and changed["generator_version"] == lakes.generator_version()
