@@ -69,6 +69,10 @@ def _full_build(options: BenchmarkOptions, pristine: Path, run_root: Path, tree:
 def compare_full_builds(options: BenchmarkOptions) -> dict:
     """--repeat full builds of the --events lake by each side, alternating; medians and the ratio."""
     baseline = options.baseline_tree
+    if not (baseline / "spark_jobs" / "silver_and_gold.py").is_file():
+        raise SystemExit(
+            f"--baseline-tree {baseline}: not a checkout of this repository (no spark_jobs/silver_and_gold.py)"
+        )
     cards = max(1, options.events // options.events_per_card)
     pristine, generation = generated_lake(options, events=options.events, cards=cards, days=options.days)
     tag = lake_tag(options.events, cards, options.days, options.seed)

@@ -66,10 +66,6 @@ class BenchmarkOptions:
             raise ValueError("--stream-late-share must be within [0, 1]")
         if self.stream_late_hours < 2:
             raise ValueError("--stream-late-hours must be >= 2 (late events arrive at least 2 h after their ts)")
-        if self.baseline_tree is not None and not (Path(self.baseline_tree) / "spark_jobs").is_dir():
-            raise ValueError(
-                f"--baseline-tree {self.baseline_tree}: not a checkout of this repository (no spark_jobs/)"
-            )
         if self.baseline_label == self.label:
             raise ValueError("--baseline-label and --label must differ")
         if any(size < 1 for size in self.sizes):
