@@ -62,7 +62,7 @@ def plan_changes(spec: GroupSpec, described: dict) -> Plan:
             f"registers {_next_version_name(spec.name)} beside this group; ingestion fills the new group from "
             "gold (the card group) or gold/merchant_features (the merchant group) with a full resync (its "
             "watermark entry names the group), consumers switch, then the old group can be deleted "
-            "(docs/feature_store.md, 'Migrating to a new feature set version')."
+            "(docs/feature_store.md, 'Migrating from feature set v1 to v2', the same steps)."
         )
     additions = [{"FeatureName": name, "FeatureType": kind} for name, kind in spec.definitions if name not in current]
     current_ttl = TtlDuration.from_api((described.get("OnlineStoreConfig") or {}).get("TtlDuration"))

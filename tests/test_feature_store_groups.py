@@ -250,6 +250,26 @@ def test_type_changes_and_removals_are_refused_with_the_n_plus_1_explanation(cha
     assert "card-features-v2" in str(raised.value) and "FEATURE_SET_VERSION" in str(raised.value)
 
 
+def test_the_refusal_names_the_next_version_of_the_same_group():
+    merchant = group_spec(entity=MERCHANT)
+    described = {
+        "RecordIdentifierFeatureName": "merchant_id",
+        "EventTimeFeatureName": "event_time",
+        # a merchant group whose rate was Integral: Feature Store cannot change a type
+        "FeatureDefinitions": [
+            {**item, "FeatureType": "Integral"} if item["FeatureName"] == "merchant_cb_rate_7d" else item
+            for item in merchant.as_api()
+        ],
+    }
+    with pytest.raises(group_registration.IncompatibleFeatureGroup) as raised:
+        group_registration.plan_changes(merchant, described)
+    message = str(raised.value)
+    assert "feature group merchant-features-v2 cannot be updated" in message
+    assert "'merchant_cb_rate_7d' is Integral in the group, Fractional in the registry" in message
+    assert "registers merchant-features-v3 beside this group" in message and "card-features-v3" not in message
+    assert "gold/merchant_features" in message and "docs/feature_store.md" in message
+
+
 def test_plan_changes_refuses_a_different_identifier():
     described = _described()
     described["RecordIdentifierFeatureName"] = "account_id"
