@@ -29,6 +29,7 @@ from devtools.benchmark.options import BenchmarkOptions
 from devtools.benchmark.processes import require_success, run_report, spark_job_timing, spark_submit
 from devtools.benchmark.stages import FULL_BUILD_ARGS, FULL_BUILD_KEYS, verify_lake
 from devtools.benchmark.stats import git_commit, load_average, log, machine_info, summarize_runs, versions
+from devtools.repo import REPO_ROOT
 
 COMPARISON_FILE = "full_build_vs_baseline.json"
 
@@ -39,6 +40,18 @@ def tree_commit(tree: Path) -> str | None:
         ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     )
     return found.stdout.strip() or None
+
+
+def jobs_changed(tree: Path) -> bool:
+    """Whether the jobs' code of `tree` (spark_jobs/) differs from its commit: the figures are then not that
+    commit's alone."""
+    found = subprocess.run(
+        ["git", "-C", str(tree), "status", "--porcelain", "--", "spark_jobs"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return bool(found.stdout.strip())
 
 
 def uptime_text() -> str:
@@ -78,7 +91,8 @@ def compare_full_builds(options: BenchmarkOptions) -> dict:
     tag = lake_tag(options.events, cards, options.days, options.seed)
     sides = {options.baseline_label: baseline, options.label: None}
     runs: dict[str, list[dict]] = {label: [] for label in sides}
-    started_uptime, started_load = uptime_text(), load_average()
+    started_uptime, started_load, commit = uptime_text(), load_average(), git_commit()
+    this_changed = jobs_changed(REPO_ROOT)
     log(f"{started_uptime}; comparing {options.label} (this checkout) with {options.baseline_label} ({baseline})")
     for attempt in range(1, options.repeat + 1):
         order = list(sides) if attempt % 2 else list(reversed(sides))
@@ -118,8 +132,12 @@ def compare_full_builds(options: BenchmarkOptions) -> dict:
         "event_log": options.event_log,
         "repeat": options.repeat,
         "sides": {
-            options.label: {"tree": "this checkout", "git_commit": git_commit()},
-            options.baseline_label: {"tree": str(baseline), "git_commit": tree_commit(baseline)},
+            options.label: {"tree": "this checkout", "git_commit": commit, "jobs_changed": this_changed},
+            options.baseline_label: {
+                "tree": str(baseline),
+                "git_commit": tree_commit(baseline),
+                "jobs_changed": jobs_changed(baseline),
+            },
         },
         "runs": runs,
         "median": medians,
