@@ -89,8 +89,8 @@ MERCHANT_FEATURES_SCHEMA = T.StructType(
 )
 MERCHANT_FEATURES_STATS_COLUMNS = ("merchant_id", "day")
 
-# silver/chargebacks as V2_DESIGN.md declares it (chargebacks.py writes it); only event_id and reported_at_us
-# are read here, and a lake without the table has no chargebacks yet.
+# silver/chargebacks (labels.CHARGEBACKS_SCHEMA, written by chargebacks.py): only these columns are read, and a
+# lake without the table has no chargebacks yet.
 CHARGEBACKS_COLUMNS = ("event_id", "reported_at_us")
 
 

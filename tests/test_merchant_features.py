@@ -230,3 +230,51 @@ def test_inference_snapshot_takes_the_merchant_row_of_the_latest_events_day(spar
     assert [row.event_id for row in rows] == ["b"]
     assert [rows[0][name] for name in MERCHANT_FEATURE_NAMES] == [3, 4, 5, 0.5, None, 0.25]
     assert list(rows[0].asDict()) == list(datasets.INFERENCE_COLUMNS)
+
+
+def test_a_watermark_older_than_the_kept_delta_log_recomputes_everything_and_says_so(spark, tmp_path):
+    """Silver's log before a checkpoint cleaned up (as after delta.logRetentionDuration): the change feed since
+    the watermark cannot be read, so the run recomputes the whole snapshot and the report names the table."""
+    silver_schema = _schema(spark, SILVER_COLUMNS + ", dt date not null")
+    silver = tmp_path / SILVER_TABLE
+    ensure_table(
+        spark,
+        str(silver),
+        silver_schema,
+        partition_by=("dt",),
+        change_data_feed=True,
+        properties={"delta.checkpointInterval": "2"},
+    )
+    append_events(spark, tmp_path, [("a", "m", at(0, 5))])
+    update(spark, tmp_path, "stream", NOW_1)  # the watermark: silver's version 1
+    for index in range(1, 5):
+        append_events(spark, tmp_path, [(f"b{index}", "m", at(index, 5))])
+    log = silver / "_delta_log"
+    checkpoint = max(int(path.name.split(".")[0]) for path in log.glob("*.checkpoint.parquet"))
+    for path in log.glob("*.json"):
+        if path.name[0].isdigit() and int(path.name.split(".")[0]) < checkpoint:
+            path.unlink()
+    report = update(spark, tmp_path, "stream", NOW_1)
+    stats = report.details["merchant_features"]
+    assert stats["mode"] == "recompute_all" and "older than the table's Change Data Feed retention" in stats["notes"][0]
+    assert stats["notes"][0].startswith("silver version 2")
+    assert_equal_to_reference(spark, tmp_path, last_day=5)
+
+
+def test_a_crash_between_the_merge_and_the_watermark_is_healed_by_the_next_run(spark, tmp_path, monkeypatch):
+    from spark_jobs.fault_injection import InjectedFault
+
+    silver_schema = _schema(spark, SILVER_COLUMNS + ", dt date not null")
+    ensure_table(spark, str(tmp_path / SILVER_TABLE), silver_schema, partition_by=("dt",), change_data_feed=True)
+    append_events(spark, tmp_path, [("a", "m", at(0, 5)), ("b", "m", at(3, 5)), ("c", "m2", at(9, 5))])
+    update(spark, tmp_path, "stream", NOW_1)
+    append_events(spark, tmp_path, [("late", "m", at(1, 5))])
+    monkeypatch.setenv("LAKEHOUSE_FAIL_AT", "after_merchant_merge")
+    with pytest.raises(InjectedFault):
+        update(spark, tmp_path, "stream", NOW_1)
+    monkeypatch.delenv("LAKEHOUSE_FAIL_AT")
+    merged = table_rows(spark, tmp_path / MERCHANT_FEATURES_TABLE)
+    rerun = update(spark, tmp_path, "stream", NOW_1)  # the same (merchant, day) rows again, all unchanged
+    assert rerun.counts["merchant_days_recomputed"] > 0 and rerun.counts["merchant_rows_updated"] == 0
+    assert table_rows(spark, tmp_path / MERCHANT_FEATURES_TABLE) == merged
+    assert_equal_to_reference(spark, tmp_path, last_day=10)
