@@ -59,7 +59,14 @@ CHARGEBACKS_TABLE = "silver/chargebacks"
 GOLD_TABLE = "gold/card_features"
 MERCHANT_FEATURES_TABLE = "gold/merchant_features"
 # The tables silver_and_gold.py registers in the catalog (Glue on EMR).
-CATALOG_TABLES = (SILVER_TABLE, DUPLICATES_TABLE, QUARANTINE_TABLE, QUARANTINE_REPLAYS_TABLE, GOLD_TABLE)
+CATALOG_TABLES = (
+    SILVER_TABLE,
+    DUPLICATES_TABLE,
+    QUARANTINE_TABLE,
+    QUARANTINE_REPLAYS_TABLE,
+    GOLD_TABLE,
+    MERCHANT_FEATURES_TABLE,
+)
 
 # Datasets ---------------------------------------------------------------------------------------------------
 TRAINING_PREFIX = "gold/training"
