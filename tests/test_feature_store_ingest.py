@@ -1,6 +1,7 @@
 """Ingestion from gold on a small generated lake (local backend): the online store equals each card's newest
-gold row, also after a late event changes that row; dead letters, the exit code, the metric and the replay;
-the executor path of the sagemaker backend."""
+gold row, also after a late event changes that row, and each merchant's newest snapshot day of
+gold/merchant_features, also after a snapshot changes and a new day arrives; dead letters, the exit code, the
+metric and the replay; the executor path of the sagemaker backend."""
 
 from __future__ import annotations
 
@@ -17,17 +18,27 @@ from devtools.generator import GeneratorConfig, generate_lake
 from feature_store import get_features, ingest_features, ingestion, register_feature_groups
 from feature_store.backends.local import LocalBackend
 from feature_store.batch_writer import WriterOptions
-from feature_store.definitions import feature_group_name
+from feature_store.definitions import feature_group_name, merchant_feature_group_name
 from feature_store.get_features import OnlineFeatures
+from feature_store.merchant_lookup import MerchantSnapshots, parse_merchant_record
 from feature_store.records import event_time_text, record_value
 from scripts import replay_dead_letters
 from spark_jobs import silver_and_gold
-from spark_jobs.feature_registry import DECIMAL, DOUBLE, FEATURE_NAMES, FEATURES, INTEGER
-from spark_jobs.lake import FEATURE_STORE_DEAD_LETTERS, FEATURE_STORE_WATERMARK, GOLD_TABLE
+from spark_jobs.feature_registry import (
+    CARD_FEATURE_NAMES,
+    CARD_FEATURES,
+    DECIMAL,
+    DOUBLE,
+    INTEGER,
+    MERCHANT_FEATURE_NAMES,
+)
+from spark_jobs.lake import FEATURE_STORE_DEAD_LETTERS, FEATURE_STORE_WATERMARK, GOLD_TABLE, MERCHANT_FEATURES_TABLE
 from tests.lake_helpers import BRONZE, event, table_version, write_bronze
 
 GROUP = feature_group_name()
+MERCHANT_GROUP = merchant_feature_group_name()
 OFFLINE_TABLE = f"feature_store/offline/{GROUP}"
+MERCHANT_OFFLINE_TABLE = f"feature_store/offline/{MERCHANT_GROUP}"
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +46,59 @@ def lake(spark, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("feature_store") / "lake"
     generate_lake(GeneratorConfig(events=3000, cards=40, days=10, seed=23, lake_root=root, late_rate=0.05))
     silver_and_gold.main(["--mode", "full", "--allow-development-token-key", "--lake-root", str(root)])
+    ensure_merchant_snapshot(spark, root)
     assert register_feature_groups.main(["--lake-root", str(root)]) == 0
     return root
+
+
+def ensure_merchant_snapshot(spark, root: Path) -> None:
+    """gold/merchant_features as the pipeline writes it (spark_jobs/merchant_features.py); when this checkout's
+    run did not build it, a stand-in with its schema and Change Data Feed: one row per (merchant, day of its
+    gold rows), values made up (ingestion copies them, whatever they are)."""
+    path = root / MERCHANT_FEATURES_TABLE
+    if (path / "_delta_log").exists():
+        return
+    counts, rates = MERCHANT_FEATURE_NAMES[:3], MERCHANT_FEATURE_NAMES[3:]
+    spark.sql(
+        f"CREATE TABLE delta.`{path}` (merchant_id string NOT NULL, day date NOT NULL, snapshot_start_us bigint NOT "
+        f"NULL, {', '.join(f'{name} bigint' for name in counts)}, {', '.join(f'{name} double' for name in rates)}, "
+        "feature_set_version int, computed_at timestamp) USING delta "
+        "TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')"
+    )
+    spark.sql(
+        f"INSERT INTO delta.`{path}` SELECT merchant_id, dt, unix_micros(to_timestamp(dt)), count(*), count(*) * 2, "
+        "count(*) * 3, CASE WHEN count(*) > 1 THEN 1.0 / count(*) END, 0.25, NULL, 2, current_timestamp() "
+        f"FROM delta.`{root / GOLD_TABLE}` GROUP BY merchant_id, dt"
+    )
+
+
+def newest_merchant_rows(spark, lake: Path) -> dict[str, dict]:
+    """merchant_id -> its newest snapshot row (greatest day), computed here independently."""
+    newest: dict[str, dict] = {}
+    for row in spark.read.format("delta").load(str(lake / MERCHANT_FEATURES_TABLE)).collect():
+        if row.merchant_id not in newest or row.day > newest[row.merchant_id]["day"]:
+            newest[row.merchant_id] = row.asDict()
+    return newest
+
+
+def assert_merchant_online_equals_newest_snapshot(spark, lake: Path) -> dict[str, dict]:
+    newest = newest_merchant_rows(spark, lake)
+    assert newest, "no merchant snapshot rows"
+    snapshots = MerchantSnapshots.local(lake)
+    try:
+        mismatches = []
+        for merchant_id, row in newest.items():
+            record = snapshots.record(merchant_id)
+            if record is None:
+                mismatches.append((merchant_id, "no online record"))
+                continue
+            day, features = parse_merchant_record(record)
+            if day != row["day"] or features != {name: row[name] for name in MERCHANT_FEATURE_NAMES}:
+                mismatches.append((merchant_id, row["day"], day, features))
+    finally:
+        snapshots.close()
+    assert mismatches == []
+    return newest
 
 
 def ingest(lake: Path, *extra: str) -> tuple[int, dict]:
@@ -80,7 +142,7 @@ def assert_online_equals_newest_gold(spark, lake: Path) -> dict[str, dict]:
         found = online[card_id]
         if found["event_time"] != event_time_text(row["ts_us"]):
             mismatches.append((card_id, "event_time", row["ts_us"], found["event_time"]))
-        for item in FEATURES:
+        for item in CARD_FEATURES:
             if not same_value(item.dtype, row[item.name], found["features"][item.name]):
                 mismatches.append((card_id, item.name, row[item.name], found["features"][item.name]))
     assert mismatches == []
@@ -108,12 +170,13 @@ def test_online_store_follows_gold_through_a_late_event(spark, lake, capsys):
     assert report["online_state"]["mode"] == "resync"  # the state synced after the feature writes
     assert report["counts"]["online_state_upserted"] == report["online_state"]["upserted"] > 0
     gold_count = spark.read.format("delta").load(str(lake / GOLD_TABLE)).count()
-    assert report["counts"]["records"] == gold_count == offline_count(spark, lake)
+    assert details["writes"]["records"] == gold_count == offline_count(spark, lake)
     newest = assert_online_equals_newest_gold(spark, lake)
-    assert report["counts"]["online_records"] == len(newest) == 40
+    assert details["writes"]["online_records"] == len(newest) == 40
     assert set(details["writes"]["entries_per_call"]) <= {str(size) for size in range(1, 26)}
     watermark = json.loads((lake / FEATURE_STORE_WATERMARK).read_text())
-    assert watermark["gold_version"] == table_version(spark, lake / GOLD_TABLE) and watermark["feature_group"] == GROUP
+    assert watermark["groups"][GROUP]["version"] == table_version(spark, lake / GOLD_TABLE)
+    _check_the_initial_merchant_ingest(spark, lake, report, gold_count, watermark)
 
     code, report = ingest(lake)  # nothing changed in gold: nothing written
     assert (code, report["feature_store"]["mode"], report["counts"]["records"]) == (0, "unchanged", 0)
@@ -149,8 +212,9 @@ def test_online_store_follows_gold_through_a_late_event(spark, lake, capsys):
     details = report["feature_store"]
     assert (code, details["mode"]) == (0, "incremental")
     assert (report["online_state"]["mode"], report["online_state"]["upserted"]) == ("incremental", 2)
-    assert report["counts"]["online_corrections"] == 2
-    assert offline_count(spark, lake) == before + report["counts"]["records"]
+    assert details["writes"]["online_corrections"] == 2
+    assert offline_count(spark, lake) == before + details["writes"]["records"]
+    assert_merchant_online_equals_newest_snapshot(spark, lake)
     corrected = assert_online_equals_newest_gold(spark, lake)
     assert corrected[card_a]["event_id"] == row_a["event_id"]  # same newest row, same event time ...
     assert corrected[card_a]["txn_count_1h"] == row_a["txn_count_1h"] + 1  # ... corrected features
@@ -159,6 +223,20 @@ def test_online_store_follows_gold_through_a_late_event(spark, lake, capsys):
         assert reader.get(card_a)["features"]["txn_count_1h"] == row_a["txn_count_1h"] + 1
         assert reader.get(card_b)["event_time"] == event_time_text(row_b["ts_us"])
     _compare_with_inference_snapshot(spark, lake, corrected)
+
+
+def _check_the_initial_merchant_ingest(spark, lake: Path, report: dict, gold_count: int, watermark: dict) -> None:
+    """The merchant group, from gold/merchant_features: every snapshot row offline, each merchant's newest day
+    online, its own watermark entry."""
+    merchant = report["feature_store"]["merchant"]
+    assert (merchant["feature_group"], merchant["mode"]) == (MERCHANT_GROUP, "initial")
+    snapshot_rows = spark.read.format("delta").load(str(lake / MERCHANT_FEATURES_TABLE)).count()
+    merchants = assert_merchant_online_equals_newest_snapshot(spark, lake)
+    assert merchant["writes"]["records"] == report["counts"]["merchant_records"] == snapshot_rows
+    assert merchant["writes"]["online_records"] == len(merchants)
+    assert report["counts"]["records"] == gold_count + snapshot_rows
+    assert spark.read.format("delta").load(str(lake / MERCHANT_OFFLINE_TABLE)).count() == snapshot_rows
+    assert watermark["groups"][MERCHANT_GROUP]["version"] == table_version(spark, lake / MERCHANT_FEATURES_TABLE)
 
 
 def _compare_with_inference_snapshot(spark, lake: Path, newest: dict[str, dict]) -> None:
@@ -180,7 +258,7 @@ def _compare_with_inference_snapshot(spark, lake: Path, newest: dict[str, dict])
     for card_id, row in snapshot.items():
         assert row["event_id"] == newest[card_id]["event_id"]
         assert online[card_id]["event_time"] == event_time_text(row["ts_us"])
-        for item in FEATURES:
+        for item in CARD_FEATURES:
             assert same_value(item.dtype, row[item.name], online[card_id]["features"][item.name]), (card_id, item.name)
 
 
@@ -235,7 +313,7 @@ def test_dead_letters_fail_the_run_move_the_watermark_and_replay(spark, lake, mo
     }
     assert sum(item["online"] for item in letters) == 1
     watermark = json.loads((lake / FEATURE_STORE_WATERMARK).read_text())
-    assert watermark["gold_version"] == table_version(spark, gold)  # every record written or dead-lettered
+    assert watermark["groups"][GROUP]["version"] == table_version(spark, gold)  # every record written or dead-lettered
     with OnlineFeatures.local(str(lake)) as reader:
         assert reader.get(victim) is None
 
@@ -246,6 +324,88 @@ def test_dead_letters_fail_the_run_move_the_watermark_and_replay(spark, lake, mo
     assert not list((lake / FEATURE_STORE_DEAD_LETTERS).glob("*.jsonl"))
     assert len(list((lake / FEATURE_STORE_DEAD_LETTERS / "replayed").glob("*.jsonl"))) == 1
     assert_online_equals_newest_gold(spark, lake)
+
+
+def test_merchant_snapshot_changes_are_ingested_incrementally_dead_lettered_and_replayed(spark, lake, monkeypatch):
+    if not (lake / FEATURE_STORE_WATERMARK).exists():
+        assert ingest(lake)[0] == 0
+    path = lake / MERCHANT_FEATURES_TABLE
+    newest = newest_merchant_rows(spark, lake)
+    by_rows = spark.read.format("delta").load(str(path)).groupBy("merchant_id").count().collect()
+    several = sorted(row.merchant_id for row in by_rows if row["count"] > 1)
+    changed, grown, older = several[0], several[1], several[2]
+    # the newest day of one merchant changes (a late event, a late chargeback); another merchant gets a new
+    # day; an older day of a third changes (offline only: its newest day stays online)
+    spark.sql(
+        f"UPDATE delta.`{path}` SET {MERCHANT_FEATURE_NAMES[0]} = 999 "
+        f"WHERE merchant_id = '{changed}' AND day = DATE'{newest[changed]['day']}'"
+    )
+    next_day = date.fromordinal(newest[grown]["day"].toordinal() + 1)
+    spark.sql(
+        f"INSERT INTO delta.`{path}` VALUES ('{grown}', DATE'{next_day}', "
+        f"{(next_day.toordinal() - date(1970, 1, 1).toordinal()) * 86_400_000_000}, 0, 5, 7, NULL, 0.5, 0.125, 2, "
+        "current_timestamp())"
+    )
+    spark.sql(
+        f"UPDATE delta.`{path}` SET {MERCHANT_FEATURE_NAMES[5]} = 0.75 "
+        f"WHERE merchant_id = '{older}' AND day < DATE'{newest[older]['day']}'"
+    )
+    older_rows = spark.read.format("delta").load(str(path)).where(f"merchant_id = '{older}'").count() - 1
+    code, report = ingest(lake)
+    merchant = report["feature_store"]["merchant"]
+    assert (code, merchant["mode"]) == (0, "incremental")
+    assert (merchant["writes"]["records"], merchant["writes"]["online_records"]) == (2 + older_rows, 2)
+    assert_merchant_online_equals_newest_snapshot(spark, lake)
+
+    # Every write of the grown merchant's new row is rejected (the online-only restore of the record the
+    # late-data correction deleted goes through): a dead letter naming the merchant group, the merchant and the
+    # snapshot day; the watermark moves; the replay re-reads the row and corrects the record.
+    spark.sql(
+        f"UPDATE delta.`{path}` SET {MERCHANT_FEATURE_NAMES[1]} = 6 "
+        f"WHERE merchant_id = '{grown}' AND day = DATE'{next_day}'"
+    )
+    backend = LocalBackend(str(lake / "feature_store/online.db"), "file://" + str(lake))
+    write = backend.runtime.batch_write_record
+
+    def rejecting(*, Entries, TtlDuration=None):  # noqa: N803
+        rejected = [
+            entry
+            for entry in Entries
+            if record_value(entry["Record"], "merchant_id") == grown and "OfflineStore" in entry["TargetStores"]
+        ]
+        accepted = [entry for entry in Entries if entry not in rejected]
+        response = write(Entries=accepted) if accepted else {"Errors": [], "UnprocessedEntries": []}
+        response["Errors"] += [
+            {"Entry": entry, "ErrorCode": "ValidationError", "ErrorMessage": "rejected by the test"}
+            for entry in rejected
+        ]
+        return response
+
+    backend.runtime.batch_write_record = rejecting
+    monkeypatch.setattr(ingestion, "open_backend", lambda options, lake_root_uri: backend)
+    code, report = ingest(lake)
+    assert report["counts"]["online_restored"] == 1  # the corrected write failed: the old record is back
+    assert code == ingestion.DEAD_LETTER_EXIT_CODE and report["feature_store"]["merchant"]["mode"] == "incremental"
+    letters = [
+        json.loads(line)
+        for line in Path(report["feature_store"]["dead_letter_file"][len("file://") :]).read_text().splitlines()
+    ]
+    assert [
+        (item["feature_group"], item["merchant_id"], item["record_id"], item["source"]["day"], item["stage"])
+        for item in letters
+    ] == [(MERCHANT_GROUP, grown, grown, next_day.isoformat(), "write")]
+    watermark = json.loads((lake / FEATURE_STORE_WATERMARK).read_text())
+    assert watermark["groups"][MERCHANT_GROUP]["version"] == table_version(spark, path)
+    snapshots = MerchantSnapshots.local(lake)
+    assert parse_merchant_record(snapshots.record(grown))[1][MERCHANT_FEATURE_NAMES[1]] == 5  # not yet corrected
+    snapshots.close()
+    monkeypatch.undo()
+    backend.close()
+    assert replay_dead_letters.main(["--lake-root", str(lake)]) == 0
+    replay = latest_report(lake, "replay_dead_letters")
+    assert (replay["counts"]["records"], replay["counts"]["dead_letters"]) == (1, 0)
+    assert (replay["replay"]["merchant_snapshots"], replay["replay"]["merchant_snapshots_not_found"]) == (1, 0)
+    assert_merchant_online_equals_newest_snapshot(spark, lake)
 
 
 # The sagemaker backend's executor path, with a recording stand-in for the runtime client ------------------
@@ -287,7 +447,7 @@ def test_executors_write_with_one_client_per_partition_and_bounded_concurrency(s
     fields = {field.name: field for field in GOLD_SCHEMA.fields}
     schema_text = ", ".join(
         f"{name} {fields[name].dataType.simpleString()}"
-        for name in ("card_id", "event_id", "ts_us", "dt", *FEATURE_NAMES)
+        for name in ("card_id", "event_id", "ts_us", "dt", *CARD_FEATURE_NAMES)
     )
     rows = [
         (
@@ -295,7 +455,7 @@ def test_executors_write_with_one_client_per_partition_and_bounded_concurrency(s
             f"e{index:03d}",
             1767225600_000_000 + index * 1_000_000,
             date(2026, 1, 1),
-            *[None] * len(FEATURES),
+            *[None] * len(CARD_FEATURES),
             index >= 63,
         )
         for index in range(70)
