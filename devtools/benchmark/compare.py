@@ -8,13 +8,14 @@ Each run starts from a fresh run folder whose bronze is hard-linked from the pri
 this checkout's generator: the older jobs read the same bronze and ignore what they do not know, e.g. the
 chargeback feed); the order alternates run by run (baseline first, then this tree first, …) so that other load on
 the machine falls on both alike; the load average is recorded before every run and `uptime` before the first.
-The figures are the medians of --repeat runs per side: the job's wall time without start-up (first step to
+The figures are the medians of the runs per side: the job's wall time without start-up (first step to
 summary line), with start-up, CPU seconds and peak RSS; the ratio this/baseline is checked against
 --baseline-limit (the issue's 1.3×). Each run keeps the run report's seconds per step, and with --event-log its
-longest Spark SQL executions, so a ratio over the limit comes with where the time went. The last run of this
-checkout is verified against the DuckDB reference (scripts/benchmark_reference.py) afterwards.
+longest Spark SQL executions, so a ratio over the limit comes with where the time went. This
+checkout's first build is verified against the DuckDB reference (scripts/benchmark_reference.py).
 
-Writes `<output-dir>/full_build_vs_baseline.json` (nothing else) and prints a summary.
+Writes `<output-dir>/full_build_vs_baseline.json` after every pair of runs (`repeat`: the pairs completed, so a
+comparison cut short keeps what it measured; nothing else is written) and prints a summary.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from devtools.benchmark.lakes import bronze_size, fresh_run_root, generated_lake, lake_tag
@@ -79,8 +81,10 @@ def _full_build(options: BenchmarkOptions, pristine: Path, run_root: Path, tree:
     return timing
 
 
-def compare_full_builds(options: BenchmarkOptions) -> dict:
-    """--repeat full builds of the --events lake by each side, alternating; medians and the ratio."""
+def compare_full_builds(options: BenchmarkOptions, write: Callable[[dict], None]) -> dict:
+    """--repeat full builds of the --events lake by each side, alternating; medians and the ratio. The result so far
+    is handed to `write` after every pair of runs (a long comparison cut short keeps its completed pairs); the
+    first pair's v2 build is verified against the reference."""
     baseline = options.baseline_tree
     if not (baseline / "spark_jobs" / "silver_and_gold.py").is_file():
         raise SystemExit(
@@ -90,35 +94,16 @@ def compare_full_builds(options: BenchmarkOptions) -> dict:
     pristine, generation = generated_lake(options, events=options.events, cards=cards, days=options.days)
     tag = lake_tag(options.events, cards, options.days, options.seed)
     sides = {options.baseline_label: baseline, options.label: None}
-    runs: dict[str, list[dict]] = {label: [] for label in sides}
-    started_uptime, started_load, commit = uptime_text(), load_average(), git_commit()
-    this_changed = jobs_changed(REPO_ROOT)
-    log(f"{started_uptime}; comparing {options.label} (this checkout) with {options.baseline_label} ({baseline})")
-    for attempt in range(1, options.repeat + 1):
-        order = list(sides) if attempt % 2 else list(reversed(sides))
-        for label in order:
-            log(f"full build {options.events:,} events: {label}, run {attempt}/{options.repeat}")
-            run_root = options.work_dir / "runs" / f"compare-{label}-{tag}"
-            timing = _full_build(options, pristine, run_root, sides[label])
-            timing["attempt"], timing["position_in_pair"] = attempt, order.index(label) + 1
-            runs[label].append(timing)
-            log(f"  {timing['wall_seconds']} s without start-up, CPU {timing['cpu_seconds']} s")
-    medians = {label: summarize_runs(items, FULL_BUILD_KEYS) for label, items in runs.items()}
-    this, base = medians[options.label], medians[options.baseline_label]
-
-    def ratio(key: str) -> float | None:
-        return round(this[key] / base[key], 3) if this[key] and base[key] else None
-
-    log(f"verifying the last {options.label} build against the DuckDB reference")
-    verification = verify_lake(options, options.work_dir / "runs" / f"compare-{options.label}-{tag}", "compare")
     files, size = bronze_size(pristine)
-    return {
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    started_uptime = uptime_text()
+    log(f"{started_uptime}; comparing {options.label} (this checkout) with {options.baseline_label} ({baseline})")
+    result = {
+        "generated_at": None,
         "command": options.command,
         "machine": machine_info(),
         "versions": versions(),
         "uptime_before": started_uptime,
-        "load_average": {"before": started_load, "after": load_average()},
+        "load_average": {"before": load_average(), "after": None},
         "lake": {
             "events": options.events,
             "cards": cards,
@@ -130,28 +115,63 @@ def compare_full_builds(options: BenchmarkOptions) -> dict:
         },
         "spark_master": options.spark_master,
         "event_log": options.event_log,
-        "repeat": options.repeat,
+        "repeat": 0,  # pairs of runs completed
+        "repeat_asked": options.repeat,
         "sides": {
-            options.label: {"tree": "this checkout", "git_commit": commit, "jobs_changed": this_changed},
+            options.label: {
+                "tree": "this checkout",
+                "git_commit": git_commit(),
+                "jobs_changed": jobs_changed(REPO_ROOT),
+            },
             options.baseline_label: {
                 "tree": str(baseline),
                 "git_commit": tree_commit(baseline),
                 "jobs_changed": jobs_changed(baseline),
             },
         },
-        "runs": runs,
-        "median": medians,
-        "ratio": {
-            "wall_seconds": ratio("wall_seconds"),
-            "wall_seconds_with_startup": ratio("wall_seconds_with_startup"),
-            "cpu_seconds": ratio("cpu_seconds"),
-            "peak_rss_bytes": ratio("peak_rss_bytes"),
-        },
+        "runs": {label: [] for label in sides},
         "limit": options.baseline_limit,
-        "met": bool(ratio("wall_seconds") is not None and ratio("wall_seconds") <= options.baseline_limit),
-        "step_seconds_median": _step_medians(runs),
-        "verification": {key: verification[key] for key in verification if key != "quarantine_by_reason"},
     }
+    for attempt in range(1, options.repeat + 1):
+        order = list(sides) if attempt % 2 else list(reversed(sides))
+        for label in order:
+            log(f"full build {options.events:,} events: {label}, run {attempt}/{options.repeat}")
+            run_root = options.work_dir / "runs" / f"compare-{label}-{tag}"
+            timing = _full_build(options, pristine, run_root, sides[label])
+            timing["attempt"], timing["position_in_pair"] = attempt, order.index(label) + 1
+            result["runs"][label].append(timing)
+            log(f"  {timing['wall_seconds']} s without start-up, CPU {timing['cpu_seconds']} s")
+        if attempt == 1:
+            log(f"verifying the {options.label} build against the DuckDB reference")
+            verification = verify_lake(options, options.work_dir / "runs" / f"compare-{options.label}-{tag}", "compare")
+            result["verification"] = {
+                key: value for key, value in verification.items() if key != "quarantine_by_reason"
+            }
+        result["repeat"] = attempt
+        _summarize(result, options)
+        write(result)
+    return result
+
+
+def _summarize(result: dict, options: BenchmarkOptions) -> None:
+    """The medians, ratios, verdict and per-step medians of the runs so far, into `result`."""
+    runs = result["runs"]
+    medians = {label: summarize_runs(items, FULL_BUILD_KEYS) for label, items in runs.items()}
+    this, base = medians[options.label], medians[options.baseline_label]
+
+    def ratio(key: str) -> float | None:
+        return round(this[key] / base[key], 3) if this[key] and base[key] else None
+
+    result["generated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    result["load_average"]["after"] = load_average()
+    result["median"] = medians
+    result["ratio"] = {
+        key: ratio(key) for key in ("wall_seconds", "wall_seconds_with_startup", "cpu_seconds", "peak_rss_bytes")
+    }
+    result["met"] = bool(
+        result["ratio"]["wall_seconds"] is not None and result["ratio"]["wall_seconds"] <= result["limit"]
+    )
+    result["step_seconds_median"] = _step_medians(runs)
 
 
 def _step_medians(runs: dict[str, list[dict]]) -> dict[str, dict[str, float | None]]:
@@ -165,9 +185,13 @@ def _step_medians(runs: dict[str, list[dict]]) -> dict[str, dict[str, float | No
 
 def run_comparison(options: BenchmarkOptions) -> int:
     """--baseline-tree: the comparison alone, into <output-dir>/full_build_vs_baseline.json."""
-    result = compare_full_builds(options)
     path = options.output_dir / COMPARISON_FILE
-    path.write_text(json.dumps(result, indent=2) + "\n")
+
+    def write(document: dict) -> None:
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        log(f"  {path}: {document['repeat']} pair(s), ratio {document['ratio']['wall_seconds']}")
+
+    result = compare_full_builds(options, write)
     this, base = result["median"][options.label], result["median"][options.baseline_label]
     print(
         f"full build of {options.events:,} events, median of {options.repeat}: {options.label} "
