@@ -264,6 +264,10 @@ def test_consistency_measurement_passes_on_a_small_lake(spark, tmp_path):
     merchant = results["merchant_served_vs_gold"]
     assert merchant["passed"], merchant
     assert merchant["responses"] == a["events"] and sum(merchant["by_source"].values()) == merchant["responses"]
+    # the history's snapshot days end the day after its last day: that day is served exact, the next one stale
+    assert results["merchant_snapshot_version"] is not None
+    assert merchant["by_source"].get("exact", 0) > 0 and merchant["flagged_stale"] > 0, merchant["by_source"]
+    assert merchant["served_equals_gold"] > 0
     assert results["requests"]["own_event_in_state"] == results["requests"]["served"]
     assert results["plan"]["held_out_events"] > 0
     # The last batch's online features are stale: they cannot match gold everywhere.
