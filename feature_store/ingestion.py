@@ -323,6 +323,7 @@ def ingest(
         for source in SOURCES
     }
     card, merchant = results[CARD], results[MERCHANT]
+    published_day = publish_merchant_day(spark, storage, backend, options, merchant)
     summary.update(
         mode=card.plan.mode,
         reason=card.plan.reason,
@@ -336,6 +337,7 @@ def ingest(
             "version_from": merchant.version_from,
             "version_to": merchant.version_to,
             "writes": merchant.writes(),
+            "published_day": None if published_day is None else published_day.isoformat(),
         },
     )
     dead_letters = card.stats.dead_letters + merchant.stats.dead_letters
@@ -370,6 +372,31 @@ def ingest(
         merchant_records=merchant.stats.records,
     )
     return summary
+
+
+def publish_merchant_day(spark, storage, backend, options: IngestOptions, merchant: GroupRun):
+    """Write the merchant group's published-day marker (merchant_lookup.PUBLISHED_MARKER_ID, event time = the
+    start of the newest day in gold/merchant_features at the version just ingested) to the ONLINE store only
+    (the offline store, so training, never sees it); returns that day, None when nothing was published.
+
+    Serving flags a request stale unless its day <= this day, so the marker moves only when every merchant row of
+    the run reached the online store: not after a run with merchant dead letters (P stays where it was: the new
+    days are served flagged until a later clean run, after the replay). It never moves back (the online store
+    keeps the newer event time)."""
+    from pyspark.sql import functions as F
+
+    from feature_store.merchant_lookup import published_marker_record
+
+    if merchant.version_to is None or merchant.stats.dead_letters:
+        return None
+    table_path = lake.table_path(storage, lake.MERCHANT_FEATURES_TABLE)
+    snapshot = spark.read.format("delta").option("versionAsOf", merchant.version_to).load(table_path)
+    newest_day = snapshot.agg(F.max("day")).collect()[0][0]
+    if newest_day is None:
+        return None
+    backend.put_online_only(options.merchant_feature_group, published_marker_record(newest_day))
+    log.info("feature store: %s: published day %s", options.merchant_feature_group, newest_day)
+    return newest_day
 
 
 @dataclass

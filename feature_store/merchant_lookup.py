@@ -2,22 +2,28 @@
 
 Merchant features are a daily snapshot as of the start S (00:00 UTC) of day D (spark_jobs/merchant_features.py
 computes gold/merchant_features; ingestion writes each merchant's newest day to the online store of
-`merchant-features-v{N}`, event time = S). For an authorization on UTC day D the online record of its merchant
-is one of:
+`merchant-features-v{N}`, event time = S). After writing a run's merchant rows, ingestion also writes the
+*published-day marker* to the group's online store only: a record whose identifier (`PUBLISHED_MARKER_ID`) can
+never be a merchant's and whose event time is the start of P, the newest snapshot day published online.
 
-- a record of day D: its values, exactly the snapshot gold's datasets join for day D; not stale;
-- a record of an earlier day that is *terminal* (every count 0, every rate null): its values, which are day D's
-  too (a terminal row holds until the merchant's next event); not stale;
-- a record of an earlier day, not terminal: its values, the previous snapshot (e.g. in the first minutes of a
-  day, before the daily run has published day D); **stale**;
-- a record of a later day (an authorization older than the merchant's newest snapshot, e.g. a replay): its
-  values, which are not day D's; **stale**;
-- no record (no silver event of the merchant in the snapshot's look-back): counts 0, rates null, as the
-  datasets' join; not stale.
+Without P nothing tells "the merchant has no newer row" from "day D has not been published yet": a merchant
+silent for 38+ days (or new) with an event on day D - 1 still shows its old terminal record (or none) before
+day D is ingested, although day D's true merchant_txn_count_1d >= 1. So each request reads the merchant's
+record AND the marker in one call (BatchGetRecord; locally one SQL query), and for an authorization on UTC
+day D:
 
-`snapshot_day` is the record's day (None without a record). One GetRecord per request
-(`sagemaker-featurestore-runtime` on AWS with the SDK's retries; the local backend's SQLite online store),
-whose errors propagate (the endpoint answers 500).
+- no marker, or P < D: day D is not published; whatever the record (an earlier snapshot, a terminal one, none)
+  the values are served and **stale** (flagged with the record's day);
+- the record's day > D (an authorization older than the merchant's newest snapshot, e.g. a replay): its values,
+  which are not day D's; **stale**;
+- otherwise (P >= D, record day <= D) the newest record is day D's snapshot: a record of day D is exact; an
+  earlier record is terminal-and-still-true (ingestion would have written a newer row otherwise); no record:
+  counts 0, rates null (no silver event of the merchant in the look-back), as the datasets' join. Not stale.
+  (An earlier record that is NOT terminal cannot come from a clean ingestion: flagged, as a safeguard.)
+
+`snapshot_day` is the record's day (None without a record), `published_day` is P (None without a marker).
+Errors of the read propagate (the endpoint answers 500); on AWS `sagemaker-featurestore-runtime` with the SDK's
+retries, locally the backend's SQLite online store.
 
 No Spark here: the Lambda imports this module.
 """
@@ -31,14 +37,19 @@ from pathlib import Path
 from typing import Any
 
 from feature_store.definitions import EVENT_TIME_FEATURE, merchant_feature_group_name
-from feature_store.records import RecordError, event_time_ms
-from spark_jobs.feature_registry import INTEGER, MERCHANT_COUNT, MERCHANT_FEATURES
+from feature_store.records import RecordError, event_time_ms, event_time_text
+from spark_jobs.bronze_contract import FIELD_MAX_CHARS
+from spark_jobs.feature_registry import INTEGER, MERCHANT, MERCHANT_COUNT, MERCHANT_FEATURES
 
 US_PER_DAY = 86_400_000_000
 MS_PER_DAY = 86_400_000
 _EPOCH_DAY = date(1970, 1, 1)
 
 MerchantValue = int | float | None
+
+# The published-day marker's record identifier: one character longer than the bronze contract lets a
+# merchant_id be (longer is quarantined as field_too_long, so no silver event and no snapshot row can have it).
+PUBLISHED_MARKER_ID = "__published_snapshot_day__".ljust(FIELD_MAX_CHARS[MERCHANT] + 1, "_")
 
 
 @dataclass(frozen=True)
@@ -47,14 +58,20 @@ class MerchantFeatures:
 
     features: dict[str, MerchantValue]
     snapshot_day: date | None  # the online record's day; None: the merchant has no record
-    stale: bool  # the record is of another day than the authorization's and not a terminal earlier one
+    stale: bool  # not day D's snapshot for sure: D is not published yet, or the record is of a later day
+    published_day: date | None = None  # P, the marker's day; None: no marker (nothing published)
 
     def as_json(self) -> dict[str, object]:
         """The response fields besides the features."""
         return {
             "merchant_snapshot_stale": self.stale,
-            "merchant_snapshot_day": None if self.snapshot_day is None else self.snapshot_day.isoformat(),
+            "merchant_snapshot_day": _iso(self.snapshot_day),
+            "merchant_published_day": _iso(self.published_day),
         }
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def absent_merchant_features() -> dict[str, MerchantValue]:
@@ -67,9 +84,8 @@ def utc_day(ts_us: int) -> date:
     return _EPOCH_DAY + timedelta(days=ts_us // US_PER_DAY)
 
 
-def parse_merchant_record(record: Iterable[Mapping[str, Any]]) -> tuple[date, dict[str, MerchantValue]]:
-    """(the snapshot day, the features) of a merchant group record: Integral → int, Fractional → float
-    (the record's shortest round-trip text gives back the snapshot's double exactly); absent → None."""
+def record_day(record: Iterable[Mapping[str, Any]]) -> date:
+    """The day of a merchant group record (a snapshot row or the marker): its event time, a day's start."""
     values = {value["FeatureName"]: value.get("ValueAsString") for value in record}
     event_time = values.get(EVENT_TIME_FEATURE)
     if event_time is None:
@@ -77,11 +93,29 @@ def parse_merchant_record(record: Iterable[Mapping[str, Any]]) -> tuple[date, di
     snapshot_ms = event_time_ms(event_time)
     if snapshot_ms % MS_PER_DAY:
         raise RecordError(f"merchant record event time {event_time} is not a day's start (00:00:00.000Z)")
+    return _EPOCH_DAY + timedelta(days=snapshot_ms // MS_PER_DAY)
+
+
+def published_marker_record(day: date) -> list[dict[str, str]]:
+    """The marker record for published day P = `day` (identifier and event time only; ingestion writes it to
+    the online store only)."""
+    return [
+        {"FeatureName": MERCHANT, "ValueAsString": PUBLISHED_MARKER_ID},
+        {"FeatureName": EVENT_TIME_FEATURE, "ValueAsString": event_time_text(day_start_us(day))},
+    ]
+
+
+def parse_merchant_record(record: Iterable[Mapping[str, Any]]) -> tuple[date, dict[str, MerchantValue]]:
+    """(the snapshot day, the features) of a merchant group record: Integral → int, Fractional → float
+    (the record's shortest round-trip text gives back the snapshot's double exactly); absent → None."""
+    record = list(record)
+    values = {value["FeatureName"]: value.get("ValueAsString") for value in record}
+    day = record_day(record)
     features: dict[str, MerchantValue] = {}
     for item in MERCHANT_FEATURES:
         text = values.get(item.name)
         features[item.name] = None if text is None else int(text) if item.dtype == INTEGER else float(text)
-    return _EPOCH_DAY + timedelta(days=snapshot_ms // MS_PER_DAY), features
+    return day, features
 
 
 def is_terminal(features: Mapping[str, MerchantValue]) -> bool:
@@ -93,15 +127,21 @@ def is_terminal(features: Mapping[str, MerchantValue]) -> bool:
     )
 
 
-def merchant_features_at(record: Iterable[Mapping[str, Any]] | None, ts_us: int) -> MerchantFeatures:
-    """The merchant features for an authorization at ts_us from its merchant's online record (None: none);
-    the rules are the module docstring's table."""
-    if not record:
-        return MerchantFeatures(absent_merchant_features(), None, stale=False)
-    snapshot_day, features = parse_merchant_record(record)
+def merchant_features_at(
+    record: Iterable[Mapping[str, Any]] | None, ts_us: int, published_day: date | None
+) -> MerchantFeatures:
+    """The merchant features for an authorization at ts_us from its merchant's online record (None: none) and
+    the published day P (None: no marker); the rules are the module docstring's."""
     event_day = utc_day(ts_us)
-    stale = snapshot_day != event_day and not (snapshot_day < event_day and is_terminal(features))
-    return MerchantFeatures(features, snapshot_day, stale=stale)
+    published = published_day is not None and published_day >= event_day
+    if not record:
+        return MerchantFeatures(absent_merchant_features(), None, stale=not published, published_day=published_day)
+    snapshot_day, features = parse_merchant_record(record)
+    # P >= D and the record not later than D: it is the merchant's newest row up to D, i.e. day D's values (an
+    # earlier one is terminal: a merchant with an event in the look-back has a row for day D). An earlier record
+    # that is not terminal cannot come from a clean ingestion (e.g. a lost write): flagged, not trusted.
+    stale = not published or snapshot_day > event_day or (snapshot_day < event_day and not is_terminal(features))
+    return MerchantFeatures(features, snapshot_day, stale=stale, published_day=published_day)
 
 
 class MerchantSnapshots:
@@ -141,15 +181,42 @@ class MerchantSnapshots:
 
         return cls(runtime_client(region, retries=True), feature_group)
 
+    def batch_request(self, merchant_id: str) -> dict:
+        """The one BatchGetRecord request of a lookup: the merchant's record and the published-day marker."""
+        return {
+            "Identifiers": [
+                {
+                    "FeatureGroupName": self.feature_group,
+                    "RecordIdentifiersValueAsString": [merchant_id, PUBLISHED_MARKER_ID],
+                }
+            ]
+        }
+
+    def records(self, merchant_id: str) -> tuple[list[dict] | None, date | None]:
+        """(the merchant's online record or None, P or None), read together in one BatchGetRecord so both come
+        from the same moment. A per-record error is raised (RuntimeError naming the record), not taken as
+        "no record"."""
+        if merchant_id == PUBLISHED_MARKER_ID:  # cannot pass the bronze contract; never answer with the marker
+            raise ValueError("the merchant_id is the published-day marker's identifier")
+        response = self.client.batch_get_record(**self.batch_request(merchant_id))
+        failed = response.get("Errors") or response.get("UnprocessedIdentifiers")
+        if failed:
+            raise RuntimeError(f"BatchGetRecord of {self.feature_group} for merchant {merchant_id!r} failed: {failed}")
+        found = {
+            item["RecordIdentifierValueAsString"]: item.get("Record") or None
+            for item in response.get("Records") or []
+            if item.get("FeatureGroupName", self.feature_group) == self.feature_group
+        }
+        marker = found.get(PUBLISHED_MARKER_ID)
+        return found.get(merchant_id), None if marker is None else record_day(marker)
+
     def record(self, merchant_id: str) -> list[dict] | None:
-        """The merchant's online record (GetRecord), None when it has none."""
-        response = self.client.get_record(
-            FeatureGroupName=self.feature_group, RecordIdentifierValueAsString=merchant_id
-        )
-        return response.get("Record") or None
+        """The merchant's online record, None when it has none."""
+        return self.records(merchant_id)[0]
 
     def features_at(self, merchant_id: str, ts_us: int) -> MerchantFeatures:
-        return merchant_features_at(self.record(merchant_id), ts_us)
+        record, published = self.records(merchant_id)
+        return merchant_features_at(record, ts_us, published)
 
     def close(self) -> None:
         if self._release is not None:

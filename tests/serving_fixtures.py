@@ -4,12 +4,13 @@ bronze contract's JSON, and a small model on the registry's inputs."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 
-from feature_store.merchant_lookup import MerchantSnapshots
+from feature_store.merchant_lookup import PUBLISHED_MARKER_ID, MerchantSnapshots, published_marker_record
 from feature_store.model_artifact import AMOUNT_INPUT
 from feature_store.online_state import SILVER, SqliteOnlineState, StateEvent, local_state_path
 from spark_jobs.feature_registry import FEATURE_NAMES, MERCHANT
@@ -25,26 +26,45 @@ def silver_event(event_id: str, ts_s: int, amount: str, merchant: str = "m-1", c
 
 
 class MerchantRecords:
-    """An in-memory featurestore-runtime client answering GetRecord from {merchant_id: Record}; logs the calls."""
+    """An in-memory featurestore-runtime client answering BatchGetRecord from {record id: Record} (the merchant
+    group's records and, when `published_day` is given, the published-day marker); logs the calls."""
 
-    def __init__(self, records: dict[str, list[dict]] | None = None) -> None:
+    def __init__(self, records: dict[str, list[dict]] | None = None, published_day: date | None = None) -> None:
         self.records = dict(records or {})
+        if published_day is not None:
+            self.records[PUBLISHED_MARKER_ID] = published_marker_record(published_day)
         self.calls: list[dict] = []
 
-    def get_record(self, **request):
+    def batch_get_record(self, **request):
         self.calls.append(request)
-        record = self.records.get(request["RecordIdentifierValueAsString"])
-        return {"Record": record} if record else {}
+        (identifier,) = request["Identifiers"]
+        found = [
+            {
+                "FeatureGroupName": identifier["FeatureGroupName"],
+                "RecordIdentifierValueAsString": record_id,
+                "Record": self.records[record_id],
+            }
+            for record_id in identifier["RecordIdentifiersValueAsString"]
+            if record_id in self.records
+        ]
+        return {"Records": found, "Errors": [], "UnprocessedIdentifiers": []}
 
 
-def merchant_snapshots(records: dict[str, list[dict]] | None = None) -> MerchantSnapshots:
-    """Merchant lookups over in-memory records (none by default: every merchant gets counts 0, rates null)."""
-    return MerchantSnapshots(MerchantRecords(records))
+PUBLISHED_DAY = date(2026, 1, 1)  # T0_S's day: requests on it are served unflagged by default
 
 
-def register_merchant_group(root: Path, rows: list[dict] = ()) -> Path:
+def merchant_snapshots(
+    records: dict[str, list[dict]] | None = None, published_day: date | None = PUBLISHED_DAY
+) -> MerchantSnapshots:
+    """Merchant lookups over in-memory records (none by default: every merchant gets counts 0, rates null) with
+    day `published_day` published (None: no marker, every response flagged stale)."""
+    return MerchantSnapshots(MerchantRecords(records, published_day))
+
+
+def register_merchant_group(root: Path, rows: list[dict] = (), published_day: date | None = PUBLISHED_DAY) -> Path:
     """The lake's local online store (`feature_store/online.db`) with the feature groups registered, and the
-    given merchant snapshot rows written to the merchant group (online: the newest day wins, as ingestion)."""
+    given merchant snapshot rows written to the merchant group (online: the newest day wins, as ingestion), and
+    the published-day marker of `published_day` (None: none)."""
     from feature_store.backends.local import LocalFeatureStoreRuntime, LocalStore
     from feature_store.definitions import group_specs
     from feature_store.records import to_record
@@ -62,6 +82,13 @@ def register_merchant_group(root: Path, rows: list[dict] = ()) -> Path:
                 "TargetStores": ["OnlineStore"],
             }
             assert runtime.batch_write_record(Entries=[entry])["Errors"] == []
+        if published_day is not None:
+            marker = {
+                "FeatureGroupName": group_specs()[1].name,
+                "Record": published_marker_record(published_day),
+                "TargetStores": ["OnlineStore"],
+            }
+            assert runtime.batch_write_record(Entries=[marker])["Errors"] == []
     finally:
         store.close()
     return Path(root)

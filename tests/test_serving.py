@@ -72,6 +72,7 @@ def test_response_shape_and_json_types(server):
         "features",
         "merchant_snapshot_stale",
         "merchant_snapshot_day",
+        "merchant_published_day",
     ]
     # a merchant without a snapshot record: counts 0, rates null, not stale
     assert (payload["merchant_snapshot_stale"], payload["merchant_snapshot_day"]) == (False, None)

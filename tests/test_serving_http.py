@@ -51,6 +51,7 @@ def test_a_burst_for_one_card_is_counted_as_it_arrives(server):
         "features",
         "merchant_snapshot_stale",
         "merchant_snapshot_day",
+        "merchant_published_day",
     }
     assert body["event_id"] == "burst-20" and body["card_id"] == CARD
     assert body["ts_us"] == (T0_S + 180) * 1_000_000 and body["event_time"].startswith("2026-01-01T00:03:00")

@@ -1,6 +1,7 @@
 """Merchant features at request time: the merchant group's online record of the authorization's merchant,
 exact on its day, a stale earlier snapshot flagged, a terminal one not, none → counts 0 / rates null; the
-local backend's online store and SageMaker's GetRecord (botocore Stubber, the exact request)."""
+local backend's online store and SageMaker's BatchGetRecord of the record and the published-day marker
+(botocore Stubber, the exact request); nothing unflagged before the event's day is published."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from botocore.stub import Stubber
 
 from feature_store import serving_lambda
 from feature_store.merchant_lookup import (
+    PUBLISHED_MARKER_ID,
     MerchantSnapshots,
     absent_merchant_features,
     day_start_us,
     is_terminal,
     merchant_features_at,
+    published_marker_record,
     utc_day,
 )
 from feature_store.records import to_record
@@ -47,34 +50,58 @@ TERMINAL = {"counts": (0, 0, 0), "rates": (None, None, None)}
 
 
 def test_the_rules_exact_stale_terminal_later_and_absent():
-    at = T0_US + 3_600_000_000  # 01:00 on DAY
+    at = T0_US + 3_600_000_000  # 01:00 on DAY; DAY is published (P = DAY) unless said otherwise
     exact = snapshot("m", DAY)
-    served = merchant_features_at(to_record(exact, MERCHANT), at)
+    served = merchant_features_at(to_record(exact, MERCHANT), at, DAY)
     assert (served.features, served.snapshot_day, served.stale) == (expected_features(exact), DAY, False)
-    # the day before, not terminal: served from that snapshot, flagged with its day
+    # DAY not published yet (P = the day before): the previous snapshot, flagged with its day
     previous = snapshot("m", date(2025, 12, 31))
-    served = merchant_features_at(to_record(previous, MERCHANT), at)
+    served = merchant_features_at(to_record(previous, MERCHANT), at, date(2025, 12, 31))
     assert (served.features, served.snapshot_day, served.stale) == (
         expected_features(previous),
         date(2025, 12, 31),
         True,
     )
-    assert served.as_json() == {"merchant_snapshot_stale": True, "merchant_snapshot_day": "2025-12-31"}
-    # an earlier terminal record (all counts 0, all rates null) holds until the merchant's next event: not stale
+    assert served.as_json() == {
+        "merchant_snapshot_stale": True,
+        "merchant_snapshot_day": "2025-12-31",
+        "merchant_published_day": "2025-12-31",
+    }
+    # DAY published: an earlier record is the merchant's newest row up to DAY (terminal): not stale
     terminal = snapshot("m", date(2025, 12, 20), **TERMINAL)
-    served = merchant_features_at(to_record(terminal, MERCHANT), at)
+    served = merchant_features_at(to_record(terminal, MERCHANT), at, DAY)
     assert is_terminal(served.features) and not served.stale and served.snapshot_day == date(2025, 12, 20)
     # a record of a later day than the authorization's (a replay of an old event): flagged, even if terminal
     later = snapshot("m", date(2026, 1, 2), **TERMINAL)
-    assert merchant_features_at(to_record(later, MERCHANT), at).stale
+    assert merchant_features_at(to_record(later, MERCHANT), at, date(2026, 1, 2)).stale
+    # DAY published but an earlier record that is not terminal (cannot come from a clean ingestion): flagged
+    assert merchant_features_at(to_record(previous, MERCHANT), at, DAY).stale
     # a count of 0 with a rate is not terminal
     almost = snapshot("m", date(2025, 12, 31), counts=(0, 0, 0), rates=(None, None, 0.0))
     assert not is_terminal(expected_features(almost))
-    assert merchant_features_at(to_record(almost, MERCHANT), at).stale
-    # no record: counts 0, rates null, no day, not stale
-    served = merchant_features_at(None, at)
+    assert merchant_features_at(to_record(almost, MERCHANT), at, DAY).stale
+    # no record, DAY published: counts 0, rates null, no day, not stale
+    served = merchant_features_at(None, at, date(2026, 1, 3))
     assert served.features == absent_merchant_features() and (served.snapshot_day, served.stale) == (None, False)
     assert absent_merchant_features() == dict(zip(MERCHANT_FEATURE_NAMES, (0, 0, 0, None, None, None), strict=True))
+    # nothing published at all (no marker): flagged whatever the record
+    for record in (to_record(exact, MERCHANT), to_record(terminal, MERCHANT), None):
+        assert merchant_features_at(record, at, None).stale
+
+
+def test_a_silent_merchant_before_its_day_is_published_is_flagged():
+    """The review's counter-example: a merchant silent for 38+ days (terminal record) or brand new (no record)
+    has an event on DAY - 1; a request on DAY before DAY's snapshot is ingested (P = DAY - 1) sees the old
+    terminal record (or none) although DAY's true merchant_txn_count_1d is >= 1: served, but flagged."""
+    at = T0_US + 60_000_000
+    day_before = date(2025, 12, 31)
+    terminal = snapshot("m-silent", date(2025, 11, 1), **TERMINAL)
+    for record in (to_record(terminal, MERCHANT), None):
+        served = merchant_features_at(record, at, day_before)
+        assert served.stale and served.published_day == day_before
+    # once DAY is published the same records are exact (the merchant had no event: ingestion wrote no newer row)
+    assert not merchant_features_at(to_record(terminal, MERCHANT), at, DAY).stale
+    assert not merchant_features_at(None, at, DAY).stale
 
 
 def test_the_event_day_is_utc_by_integer_arithmetic():
@@ -85,7 +112,7 @@ def test_the_event_day_is_utc_by_integer_arithmetic():
 
 def test_doubles_come_back_bit_for_bit():
     row = snapshot("m", DAY, rates=(1 / 3, 2 / 7, 0.1 + 0.2))
-    served = merchant_features_at(to_record(row, MERCHANT), T0_US)
+    served = merchant_features_at(to_record(row, MERCHANT), T0_US, DAY)
     assert [served.features[name] for name in MERCHANT_FEATURE_NAMES[3:]] == [1 / 3, 2 / 7, 0.1 + 0.2]
 
 
@@ -112,6 +139,7 @@ def test_serving_reads_the_local_merchant_group(tmp_path, monkeypatch):
     absent = answers["m-absent"].as_json()
     assert {name: absent["features"][name] for name in MERCHANT_FEATURE_NAMES} == absent_merchant_features()
     assert (absent["merchant_snapshot_stale"], absent["merchant_snapshot_day"]) == (False, None)
+    assert absent["merchant_published_day"] == "2026-01-01"
     # all 22 features, registry order; card and event features from the card's state (3 silver + 4 served)
     assert list(absent["features"]) == list(FEATURE_NAMES) and len(FEATURE_NAMES) == 22
     assert absent["features"]["txn_count_1h"] == 3 + 4 and absent["features"]["hour_of_day"] == 0
@@ -145,22 +173,88 @@ def _stubbed_runtime():
     return client, Stubber(client)
 
 
-def test_sagemaker_get_record_is_the_exact_request():
+def batch_request(merchant: str) -> dict:
+    """The exact BatchGetRecord request of one lookup: the merchant's record and the marker, one group."""
+    return {
+        "Identifiers": [
+            {
+                "FeatureGroupName": "merchant-features-v2",
+                "RecordIdentifiersValueAsString": [merchant, PUBLISHED_MARKER_ID],
+            }
+        ]
+    }
+
+
+def batch_response(merchant: str, record: list[dict] | None, published: date | None) -> dict:
+    found = [] if record is None else [(merchant, record)]
+    if published is not None:
+        found.append((PUBLISHED_MARKER_ID, published_marker_record(published)))
+    records = [
+        {"FeatureGroupName": "merchant-features-v2", "RecordIdentifierValueAsString": key, "Record": value}
+        for key, value in found
+    ]
+    return {"Records": records, "Errors": [], "UnprocessedIdentifiers": []}
+
+
+def test_sagemaker_batch_get_record_is_the_exact_request():
     client, stubber = _stubbed_runtime()
     record = to_record(snapshot("m-1", DAY), MERCHANT)
-    request = {"FeatureGroupName": "merchant-features-v2", "RecordIdentifierValueAsString": "m-1"}
-    stubber.add_response("get_record", {"Record": record}, request)
-    stubber.add_response("get_record", {}, {**request, "RecordIdentifierValueAsString": "m-unknown"})
+    stubber.add_response("batch_get_record", batch_response("m-1", record, DAY), batch_request("m-1"))
+    stubber.add_response("batch_get_record", batch_response("m-unknown", None, DAY), batch_request("m-unknown"))
+    stubber.add_response("batch_get_record", batch_response("m-1", record, None), batch_request("m-1"))
     with stubber:
         snapshots = MerchantSnapshots(client)
         served = snapshots.features_at("m-1", T0_US + 1)
         missing = snapshots.features_at("m-unknown", T0_US + 1)
+        unpublished = snapshots.features_at("m-1", T0_US + 1)
         stubber.assert_no_pending_responses()
     assert served.features == expected_features(snapshot("m-1", DAY)) and not served.stale
-    assert missing.features == absent_merchant_features() and missing.snapshot_day is None
+    assert served.published_day == DAY
+    assert missing.features == absent_merchant_features() and missing.snapshot_day is None and not missing.stale
+    assert unpublished.stale and unpublished.published_day is None
 
 
-def test_the_lambda_reads_merchant_features_with_get_record(monkeypatch):
+def test_a_failed_batch_read_is_an_error_not_a_missing_record():
+    client, stubber = _stubbed_runtime()
+    error = {
+        "FeatureGroupName": "merchant-features-v2",
+        "RecordIdentifierValueAsString": "m-1",
+        "ErrorCode": "InternalFailure",
+        "ErrorMessage": "boom",
+    }
+    stubber.add_response(
+        "batch_get_record", {"Records": [], "Errors": [error], "UnprocessedIdentifiers": []}, batch_request("m-1")
+    )
+    with stubber, pytest.raises(RuntimeError, match="m-1"):
+        MerchantSnapshots(client).features_at("m-1", T0_US)
+
+
+def test_the_marker_id_can_never_be_a_merchant():
+    from spark_jobs.bronze_contract import FIELD_MAX_CHARS
+
+    assert len(PUBLISHED_MARKER_ID) == FIELD_MAX_CHARS["merchant_id"] + 1 == 129
+    with pytest.raises(ValueError, match="marker"):
+        MerchantSnapshots(MerchantRecords()).features_at(PUBLISHED_MARKER_ID, T0_US)
+
+
+def test_the_local_store_reads_record_and_marker_in_one_query(tmp_path):
+    """Locally the two records come from one SELECT (one committed state)."""
+    from feature_store.backends.local import LocalFeatureStoreRuntime, LocalStore
+
+    lake = register_merchant_group(tmp_path / "lake", [snapshot("m-1", DAY)], published_day=DAY)
+    store = LocalStore(lake / "feature_store" / "online.db", read_only=True)
+    statements: list[str] = []
+    store.db.set_trace_callback(statements.append)
+    try:
+        served = MerchantSnapshots(LocalFeatureStoreRuntime(store)).features_at("m-1", T0_US)
+    finally:
+        store.close()
+    assert (served.snapshot_day, served.published_day, served.stale) == (DAY, DAY, False)
+    reads = [sql for sql in statements if "online_records" in sql]
+    assert len(reads) == 1 and "IN (" in reads[0], statements
+
+
+def test_the_lambda_reads_merchant_features_with_batch_get_record(monkeypatch):
     """The Lambda's runtime wires the merchant group of MERCHANT_FEATURE_GROUP (default the registry's)."""
     from moto import mock_aws
 
@@ -171,10 +265,11 @@ def test_the_lambda_reads_merchant_features_with_get_record(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     client, stubber = _stubbed_runtime()
     stale = snapshot("m-9", date(2025, 12, 31))
+    # DAY not published yet (P = the day before): the previous snapshot, flagged
     stubber.add_response(
-        "get_record",
-        {"Record": to_record(stale, MERCHANT)},
-        {"FeatureGroupName": "merchant-features-v2", "RecordIdentifierValueAsString": "m-9"},
+        "batch_get_record",
+        batch_response("m-9", to_record(stale, MERCHANT), date(2025, 12, 31)),
+        batch_request("m-9"),
     )
     with mock_aws():
         create_table(boto3.client("dynamodb", region_name=REGION), "state")

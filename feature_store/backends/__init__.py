@@ -10,7 +10,8 @@ What the platform needs of a backend, as Protocols (structural: boto3's client s
   (get_features.py) call, with the API's request and response shapes.
 - `GroupAdmin`: the group operations registration (groups.py) calls: create, describe, wait, update.
 - `IngestionBackend`: what ingestion and the dead-letter replay call: check the group, write a DataFrame
-  of gold rows through the writer, close.
+  of gold rows through the writer, write one record online only (the merchant group's published-day
+  marker), close.
 
 `open_backend`, `open_group_admin` and `open_runtime_client` choose the module by `BackendOptions.backend`.
 """
@@ -70,6 +71,10 @@ class IngestionBackend(Protocol):
     def describe_group(self, name: str) -> dict | None: ...
 
     def write(self, spark: Any, frame: Any, options: WriterOptions) -> WriteStats: ...
+
+    def put_online_only(self, feature_group: str, record: list[dict]) -> None:
+        """Write one record to the group's online store only (TargetStores ["OnlineStore"]); raise on failure."""
+        ...
 
     def close(self) -> None: ...
 

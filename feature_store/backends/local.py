@@ -409,11 +409,43 @@ class LocalFeatureStoreRuntime:
                         }
                     )
                 continue
+            # one SELECT per group: the records of one identifier list come from one committed state (serving
+            # reads a merchant's record and the published-day marker together: merchant_lookup.py)
+            found = self._read_many(
+                name,
+                identifier["RecordIdentifiersValueAsString"],
+                identifier.get("FeatureNames"),
+                ExpirationTimeResponse,
+            )
             for record_id in identifier["RecordIdentifiersValueAsString"]:
-                found = self._read(name, record_id, identifier.get("FeatureNames"), ExpirationTimeResponse)
-                if found:
-                    records.append({"FeatureGroupName": name, "RecordIdentifierValueAsString": record_id, **found})
+                if record_id in found:
+                    records.append(
+                        {"FeatureGroupName": name, "RecordIdentifierValueAsString": record_id, **found[record_id]}
+                    )
         return {"Records": records, "Errors": errors, "UnprocessedIdentifiers": []}
+
+    def _read_many(self, group_name: str, record_ids: list[str], names, expiration: str) -> dict[str, dict]:
+        """record id -> {"Record", "ExpiresAt"?} of the live records among `record_ids`, in one SQL query."""
+        if not record_ids:
+            return {}
+        now_ms = _ms(self.clock())
+        rows = self.store.db.execute(
+            "SELECT record_id, record, soft_deleted, expires_at_ms FROM online_records "
+            f"WHERE feature_group = ? AND record_id IN ({', '.join('?' * len(record_ids))})",
+            (group_name, *record_ids),
+        ).fetchall()
+        found = {}
+        for record_id, text, soft_deleted, expires_at_ms in rows:
+            if soft_deleted or (expires_at_ms is not None and now_ms >= expires_at_ms):
+                continue  # a soft-deleted or expired record is absent (readers never purge)
+            record = json.loads(text)
+            if names:
+                record = [value for value in record if value["FeatureName"] in names]
+            result: dict[str, Any] = {"Record": record}
+            if expiration == "Enabled" and expires_at_ms is not None:
+                result["ExpiresAt"] = _iso_ms(expires_at_ms)
+            found[record_id] = result
+        return found
 
     def _read(self, group_name: str, record_id: str, names, expiration: str) -> dict | None:
         # A plain SELECT (autocommit, WAL): readers see the last committed state while a writer holds its
@@ -535,5 +567,15 @@ class LocalBackend:
             self.runtime.flush_offline(spark, self.lake_root_uri)
         return total
 
+    def put_online_only(self, feature_group: str, record: list[dict]) -> None:
+        entry = {"FeatureGroupName": feature_group, "Record": record, "TargetStores": [ONLINE_STORE]}
+        _raise_on_batch_errors(self.runtime.batch_write_record(Entries=[entry]), feature_group)
+
     def close(self) -> None:
         self.store.close()
+
+
+def _raise_on_batch_errors(response: dict, feature_group: str) -> None:
+    failed = response.get("Errors") or response.get("UnprocessedEntries")
+    if failed:
+        raise RuntimeError(f"the online-only write to {feature_group} failed: {failed}")

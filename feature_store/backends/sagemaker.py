@@ -88,16 +88,24 @@ class SageMakerBackend:
 
     name = "sagemaker"
 
-    def __init__(self, region: str | None, max_concurrency: int, *, client_factory=None) -> None:
+    def __init__(self, region: str | None, max_concurrency: int, *, client_factory=None, marker_client=None) -> None:
         self.region = default_region(region)
         self.max_concurrency = max_concurrency
         self.client_factory = client_factory or RuntimeClientFactory(self.region)
+        self.marker_client = marker_client  # None: a runtime client with the SDK's retries (tests inject one)
 
     def describe_group(self, name: str) -> dict | None:
         return describe_group(self.region, name)
 
     def write(self, spark, frame, options: WriterOptions) -> WriteStats:
         return write_on_executors(frame, options, self.client_factory, max_concurrency=self.max_concurrency)
+
+    def put_online_only(self, feature_group: str, record: list[dict]) -> None:
+        """PutRecord to the online store only, from the driver, with the SDK's standard retries (one record)."""
+        from feature_store.definitions import ONLINE_STORE
+
+        client = self.marker_client or runtime_client(self.region, retries=True)
+        client.put_record(FeatureGroupName=feature_group, Record=record, TargetStores=[ONLINE_STORE])
 
     def close(self) -> None:
         return None
