@@ -80,9 +80,10 @@ def test_serving_role_is_exactly_what_the_design_allows():
     assert {a for a in every_action if a.startswith("s3:")} == {"s3:GetObject"}
     assert {a for a in every_action if a.startswith("secretsmanager:")} == {"secretsmanager:GetSecretValue"}
     assert {a for a in every_action if a.startswith("kms:")} == {"kms:Decrypt", "kms:GenerateDataKey"}
-    # merchant features: GetRecord of the merchant group, nothing else of SageMaker
-    assert {a for a in every_action if a.startswith("sagemaker:")} == {"sagemaker:GetRecord"}
-    assert statements["ReadMerchantFeatureGroup"] == {"sagemaker:GetRecord"}
+    # merchant features: BatchGetRecord (the record and the published-day marker in one call) of the merchant
+    # group, nothing else of SageMaker
+    assert {a for a in every_action if a.startswith("sagemaker:")} == {"sagemaker:BatchGetRecord"}
+    assert statements["ReadMerchantFeatureGroup"] == {"sagemaker:BatchGetRecord"}
     assert {a.split(":")[0] for a in every_action} == {
         "dynamodb",
         "s3",

@@ -26,7 +26,8 @@ locals {
       CARD_TOKEN_SECRET_ID = var.card_token_secret_id
       FX_RATES_URI         = "s3://${local.artifacts_bucket_name}/${var.fx_rates_key}"
       FEATURE_SET_VERSION  = tostring(var.feature_set_version)
-      # merchant features: the merchant group's online record of the authorization's merchant (GetRecord)
+      # merchant features: the merchant group's online record of the authorization's merchant and the
+      # published-day marker, in one BatchGetRecord
       MERCHANT_FEATURE_GROUP = var.merchant_feature_group_name
     },
     var.model_key == null ? {} : { MODEL_URI = "s3://${local.artifacts_bucket_name}/${var.model_key}" },
@@ -153,12 +154,13 @@ data "aws_iam_policy_document" "this" {
     }
   }
 
-  # Merchant features: GetRecord of the merchant group only (no write, no other group), through the
+  # Merchant features: BatchGetRecord of the merchant group only (the merchant's record and the published-day
+  # marker in one call; no write, no other group), through the
   # sagemaker.featurestore-runtime interface endpoint; its online store is encrypted with the Feature Store key.
   statement {
     sid       = "ReadMerchantFeatureGroup"
     effect    = "Allow"
-    actions   = ["sagemaker:GetRecord"]
+    actions   = ["sagemaker:BatchGetRecord"]
     resources = ["arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:feature-group/${var.merchant_feature_group_name}"]
   }
 

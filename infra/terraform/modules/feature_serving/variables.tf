@@ -109,7 +109,7 @@ variable "online_state_kms_key_arn" {
 }
 
 variable "merchant_feature_group_name" {
-  description = "The merchant feature group the function reads with GetRecord (MERCHANT_FEATURE_GROUP): `merchant-features-v{feature_set_version}`."
+  description = "The merchant feature group the function reads with BatchGetRecord (MERCHANT_FEATURE_GROUP): `merchant-features-v{feature_set_version}`."
   type        = string
 
   validation {
