@@ -26,6 +26,7 @@ from devtools.repo import REPO_ROOT
 RESULTS = "docs/benchmarks/results.json"
 STREAM_EQUIVALENCE = "docs/benchmarks/stream_equivalence.json"
 BASELINE_METRICS = "docs/benchmarks/baseline_metrics.json"  # metrics.json of `cardfeat train-baseline`
+BASELINE_COST = "docs/benchmarks/full_build_vs_baseline.json"  # scripts/benchmark.py --baseline-tree
 GENERATED = re.compile(
     r"<!-- generated:(?P<name>[a-z0-9-]+):start -->(?P<body>.*?)<!-- generated:(?P=name):end -->", re.DOTALL
 )
@@ -473,6 +474,66 @@ def serving_thousand_event_card(results: dict) -> str:
     )
 
 
+# --- docs/benchmarks/full_build_vs_baseline.json (scripts/benchmark.py --baseline-tree) --------------------
+
+
+def _sides(run: dict) -> tuple[str, str]:
+    """(this checkout's label, the baseline's label)."""
+    this = next(label for label, side in run["sides"].items() if side["tree"] == "this checkout")
+    return this, next(label for label in run["sides"] if label != this)
+
+
+def baseline_cost_run(run: dict) -> str:
+    this, base = _sides(run)
+    lake, load = run["lake"], run["load_average"]["before"]
+    return (
+        f"`{run['command']}` on {run['generated_at'][:16].replace('T', ' ')} UTC: {lake['events']:,} events, "
+        f"{lake['cards']:,} cards, {lake['days']} days, seed {lake['seed']}; {this} = commit "
+        f"`{run['sides'][this]['git_commit']}`, {base} = commit `{run['sides'][base]['git_commit']}` (git "
+        f"worktrees); runs per side: {run['repeat']}, alternating; load average before the first run "
+        f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (`{run['uptime_before']}`)"
+    )
+
+
+def baseline_cost_table(run: dict) -> str:
+    this, base = _sides(run)
+    medians, ratio, steps = run["median"], run["ratio"], run["step_seconds_median"]
+    lines = [
+        f"| median of {run['repeat']} | s without start-up | s with start-up | CPU s | peak RSS GB |",
+        "|---|---|---|---|---|",
+    ]
+    for label in (base, this):
+        item = medians[label]
+        lines.append(
+            f"| {label} | {item['wall_seconds']:.1f} | {item['wall_seconds_with_startup']:.1f} | "
+            f"{item['cpu_seconds']:.1f} | {item['peak_rss_bytes'] / 1e9:.2f} |"
+        )
+    lines.append(
+        f"| {this} / {base} | {ratio['wall_seconds']}× | {ratio['wall_seconds_with_startup']}× | "
+        f"{ratio['cpu_seconds']}× | {ratio['peak_rss_bytes']}× |"
+    )
+    calibration = run["load_calibration"]
+    verified = "equal" if run["verification"]["equal"] else "**different**"
+    lines += [
+        "",
+        f"Load calibration (the bronze → silver steps both sides share): {calibration['seconds'][base]:.1f} s in "
+        f"{base}'s runs, {calibration['seconds'][this]:.1f} s in {this}'s, factor {calibration['baseline_over_this']}; "
+        f"**{this} / {base} load-normalized: {ratio['wall_seconds_load_normalized']}×** (CPU time "
+        f"{ratio['cpu_seconds']}×). Target ≤ {run['limit']}× (on the normalized ratio): "
+        f"{'met' if run['met'] else '**missed**'}. The {this} build against the DuckDB reference: {verified}.",
+        "",
+        f"| step (run report, median s) | {base} | {this} |",
+        "|---|---|---|",
+    ]
+    names = sorted(set(steps[base]) | set(steps[this]), key=lambda name: -(steps[this].get(name) or 0))
+    lines += [f"| `{name}` | {_seconds(steps[base].get(name))} | {_seconds(steps[this].get(name))} |" for name in names]
+    return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
 BLOCKS: dict[str, Block] = {
     "bench-headline": Block(RESULTS, bench_headline),
     "bench-headline-run": Block(RESULTS, bench_headline_run),
@@ -497,6 +558,8 @@ BLOCKS: dict[str, Block] = {
     "serving-latency-table": Block(RESULTS, serving_latency_table),
     "serving-latency-run": Block(RESULTS, serving_latency_run, inline=True),
     "serving-thousand-event-card": Block(RESULTS, serving_thousand_event_card, inline=True),
+    "baseline-cost-run": Block(BASELINE_COST, baseline_cost_run, inline=True),
+    "baseline-cost-table": Block(BASELINE_COST, baseline_cost_table),
 }
 
 
