@@ -127,7 +127,20 @@ def test_merchant_reference_and_truth_apply_the_serving_rules():
         ("2025-12-20", False),
         (None, False),
     ]
+    assert {expected[seq]["published_day"] for seq in (1, 2, 3, 4)} == {"2026-01-02"}  # P: the newest day
     assert list(expected[1]["features"].values()) == [2, 3, 4, 0.5, None, 0.25]
+    # a day after P (2026-01-03, not published): flagged whatever the record, the terminal and the absent too
+    for record in records:
+        record.ts_us = at + DAY
+    later = merchant_reference(records, snapshot)
+    assert [(later[seq]["snapshot_day"], later[seq]["stale"]) for seq in (1, 2, 3, 4)] == [
+        ("2026-01-02", True),
+        ("2026-01-01", True),
+        ("2025-12-20", True),
+        (None, True),
+    ]
+    for record in records:
+        record.ts_us = at
     assert list(expected[4]["features"].values()) == [0, 0, 0, None, None, None]
     truth = merchant_truth(records, snapshot)  # the (merchant, event day) rows: only m-exact has one
     assert list(truth[1].values()) == [2, 3, 4, 0.5, None, 0.25]
@@ -146,25 +159,55 @@ def test_merchant_mismatches_are_counted_as_explained_or_not():
 
     fresh, old = features(3, 3, 3, 0.5, 0.5, 0.5), features(1, 1, 1, None, None, None)
 
-    def record(event_id, served_values, day, stale):
-        item = served(1, event_id, T + HOUR, [])
+    def record(event_id, served_values, day, stale, published="2026-01-01"):
+        item = served(1, event_id, T + HOUR, [])  # event day 2026-01-01
         item.features, item.merchant_id = served_values, "m"
         item.merchant_snapshot_day, item.merchant_snapshot_stale = day, stale
+        item.merchant_published_day = published
         return item
 
     tally = MerchantTally()
     tally.add(record("ok", fresh, "2026-01-01", False), fresh, fresh)  # exact and still right
-    tally.add(record("stale", old, "2025-12-31", True), fresh, fresh)  # flagged: explained
+    tally.add(record("stale", old, "2025-12-31", True, "2025-12-31"), fresh, fresh)  # flagged: explained
     tally.add(record("late", old, "2026-01-01", False), fresh, old)  # the day's snapshot changed after ingestion
     tally.add(record("bug", old, "2026-01-01", False), fresh, fresh)  # nothing explains it
+    assert tally.summary()["passed"] is False
     summary = tally.summary()
     assert (summary["responses"], summary["flagged_stale"], summary["served_equals_gold"]) == (4, 1, 1)
     assert summary["mismatches"] == {
         "explained_by_stale_snapshot": 1,
         "explained_by_later_snapshot_change": 1,
+        "unflagged_before_published_day": 0,
         "unexplained": 1,
     }
-    assert not summary["passed"] and summary["unexplained_examples"][0]["event"] == "bug"
+    assert summary["unexplained_examples"][0]["event"] == "bug"
+
+
+def test_an_unflagged_response_before_its_day_is_published_fails_the_run():
+    """The review's counter-example: a silent (or new) merchant with an event the day before; served on the next
+    day before that day is published, from its old terminal record (or none): 0/null, unflagged. The table
+    version ingestion published has no row for the day (so 0/null too) and the final one has count_1d >= 1:
+    before the fix this counted as explained_by_later_snapshot_change and the report stayed green."""
+    from devtools.serving_consistency.run import MerchantTally
+    from spark_jobs.feature_registry import MERCHANT_FEATURE_NAMES
+
+    zeros = dict(zip(MERCHANT_FEATURE_NAMES, (0, 0, 0, None, None, None), strict=True))
+    final = dict(zip(MERCHANT_FEATURE_NAMES, (1, 1, 1, None, None, None), strict=True))
+    for day in ("2025-11-01", None):  # its old terminal record, or none
+        item = served(1, "silent", T + HOUR, [])
+        item.features, item.merchant_id = zeros, "m-silent"
+        item.merchant_snapshot_day, item.merchant_snapshot_stale = day, False
+        item.merchant_published_day = "2025-12-31"  # P < the event's day 2026-01-01
+        tally = MerchantTally()
+        tally.add(item, final, zeros)
+        summary = tally.summary()
+        assert not summary["passed"] and summary["mismatches"]["unflagged_before_published_day"] == 1
+        assert summary["mismatches"]["explained_by_later_snapshot_change"] == 0
+        # the same response flagged (what serving now answers) is explained
+        item.merchant_snapshot_stale = True
+        tally = MerchantTally()
+        tally.add(item, final, zeros)
+        assert tally.summary()["passed"] and tally.summary()["mismatches"]["explained_by_stale_snapshot"] == 1
 
 
 def test_reference_first_event_of_a_card_has_no_previous():

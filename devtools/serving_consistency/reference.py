@@ -217,13 +217,17 @@ def _terminal(alias: str) -> str:
 MERCHANT_REFERENCE_SQL = f"""
 WITH online AS (
     SELECT * FROM snapshot QUALIFY row_number() OVER (PARTITION BY merchant_id ORDER BY day DESC) = 1
+), published AS (
+    SELECT max(day) AS day FROM snapshot  -- P: the newest day ingestion published (its online marker)
 )
 SELECT r.seq, CAST(o.day AS VARCHAR) AS snapshot_day,
-    CASE WHEN o.merchant_id IS NULL OR o.day = {_EVENT_DAY} THEN false
+    CASE WHEN p.day IS NULL OR p.day < {_EVENT_DAY} THEN true
+         WHEN o.merchant_id IS NULL OR o.day = {_EVENT_DAY} THEN false
          WHEN o.day < {_EVENT_DAY} AND {_terminal("o")} THEN false
          ELSE true END AS stale,
+    CAST(p.day AS VARCHAR) AS published_day,
     {_merchant_values("o")}
-FROM requests AS r LEFT JOIN online AS o ON o.merchant_id = r.merchant_id
+FROM requests AS r CROSS JOIN published AS p LEFT JOIN online AS o ON o.merchant_id = r.merchant_id
 """
 
 MERCHANT_TRUTH_SQL = f"""
@@ -240,11 +244,17 @@ def _merchant_query(sql: str, records: list[ServeRecord], snapshot: pa.Table | N
 
 
 def merchant_reference(records: list[ServeRecord], snapshot: pa.Table | None) -> dict[int, dict]:
-    """seq -> {"features": the 6 merchant features, "stale": bool, "snapshot_day": "YYYY-MM-DD" | None} that the
-    serving rules give from the online store holding `snapshot`'s newest day per merchant."""
+    """seq -> {"features": the 6 merchant features, "stale": bool, "snapshot_day": "YYYY-MM-DD" | None,
+    "published_day": P | None} that the serving rules give from the online store holding `snapshot`'s newest day
+    per merchant and, as P, `snapshot`'s newest day (flagged unless P >= the event's day)."""
     return {
-        seq: {"snapshot_day": day, "stale": stale, "features": dict(zip(MERCHANT_FEATURE_NAMES, values, strict=True))}
-        for seq, day, stale, *values in _merchant_query(MERCHANT_REFERENCE_SQL, records, snapshot)
+        seq: {
+            "snapshot_day": day,
+            "stale": stale,
+            "published_day": published,
+            "features": dict(zip(MERCHANT_FEATURE_NAMES, values, strict=True)),
+        }
+        for seq, day, stale, published, *values in _merchant_query(MERCHANT_REFERENCE_SQL, records, snapshot)
     }
 
 

@@ -4,7 +4,7 @@ The log is the measurement's evidence: per request its serve sequence number, th
 replayed, rejected with the reason), the features returned and — read from the state right after the
 serve, in the same single thread, so nothing else wrote in between — the card's window of state events
 the computation had (the request's own event included, as written back), and its merchant features' source
-(the merchant, the day of its snapshot record, the `merchant_snapshot_stale` flag).
+(the merchant, the day of its snapshot record, the `merchant_snapshot_stale` flag, the published day P).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class ServeRecord:
     merchant_id: str | None = None
     merchant_snapshot_day: str | None = None
     merchant_snapshot_stale: bool | None = None
+    # P in force when it was served: the newest snapshot day published online (the marker; None: none)
+    merchant_published_day: str | None = None
 
 
 @dataclass
@@ -84,6 +86,7 @@ def serve_in_order(server, state, requests: Iterable[BronzeLine], *, window_us: 
         record.merchant_id = served.merchant_id
         record.merchant_snapshot_day = merchant.get("merchant_snapshot_day")
         record.merchant_snapshot_stale = merchant.get("merchant_snapshot_stale")
+        record.merchant_published_day = merchant.get("merchant_published_day")
         if served.replayed:
             record.outcome = REPLAYED
         else:

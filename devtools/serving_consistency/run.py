@@ -187,8 +187,17 @@ def window_sizes(records) -> dict:
 
 class MerchantTally:
     """The merchant features served vs gold/merchant_features' row of the event's (merchant, day) at the end:
-    how many responses were flagged stale, and each mismatch explained (a flagged stale snapshot; the day's
-    snapshot changed after it was ingested: late events or chargebacks) or not."""
+    how many responses were flagged stale, and each mismatch explained or not.
+
+    - A response whose event day is later than the published day P in force when it was served (the marker the
+      server read; none: nothing published) MUST be flagged: unflagged, it fails the run
+      (`unflagged_before_published_day`) whatever its values, because nothing told serving that day's snapshot.
+    - A flagged response that differs: explained_by_stale_snapshot.
+    - An unflagged response (event day <= P) that differs from the final table: explained_by_later_snapshot_change
+      only when it equals the (merchant, event day) row of the table version ingestion published (late events or
+      chargebacks changed that day after publication: the documented limit); otherwise unexplained (fails)."""
+
+    FAILING = ("unflagged_before_published_day", "unexplained")
 
     def __init__(self) -> None:
         self.features = FeatureTally(MERCHANT_FEATURES)
@@ -199,30 +208,51 @@ class MerchantTally:
     def add(self, record, truth: dict, at_ingest: dict) -> None:
         event_day = (dt.date(1970, 1, 1) + dt.timedelta(microseconds=record.ts_us)).isoformat()
         day, stale = record.merchant_snapshot_day, bool(record.merchant_snapshot_stale)
+        published = record.merchant_published_day
         source = "stale" if stale else "absent" if day is None else "exact" if day == event_day else "terminal"
         self.sources[source] += 1
-        if self.features.add(record.event_id, record.features, truth):
+        matches = self.features.add(record.event_id, record.features, truth)
+        if not stale and (published is None or event_day > published):  # ISO dates compare as text
+            self._fail("unflagged_before_published_day", record, source)
+            return
+        if matches:
             return
         if stale:
             self.mismatches["explained_by_stale_snapshot"] += 1
-        elif not FeatureTally(MERCHANT_FEATURES).add(record.event_id, at_ingest, truth):
+        elif FeatureTally(MERCHANT_FEATURES).add(record.event_id, record.features, at_ingest):
             self.mismatches["explained_by_later_snapshot_change"] += 1
         else:
-            self.mismatches["unexplained"] += 1
-            if len(self.examples) < 5:
-                self.examples.append({"event": record.event_id, "merchant": record.merchant_id, "source": source})
+            self._fail("unexplained", record, source)
+
+    def _fail(self, kind: str, record, source: str) -> None:
+        self.mismatches[kind] += 1
+        if len(self.examples) < 5:
+            self.examples.append(
+                {
+                    "kind": kind,
+                    "event": record.event_id,
+                    "merchant": record.merchant_id,
+                    "source": source,
+                    "published_day": record.merchant_published_day,
+                }
+            )
 
     def summary(self) -> dict:
         features = self.features.summary()
         return {
-            "passed": self.mismatches["unexplained"] == 0,
+            "passed": all(self.mismatches[name] == 0 for name in self.FAILING),
             "responses": features["events"],
             "flagged_stale": self.sources["stale"],
             "by_source": dict(sorted(self.sources.items())),
             "served_equals_gold": features["events_all_features_match"],
             "mismatches": {
                 name: self.mismatches[name]
-                for name in ("explained_by_stale_snapshot", "explained_by_later_snapshot_change", "unexplained")
+                for name in (
+                    "explained_by_stale_snapshot",
+                    "explained_by_later_snapshot_change",
+                    "unflagged_before_published_day",
+                    "unexplained",
+                )
             },
             "unexplained_examples": self.examples,
             "features": features["features"],
@@ -267,8 +297,8 @@ def compare_all(
         both = None if card_reference is None or expected is None else {**card_reference, **expected["features"]}
         against_reference.add(record.event_id, record.features, both)
         checks["merchant_flag_or_day_differs_from_reference"] += expected is None or (
-            (bool(record.merchant_snapshot_stale), record.merchant_snapshot_day)
-            != (expected["stale"], expected["snapshot_day"])
+            (bool(record.merchant_snapshot_stale), record.merchant_snapshot_day, record.merchant_published_day)
+            != (expected["stale"], expected["snapshot_day"], expected["published_day"])
         )
         merchant_vs_gold.add(record, merchant_final[record.seq], merchant_at_ingest[record.seq])
         row = gold.get(record.event_id)
