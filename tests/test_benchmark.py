@@ -827,3 +827,33 @@ def test_cached_lakes_are_keyed_on_the_generator_version(tmp_path, monkeypatch):
     assert lakes.generator_version() != first_version
     _, changed = lakes.generated_lake(options, events=300, cards=10, days=1)
     assert changed["reused"] is False and changed["generator_version"] == lakes.generator_version()
+
+
+def test_comparison_divides_out_the_load_the_shared_steps_measure(tmp_path):
+    """The v1/v2 comparison's verdict is on the load-normalized ratio: v1 ran under twice the load (its shared
+    bronze → silver steps took twice as long), so v2's 150 s against v1's 200 s is 1.5x, not 0.75x."""
+    from devtools.benchmark import compare
+    from devtools.benchmark.options import BenchmarkOptions
+
+    def run(wall: float, shared: float, gold: float) -> dict:
+        steps = {"parse_bronze": shared / 2, "deduplicate": shared / 2, "gold_compute": gold}
+        return {
+            "wall_seconds": wall,
+            "wall_seconds_with_startup": wall + 10,
+            "cpu_seconds": wall,
+            "peak_rss_bytes": 1,
+            "startup_seconds": 10,
+            "peak_pss_bytes": 1,
+            "steps": steps,
+        }
+
+    result = {
+        "runs": {"v1": [run(200, 160, 40)], "v2": [run(150, 80, 70)]},
+        "limit": 1.3,
+        "load_average": {"before": [0, 0, 0]},
+    }
+    compare._summarize(result, BenchmarkOptions(work_dir=tmp_path, output_dir=tmp_path))
+    assert result["ratio"]["wall_seconds"] == 0.75
+    assert result["load_calibration"]["baseline_over_this"] == 2.0
+    assert result["ratio"]["wall_seconds_load_normalized"] == 1.5
+    assert result["met"] is False
