@@ -210,6 +210,58 @@ def test_an_unflagged_response_before_its_day_is_published_fails_the_run():
         assert tally.summary()["passed"] and tally.summary()["mismatches"]["explained_by_stale_snapshot"] == 1
 
 
+def _request_time_zscore(seen: list[list], event_id: str) -> float | None:
+    """The production request-time half (feature_store.request_features) over the same state events."""
+    from feature_store.online_state import SILVER, StateEvent
+    from feature_store.request_features import compute_features
+
+    events = [StateEvent("c1", item[0], item[1], Decimal(item[2]), item[3], item[4], SILVER, "f" * 64) for item in seen]
+    current = next(event for event in events if event.event_id == event_id)
+    return compute_features(events, current)["amount_zscore_30d"]
+
+
+def test_reference_zscore_reproduces_the_documented_doubles_bit_for_bit():
+    """Nearly equal earlier amounts (var ≪ mean²): the documented formula is 1.5e-6 relative off the exact
+    value, so the reference reproduces its double operations and compare.py requires the same bits."""
+    from fractions import Fraction
+
+    from devtools.serving_consistency.compare import same_value
+
+    seen = [
+        state_event("a", T - 2 * HOUR, "999.9900000000"),
+        state_event("b", T - HOUR, "1000.0000000000"),
+        state_event("now", T, "30.0000000000"),
+    ]
+    (features,) = reference_features([served(1, "now", T, seen)]).values()
+    served_z = _request_time_zscore(seen, "now")
+    assert features["amount_zscore_30d"] == served_z  # bit for bit
+    exact_mean = (Fraction("999.99") + Fraction(1000)) / 2
+    exact_var = ((Fraction("999.99") - exact_mean) ** 2 + (Fraction(1000) - exact_mean) ** 2) / 2
+    exact_z = (30 - exact_mean) / Fraction(math.sqrt(exact_var))  # sqrt(2.5e-5) = 0.005 exactly enough here
+    assert abs(served_z / float(exact_z) - 1) > 1e-9  # the old flat 1e-9 against exact arithmetic failed here
+    assert same_value("double", served_z, features["amount_zscore_30d"], rel_tol=0.0)
+    assert not same_value("double", served_z, math.nextafter(served_z, 0.0), rel_tol=0.0)
+
+
+def test_reference_zscore_equals_request_time_on_random_amounts():
+    import random
+
+    generator = random.Random(19)
+    for case in range(200):
+        base = generator.choice(["1000.00", "5.25", "123456.78", "0.01"])
+        count = generator.randint(2, 6)
+        seen = []
+        for index in range(count):
+            jitter = Decimal(generator.randint(-3, 3)) / 100 if case % 2 else Decimal(generator.randint(0, 99999)) / 100
+            amount = max(Decimal(base) + jitter, Decimal("0.01"))
+            ts = T - (count - index) * HOUR if index % 3 else T  # some peers at T (excluded from the z-score)
+            seen.append(state_event(f"e{index}", ts, f"{amount:.10f}"))
+        seen.append(state_event("now", T, f"{Decimal(generator.randint(1, 10**7)) / 100:.10f}"))
+        seen.sort(key=lambda item: item[1])
+        (features,) = reference_features([served(1, "now", T, seen)]).values()
+        assert features["amount_zscore_30d"] == _request_time_zscore(seen, "now"), seen
+
+
 def test_reference_first_event_of_a_card_has_no_previous():
     (features,) = reference_features([served(1, "e", T, [state_event("e", T, "3.0000000000")])]).values()
     assert features["txn_count_1h"] == 1 and features["secs_since_prev_txn"] is None

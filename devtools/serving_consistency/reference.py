@@ -63,22 +63,39 @@ def _mean(item: Feature) -> str:
     return f"(CAST(sum(s.{item.source}) {_in_window(item)} AS DOUBLE) / count(*) {_in_window(item)})"
 
 
+def _double(expression: str) -> str:
+    """An exact decimal or HUGEINT as the correctly rounded double, through its decimal text (DuckDB's direct
+    casts of wide values may round twice; text → double is correctly rounded, as Java's and Python's are)."""
+    return f"CAST(CAST({expression} AS VARCHAR) AS DOUBLE)"
+
+
+ZSCORE_SPLIT = 10**15  # U = amount · 10^10 = hi · 10^15 + lo (spark_jobs/feature_aggregations.py)
+
+
 def _zscore(item: Feature) -> str:
-    """(amount − mean) / population std over the strictly earlier window events, from exact integer moments:
-    U = amount · 10^10 (HUGEINT), var = (n·ΣU² − (ΣU)²) / (n² · 10^20); null when n < 2, min = max or var <= 0."""
+    """(amount − mean) / sqrt(var) over the strictly earlier window events, reproducing the documented double
+    operations exactly (V2_DESIGN.md; spark_jobs/feature_aggregations.py's docstring), written here anew:
+    n = count; mean = double(exact decimal sum) / n; the exact sum of squares as three exact integer sums
+    (HUGEINT) over U = amount · 10^10 = hi · 10^15 + lo, each correctly rounded to double, then
+    Σhi²·1e10 + (Σhi·lo·2)/1e5 + Σlo²/1e20; var = that / n − mean·mean; z = (double(amount) − mean) / sqrt(var);
+    null when n < 2, min = max or var <= 0. IEEE +, −, ×, ÷ and sqrt are correctly rounded in DuckDB, Java
+    and Python alike, so the served value must equal this one bit for bit (compare.py) — the formula loses
+    precision when the earlier amounts are nearly equal (var ≪ mean²), and an exact-arithmetic reference would
+    then differ from both by far more than any fixed tolerance."""
     earlier = _in_window(item, strictly_earlier=True)
     n = f"count(*) {earlier}"
-    sum_u = f"sum(CAST(s.{item.source} * 10000000000 AS HUGEINT)) {earlier}"
-    sum_u2 = (
-        f"sum(CAST(s.{item.source} * 10000000000 AS HUGEINT) * CAST(s.{item.source} * 10000000000 AS HUGEINT)) "
-        f"{earlier}"
+    unscaled = f"CAST(s.{item.source} * 10000000000 AS HUGEINT)"
+    high, low = f"({unscaled} // {ZSCORE_SPLIT})", f"({unscaled} % {ZSCORE_SPLIT})"
+    squares = (
+        f"({_double(f'sum({high} * {high}) {earlier}')} * 1e10"
+        f" + ({_double(f'sum({high} * {low}) {earlier}')} * 2.0) / 1e5"
+        f" + {_double(f'sum({low} * {low}) {earlier}')} / 1e20)"
     )
-    spread = f"({n} * {sum_u2} - {sum_u} * {sum_u})"
-    mean = f"(CAST({sum_u} AS DOUBLE) / 1e10 / {n})"
-    variance = f"(CAST({spread} AS DOUBLE) / (CAST({n} AS DOUBLE) * {n}) / 1e20)"
+    mean = f"({_double(f'sum(s.{item.source}) {earlier}')} / {n})"
+    variance = f"({squares} / {n} - {mean} * {mean})"
     return (
-        f"CASE WHEN {n} >= 2 AND min(s.{item.source}) {earlier} <> max(s.{item.source}) {earlier} AND {spread} > 0 "
-        f"THEN (CAST(r.{item.source} AS DOUBLE) - {mean}) / sqrt({variance}) END"
+        f"CASE WHEN {n} >= 2 AND min(s.{item.source}) {earlier} <> max(s.{item.source}) {earlier} "
+        f"AND {variance} > 0 THEN ({_double(f'r.{item.source}')} - {mean}) / sqrt({variance}) END"
     )
 
 
