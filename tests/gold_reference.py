@@ -2,11 +2,15 @@
 
 Silver is read with the `deltalake` package (not Spark), times are the integer `ts_us`, and each window
 is an explicit join predicate rather than a window frame, so a shared mistake is unlikely. The z-score uses
-DuckDB's own stddev_pop (compare within 1e-9 relative: gold follows the design's E[x²] − mean² in doubles).
+DuckDB's own stddev_pop, an accurate algorithm, while gold follows the design's var = E[x²] − mean² in doubles,
+which loses precision when the earlier amounts are nearly equal: compare them with `zscore_tolerance`, derived
+from that conditioning (mean of squares / variance × a few ulps), not a flat relative tolerance.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
 
 import duckdb
@@ -46,6 +50,11 @@ SELECT
         ELSE (CAST(any_value(e.amount_usd) AS DOUBLE) - avg({_AMOUNT}) FILTER (WHERE {_EARLIER}))
             / stddev_pop({_AMOUNT}) FILTER (WHERE {_EARLIER})
     END AS amount_zscore_30d,
+    -- the z-score's conditioning, for zscore_tolerance (not features)
+    CAST(any_value(e.amount_usd) AS DOUBLE) AS _zscore_amount,
+    avg({_AMOUNT}) FILTER (WHERE {_EARLIER}) AS _zscore_mean,
+    avg({_AMOUNT} * {_AMOUNT}) FILTER (WHERE {_EARLIER}) AS _zscore_mean_of_squares,
+    var_pop({_AMOUNT}) FILTER (WHERE {_EARLIER}) AS _zscore_variance,
     CASE WHEN bool_or({_EARLIER} AND o.merchant_id = e.merchant_id) THEN 1 ELSE 0 END AS merchant_seen_30d,
     -- event features by integer arithmetic on e.ts_us (UTC); day 0 was a Thursday, day 3 a Sunday
     (any_value(e.ts_us) // {HOUR_US}) % 24 AS hour_of_day,
@@ -56,6 +65,25 @@ JOIN silver AS o
   ON o.card_id = e.card_id AND o.ts_us BETWEEN e.ts_us - {MONTH_US} AND e.ts_us
 GROUP BY e.event_id
 """
+
+
+ZSCORE_ULPS = 16  # a few ulps per rounding step of the design's formula, with margin
+
+
+def zscore_tolerance(row: dict) -> float:
+    """The absolute tolerance between gold's amount_zscore_30d (var = double(Σx²)/n − mean², V2_DESIGN.md) and
+    this reference's accurate one, from the reference row's `_zscore_*` columns. The formula's variance is off by a
+    few ulps of E[x²] (the sum of squares, the division, mean²), so the relative error of sqrt(var), hence of z,
+    is about ulps × (E[x²] / var) / 2: the conditioning, 4e10 for earlier amounts 999.99 and 1000.00. The
+    numerator's error is a few ulps of |x| + |mean|, divided by std."""
+    variance = row["_zscore_variance"]
+    if row["amount_zscore_30d"] is None or not variance:
+        return 0.0
+    epsilon = sys.float_info.epsilon
+    conditioning = row["_zscore_mean_of_squares"] / variance
+    std = math.sqrt(variance)
+    numerator = abs(row["_zscore_amount"]) + abs(row["_zscore_mean"])
+    return ZSCORE_ULPS * epsilon * (abs(row["amount_zscore_30d"]) * conditioning + numerator / std)
 
 
 def reference_features(silver_path: Path) -> dict[str, dict]:

@@ -15,7 +15,7 @@ from devtools.generator import GeneratorConfig, generate_lake
 from spark_jobs import gold, silver_and_gold
 from spark_jobs.feature_registry import CARD_FEATURE_NAMES, CARD_FEATURES, DECIMAL, DOUBLE, INTEGER
 from spark_jobs.lake import GOLD_TABLE
-from tests.gold_reference import reference_features
+from tests.gold_reference import reference_features, zscore_tolerance
 from tests.lake_helpers import BRONZE, event, table_rows, table_version, write_bronze
 
 H = 3600
@@ -202,16 +202,66 @@ def assert_gold_matches_reference(spark, lake: Path) -> None:
                 same = mine == theirs
             else:
                 assert item.dtype == DOUBLE
-                # the z-score: DuckDB's stddev_pop is another algorithm than the design's E[x²] − mean²
-                tolerance = 1e-9 if item.name == "amount_zscore_30d" else 1e-12
+                # the z-score: DuckDB's stddev_pop is another algorithm than the design's E[x²] − mean²,
+                # whose error grows with the conditioning (gold_reference.zscore_tolerance)
+                zscore = item.name == "amount_zscore_30d"
                 same = (mine is None and theirs is None) or (
                     mine is not None
                     and theirs is not None
-                    and math.isclose(mine, theirs, rel_tol=tolerance, abs_tol=1e-12)
+                    and math.isclose(
+                        mine,
+                        theirs,
+                        rel_tol=0.0 if zscore else 1e-12,
+                        abs_tol=zscore_tolerance(expected[event_id]) if zscore else 1e-12,
+                    )
                 )
             if not same:
                 mismatches.append((event_id, item.name, mine, theirs))
     assert mismatches == []
+
+
+def test_zscore_tolerance_follows_the_conditioning():
+    """Earlier amounts 999.99 and 1000.00, then 30.00: the design's E[x²] − mean² (what gold and the request-time
+    half compute) is 1.5e-6 relative off DuckDB's stddev_pop, beyond a flat 1e-9, within zscore_tolerance; an
+    error of 1e-3 relative is still caught, and a well-conditioned case keeps a tight tolerance."""
+    import duckdb
+    import pyarrow as pa
+
+    from feature_store.online_state import SILVER, StateEvent
+    from feature_store.request_features import compute_features
+    from tests.gold_reference import REFERENCE_SQL
+
+    def both(amounts: list[str]) -> tuple[float, dict]:
+        ts = [1_767_225_600_000_000 + index * 3_600_000_000 for index in range(len(amounts))]
+        silver = pa.table(
+            {
+                "event_id": [f"e{index}" for index in range(len(amounts))],
+                "card_id": ["c"] * len(amounts),
+                "ts_us": pa.array(ts, pa.int64()),
+                "amount_usd": pa.array([Decimal(value) for value in amounts], pa.decimal128(38, 10)),
+                "merchant_id": ["m"] * len(amounts),
+                "country": ["US"] * len(amounts),
+            }
+        )
+        connection = duckdb.connect()
+        connection.register("silver", silver)
+        cursor = connection.execute(REFERENCE_SQL)
+        names = [column[0] for column in cursor.description]
+        rows = {row["event_id"]: row for row in (dict(zip(names, values, strict=True)) for values in cursor.fetchall())}
+        events = [
+            StateEvent("c", f"e{index}", ts[index], Decimal(value), "m", "US", SILVER, "f" * 64)
+            for index, value in enumerate(amounts)
+        ]
+        last = f"e{len(amounts) - 1}"
+        return compute_features(events, events[-1])["amount_zscore_30d"], rows[last]
+
+    gold_z, row = both(["999.99", "1000.00", "30.00"])
+    reference_z = row["amount_zscore_30d"]
+    assert not math.isclose(gold_z, reference_z, rel_tol=1e-9)  # the old flat tolerance failed here
+    assert abs(gold_z - reference_z) <= zscore_tolerance(row)
+    assert abs(gold_z * (1 + 1e-3) - reference_z) > zscore_tolerance(row)
+    gold_z, row = both(["10.00", "20.00", "31.50", "50.00"])
+    assert abs(gold_z - row["amount_zscore_30d"]) <= zscore_tolerance(row) < 1e-12
 
 
 @pytest.fixture(scope="module")
