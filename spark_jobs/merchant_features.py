@@ -13,7 +13,8 @@ of day d counts in the counts of days D in [d + 1, d + W], in the rate denominat
 Rows: for every snapshot day D and every merchant with >= 1 silver event in [S − MERCHANT_LOOKBACK − 1 d, S):
 the extra day gives each merchant, the day after its window passes, an all-0/null "terminal" row, so the
 latest row of a silent merchant stays right. Snapshot days: silver's first day .. min(its last day + 1, the
-UTC day of the run's `now`).
+UTC day of the run's `now`), never ending before the watermark's last snapshot day (an earlier `now` keeps and
+recomputes the later rows, in every mode: stream == full for the same `now`).
 
 Updates (every mode of silver_and_gold.py): full recomputes every row and MERGEs (deleting rows no longer
 produced: the result is a full overwrite, while the Change Data Feed shows only what changed); stream and
@@ -25,6 +26,7 @@ between is healed by the next run recomputing the same pairs).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -75,6 +77,7 @@ ROW_SPAN_DAYS = MERCHANT_LOOKBACK // DAY + 1
 FULL = "full"
 INCREMENTAL_MODES = ("stream", "daily")
 _EPOCH = date(1970, 1, 1)
+_DT_IN_PATH = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
 
 _SPARK_DATA_TYPES = {INTEGER: T.LongType(), DOUBLE: T.DoubleType()}
 MERCHANT_FEATURES_SCHEMA = T.StructType(
@@ -231,12 +234,30 @@ class _Inputs:
     silver_version: int | None
     chargebacks_version: int | None
 
-    def events(self, spark: SparkSession, *, from_day: int | None = None) -> DataFrame:
-        frame = spark.read.format("delta").option("versionAsOf", self.silver_version).load(self.silver_path)
-        if from_day is not None:  # dt lets Delta prune partitions
-            frame = frame.where(F.col("dt") >= F.lit(_EPOCH + timedelta(days=from_day)))
+    def silver(self, spark: SparkSession) -> DataFrame:
+        return spark.read.format("delta").option("versionAsOf", self.silver_version).load(self.silver_path)
+
+    def events(self, spark: SparkSession, *, from_day: int | None = None, to_day: int | None = None) -> DataFrame:
+        """Silver's events with a UTC day in [from_day, to_day] (None: unbounded). dt lets Delta prune partitions;
+        it is widened by a day on each side (it is the day in the session's time zone) and ts_us decides."""
+        frame = self.silver(spark)
+        if from_day is not None:
+            frame = frame.where(F.col("dt") >= F.lit(_EPOCH + timedelta(days=from_day - 1)))
             frame = frame.where(F.col("ts_us") >= from_day * DAY_US)
+        if to_day is not None:
+            frame = frame.where(F.col("dt") <= F.lit(_EPOCH + timedelta(days=to_day + 1)))
+            frame = frame.where(F.col("ts_us") < (to_day + 1) * DAY_US)
         return frame.select("event_id", "merchant_id", "ts_us")
+
+    def newest_partition(self, spark: SparkSession) -> DataFrame | None:
+        """Silver's newest `dt` partition at the pinned version, found from the Delta log's file list (no data
+        read); the whole table when its files name no `dt`; None when it has no file."""
+        frame = self.silver(spark)
+        files = frame.inputFiles()
+        if not files:
+            return None
+        days = [date.fromisoformat(match.group(1)) for match in map(_DT_IN_PATH.search, files) if match]
+        return frame.where(F.col("dt") == F.lit(max(days))) if days else frame
 
     def chargebacks(self, spark: SparkSession) -> DataFrame:
         if self.chargebacks_version is None:
@@ -287,7 +308,7 @@ def update_merchant_features(
     watermark_log = state_commit_log(storage, storage.uri(MERCHANT_FEATURES_WATERMARK), what="merchant watermark")
     watermark = watermark_log.latest()
     with report.step("merchant_features"):
-        last_day = _last_snapshot_day(spark, inputs, now)
+        last_day = _kept_last_day(_last_snapshot_day(spark, inputs, now), watermark, stats)
         stats.last_snapshot_day = None if last_day is None else (_EPOCH + timedelta(days=last_day)).isoformat()
         if mode == FULL or watermark is None:
             if watermark is None and mode != FULL:
@@ -335,12 +356,29 @@ def _report(report: RunReport, stats: MerchantRunStats) -> None:
 
 
 def _last_snapshot_day(spark: SparkSession, inputs: _Inputs, now: datetime) -> int | None:
-    """min(silver's last UTC day + 1, the UTC day of `now`) as a day number; None when silver is empty."""
-    last_ts_us = inputs.events(spark).agg(F.max("ts_us")).first()[0]
+    """min(silver's last UTC day + 1, the UTC day of `now`) as a day number; None when silver is empty.
+    dt rises with ts_us, so silver's newest event is in its newest dt partition: only that one is read."""
+    newest = inputs.newest_partition(spark)
+    last_ts_us = None if newest is None else newest.agg(F.max("ts_us")).first()[0]
     if last_ts_us is None:
         return None
     now_day = (now.astimezone(UTC).date() - _EPOCH).days
     return min(last_ts_us // DAY_US + 1, now_day)
+
+
+def _kept_last_day(last_day: int | None, watermark: dict | None, stats: MerchantRunStats) -> int | None:
+    """The snapshot never ends earlier than it did: a run whose `now` falls before the watermark's last snapshot
+    day (a backfill with --now, clock skew) keeps — and recomputes like any other — the rows up to that day, so
+    a stream run and a full recompute with the same `now` give the same table (neither drops nor freezes them)."""
+    previous = None if watermark is None else watermark.get("last_snapshot_day")
+    if previous is None or last_day is None or previous <= last_day:
+        return last_day
+    kept = _EPOCH + timedelta(days=previous)
+    stats.notes.append(
+        f"now's last snapshot day {_EPOCH + timedelta(days=last_day)} is before the last run's {kept}: "
+        f"the rows up to {kept} are kept and recomputed"
+    )
+    return previous
 
 
 def _recompute_all(
@@ -387,6 +425,18 @@ def _changes(spark: SparkSession, path: str, since: int | None, until: int | Non
     )
 
 
+def _events_of_reports(spark: SparkSession, inputs: _Inputs, chargebacks: DataFrame) -> DataFrame:
+    """The silver events whose rows `chargebacks` can change (pairs_of_changed_chargebacks): a report on day r
+    changes rows only of events of days d with d <= r (a report before its event is no label) and
+    d + L + longest W - 1 >= r (later, every day it could reach has passed), so silver is read by `dt` over
+    [first report's day - L - longest W, last report's day] instead of whole."""
+    longest = max(window_days(item) for item in MERCHANT_FEATURES if item.aggregation == MERCHANT_CHARGEBACK_RATE)
+    first_us, last_us = chargebacks.agg(F.min("reported_at_us"), F.max("reported_at_us")).first()
+    if first_us is None:
+        return inputs.events(spark).limit(0)
+    return inputs.events(spark, from_day=first_us // DAY_US - LABEL_MATURITY_DAYS - longest, to_day=last_us // DAY_US)
+
+
 def _absorb_changes(
     spark: SparkSession,
     target: str,
@@ -408,7 +458,9 @@ def _absorb_changes(
         spark, inputs.chargebacks_path, watermark.get("chargebacks_version"), inputs.chargebacks_version
     )
     if chargeback_changes is not None:
-        pair_frames.append(pairs_of_changed_chargebacks(chargeback_changes, inputs.events(spark)))
+        pair_frames.append(
+            pairs_of_changed_chargebacks(chargeback_changes, _events_of_reports(spark, inputs, chargeback_changes))
+        )
     # Snapshot days after the last run's last one are computed whole (a new day, silver's last day moved).
     new_days_after = min(previous_last_day, last_day)
     pairs = None

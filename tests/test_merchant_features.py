@@ -209,6 +209,20 @@ def test_stream_runs_with_late_chargebacks_equal_the_reference_and_a_full_recomp
     assert rerun.counts["merchant_days_recomputed"] == 0 and rerun.counts["merchant_rows_updated"] == 0
     assert table_rows(spark, lake / MERCHANT_FEATURES_TABLE) == streamed_rows
 
+    # A run with an earlier now (a backfill with --now, clock skew: day 45 < the last run's 47) keeps the later
+    # rows and recomputes them too: a late event changing days 45 .. 47 is absorbed whole, and a full recompute
+    # with the same now changes (and deletes) nothing.
+    append_events(spark, lake, [("late44", "m-other", at(44, 7))])
+    backfill = update(spark, lake, "stream", NOW_2)
+    assert_equal_to_reference(spark, lake, last_day=47)
+    assert "are kept and recomputed" in " ".join(backfill.details["merchant_features"]["notes"])
+    assert backfill.details["merchant_features"]["last_snapshot_day"] == "2026-02-17"
+    streamed_rows = table_rows(spark, lake / MERCHANT_FEATURES_TABLE)
+    full = update(spark, lake, "full", NOW_2)
+    assert full.counts["merchant_rows_inserted"] == full.counts["merchant_rows_updated"] == 0
+    assert full.details["merchant_features"]["rows_deleted"] == 0
+    assert table_rows(spark, lake / MERCHANT_FEATURES_TABLE) == streamed_rows
+
 
 def test_inference_snapshot_takes_the_merchant_row_of_the_latest_events_day(spark):
     schema = "event_id string, card_id string, merchant_id string, ts_us long, dt date"
