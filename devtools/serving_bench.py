@@ -66,12 +66,12 @@ def body(event_id: str, card_id: str, ts_us: int, amount: str = "42.50") -> str:
 
 
 def register_merchant_group(lake: Path) -> None:
-    """The scratch lake's local online store (`feature_store/online.db`) with the feature groups and one
-    merchant snapshot record of the authorizations' merchant (T0's day), so that every full request includes the
-    merchant lookup a served authorization makes."""
+    """The scratch lake's local online store (`feature_store/online.db`) with the feature groups, one merchant
+    snapshot record of the authorizations' merchant (T0's day) and T0's day published, so that every full request
+    includes the merchant lookup a served authorization makes."""
     from feature_store.backends.local import LocalFeatureStoreRuntime, LocalStore
     from feature_store.definitions import group_specs
-    from feature_store.merchant_lookup import day_start_us, utc_day
+    from feature_store.merchant_lookup import day_start_us, published_marker_record, utc_day
     from feature_store.records import to_record
     from spark_jobs.feature_registry import MERCHANT, MERCHANT_FEATURE_NAMES
 
@@ -82,7 +82,11 @@ def register_merchant_group(lake: Path) -> None:
         row = {"merchant_id": "mer_bench_1", "snapshot_start_us": day_start_us(utc_day(T0_US))}
         row.update(dict(zip(MERCHANT_FEATURE_NAMES, (120, 800, 3300, 0.01, 0.012, 0.011), strict=True)))
         entry = {"FeatureGroupName": group_specs()[1].name, "Record": to_record(row, MERCHANT)}
-        LocalFeatureStoreRuntime(store).batch_write_record(Entries=[{**entry, "TargetStores": ["OnlineStore"]}])
+        # and the published-day marker of that day, as ingestion writes it: the lookup is an exact one
+        marker = {"FeatureGroupName": group_specs()[1].name, "Record": published_marker_record(utc_day(T0_US))}
+        LocalFeatureStoreRuntime(store).batch_write_record(
+            Entries=[{**item, "TargetStores": ["OnlineStore"]} for item in (entry, marker)]
+        )
     finally:
         store.close()
 
