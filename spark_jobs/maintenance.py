@@ -3,7 +3,9 @@
 Every table of the lake is VACUUMed with the same retention: silver, gold, and the duplicates, quarantine and
 quarantine-replay logs (whose rows are never deleted: VACUUM removes only files that no version younger than
 the retention needs, such as those a replay's MERGE rewrote). The logs are not Z-ordered (no card_id to order
-by). A table lacking its declared statistics columns (made before they were declared) is given them.
+by). The unpartitioned tables that stream MERGEs grow by small files are OPTIMIZEd whole when they changed and
+hold several files: the merchant snapshot Z-ordered by (merchant_id, day), the chargebacks bin-packed. A table
+lacking its declared statistics columns (made before they were declared) is given them.
 
 Z-ordering by card_id inside each `dt` partition is what lets stream runs skip files: their reads filter
 on a set of cards, and Delta's min/max statistics on card_id then exclude most files of a partition.
@@ -68,13 +70,52 @@ def vacuum(spark: SparkSession, path: str, *, retention_hours: int, full: bool) 
 
 @dataclass(frozen=True)
 class MaintainedTable:
-    """A table the daily maintenance looks after: Z-ordered by `zorder_by` in its changed `dt` partitions
-    (None: no OPTIMIZE, e.g. the quarantine and duplicates logs, partitioned by ingest_date and without a change
-    feed), given its declared `properties` (the statistics columns) if it lacks them, and VACUUMed."""
+    """A table the daily maintenance looks after: Z-ordered by `zorder_by` (a column or several) in its changed
+    `dt` partitions (None: no OPTIMIZE, e.g. the quarantine and duplicates logs, partitioned by ingest_date and
+    without a change feed), given its declared `properties` (the statistics columns) if it lacks them, and
+    VACUUMed. `partitioned=False` (a table without `dt`, e.g. the merchant snapshot and the chargebacks, which
+    stream MERGEs grow by small files): the whole table is OPTIMIZEd when it changed since the last maintenance
+    and holds more than one file, Z-ordered by `zorder_by`, or bin-packed (small files compacted) when
+    `zorder_by` is None and `compact` is set."""
 
     path: str
-    zorder_by: str | None = "card_id"
+    zorder_by: str | tuple[str, ...] | None = "card_id"
     properties: dict[str, str] = field(default_factory=dict)
+    partitioned: bool = True
+    compact: bool = False
+
+    @property
+    def zorder_columns(self) -> tuple[str, ...]:
+        if self.zorder_by is None:
+            return ()
+        return (self.zorder_by,) if isinstance(self.zorder_by, str) else tuple(self.zorder_by)
+
+
+def data_file_count(spark: SparkSession, path: str) -> int:
+    """Data files of the current snapshot (from the Delta log; no data is read)."""
+    from delta.tables import DeltaTable
+
+    return DeltaTable.forPath(spark, path).detail().first()["numFiles"]
+
+
+def optimize_whole_table(spark: SparkSession, table: MaintainedTable, changed: bool) -> dict:
+    """OPTIMIZE an unpartitioned table that changed and holds several files: Z-order, or bin-packing."""
+    from delta.tables import DeltaTable
+
+    files_before = data_file_count(spark, table.path) if changed else 0
+    optimized = files_before > 1
+    if optimized:
+        builder = DeltaTable.forPath(spark, table.path).optimize()
+        if table.zorder_columns:
+            builder.executeZOrderBy(*table.zorder_columns)
+        else:
+            builder.executeCompaction()
+    return {
+        "changed": changed,
+        "optimized": "zorder" if optimized and table.zorder_columns else "compaction" if optimized else None,
+        "files_before": files_before,
+        "files_after": data_file_count(spark, table.path) if optimized else files_before,
+    }
 
 
 def maintain_tables(
@@ -86,8 +127,9 @@ def maintain_tables(
     vacuum_full: bool,
     run_id: str,
 ) -> dict[str, dict]:
-    """OPTIMIZE … ZORDER BY (card_id) the changed multi-file partitions of each table, then VACUUM it (every table
-    with the same retention; a plain path is a table Z-ordered by card_id)."""
+    """OPTIMIZE … ZORDER BY (card_id) the changed multi-file partitions of each table (an unpartitioned table:
+    the whole table, see MaintainedTable), then VACUUM it (every table with the same retention; a plain path is a
+    table Z-ordered by card_id)."""
     from delta.tables import DeltaTable
 
     # Create-only commits (lake.state_commit_log): a second maintenance from the same state fails (exit 5).
@@ -103,6 +145,18 @@ def maintain_tables(
         properties_set = set_table_properties(spark, path, table.properties) if table.properties else []
         current = table_version(spark, path)
         last = state.get(name, {}).get("version")
+        if not table.partitioned:
+            optimizes = bool(table.zorder_columns) or table.compact
+            whole_table = optimize_whole_table(spark, table, changed=optimizes and last != current)
+            vacuum_mode = vacuum(spark, path, retention_hours=retention_hours, full=vacuum_full)
+            state[name] = {"version": table_version(spark, path)}
+            summary[name] = {
+                **whole_table,
+                "vacuum_mode": vacuum_mode,
+                "vacuum_retention_hours": retention_hours,
+                "properties_set": properties_set,
+            }
+            continue
         unchanged = last == current or table.zorder_by is None
         changed = [] if unchanged else [str(day) for day in changed_partitions(spark, path, last)]
         file_counts = files_per_partition(spark, path) if changed else {}
@@ -110,7 +164,7 @@ def maintain_tables(
         if to_optimize:
             DeltaTable.forPath(spark, path).optimize().where(
                 f"dt IN ({sql_literal_list(to_optimize)})"
-            ).executeZOrderBy(table.zorder_by)
+            ).executeZOrderBy(*table.zorder_columns)
         vacuum_mode = vacuum(spark, path, retention_hours=retention_hours, full=vacuum_full)
         state[name] = {"version": table_version(spark, path)}
         summary[name] = {

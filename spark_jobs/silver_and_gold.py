@@ -377,8 +377,9 @@ def run_gold(spark, storage, report, options: GoldOptions) -> None:
 
 def maintained_tables(storage) -> dict:
     """Every Delta table of the lake for the daily maintenance, with its declared statistics columns: silver and
-    gold Z-ordered by card_id, the logs (duplicates, quarantine, replays, label quarantine) and the chargeback
-    table only VACUUMed."""
+    gold Z-ordered by card_id, the logs (duplicates, quarantine, replays, label quarantine) only VACUUMed, the
+    unpartitioned tables stream MERGEs grow by small files OPTIMIZEd whole when changed (the merchant snapshot
+    Z-ordered by merchant_id, day; the chargebacks bin-packed) and VACUUMed."""
     from spark_jobs import gold, labels, silver
     from spark_jobs.delta_tables import stats_columns
     from spark_jobs.lake import (
@@ -407,9 +408,20 @@ def maintained_tables(storage) -> dict:
         "quarantine": log_table(QUARANTINE_TABLE, silver.QUARANTINE_STATS_COLUMNS),
         "quarantine_replays": log_table(QUARANTINE_REPLAYS_TABLE, silver.QUARANTINE_REPLAYS_STATS_COLUMNS),
         "label_quarantine": log_table(LABEL_QUARANTINE_TABLE, labels.LABEL_QUARANTINE_STATS_COLUMNS),
-        "chargebacks": log_table(CHARGEBACKS_TABLE, labels.CHARGEBACKS_STATS_COLUMNS),
-        # unpartitioned, keyed by (merchant_id, day): VACUUMed, not Z-ordered
-        "merchant_features": log_table(MERCHANT_FEATURES_TABLE, MERCHANT_FEATURES_STATS_COLUMNS),
+        "chargebacks": MaintainedTable(
+            table_path(storage, CHARGEBACKS_TABLE),
+            zorder_by=None,
+            properties=stats_columns(*labels.CHARGEBACKS_STATS_COLUMNS),
+            partitioned=False,
+            compact=True,
+        ),
+        # unpartitioned, read by (merchant_id, day) (the datasets' join): Z-ordered by both
+        "merchant_features": MaintainedTable(
+            table_path(storage, MERCHANT_FEATURES_TABLE),
+            zorder_by=MERCHANT_FEATURES_STATS_COLUMNS,
+            properties=stats_columns(*MERCHANT_FEATURES_STATS_COLUMNS),
+            partitioned=False,
+        ),
     }
 
 

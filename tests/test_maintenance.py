@@ -98,3 +98,40 @@ def test_daily_maintenance_vacuums_the_quarantine_and_duplicates_like_silver_and
     assert len(files_before) == 2 and len(files_after) == 1 and files_after < files_before
     kept = spark.read.format("delta").load(quarantine).collect()
     assert sorted((row.line_number, row.detail) for row in kept) == [(1, "refreshed"), (2, "field=amount")]
+
+
+def test_unpartitioned_tables_are_optimized_whole_when_changed_zorder_or_bin_packing(spark, tmp_path):
+    """The merchant snapshot and the chargebacks (no `dt`; stream MERGEs add small files) as the daily run declares
+    them: Z-ordered by (merchant_id, day), bin-packed; only when changed since the last maintenance and in
+    several files."""
+    from spark_jobs.silver_and_gold import maintained_tables
+
+    storage = open_lake(str(tmp_path))
+    declared = maintained_tables(storage)
+    tables = {name: declared[name] for name in ("merchant_features", "chargebacks")}
+    assert tables["merchant_features"].zorder_columns == ("merchant_id", "day")
+    assert tables["chargebacks"].compact and not tables["chargebacks"].zorder_columns
+    schemas = {
+        "merchant_features": "merchant_id string, day date, merchant_txn_count_1d long",
+        "chargebacks": "event_id string, reported_at_us long",
+    }
+    rows = {"merchant_features": [("m1", date(2026, 1, 2), 1)], "chargebacks": [("e1", 5)]}
+    for name, table in tables.items():
+        for _ in range(2):  # two small files, as two stream MERGEs leave them
+            frame = spark.createDataFrame(rows[name], schemas[name]).coalesce(1)
+            frame.write.format("delta").mode("append").option("delta.enableChangeDataFeed", "true").save(table.path)
+
+    summary = maintain_tables(spark, storage, tables, retention_hours=168, vacuum_full=False, run_id="run-m")
+    assert summary["merchant_features"]["optimized"] == "zorder" and summary["chargebacks"]["optimized"] == "compaction"
+    for name, table in tables.items():
+        assert (summary[name]["files_before"], summary[name]["files_after"]) == (2, 1)
+        assert spark.read.format("delta").load(table.path).count() == 2
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{tables['merchant_features'].path}`").collect()
+    optimize = [row for row in history if row.operation == "OPTIMIZE"]
+    assert len(optimize) == 1 and "merchant_id" in optimize[0].operationParameters["zOrderBy"]
+    assert "day" in optimize[0].operationParameters["zOrderBy"]
+
+    # Unchanged since: nothing is optimized again.
+    summary = maintain_tables(spark, storage, tables, retention_hours=168, vacuum_full=False, run_id="run-m")
+    assert summary["merchant_features"]["optimized"] is None and summary["merchant_features"]["changed"] is False
+    assert summary["chargebacks"]["optimized"] is None
