@@ -17,17 +17,18 @@ newer one. Records still failing go to the replay's own dead-letter file
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from feature_store.backends import BackendOptions, IngestionBackend, open_backend
 from feature_store.batch_writer import WriterOptions
 from feature_store.definitions import TtlDuration, feature_group_name, merchant_feature_group_name
-from feature_store.ingestion import (
+from feature_store.ingestion import (  # pending_files, read_dead_letters: ingestion reads them too
     DEAD_LETTER_EXIT_CODE,
     METRIC_STAGE,
     check_group,
     merchant_rows_with_online_flag,
+    pending_files,
+    read_dead_letters,
     with_online_flag,
     write_dead_letters,
 )
@@ -54,26 +55,6 @@ class DeadLetterReplayOptions:
     def writer_options(self, entity: str) -> WriterOptions:
         group = self.merchant_feature_group if entity == MERCHANT else self.feature_group
         return WriterOptions(feature_group=group, max_attempts=self.max_attempts, ttl=self.ttl, entity=entity)
-
-
-def pending_files(storage: LakeStorage, run_ids: tuple[str, ...] | list[str] = ()) -> list[str]:
-    """The dead-letter files to replay: those of `run_ids` (each must exist), else every one not replayed."""
-    prefix = lake.dead_letters_uri(storage)
-    if run_ids:
-        uris = [lake.dead_letter_file_uri(storage, run_id) for run_id in run_ids]
-        missing = [uri for uri in uris if not storage.exists(uri)]
-        if missing:
-            raise FileNotFoundError(f"no dead-letter file {', '.join(missing)}")
-        return uris
-    return [
-        item.uri
-        for item in storage.list_files(prefix)
-        if item.uri.endswith(".jsonl") and f"/{lake.REPLAYED_FOLDER}/" not in item.uri[len(prefix) :]
-    ]
-
-
-def read_dead_letters(storage: LakeStorage, uris: list[str]) -> list[dict]:
-    return [json.loads(line) for uri in uris for line in storage.read_text(uri).splitlines() if line.strip()]
 
 
 def replay(spark, storage: LakeStorage, backend: IngestionBackend, report, options: DeadLetterReplayOptions) -> dict:

@@ -48,6 +48,26 @@ def write_dead_letters(storage, run_id: str, letters: list[dict]) -> str:
     return uri
 
 
+def pending_files(storage, run_ids: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The dead-letter files to replay: those of `run_ids` (each must exist), else every one not replayed."""
+    prefix = lake.dead_letters_uri(storage)
+    if run_ids:
+        uris = [lake.dead_letter_file_uri(storage, run_id) for run_id in run_ids]
+        missing = [uri for uri in uris if not storage.exists(uri)]
+        if missing:
+            raise FileNotFoundError(f"no dead-letter file {', '.join(missing)}")
+        return uris
+    return [
+        item.uri
+        for item in storage.list_files(prefix)
+        if item.uri.endswith(".jsonl") and f"/{lake.REPLAYED_FOLDER}/" not in item.uri[len(prefix) :]
+    ]
+
+
+def read_dead_letters(storage, uris: list[str]) -> list[dict]:
+    return [json.loads(line) for uri in uris for line in storage.read_text(uri).splitlines() if line.strip()]
+
+
 @dataclass(frozen=True)
 class IngestOptions:
     """What one ingestion writes, and how."""
@@ -323,6 +343,9 @@ def ingest(
         for source in SOURCES
     }
     card, merchant = results[CARD], results[MERCHANT]
+    dead_letters = card.stats.dead_letters + merchant.stats.dead_letters
+    if dead_letters:
+        summary["dead_letter_file"] = write_dead_letters(storage, report.run_id, dead_letters)
     published_day = publish_merchant_day(spark, storage, backend, options, merchant)
     summary.update(
         mode=card.plan.mode,
@@ -340,9 +363,6 @@ def ingest(
             "published_day": None if published_day is None else published_day.isoformat(),
         },
     )
-    dead_letters = card.stats.dead_letters + merchant.stats.dead_letters
-    if dead_letters:
-        summary["dead_letter_file"] = write_dead_letters(storage, report.run_id, dead_letters)
     fail_point("before_feature_store_watermark")
     if any(result.plan.mode != "unchanged" for result in results.values()):
         entries = {options.group_of(entity): result.entry for entity, result in results.items() if result.entry}
@@ -379,15 +399,19 @@ def publish_merchant_day(spark, storage, backend, options: IngestOptions, mercha
     start of the newest day in gold/merchant_features at the version just ingested) to the ONLINE store only
     (the offline store, so training, never sees it); returns that day, None when nothing was published.
 
-    Serving flags a request stale unless its day <= this day, so the marker moves only when every merchant row of
-    the run reached the online store: not after a run with merchant dead letters (P stays where it was: the new
-    days are served flagged until a later clean run, after the replay). It never moves back (the online store
-    keeps the newer event time)."""
+    Serving flags a request stale unless its day <= this day, so the marker moves only when every merchant row
+    reached the online store: not while any merchant-group dead letter is pending (this run's or an earlier
+    run's not yet replayed: P stays where it was and the new days are served flagged until the first ingestion
+    run after the replay). It never moves back (the online store keeps the newer event time)."""
     from pyspark.sql import functions as F
 
     from feature_store.merchant_lookup import published_marker_record
 
     if merchant.version_to is None or merchant.stats.dead_letters:
+        return None
+    pending = read_dead_letters(storage, pending_files(storage))
+    if any(letter.get("feature_group") == options.merchant_feature_group for letter in pending):
+        log.warning("feature store: merchant dead letters are pending: the published day does not move")
         return None
     table_path = lake.table_path(storage, lake.MERCHANT_FEATURES_TABLE)
     snapshot = spark.read.format("delta").option("versionAsOf", merchant.version_to).load(table_path)

@@ -58,7 +58,7 @@ class MerchantFeatures:
 
     features: dict[str, MerchantValue]
     snapshot_day: date | None  # the online record's day; None: the merchant has no record
-    stale: bool  # not day D's snapshot for sure: D is not published yet, or the record is of a later day
+    stale: bool  # not surely day D's: D not published yet, a later day's record, or an earlier non-terminal one
     published_day: date | None = None  # P, the marker's day; None: no marker (nothing published)
 
     def as_json(self) -> dict[str, object]:

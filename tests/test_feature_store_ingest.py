@@ -20,7 +20,7 @@ from feature_store.backends.local import LocalBackend
 from feature_store.batch_writer import WriterOptions
 from feature_store.definitions import feature_group_name, merchant_feature_group_name
 from feature_store.get_features import OnlineFeatures
-from feature_store.merchant_lookup import MerchantSnapshots, parse_merchant_record
+from feature_store.merchant_lookup import PUBLISHED_MARKER_ID, MerchantSnapshots, parse_merchant_record
 from feature_store.records import event_time_text, record_value
 from scripts import replay_dead_letters
 from spark_jobs import silver_and_gold
@@ -237,6 +237,25 @@ def _check_the_initial_merchant_ingest(spark, lake: Path, report: dict, gold_cou
     assert report["counts"]["records"] == gold_count + snapshot_rows
     assert spark.read.format("delta").load(str(lake / MERCHANT_OFFLINE_TABLE)).count() == snapshot_rows
     assert watermark["groups"][MERCHANT_GROUP]["version"] == table_version(spark, lake / MERCHANT_FEATURES_TABLE)
+    # the published-day marker: online only (never in the offline store, so never in training), day = the newest
+    newest_day = newest_snapshot_day(spark, lake)
+    assert merchant["published_day"] == newest_day.isoformat()
+    assert published_day_online(lake) == newest_day
+    offline = spark.read.format("delta").load(str(lake / MERCHANT_OFFLINE_TABLE))
+    assert offline.where(offline.merchant_id == PUBLISHED_MARKER_ID).count() == 0
+
+
+def newest_snapshot_day(spark, lake: Path) -> date:
+    return max(row.day for row in spark.read.format("delta").load(str(lake / MERCHANT_FEATURES_TABLE)).collect())
+
+
+def published_day_online(lake: Path) -> date | None:
+    """P as serving reads it (the marker, with any merchant's lookup)."""
+    snapshots = MerchantSnapshots.local(lake)
+    try:
+        return snapshots.records("any-merchant")[1]
+    finally:
+        snapshots.close()
 
 
 def _compare_with_inference_snapshot(spark, lake: Path, newest: dict[str, dict]) -> None:
@@ -356,6 +375,8 @@ def test_merchant_snapshot_changes_are_ingested_incrementally_dead_lettered_and_
     assert (code, merchant["mode"]) == (0, "incremental")
     assert (merchant["writes"]["records"], merchant["writes"]["online_records"]) == (2 + older_rows, 2)
     assert_merchant_online_equals_newest_snapshot(spark, lake)
+    published = newest_snapshot_day(spark, lake)
+    assert merchant["published_day"] == published.isoformat() and published_day_online(lake) == published
 
     # Every write of the grown merchant's new row is rejected (the online-only restore of the record the
     # late-data correction deleted goes through): a dead letter naming the merchant group, the merchant and the
@@ -386,6 +407,8 @@ def test_merchant_snapshot_changes_are_ingested_incrementally_dead_lettered_and_
     code, report = ingest(lake)
     assert report["counts"]["online_restored"] == 1  # the corrected write failed: the old record is back
     assert code == ingestion.DEAD_LETTER_EXIT_CODE and report["feature_store"]["merchant"]["mode"] == "incremental"
+    # a run with merchant dead letters does not move the published day (its rows are not all online)
+    assert report["feature_store"]["merchant"]["published_day"] is None
     letters = [
         json.loads(line)
         for line in Path(report["feature_store"]["dead_letter_file"][len("file://") :]).read_text().splitlines()
