@@ -292,3 +292,40 @@ def test_the_lambda_configuration_names_the_merchant_group():
     named = serving_lambda.LambdaConfig.from_env({**env, "MERCHANT_FEATURE_GROUP": "merchant-features-v2"})
     assert named.merchant_feature_group == "merchant-features-v2"
     assert MerchantSnapshots(MerchantRecords(), named.merchant_feature_group).feature_group == "merchant-features-v2"
+
+
+def test_the_sagemaker_backend_puts_the_marker_to_the_online_store_only():
+    """Ingestion's marker write on AWS: one PutRecord, TargetStores ["OnlineStore"] (never the offline store)."""
+    from feature_store.backends.sagemaker import SageMakerBackend
+
+    client, stubber = _stubbed_runtime()
+    marker = published_marker_record(DAY)
+    stubber.add_response(
+        "put_record",
+        {},
+        {"FeatureGroupName": "merchant-features-v2", "Record": marker, "TargetStores": ["OnlineStore"]},
+    )
+    with stubber:
+        SageMakerBackend(REGION, 1, marker_client=client).put_online_only("merchant-features-v2", marker)
+        stubber.assert_no_pending_responses()
+    assert marker == [
+        {"FeatureName": "merchant_id", "ValueAsString": PUBLISHED_MARKER_ID},
+        {"FeatureName": "event_time", "ValueAsString": "2026-01-01T00:00:00.000Z"},
+    ]
+
+
+def test_the_local_backend_puts_the_marker_to_the_online_store_only(tmp_path):
+    from feature_store.backends.local import LocalBackend
+
+    lake = register_merchant_group(tmp_path / "lake", published_day=None)
+    backend = LocalBackend(str(lake / "feature_store" / "online.db"), "file://" + str(lake))
+    try:
+        backend.put_online_only("merchant-features-v2", published_marker_record(DAY))
+        assert backend.runtime.offline_rows == []  # nothing buffered for the offline store
+    finally:
+        backend.close()
+    snapshots = MerchantSnapshots.local(lake)
+    try:
+        assert snapshots.records("m-1") == (None, DAY)
+    finally:
+        snapshots.close()
