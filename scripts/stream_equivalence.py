@@ -25,6 +25,12 @@ def parse_options(argv: list[str] | None = None) -> EquivalenceOptions:
     parser.add_argument("--seed", type=int, default=7, help="generator seed (default: 7)")
     parser.add_argument("--batches", type=int, default=10, help="arrival batches, a stream run after each (10)")
     parser.add_argument(
+        "--label-delay-batches",
+        type=int,
+        default=1,
+        help="deliver each batch's chargeback feed files this many batches later (default: 1: late chargebacks)",
+    )
+    parser.add_argument(
         "--work-dir", type=Path, default=Path("/tmp/card-fraud-stream-equivalence"), help="generated and run lakes"
     )
     parser.add_argument("--output", type=Path, default=None, help="write the JSON summary here")
