@@ -263,8 +263,10 @@ def test_lookback_within_buffering_and_retention_is_accepted():
 
 def test_serving_judges_ts_against_the_requests_receive_time(tmp_path):
     from feature_store.serving import FeatureServer, ServingRejected
+    from tests.serving_fixtures import register_merchant_group
 
-    server = FeatureServer.local(tmp_path, allow_dev_key=True)
+    # serving reads merchant features from the lake's online store: the groups must be registered there
+    server = FeatureServer.local(register_merchant_group(tmp_path), allow_dev_key=True)
     record = line(event_id="served-future", ts=Raw(str(LATEST_ACCEPTED + 1)))
     with pytest.raises(ServingRejected) as rejected:
         server.serve(record, received_at=ARRIVAL)
