@@ -58,31 +58,37 @@ def test_spans_split_where_new_events_are_more_than_two_windows_apart(spark):
 
 def test_a_late_and_a_current_event_do_not_make_the_stream_update_read_the_days_between(spark, tmp_path):
     lake = tmp_path / "lake"
-    # A busy card: one event a day for 70 days (a silver partition each).
-    for day in range(70):
+    window_days = MAX_WINDOW_US // (DAY * SECOND_US)
+    # A busy card: one event a day (a silver partition each), long enough that a late event on day 1 and a current
+    # one near the end are more than two windows apart (separate spans).
+    days = 4 * window_days + 20
+    current_day = days - 10
+    for day in range(days):
         ts = T0 + day * DAY + 600
         write_bronze(lake, hour_of(ts), f"busy-{day}.gz", [event(f"busy-{day}", card_id="busy", ts=ts)])
     run(lake, "stream")
     silver_files = len(list((lake / SILVER_TABLE).rglob("*.parquet")))
-    assert silver_files >= 70
-    # Then, in the next arrival hour: a late event of card a on day 1 and recent ones of cards b and busy on day 60.
-    arrival = T0 + 69 * DAY + 3600
+    assert silver_files >= days
+    # Then, in the next arrival hour: a late event of card a on day 1 and recent ones of cards b and busy.
+    arrival = T0 + (days - 1) * DAY + 3600
     write_bronze(
         lake,
         hour_of(arrival),
         "late-and-current.gz",
         [
             event("a-late", card_id="a", ts=T0 + 1 * DAY + 60),
-            event("b-now", card_id="b", ts=T0 + 60 * DAY + 60),
-            event("busy-now", card_id="busy", ts=T0 + 60 * DAY + 120),
+            event("b-now", card_id="b", ts=T0 + current_day * DAY + 60),
+            event("busy-now", card_id="busy", ts=T0 + current_day * DAY + 120),
         ],
     )
     report = run(lake, "stream")
     (update,) = report["gold"]
     assert update["mode"] == "incremental" and update["affected_cards"] == 3
-    # Days 1 ± 7 and 60 ± 7 (a file each, a few more for the new events' days), plus the change feed's files;
-    # before the bound, every day from -6 to 67 was read (at least 70 files).
-    assert update["files_scanned"] <= 2 * 15 + 6, update
+    # The silver days within a window of each new event (a file each), plus the change feed's files and the new
+    # events' own; before the bound, every day between them was read (at least `days` files).
+    near_late = len(range(0, 1 + window_days + 1))
+    near_current = len(range(current_day - window_days, days))
+    assert update["files_scanned"] <= near_late + near_current + 6 < days, update
     # and the result is what a full recompute gives
     full = run(lake, "full")
     assert (full["counts"]["gold_rows_inserted"], full["counts"]["gold_rows_updated"]) == (0, 0)
