@@ -4,6 +4,7 @@ copies removed, retention by event time, resync == incremental, idempotent rerun
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,8 +25,14 @@ from tests.lake_helpers import event, write_bronze
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 SECOND = 1_000_000
 DAY = 86_400
-RETENTION_US = int(STATE_RETENTION.total_seconds()) * SECOND
+RETENTION_S = int(STATE_RETENTION.total_seconds())  # the longest window + the stream lookback (32 days in v2)
+RETENTION_US = RETENTION_S * SECOND
 CARDS = ("card-1", "card-2", "card-3")
+
+
+def hour_folder(seconds: int) -> str:
+    """The bronze arrival folder (YYYY/MM/DD/HH) of an instant in Unix seconds."""
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y/%m/%d/%H")
 
 
 def served(event_id: str, ts: float, card_id: str = "card-1") -> StateEvent:
@@ -36,7 +43,7 @@ def served(event_id: str, ts: float, card_id: str = "card-1") -> StateEvent:
 SERVED_EVENTS = (
     served("a2", T0 + 61),  # silver holds a2 at T0+60: silver's copy replaces it
     served("s-recent", T0 + 90),  # never reaches bronze: stays until its card's retention passes it
-    served("s-old", T0 - 9 * DAY - 1),  # older than card-1's newest − retention at the first sync: pruned
+    served("s-old", T0 - RETENTION_S + 120 - 1),  # older than card-1's newest − retention at the first sync: pruned
     served("x", T0 + 200, card_id="card-2"),  # bronze later delivers it as a conflicting_duplicate
     served("s-only", T0, card_id="card-3"),  # a card silver never saw: untouched
 )
@@ -82,7 +89,7 @@ def lake(spark, tmp_path_factory) -> Path:
             event("a1", ts=T0),
             event("a2", ts=T0 + 60, amount=20),
             event("x", ts=T0 + 120, amount=7.25),
-            event("old1", ts=T0 - 10 * DAY),  # older than card-1's retention window: never synced
+            event("old1", ts=T0 - RETENTION_S - DAY),  # older than card-1's retention window: never synced
             event("b1", card_id="card-2", ts=T0 + 30),
         ],
     )
@@ -106,16 +113,16 @@ def test_sync_follows_silver_through_stream_runs(spark, lake, tmp_path):
     assert ids(state, "card-3") == [("s-only", SERVED)]
 
     # The next arrival: a conflicting re-delivery of x under card-2 (silver has x under card-1) and one of b1
-    # (silver's b1 stays), and card-1's newest moves 9 days + 70 s on: its events before T0+70 age out. They
-    # arrive on day 9 (an event cannot be newer than its arrival: future_timestamp), the others late.
+    # (silver's b1 stays), and card-1's newest moves the retention + 70 s on: its events before T0+70 age out.
+    # They arrive on c1's day (an event cannot be newer than its arrival: future_timestamp), the others late.
     write_bronze(
         lake,
-        "2026/01/10/00",
+        hour_folder(T0 + RETENTION_S + 70),
         "part-2.gz",
         [
             event("x", card_id="card-2", ts=T0 + 200),
             event("b1", card_id="card-2", ts=T0 + 30, amount=99),
-            event("c1", ts=T0 + 9 * DAY + 70),
+            event("c1", ts=T0 + RETENTION_S + 70),
             event("b2", card_id="card-2", ts=T0 + 40),
         ],
     )
