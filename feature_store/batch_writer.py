@@ -384,20 +384,43 @@ def _get_online_record(
     client: Any, card_id: str, options: WriterOptions, stats: WriteStats
 ) -> tuple[list[dict] | None, tuple[str, str, int] | None]:
     """GetRecord of the whole online record: (record or None when absent, None) or (None, failure)."""
+    response, failure = _call_with_retries(
+        "GetRecord",
+        lambda: client.get_record(FeatureGroupName=options.feature_group, RecordIdentifierValueAsString=card_id),
+        options,
+        stats,
+    )
+    if failure is not None:
+        return None, failure
+    return (response.get("Record") or None), None
+
+
+def _call_with_retries(
+    operation: str,
+    call: Callable[[], Any],
+    options: WriterOptions,
+    stats: WriteStats,
+    *,
+    give_up_on: tuple[str, ...] = (),
+) -> tuple[Any, tuple[str, str, int] | None]:
+    """One single-record call under the writer's retry rules: (response, None) once it succeeds; (None, (code,
+    message, attempts)) after the last retryable failure, or at once for a code in `give_up_on` (the record's
+    own fault). A code no retry can fix (permissions, missing group) raises FeatureStoreUnavailable."""
     last = ("", "", 0)
     for attempt in range(1, options.max_attempts + 1):
         if attempt > 1:
             stats.retries += 1
             options.sleep(options.backoff_seconds(attempt - 1))
-        stats.calls["GetRecord"] += 1
+        stats.calls[operation] += 1
         try:
-            response = client.get_record(FeatureGroupName=options.feature_group, RecordIdentifierValueAsString=card_id)
-            return (response.get("Record") or None), None
+            return call(), None
         except _connection_errors() as error:
             code, message, status = _error_code_and_message(error)
             stats.error_codes[code] += 1
+            if code in give_up_on:
+                return None, (code, message, attempt)
             if not is_retryable(code, status):
-                raise FeatureStoreUnavailable(f"GetRecord on {options.feature_group}: {code}: {message}") from error
+                raise FeatureStoreUnavailable(f"{operation} on {options.feature_group}: {code}: {message}") from error
             last = (code, message, attempt)
     return None, last
 
@@ -507,29 +530,20 @@ def _hard_delete_online(
     client: Any, card_id: str, delete_event_time: str, options: WriterOptions, stats: WriteStats
 ) -> tuple[str, str, int] | None:
     """DeleteRecord HardDelete on the online store only; None when done, else (code, message, attempts)."""
-    for attempt in range(1, options.max_attempts + 1):
-        if attempt > 1:
-            stats.retries += 1
-            options.sleep(options.backoff_seconds(attempt - 1))
-        stats.calls["DeleteRecord"] += 1
-        try:
-            client.delete_record(
-                FeatureGroupName=options.feature_group,
-                RecordIdentifierValueAsString=card_id,
-                EventTime=delete_event_time,
-                TargetStores=[ONLINE_STORE],
-                DeletionMode=HARD_DELETE,
-            )
-            return None
-        except _connection_errors() as error:
-            code, message, status = _error_code_and_message(error)
-            stats.error_codes[code] += 1
-            if code == VALIDATION_ERROR:
-                return code, message, attempt
-            if not is_retryable(code, status):
-                raise FeatureStoreUnavailable(f"DeleteRecord on {options.feature_group}: {code}: {message}") from error
-            last = (code, message, attempt)
-    return last
+    _, failure = _call_with_retries(
+        "DeleteRecord",
+        lambda: client.delete_record(
+            FeatureGroupName=options.feature_group,
+            RecordIdentifierValueAsString=card_id,
+            EventTime=delete_event_time,
+            TargetStores=[ONLINE_STORE],
+            DeletionMode=HARD_DELETE,
+        ),
+        options,
+        stats,
+        give_up_on=(VALIDATION_ERROR,),
+    )
+    return failure
 
 
 def _entry(item: PendingRecord, options: WriterOptions, *, online_only: bool = False) -> dict:
