@@ -3,7 +3,8 @@
 Reads <lake-root>/gold/training/as_of=YYYY-MM-DD/{train,validation} (written by
 spark_jobs/build_datasets.py; each split's rows are checked against the manifest's sha256 first), fits
 scikit-learn's HistGradientBoostingClassifier on the training set three times with the same parameters and
-random state: on the datasets' features (feature set v2, all FEATURE_NAMES) plus the transaction amount, on
+random state (risk non-decreasing in each merchant feature, `monotone_constraints`): on the datasets'
+features (feature set v2, all FEATURE_NAMES) plus the transaction amount, on
 the v1 features (V1_FEATURE_NAMES) plus the amount, and on the amount alone (the bar to beat); scores the
 validation set and reports ROC AUC, average precision and card precision@100 (per day, the share of
 compromised cards among the 100 cards with the highest score that day, a card's score being its highest
@@ -192,11 +193,22 @@ def model_params(random_state: int) -> dict:
     return {"max_iter": 200, "learning_rate": 0.1, "early_stopping": False, "random_state": random_state}
 
 
+def monotone_constraints(inputs: list[str]) -> list[int] | None:
+    """The learner's one constraint (docs/evaluation.md, Plan 2): a transaction's risk may not decrease with a
+    merchant feature (+1 for each input of the merchant entity, 0 elsewhere). Why: the card scenarios' bursts
+    land at low-volume merchants, so an unconstrained learner scores a busy merchant's events as legitimate,
+    breached merchants included. None (no constraint) when no input is a merchant feature: v1, amount only."""
+    from spark_jobs.feature_registry import MERCHANT_FEATURE_NAMES
+
+    constraints = [1 if name in MERCHANT_FEATURE_NAMES else 0 for name in inputs]
+    return constraints if any(constraints) else None
+
+
 def fit_and_score(train: pa.Table, validation: pa.Table, inputs: list[str], random_state: int):
     """The fitted model and its validation scores."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    model = HistGradientBoostingClassifier(**model_params(random_state))
+    model = HistGradientBoostingClassifier(**model_params(random_state), monotonic_cst=monotone_constraints(inputs))
     model.fit(as_matrix(train, inputs), train.column("label").to_numpy())
     return model, model.predict_proba(as_matrix(validation, inputs))[:, 1]
 
@@ -212,7 +224,12 @@ def model_artifact_bytes(model, manifest: dict, inputs: list[str], metrics: dict
         "dataset_content_hash": metrics["dataset_content_hash"],
         "model": name,
         "params": trained["params"],
-        "validation": {key: value for key, value in trained.items() if key not in ("params", "inputs", "estimator")},
+        "monotonic_cst": trained["monotonic_cst"],
+        "validation": {
+            key: value
+            for key, value in trained.items()
+            if key not in ("params", "inputs", "estimator", "monotonic_cst")
+        },
     }
     return model_artifact.dumps(
         model,
@@ -319,6 +336,7 @@ def _run_baseline(storage, as_of, *, top_k: int, random_state: int) -> dict:
                 "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
                 "params": model_params(random_state),
                 "inputs": inputs[name],
+                "monotonic_cst": monotone_constraints(inputs[name]),
                 **results[name],
             }
             for name in inputs

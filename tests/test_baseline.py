@@ -116,3 +116,30 @@ def test_card_precision_at_k_follows_the_handbook():
     assert compromised == {"d1": 2, "d2": 1}
     _, per_day_k3, _ = baseline.card_precision_at_k(days, cards, labels, scores, 3)
     assert per_day_k3 == {"d1": 2 / 3, "d2": 0.0}  # a and c found on d1: only b is left on d2
+
+
+def test_learner_may_not_lower_risk_with_a_merchant_feature():
+    """docs/evaluation.md, Plan 2: +1 on each merchant-entity input, 0 elsewhere; v1 and amount-only unconstrained;
+    the fitted model's score never falls when a merchant feature grows, even where the training data says so."""
+    from spark_jobs.feature_registry import FEATURE_NAMES, MERCHANT_FEATURE_NAMES
+
+    inputs = [*FEATURE_NAMES, baseline.AMOUNT]
+    constraints = baseline.monotone_constraints(inputs)
+    assert [name for name, sign in zip(inputs, constraints, strict=True) if sign] == list(MERCHANT_FEATURE_NAMES)
+    assert set(constraints) == {0, 1}
+    assert baseline.monotone_constraints([*V1_FEATURE_NAMES, baseline.AMOUNT]) is None
+    assert baseline.monotone_constraints([baseline.AMOUNT]) is None
+
+    # Training data where fraud sits at low-volume merchants (the card scenarios' bursts): unconstrained, a busy
+    # merchant would lower the score; constrained it may not.
+    rng = np.random.default_rng(0)
+    rows = 4000
+    count = rng.integers(1, 400, rows).astype(float)
+    amount = rng.lognormal(3, 1, rows)
+    label = (rng.random(rows) < np.where(count < 50, 0.3, 0.01)).astype(np.int64)
+    names = ["merchant_txn_count_7d", baseline.AMOUNT]
+    train = pa.table({"merchant_txn_count_7d": count, baseline.AMOUNT: amount, "label": label})
+    grid = np.linspace(1, 400, 50)
+    probe = pa.table({"merchant_txn_count_7d": grid, baseline.AMOUNT: np.full(50, 20.0), "label": np.zeros(50, int)})
+    _, scores = baseline.fit_and_score(train, probe, names, random_state=0)
+    assert np.all(np.diff(scores) >= 0)
