@@ -530,6 +530,13 @@ def baseline_cost_table(run: dict) -> str:
     return "\n".join(lines)
 
 
+def _emr_sizing():
+    """docs/scaling.md's arithmetic lives in devtools/emr_sizing.py."""
+    from devtools import emr_sizing
+
+    return emr_sizing
+
+
 def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
@@ -560,6 +567,8 @@ BLOCKS: dict[str, Block] = {
     "serving-thousand-event-card": Block(RESULTS, serving_thousand_event_card, inline=True),
     "baseline-cost-run": Block(BASELINE_COST, baseline_cost_run, inline=True),
     "baseline-cost-table": Block(BASELINE_COST, baseline_cost_table),
+    "emr-sizing-inputs": Block(RESULTS, lambda results: _emr_sizing().sizing_inputs(results)),
+    "emr-sizing-table": Block(RESULTS, lambda results: _emr_sizing().sizing_table(results)),
 }
 
 
