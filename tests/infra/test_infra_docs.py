@@ -84,9 +84,24 @@ def test_every_alarm_links_to_its_runbook_section():
     anchors = {github_anchor(line.lstrip("#").strip()) for line in runbook.splitlines() if line.startswith("#")}
     problems = []
     for alarm in tf.resources("aws_cloudwatch_metric_alarm"):
-        links = re.findall(r"\$\{var\.runbook_url\}#([a-z0-9_-]+)", str(alarm.body.get("alarm_description")))
+        description = str(alarm.body.get("alarm_description"))
+        if "#prefix-${each.key}" in description:  # one alarm per key of the for_each map: one section per key
+            for key in _for_each_keys(alarm):
+                if f"prefix-{key}" not in anchors:
+                    problems.append(f"{alarm.address}[{key}]: docs/runbook.md has no section #prefix-{key}")
+            continue
+        links = re.findall(r"\$\{var\.runbook_url\}#([a-z0-9_-]+)", description)
         if len(links) != 1:
             problems.append(f"{alarm.address}: the description must end with 'Runbook: ${{var.runbook_url}}#<section>'")
         elif links[0] not in anchors:
             problems.append(f"{alarm.address}: docs/runbook.md has no section #{links[0]}")
     assert not problems, "\n".join(problems)
+
+
+def _for_each_keys(alarm) -> list[str]:
+    """The keys of the local map an alarm's for_each iterates (`for_each = local.<name>`)."""
+    match = re.fullmatch(r"\$\{local\.(\w+)\}", str(alarm.body.get("for_each")))
+    assert match, f"{alarm.address}: its description uses each.key but for_each is not a local map"
+    keys = [str(tf.unquote(key)) for key in tf.module_locals(alarm.module)[match.group(1)]]
+    assert keys, f"{alarm.address}: local.{match.group(1)} has no keys"
+    return keys

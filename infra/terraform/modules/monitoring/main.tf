@@ -10,7 +10,7 @@ locals {
   partition  = data.aws_partition.current.partition
 
   alarm_actions = [aws_sns_topic.this.arn]
-  emf_dimension = { silver = { Stage = var.silver_stage }, feature_store = { Stage = var.feature_store_stage } }
+  emf_dimension = { silver = { Stage = var.silver_stage } }
 }
 
 # One key for the platform's operational data: CloudWatch log groups, the alerts topic and the state machines.
@@ -235,13 +235,52 @@ resource "aws_cloudwatch_metric_alarm" "kinesis_iterator_age" {
   tags                = var.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "feature_store_dead_letters" {
-  alarm_name          = "${var.name_prefix}-feature-store-dead-letters"
-  alarm_description   = "Feature Store rejected records; they are in <lake-root>/_dead_letter/feature_store/. Runbook: ${var.runbook_url}#prefix-feature-store-dead-letters"
+# Counts the jobs emit where a single one needs a person (a page, not a trend): each alarm fires when its metric
+# reaches 1 in a 10-minute period. The key is the alarm name's suffix and its runbook section (#prefix-<key>).
+locals {
+  count_alarms = {
+    "feature-store-dead-letters" = {
+      stage     = var.feature_store_stage
+      metric    = "FeatureStoreDeadLetters"
+      statistic = "Sum"
+      what      = "Feature Store rejected records; they are in <lake-root>/_dead_letter/feature_store/."
+    }
+    "changed-bronze-files" = {
+      stage     = var.silver_stage
+      metric    = "ChangedBronzeFiles"
+      statistic = "Maximum"
+      what      = "A bronze file changed (grew or was overwritten) after silver processed it: its new content is not in silver."
+    }
+    "replanned-batch" = {
+      stage     = var.silver_stage
+      metric    = "ReplannedBatches"
+      statistic = "Maximum"
+      what      = "A resumed bronze batch was re-planned: its files or reference data (FX rates, card-token keys, size caps) changed after it was planned."
+    }
+    "changed-chargeback-files" = {
+      stage     = var.chargebacks_stage
+      metric    = "ChangedChargebackFiles"
+      statistic = "Maximum"
+      what      = "A chargeback feed file changed after it was ingested: its new lines are in no table."
+    }
+    "chargebacks-quarantined" = {
+      stage     = var.chargebacks_stage
+      metric    = "ChargebacksQuarantined"
+      statistic = "Sum"
+      what      = "Chargeback feed records were quarantined (silver/label_quarantine): their labels reach neither the datasets nor the merchant risk features."
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "job_count" {
+  for_each = local.count_alarms
+
+  alarm_name          = "${var.name_prefix}-${each.key}"
+  alarm_description   = "${each.value.what} Runbook: ${var.runbook_url}#prefix-${each.key}"
   namespace           = var.metrics_namespace
-  metric_name         = "FeatureStoreDeadLetters"
-  dimensions          = local.emf_dimension.feature_store
-  statistic           = "Sum"
+  metric_name         = each.value.metric
+  dimensions          = { Stage = each.value.stage }
+  statistic           = each.value.statistic
   period              = 600
   evaluation_periods  = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
@@ -252,38 +291,20 @@ resource "aws_cloudwatch_metric_alarm" "feature_store_dead_letters" {
   tags                = var.tags
 }
 
-resource "aws_cloudwatch_metric_alarm" "changed_bronze_files" {
-  alarm_name          = "${var.name_prefix}-changed-bronze-files"
-  alarm_description   = "A bronze file changed (grew or was overwritten) after silver processed it: its new content is not in silver. Runbook: ${var.runbook_url}#prefix-changed-bronze-files"
-  namespace           = var.metrics_namespace
-  metric_name         = "ChangedBronzeFiles"
-  dimensions          = local.emf_dimension.silver
-  statistic           = "Maximum"
-  period              = 600
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  threshold           = 1
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+# The three alarms that were single resources before the map: moved, so a deployed stack keeps them.
+moved {
+  from = aws_cloudwatch_metric_alarm.feature_store_dead_letters
+  to   = aws_cloudwatch_metric_alarm.job_count["feature-store-dead-letters"]
 }
 
-resource "aws_cloudwatch_metric_alarm" "replanned_batch" {
-  alarm_name          = "${var.name_prefix}-replanned-batch"
-  alarm_description   = "A resumed bronze batch was re-planned: its files or reference data (FX rates, card-token keys, size caps) changed after it was planned. Runbook: ${var.runbook_url}#prefix-replanned-batch"
-  namespace           = var.metrics_namespace
-  metric_name         = "ReplannedBatches"
-  dimensions          = local.emf_dimension.silver
-  statistic           = "Maximum"
-  period              = 600
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  threshold           = 1
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-  tags                = var.tags
+moved {
+  from = aws_cloudwatch_metric_alarm.changed_bronze_files
+  to   = aws_cloudwatch_metric_alarm.job_count["changed-bronze-files"]
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.replanned_batch
+  to   = aws_cloudwatch_metric_alarm.job_count["replanned-batch"]
 }
 
 resource "aws_cloudwatch_metric_alarm" "quarantine_rate" {

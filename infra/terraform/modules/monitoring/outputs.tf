@@ -21,11 +21,9 @@ output "alarm_names" {
       aws_cloudwatch_metric_alarm.firehose_delivery_failed.alarm_name,
       aws_cloudwatch_metric_alarm.firehose_data_freshness.alarm_name,
       aws_cloudwatch_metric_alarm.kinesis_iterator_age.alarm_name,
-      aws_cloudwatch_metric_alarm.feature_store_dead_letters.alarm_name,
-      aws_cloudwatch_metric_alarm.changed_bronze_files.alarm_name,
-      aws_cloudwatch_metric_alarm.replanned_batch.alarm_name,
       aws_cloudwatch_metric_alarm.quarantine_rate.alarm_name,
     ],
+    [for alarm in aws_cloudwatch_metric_alarm.job_count : alarm.alarm_name],
     [for alarm in aws_cloudwatch_metric_alarm.silence : alarm.alarm_name],
   )
 }

@@ -72,6 +72,17 @@ variable "silver_stage" {
   }
 }
 
+variable "chargebacks_stage" {
+  description = "Value of the `Stage` dimension on the chargeback feed's metrics (ChangedChargebackFiles, ChargebacksQuarantined)."
+  type        = string
+  default     = "chargebacks"
+
+  validation {
+    condition     = length(var.chargebacks_stage) > 0
+    error_message = "chargebacks_stage must not be empty."
+  }
+}
+
 variable "feature_store_stage" {
   description = "Value of the `Stage` dimension on the ingestion job's FeatureStoreDeadLetters metric."
   type        = string
