@@ -1,10 +1,14 @@
-"""A card's online features, as JSON or from Python.
+"""A card's (or a merchant's) online features, as JSON or from Python.
 
     python feature_store/get_features.py --card-id card-000123 --lake-root ./lake
     python feature_store/get_features.py --card-id card-000123 --backend sagemaker --region eu-west-1
+    python feature_store/get_features.py --merchant-id m_0042 --lake-root ./lake
 
 prints `{"card_id": …, "event_time": …, "features": {name: value}}` (numbers as numbers, a missing value as
-null); an unknown card prints "not found" on stderr and exits 1; a lake without an online store says where it
+null) per card; per merchant `{"merchant_id": …, "snapshot_day": …, "published_day": …, "terminal": …,
+"features": {…}}`: the merchant group's newest online snapshot and the newest day published online (the
+published-day marker, feature_store/merchant_lookup.py); an unknown card or merchant prints "not found" on
+stderr and exits 1; a lake without an online store says where it
 looked and what to run first, and exits 5 (spark_jobs/exit_codes.py). `make demo` writes its lake to lake/demo:
 pass `--lake-root lake/demo` to read it. In Python (e.g. a scoring service):
 
@@ -28,12 +32,17 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from feature_store.backends import BackendOptions, RuntimeClient, open_runtime_client
 from feature_store.cli_options import add_backend_options, add_feature_group_option
 from feature_store.definitions import EVENT_TIME_FEATURE, RECORD_IDENTIFIER, feature_group_name
+from feature_store.merchant_lookup import MerchantSnapshots, is_terminal, parse_merchant_record
 from feature_store.records import parse_features, record_value
 from spark_jobs import exit_codes
 
 NOT_FOUND_EXIT_CODE = exit_codes.NOT_FOUND
 DEMO_LAKE_ROOT = "lake/demo"  # where `make demo` writes
 MAX_BATCH_GET = 100
+
+
+class MissingGroup(Exception):
+    """The local online store has no merchant group (not registered yet)."""
 
 
 class OnlineFeatures:
@@ -106,7 +115,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="get_features.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--card-id", required=True, action="append", help="card to look up (repeat for several)")
+    parser.add_argument("--card-id", action="append", default=[], help="card to look up (repeat for several)")
+    parser.add_argument(
+        "--merchant-id",
+        action="append",
+        default=[],
+        help="merchant whose newest online snapshot to print (repeat for several; merchant-features group)",
+    )
     add_backend_options(parser, writes=False)
     parser.add_argument(
         "--lake-root",
@@ -114,18 +129,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"local backend: the lake (default: ./lake; `make demo` writes {DEMO_LAKE_ROOT})",
     )
     add_feature_group_option(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.card_id and not args.merchant_id:
+        parser.error("give at least one --card-id or --merchant-id")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     options = BackendOptions(args.backend, online_store_path=args.online_store_path or None, region=args.region)
     try:
-        reader = OnlineFeatures.open(options, args.lake_root, args.feature_group)
-    except FileNotFoundError as error:  # the local online store is missing: say where we looked, what to run
+        status = _print_cards(args, options) if args.card_id else 0
+        if args.merchant_id:
+            status = max(status, _print_merchants(args, options))
+    except (FileNotFoundError, MissingGroup) as error:  # the local store or group is missing: say where, what to run
         print(f"get_features.py: error: {error}{_demo_hint(args.lake_root)}", file=sys.stderr)
         return exit_codes.PRECONDITION_FAILED
-    with reader:
+    return status
+
+
+def _print_cards(args: argparse.Namespace, options: BackendOptions) -> int:
+    with OnlineFeatures.open(options, args.lake_root, args.feature_group) as reader:
         if len(args.card_id) == 1:
             single = reader.get(args.card_id[0])
             found = {args.card_id[0]: single} if single else {}
@@ -139,6 +163,43 @@ def main(argv: list[str] | None = None) -> int:
             print(f"card {card_id!r} not found in the online store of {args.feature_group}", file=sys.stderr)
             status = NOT_FOUND_EXIT_CODE
     return status
+
+
+def _print_merchants(args: argparse.Namespace, options: BackendOptions) -> int:
+    if options.backend == "sagemaker":
+        snapshots = MerchantSnapshots.sagemaker(options.region)
+    else:
+        try:
+            snapshots = MerchantSnapshots.local(args.lake_root, online_store_path=options.online_store_path)
+        except LookupError as error:
+            raise MissingGroup(str(error)) from error
+    status = 0
+    try:
+        for merchant_id in args.merchant_id:
+            record, published_day = snapshots.records(merchant_id)
+            if record is None:
+                print(
+                    f"merchant {merchant_id!r} not found in the online store of {snapshots.feature_group}",
+                    file=sys.stderr,
+                )
+                status = NOT_FOUND_EXIT_CODE
+                continue
+            day, features = parse_merchant_record(record)
+            print(json.dumps(merchant_result(merchant_id, day, published_day, features)))
+    finally:
+        snapshots.close()
+    return status
+
+
+def merchant_result(merchant_id: str, day, published_day, features: dict) -> dict:
+    """The printed form of a merchant's newest online snapshot."""
+    return {
+        "merchant_id": merchant_id,
+        "snapshot_day": day.isoformat(),
+        "published_day": None if published_day is None else published_day.isoformat(),
+        "terminal": is_terminal(features),
+        "features": features,
+    }
 
 
 def _demo_hint(lake_root: str) -> str:

@@ -191,6 +191,7 @@ def test_online_store_follows_gold_through_a_late_event(spark, lake, capsys):
     assert isinstance(printed["features"]["avg_amount_7d"], float)
     assert get_features.main(["--card-id", "no-such-card", "--lake-root", str(lake)]) == 1
     assert "not found" in capsys.readouterr().err
+    _check_get_features_of_a_merchant(spark, lake, capsys)
 
     # Late events: one 10 s before card A's newest event (the newest row changes, same event time), and one
     # tying card B's newest event to the microsecond with a greater event_id (a new newest row whose event
@@ -223,6 +224,21 @@ def test_online_store_follows_gold_through_a_late_event(spark, lake, capsys):
         assert reader.get(card_a)["features"]["txn_count_1h"] == row_a["txn_count_1h"] + 1
         assert reader.get(card_b)["event_time"] == event_time_text(row_b["ts_us"])
     _compare_with_inference_snapshot(spark, lake, corrected)
+
+
+def _check_get_features_of_a_merchant(spark, lake: Path, capsys) -> None:
+    """--merchant-id: the merchant's newest online snapshot (its gold/merchant_features row) and the published day;
+    an unknown merchant is "not found" with exit code 1."""
+    merchants = newest_merchant_rows(spark, lake)
+    merchant_id = sorted(merchants)[0]
+    capsys.readouterr()
+    assert get_features.main(["--merchant-id", merchant_id, "--lake-root", str(lake)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["merchant_id"], printed["snapshot_day"]) == (merchant_id, merchants[merchant_id]["day"].isoformat())
+    assert printed["published_day"] == newest_snapshot_day(spark, lake).isoformat()
+    assert printed["features"] == {name: merchants[merchant_id][name] for name in MERCHANT_FEATURE_NAMES}
+    assert get_features.main(["--merchant-id", "no-such-merchant", "--lake-root", str(lake)]) == 1
+    assert "merchant 'no-such-merchant' not found" in capsys.readouterr().err
 
 
 def _check_the_initial_merchant_ingest(spark, lake: Path, report: dict, gold_count: int, watermark: dict) -> None:
