@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -44,6 +45,20 @@ def spark_class_executable() -> Path:
     if not executable.exists():
         raise FileNotFoundError(f"{executable} is missing: run `make setup` (pyspark installs spark-class)")
     return executable
+
+
+def project_jars() -> list[str]:
+    """spark.jars of the project's rendered spark-defaults.conf (the Delta and S3A jars `make setup` fetched)."""
+    from devtools.repo import SPARK_CONF_DIR
+
+    defaults = SPARK_CONF_DIR / "spark-defaults.conf"
+    if not defaults.exists():
+        return []
+    for line in defaults.read_text().splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key == "spark.jars":
+            return [jar.strip() for jar in value.strip().split(",") if jar.strip()]
+    return []
 
 
 def free_port() -> int:
@@ -88,6 +103,9 @@ class StandaloneCluster:
             f"spark.executor.memory={self.worker_memory}",
             f"spark.executor.cores={self.cores_per_worker}",
         ]
+        jars = project_jars()
+        if jars:  # `local:`: on every node already, as on EMR's image; not copied to each executor (280 MB)
+            conf.append("spark.jars=" + ",".join(f"local:{jar}" for jar in jars))
         if py_files is not None:
             conf.append(f"spark.submit.pyFiles={py_files}")
         return conf
@@ -258,12 +276,24 @@ def _wait_for_workers(cluster: StandaloneCluster, workers: int, timeout_seconds:
 
 @contextlib.contextmanager
 def standalone_cluster(work_dir: Path, **settings) -> Iterator[StandaloneCluster]:
-    """start_cluster(), stopped on every exit (also on an exception or KeyboardInterrupt in the body)."""
-    cluster = start_cluster(work_dir, **settings)
+    """start_cluster(), stopped on every exit: an exception, Ctrl-C, and SIGTERM too (a CI timeout or `timeout`
+    sends it; Python's default action would end the process without running `finally`, leaving the JVMs)."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        yield cluster
+        cluster = start_cluster(work_dir, **settings)
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
     finally:
-        cluster.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signal_number, frame):
+    raise KeyboardInterrupt(f"signal {signal_number}: stopping the standalone cluster")
 
 
 def executor_package(target_dir: Path) -> Path:

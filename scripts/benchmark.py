@@ -94,6 +94,12 @@ def parse_options(argv: list[str] | None = None) -> BenchmarkOptions:
         "over it for the keys they set)",
     )
     parser.add_argument(
+        "--standalone-cluster",
+        action="store_true",
+        help="also run the full build at --events on a Spark standalone master and two workers started on loopback "
+        "(devtools/standalone_cluster.py), verify it, and record it in results.json under standalone_cluster",
+    )
+    parser.add_argument(
         "--event-log",
         action="store_true",
         help="write a Spark event log per Spark run (under --work-dir/event-logs) and record each run's longest "

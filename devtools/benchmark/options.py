@@ -44,6 +44,7 @@ class BenchmarkOptions:
     spark_master: str = "local[*]"
     spark_conf: tuple[str, ...] = ()
     event_log: bool = False
+    standalone_cluster: bool = False  # cluster_stage.py: one more full build on a loopback standalone cluster
     sample_seconds: float = 0.1
     serving_requests: int = 2000
     serving_only: bool = False

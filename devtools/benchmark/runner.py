@@ -92,6 +92,7 @@ def run_benchmark(options: BenchmarkOptions) -> int:
             "days": options.days,
             "seed": options.seed,
             "spark_master": options.spark_master,
+            "standalone_cluster": options.standalone_cluster,
             "stream_history": options.stream_history,
             "stream_batch": options.stream_batch,
             "lookups": options.lookups,
@@ -102,6 +103,10 @@ def run_benchmark(options: BenchmarkOptions) -> int:
     log(f"load average {results['load_average']['before']} on {results['machine']['logical_cores']} cores")
     if "full" not in options.skip:
         results["full_build"] = full_build_stage(options)
+    if options.standalone_cluster:
+        from devtools.benchmark.cluster_stage import standalone_cluster_stage
+
+        results["standalone_cluster"] = standalone_cluster_stage(options)
     if "stream" not in options.skip:
         results["stream_increment"] = stream_stage(options, results.get("full_build"))
     ingest_lake = None
