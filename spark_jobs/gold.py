@@ -3,8 +3,9 @@
 Every feature column comes from `feature_registry.CARD_FEATURES` (the card and event features; the merchant
 features are a separate daily snapshot, `spark_jobs/merchant_features.py`); see that module for the window
 semantics.
-Windows are Spark RANGE frames over the exact integer `ts_us`, so both ends are inclusive and events
-with the same ts are peers: all of them are inside each other's windows, whatever their arrival order.
+Windows are over the exact integer `ts_us`, so both ends are inclusive and events with the same ts are peers:
+all of them are inside each other's windows, whatever their arrival order (Spark's RANGE frames; long windows
+are running sums over the events and their exit rows, `feature_aggregations.CardFrames`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_jobs.feature_aggregations import aggregation_of
+from spark_jobs.feature_aggregations import CardFrames, aggregation_of
 from spark_jobs.feature_registry import (
     CARD_FEATURE_NAMES,
     CARD_FEATURES,
@@ -56,18 +57,20 @@ GOLD_SCHEMA = T.StructType(
 GOLD_STATS_COLUMNS = ("event_id", "card_id", "ts_us")
 
 
-def feature_column(feature: Feature) -> Column:
-    """The Spark expression of one registry feature over the card's events (its aggregation's Spark half,
-    next to the request-time half in `spark_jobs/feature_aggregations.py`)."""
-    return aggregation_of(feature).spark_column(feature).cast(feature.spark_type).alias(feature.name)
+def feature_column(feature: Feature, card: CardFrames) -> Column:
+    """The Spark expression of one registry feature over the card's events prepared by `card` (its aggregation's
+    Spark half, next to the request-time half in `spark_jobs/feature_aggregations.py`)."""
+    return aggregation_of(feature).spark_column(feature, card).cast(feature.spark_type).alias(feature.name)
 
 
 def card_features(events: DataFrame, *, computed_at) -> DataFrame:
     """Gold rows for `events` (silver rows: every event the windows need, typically more than the rows
     wanted; filter afterwards). Output columns are exactly GOLD_SCHEMA."""
-    return events.select(
+    card = CardFrames()
+    features = [feature_column(item, card) for item in CARD_FEATURES]  # first: they register what to prepare
+    return card.prepare(events).select(
         *KEY_COLUMNS,
-        *[feature_column(item) for item in CARD_FEATURES],
+        *features,
         F.lit(FEATURE_SET_VERSION).cast("int").alias("feature_set_version"),
         F.lit(computed_at).cast("timestamp").alias("computed_at"),
     )
