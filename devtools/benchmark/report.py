@@ -318,6 +318,12 @@ def print_summary(results: dict) -> None:
             f"stream increment: H {stream['H']['median']['wall_seconds']} s, "
             f"2H {stream['2H']['median']['wall_seconds']} s, ratio {stream['ratio_2h_over_h']}"
         )
+    cluster = results.get("standalone_cluster")
+    if cluster:
+        print(
+            f"standalone cluster ({cluster['cluster']['workers']} workers): full build {cluster['events']:,} events "
+            f"{cluster['spark']['wall_seconds']} s; tables == reference: {cluster['verification']['equal']}"
+        )
     for target in results["targets"]:
         print(
             f"target {target['name']}: {target['value']} {target['unit']} (limit {target['limit']}) "
