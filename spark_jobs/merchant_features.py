@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -104,29 +104,30 @@ def window_days(feature: Feature) -> int:
 # --- Pure transforms --------------------------------------------------------------------------------------
 
 
-def merchant_days(events: DataFrame, chargebacks: DataFrame) -> DataFrame:
-    """Per (merchant_id, event_day, known_day): `n` events. `events`: silver's event_id, merchant_id, ts_us;
-    `chargebacks`: event_id, reported_at_us. known_day is the first snapshot day at whose start a chargeback of
-    the event is known (the UTC day of its first report with reported_at_us >= ts_us, + 1); null: none.
-    Reports before their event and reports of events not in `events` are ignored."""
+def daily_events(events: DataFrame) -> DataFrame:
+    """Per (merchant_id, event_day): `n` events. `events`: silver's merchant_id, ts_us."""
+    return events.groupBy("merchant_id", _day_of("ts_us").alias("event_day")).agg(F.count(F.lit(1)).alias("n"))
+
+
+def known_chargebacks(events: DataFrame, chargebacks: DataFrame) -> DataFrame:
+    """Per (merchant_id, event_day, known_day): `n` events with a chargeback. `events`: silver's event_id,
+    merchant_id, ts_us; `chargebacks`: event_id, reported_at_us. known_day is the first snapshot day at whose start
+    a chargeback of the event is known (the UTC day of its first report with reported_at_us >= ts_us, + 1).
+    Reports before their event and reports of events not in `events` are ignored. Only events with a report
+    pass the join (the feed is small next to silver: Spark broadcasts it when its size allows), so silver's
+    rows are never shuffled here."""
     first_report = (
         chargebacks.select(*CHARGEBACKS_COLUMNS)
-        .join(events.select("event_id", F.col("ts_us").alias("event_ts_us")), "event_id")
-        .where(F.col("reported_at_us") >= F.col("event_ts_us"))
-        .groupBy("event_id")
+        .join(events.select("event_id", "merchant_id", "ts_us"), "event_id")
+        .where(F.col("reported_at_us") >= F.col("ts_us"))
+        .groupBy("event_id", "merchant_id", "ts_us")
         .agg(F.min("reported_at_us").alias("first_reported_us"))
     )
-    return (
-        events.select("event_id", "merchant_id", "ts_us")
-        .join(first_report, "event_id", "left")
-        .select(
-            "merchant_id",
-            _day_of("ts_us").alias("event_day"),
-            (_day_of("first_reported_us") + 1).alias("known_day"),
-        )
-        .groupBy("merchant_id", "event_day", "known_day")
-        .agg(F.count(F.lit(1)).alias("n"))
-    )
+    return first_report.groupBy(
+        "merchant_id",
+        _day_of("ts_us").alias("event_day"),
+        (_day_of("first_reported_us") + 1).alias("known_day"),
+    ).agg(F.count(F.lit(1)).alias("n"))
 
 
 def _day_of(column: str) -> Column:
@@ -134,37 +135,110 @@ def _day_of(column: str) -> Column:
     return F.expr(f"{column} div {DAY_US}").cast("long")
 
 
-def contributions(days: DataFrame, *, last_day: int) -> DataFrame:
-    """Each (merchant, event_day, known_day, n) on every snapshot day it keeps a row on: day_number in
-    [event_day + 1, event_day + ROW_SPAN_DAYS], at most `last_day`; `age` = day_number − event_day."""
+def _rate_features() -> list[Feature]:
+    return [item for item in MERCHANT_FEATURES if item.aggregation == MERCHANT_CHARGEBACK_RATE]
+
+
+def _numerator(feature: Feature) -> str:
+    return f"_numerator_{feature.name}"
+
+
+def snapshot_values(events: DataFrame, chargebacks: DataFrame, *, last_day: int) -> DataFrame:
+    """(merchant_id, day_number, every MERCHANT_FEATURES column) of every (merchant, day) with a row up to
+    `last_day`: the days with an event of the merchant in [day − ROW_SPAN_DAYS, day − 1]. A row is exact when
+    `events` holds every event of the merchant in that span (the stream mode reads silver from its first
+    recomputed day − ROW_SPAN_DAYS; earlier rows are wrong and must be dropped by the caller).
+
+    Computed per merchant over a dense sequence of its days (its first event's day .. the last day it has a row
+    on), not per event day and snapshot day: with P(D) the merchant's events of days <= D (a running sum),
+    `merchant_txn_count_W`(D) = P(D − 1) − P(D − 1 − W) and a rate's denominator P(D − L − 1) − P(D − L − W − 1).
+    The numerator counts an event of day d known on day k on the days [max(d + L + 1, k), d + L + W]: +n on the
+    first, −n on the day after the last, summed up to D. All sums are of longs, so the values equal the
+    per-event definition's exactly."""
+    daily = daily_events(events.select("merchant_id", "ts_us"))
+    # Each merchant's days: its first event's day (P starts there) .. its last row's day.
+    span = (
+        daily.groupBy("merchant_id")
+        .agg(F.min("event_day").alias("first"), F.max("event_day").alias("last"))
+        .select("merchant_id", "first", F.least(F.col("last") + ROW_SPAN_DAYS, F.lit(last_day)).alias("end"))
+        .where(F.col("first") <= F.col("end"))
+    )
+    rates = _rate_features()
+    zero = F.lit(0).cast("long")
+
+    def part(frame: DataFrame, day: Column, events_n: Column, numerators: dict[str, Column]) -> DataFrame:
+        return frame.select(
+            "merchant_id",
+            day.alias("day_number"),
+            events_n.alias("_events"),
+            *[numerators.get(item.name, zero).alias(_numerator(item)) for item in rates],
+        )
+
+    parts = [
+        part(span, F.explode(F.sequence("first", "end")), zero, {}),
+        part(daily.where(F.col("event_day") <= last_day), F.col("event_day"), F.col("n"), {}),
+    ]
+    known = known_chargebacks(events, chargebacks)
+    for item in rates:
+        width = window_days(item)
+        first = F.greatest(F.col("event_day") + LABEL_MATURITY_DAYS + 1, F.col("known_day"))
+        after_last = F.col("event_day") + LABEL_MATURITY_DAYS + width + 1
+        counted = known.where(first < after_last)
+        parts.append(part(counted, first, zero, {item.name: F.col("n")}))
+        parts.append(part(counted, after_last, zero, {item.name: -F.col("n")}))
+    combined = parts[0]
+    for frame in parts[1:]:
+        combined = combined.unionByName(frame)
+    # One row per (merchant, day) of the dense sequence: no delta falls after a merchant's last event + the
+    # row span, so only those after `last_day` need dropping.
+    by_day = (
+        combined.where(F.col("day_number") <= last_day)
+        .groupBy("merchant_id", "day_number")
+        .agg(
+            F.sum("_events").alias("_events"),
+            *[F.sum(_numerator(item)).alias(_numerator(item)) for item in rates],
+        )
+    )
+    by_merchant = Window.partitionBy("merchant_id").orderBy("day_number")
+    running = by_merchant.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    cumulative = by_day.select(
+        "merchant_id",
+        "day_number",
+        F.sum("_events").over(running).alias("_events_up_to"),
+        *[F.sum(_numerator(item)).over(running).alias(_numerator(item)) for item in rates],
+    )
+
+    def events_between(newest_back: int, oldest_back: int) -> Column:
+        """The merchant's events of days [D − oldest_back, D − newest_back] (rows are consecutive days)."""
+        return F.lag("_events_up_to", newest_back, 0).over(by_merchant) - F.lag(
+            "_events_up_to", oldest_back + 1, 0
+        ).over(by_merchant)
+
+    def value(item: Feature) -> Column:
+        width = window_days(item)
+        if item.aggregation == MERCHANT_COUNT:
+            return events_between(1, width)
+        if item.aggregation == MERCHANT_CHARGEBACK_RATE:
+            denominator = events_between(LABEL_MATURITY_DAYS + 1, LABEL_MATURITY_DAYS + width)
+            numerator = F.col(_numerator(item))
+            return F.when(denominator > 0, numerator.cast("double") / denominator.cast("double"))
+        raise ValueError(f"merchant feature {item.name}: no Spark aggregation for {item.aggregation!r}")
+
     return (
-        days.select("*", F.explode(F.sequence(F.lit(1), F.lit(ROW_SPAN_DAYS))).alias("age"))
-        .withColumn("day_number", F.col("event_day") + F.col("age"))
-        .where(F.col("day_number") <= last_day)
+        cumulative.select(
+            "merchant_id",
+            "day_number",
+            events_between(1, ROW_SPAN_DAYS).alias("_row_span_events"),
+            *[value(item).alias(item.name) for item in MERCHANT_FEATURES],
+        )
+        .where(F.col("_row_span_events") > 0)
+        .drop("_row_span_events")
     )
 
 
-def _feature_value(feature: Feature) -> Column:
-    width = window_days(feature)
-    n = F.col("n")
-    if feature.aggregation == MERCHANT_COUNT:
-        return F.sum(F.when(F.col("age") <= width, n).otherwise(0)).cast("long")
-    if feature.aggregation == MERCHANT_CHARGEBACK_RATE:
-        matured = F.col("age").between(LABEL_MATURITY_DAYS + 1, LABEL_MATURITY_DAYS + width)
-        known = F.col("known_day").isNotNull() & (F.col("known_day") <= F.col("day_number"))
-        denominator = F.sum(F.when(matured, n).otherwise(0))
-        numerator = F.sum(F.when(matured & known, n).otherwise(0))
-        return F.when(denominator > 0, numerator.cast("double") / denominator.cast("double"))
-    raise ValueError(f"merchant feature {feature.name}: no Spark aggregation for {feature.aggregation!r}")
-
-
-def snapshot_rows(contributed: DataFrame, *, computed_at) -> DataFrame:
-    """The snapshot rows of the (merchant, day) pairs present in `contributed` (from `contributions`).
-    Output columns: exactly MERCHANT_FEATURES_SCHEMA."""
-    aggregated = contributed.groupBy("merchant_id", "day_number").agg(
-        *[_feature_value(item).alias(item.name) for item in MERCHANT_FEATURES]
-    )
-    return aggregated.select(
+def snapshot_rows(values: DataFrame, *, computed_at) -> DataFrame:
+    """The snapshot rows of `values` (from `snapshot_values`). Output columns: exactly MERCHANT_FEATURES_SCHEMA."""
+    return values.select(
         "merchant_id",
         F.expr("date_from_unix_date(CAST(day_number AS INT))").alias("day"),
         (F.col("day_number") * F.lit(DAY_US)).cast("long").alias("snapshot_start_us"),
@@ -387,8 +461,8 @@ def _recompute_all(
     if last_day is None:
         rows = spark.createDataFrame([], MERCHANT_FEATURES_SCHEMA)
     else:
-        days = merchant_days(inputs.events(spark), inputs.chargebacks(spark))
-        rows = snapshot_rows(contributions(days, last_day=last_day), computed_at=computed_at)
+        values = snapshot_values(inputs.events(spark), inputs.chargebacks(spark), last_day=last_day)
+        rows = snapshot_rows(values, computed_at=computed_at)
     _merge(spark, target, stats, rows, days=None, delete_missing=True)
 
 
@@ -480,13 +554,12 @@ def _absorb_changes(
     events = inputs.events(spark, from_day=days[0] - ROW_SPAN_DAYS)
     if not new_days:  # only the affected merchants' events are needed
         events = events.join(F.broadcast(pairs.select("merchant_id").distinct()), "merchant_id", "left_semi")
-    contributed = contributions(merchant_days(events, inputs.chargebacks(spark)), last_day=last_day)
-    wanted = contributed.where(F.col("day_number") > new_days_after)
+    # Rows before days[0] lack part of their history: only the wanted days are kept.
+    values = snapshot_values(events, inputs.chargebacks(spark), last_day=last_day)
+    wanted = values.where(F.col("day_number") > new_days_after)
     if pairs is not None:
         wanted = wanted.unionByName(
-            contributed.where(F.col("day_number") <= new_days_after).join(
-                pairs, ["merchant_id", "day_number"], "left_semi"
-            )
+            values.where(F.col("day_number") <= new_days_after).join(pairs, ["merchant_id", "day_number"], "left_semi")
         )
     rows = snapshot_rows(wanted, computed_at=computed_at)
     _merge(spark, target, stats, rows, days=[_EPOCH + timedelta(days=day) for day in days], delete_missing=False)
