@@ -582,8 +582,9 @@ def _merge(
     from delta.tables import DeltaTable
 
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    stats.rows_recomputed += rows.count()
-    stats.days_recomputed += len(days) if days is not None else rows.select("day").distinct().count()
+    recomputed, distinct_days = rows.agg(F.count(F.lit(1)), F.countDistinct("day")).first()  # one job
+    stats.rows_recomputed += recomputed
+    stats.days_recomputed += len(days) if days is not None else distinct_days
     version_before = table_version(spark, target)
     if is_empty(spark, target):
         metrics = append_into_empty(spark, target, rows, version_before=version_before)
