@@ -173,14 +173,19 @@ def _absorb_changes(
             .select("card_id", "ts_us", "dt")
         )
         spans = change_spans(changes).persist(StorageLevel.MEMORY_AND_DISK)
-        summary = spans.agg(F.countDistinct("card_id").alias("cards"), F.sum("n").alias("rows")).collect()[0]
+        # One job: the counts and the spans' day pairs together (each Spark job has a fixed cost).
+        summary = spans.agg(
+            F.countDistinct("card_id").alias("cards"),
+            F.sum("n").alias("rows"),
+            F.collect_set(_span_day_pair()).alias("pairs"),
+        ).collect()[0]
         stats.add_scan(spans)
     stats.changed_silver_rows = int(summary["rows"] or 0)
     stats.affected_cards = int(summary["cards"] or 0)
     if not stats.affected_cards:
         spans.unpersist()
         return
-    read_days, affected_days = span_days(spans)
+    read_days, affected_days = _days_of_pairs(summary["pairs"])
     bounds = F.broadcast(spans.select("card_id", "first_new_us", "last_new_us"))
     history = (
         _silver_on_days(spark, paths.silver, read_days)
@@ -219,10 +224,19 @@ def change_spans(changes: DataFrame) -> DataFrame:
 def span_days(spans: DataFrame) -> tuple[list[date], list[date]]:
     """The silver days the spans' history lies on, and the days of the rows they change (for partition pruning
     and the MERGE's condition): a few per span, collected from the distinct (first, last) day pairs."""
+    return _days_of_pairs([row.pair for row in spans.select(_span_day_pair().alias("pair")).distinct().collect()])
+
+
+def _span_day_pair():
+    """A span's (a: first day its history needs, b: last day it changes, c: first day it changes)."""
     first_day = F.floor((F.col("first_new_us") - MAX_WINDOW_US) / DAY_US).cast("long")
     last_day = F.floor((F.col("last_new_us") + MAX_WINDOW_US) / DAY_US).cast("long")
     changed_first = F.floor(F.col("first_new_us") / DAY_US).cast("long")
-    pairs = spans.select(first_day.alias("a"), last_day.alias("b"), changed_first.alias("c")).distinct().collect()
+    return F.struct(first_day.alias("a"), last_day.alias("b"), changed_first.alias("c"))
+
+
+def _days_of_pairs(pairs) -> tuple[list[date], list[date]]:
+    """The read and changed days of collected `_span_day_pair` values."""
     epoch = date(1970, 1, 1)
     read = {epoch + timedelta(days=day) for row in pairs for day in range(row.a, row.b + 1)}
     changed = {epoch + timedelta(days=day) for row in pairs for day in range(row.c, row.b + 1)}

@@ -66,7 +66,8 @@ class SilverOptions:
 
 
 # Above this many repeated ids (a whole batch re-delivered) the dedupe ranks every row instead of
-# broadcasting the ids to pick out the rows to rank.
+# broadcasting the ids to pick out the rows to rank; above this many batch ids their silver lookup is joined
+# without a broadcast hint.
 MAX_BROADCAST_REPEATED_IDS = 1_000_000
 
 
@@ -316,17 +317,7 @@ def write_batch(
 ) -> None:
     run_id = report.run_id
     with report.step("parse_bronze"):
-        parsed = read_and_parse(spark, storage, files, options, arrivals=arrivals)
-        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
-        file_totals = (
-            parsed.where(F.col("kind") == silver.KIND_FILE)
-            .agg(
-                F.count("*").alias("files"),
-                F.sum("file_records_read").alias("records_read"),
-                F.sum("file_blank_lines").alias("blank_lines"),
-            )
-            .collect()[0]
-        )
+        parsed, records_read, blank_lines, reasons = parse_and_count(spark, storage, files, options, arrivals)
     valid = silver.accepted_records(parsed)
     with report.step("deduplicate"):
         silver_path = table_path(storage, SILVER_TABLE)
@@ -352,54 +343,62 @@ def write_batch(
             }
         )
         outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
+        if outcomes.get("conflicting_duplicate"):  # quarantined too (silver.conflict_quarantine's reason)
+            reasons["conflicting_duplicate"] = (
+                reasons.get("conflicting_duplicate", 0) + outcomes["conflicting_duplicate"]
+            )
         rejected = (
             silver.rejected_lines(parsed)
             .unionByName(silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate")))
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
-        reasons = {row.reason: row["count"] for row in rejected.groupBy("reason").count().collect()}
+        if reasons:  # materialized while the parsed batch is cached (else its write would parse it again)
+            rejected.count()
     # Both outputs are materialized: free the parsed batch before the writes need the memory.
     parsed.unpersist()
     accepted = outcomes.get("insert", 0) + outcomes.get("noop", 0)
     duplicates = outcomes.get("duplicate", 0)
     quarantined = sum(reasons.values())
-    records_read = int(file_totals.records_read or 0)
     if records_read != accepted + duplicates + quarantined:
         raise BalanceError(
             f"records read {records_read} != accepted {accepted} + duplicates {duplicates} + quarantined "
             f"{quarantined} for files {[item.uri for item in files[:3]]}..."
         )
 
+    # A write with no rows is skipped (its MERGE would find nothing to insert): the counts above are exact.
     with report.step("write_event_id_index"):
-        index_inserts(classified, options.event_id_index, report)
+        if outcomes.get("insert"):
+            index_inserts(classified, options.event_id_index, report)
     fail_point("after_event_id_index_write")  # the index names days silver does not hold yet: a hint, safe
     with report.step("write_silver"):
-        inserts = silver.silver_rows(
-            classified.where(F.col("outcome") == "insert"), run_id=run_id, ingested_at=ingested_at
-        )
-        insert_silver(spark, silver_path, inserts, batch_dates)
+        if outcomes.get("insert"):
+            inserts = silver.silver_rows(
+                classified.where(F.col("outcome") == "insert"), run_id=run_id, ingested_at=ingested_at
+            )
+            insert_silver(spark, silver_path, inserts, batch_dates)
     fail_point("after_silver_commit")
     with report.step("write_duplicates"):
-        insert_by_location(
-            spark,
-            table_path(storage, DUPLICATES_TABLE),
-            silver.duplicate_rows(classified.where(F.col("outcome") == "duplicate"), run_id=run_id),
-        )
+        if duplicates:
+            insert_by_location(
+                spark,
+                table_path(storage, DUPLICATES_TABLE),
+                silver.duplicate_rows(classified.where(F.col("outcome") == "duplicate"), run_id=run_id),
+            )
     fail_point("after_duplicates_commit")
     with report.step("write_quarantine"):
-        insert_by_location(
-            spark, table_path(storage, QUARANTINE_TABLE), silver.quarantine_rows(rejected, run_id=run_id)
-        )
+        if quarantined:
+            insert_by_location(
+                spark, table_path(storage, QUARANTINE_TABLE), silver.quarantine_rows(rejected, run_id=run_id)
+            )
     fail_point("after_quarantine_commit")
-    classified.unpersist()
-    rejected.unpersist()
-    release_checkpoint(repeated)
-    release_checkpoint(known)
-    release_checkpoint(lookup.indexed)
+    for cached in (classified, rejected):
+        cached.unpersist()
+    for checkpoint in (repeated, known, lookup.indexed):
+        release_checkpoint(checkpoint)
 
     report.add(
         records_read=records_read,
-        blank_lines=int(file_totals.blank_lines or 0),
+        blank_lines=blank_lines,
         accepted=accepted,
         already_in_silver=outcomes.get("noop", 0),
         duplicates=duplicates,
@@ -408,6 +407,32 @@ def write_batch(
     by_reason = report.counts["quarantined_by_reason"]
     for reason, count in reasons.items():
         by_reason[reason] = by_reason.get(reason, 0) + count
+
+
+def parse_and_count(
+    spark: SparkSession,
+    storage: LakeStorage,
+    files: list[BronzeFile],
+    options: SilverOptions,
+    arrivals: dict[str, datetime | None] | None,
+) -> tuple[DataFrame, int, int, dict]:
+    """The parsed batch, cached, with its records read, blank lines and rejected rows by reason, counted in the
+    one job that materializes it (silver.rejected_lines: rejected lines, and files with a reason: unreadable)."""
+    parsed = read_and_parse(spark, storage, files, options, arrivals=arrivals).persist(StorageLevel.MEMORY_AND_DISK)
+    totals = parsed.groupBy("kind", "reason").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum("file_records_read").alias("records_read"),
+        F.sum("file_blank_lines").alias("blank_lines"),
+    )
+    records_read = blank_lines = 0
+    reasons: dict = {}
+    for row in totals.collect():
+        if row.kind == silver.KIND_FILE:
+            records_read += int(row.records_read or 0)
+            blank_lines += int(row.blank_lines or 0)
+        if row.kind == silver.KIND_REJECTED or (row.kind == silver.KIND_FILE and row.reason is not None):
+            reasons[row.reason] = reasons.get(row.reason, 0) + row.rows
+    return parsed, records_read, blank_lines, reasons
 
 
 def release_checkpoint(frame: DataFrame) -> None:
@@ -461,7 +486,7 @@ class KnownSilverRows:
     """What the dedupe compares a batch with: the silver rows that may share an event_id with it."""
 
     batch_dates: list  # the batch's event days
-    rows: DataFrame  # silver at the batch's days +-1 and at the days the index names for the batch's ids
+    rows: DataFrame  # the batch's ids in silver at its days +-1 and at the days the index names for them
     indexed: DataFrame  # (event_id, dt) the index holds for the batch's ids, checkpointed
     details: dict  # ids looked up and found, the days read because the index named them
 
@@ -482,27 +507,38 @@ def known_silver_rows(
 ) -> KnownSilverRows:
     """The silver rows a batch may repeat, exact at any distance with reads bounded by the batch, not the lake.
 
-    Silver at the batch's event days +-1 (most re-deliveries keep their ts) plus, for ids the event-id index
-    knows at other days (a re-delivery whose ts moved), exactly those days, filtered to those ids. The index
+    Silver at the batch's event days +-1 (most re-deliveries keep their ts), filtered to the batch's ids, plus,
+    for ids the event-id index knows at other days (a re-delivery whose ts moved), exactly those days, filtered
+    to those ids. The index
     is a superset of silver's (event_id, dt) pairs, so a day it names without the row (a crash between the
     index write and the silver commit) is read and simply holds nothing for the id: silver decides.
     """
     if index is None:
         raise ValueError("the dedupe needs the event-id index (SilverOptions.event_id_index)")
-    batch_dates = sorted(row.dt for row in valid.select("dt").distinct().collect())
+    # One aggregation each over the batch and the index's answer (days and distinct ids together): every
+    # Spark job has a fixed cost that dominates a small stream batch.
+    batch = valid.agg(F.collect_set("dt").alias("days"), F.countDistinct("event_id").alias("ids")).first()
+    batch_dates = sorted(batch["days"])
     near_dates = sorted({day + timedelta(days=delta) for day in batch_dates for delta in (-1, 0, 1)})
     indexed = indexed_days(valid, index).localCheckpoint(eager=True)
-    far = indexed.where(~F.col("dt").isin(near_dates)) if near_dates else indexed
-    far_dates = sorted(row.dt for row in far.select("dt").distinct().collect())
+    found = indexed.agg(F.collect_set("dt").alias("days"), F.countDistinct("event_id").alias("ids")).first()
+    far_dates = sorted(set(found["days"]) - set(near_dates))
+    far = indexed.where(F.col("dt").isin(far_dates))
     details = {
-        "ids_looked_up": valid.select("event_id").distinct().count(),
-        "ids_found": indexed.select("event_id").distinct().count(),
+        "ids_looked_up": int(batch["ids"]),
+        "ids_found": int(found["ids"]),
         "indexed_days_read": [day.isoformat() for day in far_dates],
     }
     if not near_dates or not table_exists(spark, silver_path):
         return KnownSilverRows(batch_dates, spark.createDataFrame([], silver.SILVER_SCHEMA), indexed, details)
     table = spark.read.format("delta").load(silver_path)
-    rows = table.where(F.col("dt").isin(near_dates))
+    # Only rows sharing an id with the batch can be repeated by it: the near days' other rows (most of them)
+    # are dropped at the scan instead of being checkpointed and counted by the dedupe. A stream batch's ids
+    # are broadcast; a backfill's millions are joined without the hint (Spark picks the join).
+    batch_ids = valid.select("event_id").distinct()
+    if batch["ids"] <= MAX_BROADCAST_REPEATED_IDS:
+        batch_ids = F.broadcast(batch_ids)
+    rows = table.where(F.col("dt").isin(near_dates)).join(batch_ids, "event_id", "left_semi")
     if far_dates:
         # Partition pruning on the named days; the semi join keeps only the ids the index named there.
         named = table.where(F.col("dt").isin(far_dates)).join(
