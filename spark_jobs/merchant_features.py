@@ -155,7 +155,10 @@ def snapshot_values(events: DataFrame, chargebacks: DataFrame, *, last_day: int)
     The numerator counts an event of day d known on day k on the days [max(d + L + 1, k), d + L + W]: +n on the
     first, −n on the day after the last, summed up to D. All sums are of longs, so the values equal the
     per-event definition's exactly."""
-    daily = daily_events(events.select("merchant_id", "ts_us"))
+    # Both small aggregates feed several branches below: materialized once, so silver is scanned twice, not
+    # once per branch (Spark does not reuse all of their exchanges).
+    daily = daily_events(events.select("merchant_id", "ts_us")).localCheckpoint()
+    known = known_chargebacks(events, chargebacks).localCheckpoint()
     # Each merchant's days: its first event's day (P starts there) .. its last row's day.
     span = (
         daily.groupBy("merchant_id")
@@ -178,7 +181,6 @@ def snapshot_values(events: DataFrame, chargebacks: DataFrame, *, last_day: int)
         part(span, F.explode(F.sequence("first", "end")), zero, {}),
         part(daily.where(F.col("event_day") <= last_day), F.col("event_day"), F.col("n"), {}),
     ]
-    known = known_chargebacks(events, chargebacks)
     for item in rates:
         width = window_days(item)
         first = F.greatest(F.col("event_day") + LABEL_MATURITY_DAYS + 1, F.col("known_day"))
