@@ -13,6 +13,7 @@ workers it started; stop() runs on every exit of the context manager.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -175,6 +176,9 @@ def _daemon_environment(work_dir: Path) -> dict[str, str]:
     local_dir = work_dir / "local"
     local_dir.mkdir(parents=True, exist_ok=True)
     environment.update(
+        # spark-class finds its home with whatever `python3` is first on PATH when SPARK_HOME is unset: on a
+        # fresh machine (venv not activated) that one has no pyspark. The venv's pyspark package is the home.
+        SPARK_HOME=str(Path(importlib.util.find_spec("pyspark").origin).parent),
         SPARK_CONF_DIR=str(conf_dir),
         SPARK_LOCAL_IP=LOOPBACK,
         SPARK_LOCAL_DIRS=str(local_dir),
