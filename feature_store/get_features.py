@@ -176,7 +176,12 @@ def _print_merchants(args: argparse.Namespace, options: BackendOptions) -> int:
     status = 0
     try:
         for merchant_id in args.merchant_id:
-            record, published_day = snapshots.records(merchant_id)
+            try:
+                record, published_day = snapshots.records(merchant_id)
+            except ValueError as error:  # e.g. the published-day marker's identifier: not a merchant
+                print(f"get_features.py: error: --merchant-id {merchant_id!r}: {error}", file=sys.stderr)
+                status = exit_codes.USAGE
+                continue
             if record is None:
                 print(
                     f"merchant {merchant_id!r} not found in the online store of {snapshots.feature_group}",

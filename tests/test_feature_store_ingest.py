@@ -228,7 +228,7 @@ def test_online_store_follows_gold_through_a_late_event(spark, lake, capsys):
 
 def _check_get_features_of_a_merchant(spark, lake: Path, capsys) -> None:
     """--merchant-id: the merchant's newest online snapshot (its gold/merchant_features row) and the published day;
-    an unknown merchant is "not found" with exit code 1."""
+    an unknown merchant is "not found" with exit code 1, the marker's identifier a usage error (2)."""
     merchants = newest_merchant_rows(spark, lake)
     merchant_id = sorted(merchants)[0]
     capsys.readouterr()
@@ -239,6 +239,9 @@ def _check_get_features_of_a_merchant(spark, lake: Path, capsys) -> None:
     assert printed["features"] == {name: merchants[merchant_id][name] for name in MERCHANT_FEATURE_NAMES}
     assert get_features.main(["--merchant-id", "no-such-merchant", "--lake-root", str(lake)]) == 1
     assert "merchant 'no-such-merchant' not found" in capsys.readouterr().err
+    # the published-day marker's identifier is not a merchant: a clear usage error, not its record or a traceback
+    assert get_features.main(["--merchant-id", PUBLISHED_MARKER_ID, "--lake-root", str(lake)]) == 2
+    assert "published-day marker" in capsys.readouterr().err
 
 
 def _check_the_initial_merchant_ingest(spark, lake: Path, report: dict, gold_count: int, watermark: dict) -> None:
