@@ -184,6 +184,9 @@ def _daemon_environment(work_dir: Path) -> dict[str, str]:
         SPARK_LOCAL_DIRS=str(local_dir),
         SPARK_DAEMON_MEMORY=DAEMON_MEMORY,
         SPARK_LOG_DIR=str(work_dir / "logs"),
+        # A port taken between free_port() and the daemon's bind fails the daemon (start_cluster retries with
+        # new ports) instead of Spark silently binding port + 1, which the URLs computed here would not name.
+        SPARK_DAEMON_JAVA_OPTS="-Dspark.port.maxRetries=0",
     )
     return environment
 
@@ -202,6 +205,9 @@ def _start_daemon(name: str, arguments: list[str], environment: dict[str, str], 
     return Daemon(name=name, process=process, log=log)
 
 
+START_ATTEMPTS = 3  # a port clash (another process bound a chosen port first) is retried with new ports
+
+
 def start_cluster(
     work_dir: Path,
     *,
@@ -211,7 +217,24 @@ def start_cluster(
     timeout_seconds: float = 120.0,
 ) -> StandaloneCluster:
     """Start a master and `workers` workers on loopback and wait until all workers are registered and alive.
-    Raises ClusterStartError (with the daemons' log tails) after `timeout_seconds`, having stopped them."""
+    Raises ClusterStartError (with the daemons' log tails) after `timeout_seconds`, having stopped them; a daemon
+    that could not bind its port is retried with new ports, START_ATTEMPTS times in all."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return _start_cluster_once(work_dir, workers, cores_per_worker, worker_memory, timeout_seconds)
+        except ClusterStartError as error:
+            if attempt == START_ATTEMPTS or not _port_clash(str(error)):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _port_clash(message: str) -> bool:
+    return "BindException" in message or "Address already in use" in message
+
+
+def _start_cluster_once(
+    work_dir: Path, workers: int, cores_per_worker: int, worker_memory: str, timeout_seconds: float
+) -> StandaloneCluster:
     work_dir = Path(work_dir).resolve()
     log_dir = work_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -9,11 +9,13 @@ directory, the driver's environment in a task) fails here."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from pathlib import Path
 
 import psutil
 import pytest
 
+from devtools import standalone_cluster as module
 from devtools.benchmark import reference
 from devtools.benchmark.lakes import batch_lines, write_batch
 from devtools.benchmark.options import BenchmarkOptions, SparkRunSettings
@@ -103,3 +105,29 @@ def _command_line(process) -> list[str]:
         return process.cmdline()
     except psutil.Error:
         return []
+
+
+@pytest.mark.slow
+def test_a_port_taken_before_the_master_binds_it_is_retried_with_new_ports(tmp_path, monkeypatch):
+    """free_port() only finds a port free now: if another process binds it first, the master must fail (not bind
+    port + 1, which the cluster's URL would not name) and the start retry with new ports."""
+    taken = socket.socket()
+    taken.bind((module.LOOPBACK, 0))
+    taken.listen()
+    chosen, really_free = [], module.free_port
+
+    def first_the_taken_port() -> int:  # the master's port on the first attempt, then truly free ones
+        chosen.append(taken.getsockname()[1] if not chosen else really_free())
+        return chosen[-1]
+
+    monkeypatch.setattr(module, "free_port", first_the_taken_port)
+    try:
+        cluster = start_cluster(tmp_path / "cluster", workers=1, timeout_seconds=60)
+        try:
+            assert cluster.master_url != f"spark://{module.LOOPBACK}:{chosen[0]}"
+            assert [worker["state"] for worker in cluster.status()["workers"]] == ["ALIVE"]
+        finally:
+            cluster.stop()
+        assert cluster.leftover_processes() == []
+    finally:
+        taken.close()
