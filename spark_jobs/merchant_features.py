@@ -393,7 +393,7 @@ def update_merchant_features(
         else:
             stats.since_silver_version = watermark.get("silver_version")
             stats.since_chargebacks_version = watermark.get("chargebacks_version")
-            unreadable = _change_feed_gap(spark, inputs, watermark)
+            unreadable = _change_feed_gap(storage, inputs, watermark)
             if watermark.get("last_snapshot_day") is None:  # silver was empty at the last run
                 stats.notes.append("no snapshot day at the watermark: computing the snapshot from all of silver")
                 _recompute_all(spark, target, inputs, stats, last_day=last_day, computed_at=computed_at)
@@ -468,21 +468,20 @@ def _recompute_all(
     _merge(spark, target, stats, rows, days=None, delete_missing=True)
 
 
-def _change_feed_gap(spark: SparkSession, inputs: _Inputs, watermark: dict) -> str | None:
+def _change_feed_gap(storage: LakeStorage, inputs: _Inputs, watermark: dict) -> str | None:
     """The table whose versions after the watermark are no longer all in its Delta log (cleaned up after the
-    log retention), or None when the Change Data Feed since the watermark can be read."""
-    for name, path, since, current in (
-        ("silver", inputs.silver_path, watermark.get("silver_version"), inputs.silver_version),
-        ("chargebacks", inputs.chargebacks_path, watermark.get("chargebacks_version"), inputs.chargebacks_version),
+    log retention), or None when the Change Data Feed since the watermark can be read. Delta's log cleanup
+    deletes the oldest commit files first, so the first needed version's commit file decides: one existence
+    check per table, not a read of the table's whole history every run."""
+    for name, table, since, current in (
+        ("silver", SILVER_TABLE, watermark.get("silver_version"), inputs.silver_version),
+        ("chargebacks", CHARGEBACKS_TABLE, watermark.get("chargebacks_version"), inputs.chargebacks_version),
     ):
         if current is None or (since is not None and since >= current):
             continue
-        from delta.tables import DeltaTable
-
-        earliest = DeltaTable.forPath(spark, path).history().agg(F.min("version")).first()[0]
         first_needed = 0 if since is None else since + 1
-        if earliest is None or earliest > first_needed:
-            return f"{name} version {first_needed} (earliest kept: {earliest})"
+        if not storage.exists(storage.uri(table, "_delta_log", f"{first_needed:020d}.json")):
+            return f"{name} version {first_needed} (its commit is no longer in the Delta log)"
     return None
 
 
