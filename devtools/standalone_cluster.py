@@ -219,13 +219,13 @@ def start_cluster(
     """Start a master and `workers` workers on loopback and wait until all workers are registered and alive.
     Raises ClusterStartError (with the daemons' log tails) after `timeout_seconds`, having stopped them; a daemon
     that could not bind its port is retried with new ports, START_ATTEMPTS times in all."""
-    for attempt in range(1, START_ATTEMPTS + 1):
+    for _ in range(START_ATTEMPTS - 1):
         try:
             return _start_cluster_once(work_dir, workers, cores_per_worker, worker_memory, timeout_seconds)
         except ClusterStartError as error:
-            if attempt == START_ATTEMPTS or not _port_clash(str(error)):
+            if not _port_clash(str(error)):
                 raise
-    raise AssertionError("unreachable")
+    return _start_cluster_once(work_dir, workers, cores_per_worker, worker_memory, timeout_seconds)
 
 
 def _port_clash(message: str) -> bool:

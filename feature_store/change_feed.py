@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from spark_jobs.lake import delta_commit_uri
+
 DEFAULT_DELETED_FILE_RETENTION = "interval 1 week"
 
 _INTERVAL_UNITS = {
@@ -41,7 +43,7 @@ def parse_interval(text: str) -> timedelta:
 def commit_timestamp(storage, table_uri: str, version: int) -> datetime | None:
     """The commitInfo timestamp of one Delta version (the table given by its canonical URI), None when its
     log entry is gone."""
-    uri = f"{table_uri.rstrip('/')}/_delta_log/{version:020d}.json"
+    uri = delta_commit_uri(table_uri, version)
     if not storage.exists(uri):
         return None
     for line in storage.read_text(uri).splitlines():

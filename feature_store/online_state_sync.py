@@ -52,6 +52,7 @@ from feature_store.online_state import (
     StateEvent,
     local_state_path,
 )
+from spark_jobs.lake import delta_commit_uri
 
 MAX_TS_US = 10**TS_DIGITS - 1
 STATE_COLUMNS = ("card_id", "event_id", "ts_us", "amount_usd", "merchant_id", "country")
@@ -176,7 +177,7 @@ def quarantine_files_added(storage, quarantine_uri: str, after_version: int, unt
     None when one of those log entries is gone (then the whole table is read)."""
     names: set[str] = set()
     for version in range(after_version + 1, until_version + 1):
-        uri = f"{quarantine_uri.rstrip('/')}/_delta_log/{version:020d}.json"
+        uri = delta_commit_uri(quarantine_uri, version)
         if not storage.exists(uri):
             return None
         for line in storage.read_text(uri).splitlines():

@@ -268,21 +268,28 @@ class CardFrames:
         self._previous: dict[str, str] = {}  # source column -> prepared column: ts of the previous event if changed
         self._finished: dict[str, Column] = {}  # prepared column -> its value from the event row and the sums
 
+    @staticmethod
+    def sums_running(feature: Feature) -> bool:
+        """Whether the feature's window sums and counts are running sums over exit rows (prepared columns), not
+        a sliding frame's window expression."""
+        return feature.window_us >= RUNNING_SUM_MIN_WINDOW_US
+
     def finish(self, name: str, value: Column) -> Column:
         """`value` (an expression of the event's columns and the running sums only, no window) as a prepared
         column, evaluated right after the running sums: the card's later sorts and windows then carry this one
         value instead of the wide decimal sums it reads (measured: the z-score's five sums carried through two
         more sorts and windows cost more than computing them)."""
-        self._finished.setdefault(f"_finished__{name}", value)
         from pyspark.sql import functions as F
 
-        return F.col(f"_finished__{name}")
+        prepared = f"_finished__{name}"
+        self._finished.setdefault(prepared, value)
+        return F.col(prepared)
 
     def window_count(self, feature: Feature, *, earlier: bool = False) -> Column:
         """The number of the card's events in the feature's window ([t − W, t], or [t − W, t) when earlier)."""
         from pyspark.sql import functions as F
 
-        if feature.window_us < RUNNING_SUM_MIN_WINDOW_US:
+        if not self.sums_running(feature):
             return F.count(F.lit(1)).over(card_time_window(feature, exclude_current_ts=earlier))
         # a sum of ±1 (a long, like count); null only before the card's first row in the union
         return F.coalesce(self._running_sum(feature, "count", F.lit(1), earlier), F.lit(0).cast("long"))
@@ -292,7 +299,7 @@ class CardFrames:
         null over an empty window like SQL's sum."""
         from pyspark.sql import functions as F
 
-        if feature.window_us < RUNNING_SUM_MIN_WINDOW_US:
+        if not self.sums_running(feature):
             return F.sum(term).over(card_time_window(feature, exclude_current_ts=earlier))
         total = self._running_sum(feature, label, term, earlier)
         return F.when(self.window_count(feature, earlier=earlier) > 0, total)
@@ -388,7 +395,7 @@ def _count_distinct_in_spark(feature: Feature, card: CardFrames) -> Column:
 def _mean_in_spark(feature: Feature, card: CardFrames) -> Column:
     # The exact decimal sum, converted once, over the count: within an ulp or two of the exact quotient.
     mean = _window_sum(feature, card).cast("double") / _window_count(feature, card)
-    if feature.window_us < RUNNING_SUM_MIN_WINDOW_US:
+    if not card.sums_running(feature):
         return mean  # a sliding frame's window expression
     return card.finish(f"mean__{feature.source}__{feature.window_us}", mean)
 

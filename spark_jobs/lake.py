@@ -98,6 +98,12 @@ def table_uri(storage: LakeStorage, table: str) -> str:
     return storage.uri(table)
 
 
+def delta_commit_uri(table_uri: str, version: int) -> str:
+    """The URI of one version's commit file in a Delta table's log (`table_uri`: its canonical URI). Log cleanup
+    deletes the oldest of them first, so whether one exists says whether that version can still be read."""
+    return f"{table_uri.rstrip('/')}/_delta_log/{version:020d}.json"
+
+
 def table_path(storage: LakeStorage, table: str) -> str:
     """The location Spark and Delta are given for one of the lake's tables."""
     return spark_path(table_uri(storage, table))

@@ -64,8 +64,10 @@ from spark_jobs.lake import (
     MERCHANT_FEATURES_TABLE,
     MERCHANT_FEATURES_WATERMARK,
     SILVER_TABLE,
+    delta_commit_uri,
     state_commit_log,
     table_path,
+    table_uri,
 )
 from spark_jobs.run_report import RunReport
 from spark_jobs.storage import LakeStorage
@@ -480,7 +482,7 @@ def _change_feed_gap(storage: LakeStorage, inputs: _Inputs, watermark: dict) -> 
         if current is None or (since is not None and since >= current):
             continue
         first_needed = 0 if since is None else since + 1
-        if not storage.exists(storage.uri(table, "_delta_log", f"{first_needed:020d}.json")):
+        if not storage.exists(delta_commit_uri(table_uri(storage, table), first_needed)):
             return f"{name} version {first_needed} (its commit is no longer in the Delta log)"
     return None
 
