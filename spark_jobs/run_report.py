@@ -35,6 +35,10 @@ from spark_jobs.run_trace import RunTrace
 from spark_jobs.storage import LakeStorage
 
 METRIC_NAMESPACE = "CardFeatures"
+# The Spark local property naming the run step a job belongs to: the event log's SparkListenerJobStart carries
+# it, so a run's jobs, SQL executions and Delta log reads are counted per step (devtools/benchmark/processes.py).
+SPARK_STEP_PROPERTY = "cardfeat.step"
+SPARK_JOB_GROUP_PROPERTY = "spark.jobGroup.id"  # SparkContext.setJobGroup's, without touching job descriptions
 STDOUT_STATUSES = ("succeeded", "skipped")  # a run ending otherwise prints its summary on stderr
 _SUMMARY_LINE = re.compile(
     r"^(?P<job>\S+) (?P<mode>\S+) (?P<status>[a-z_]+): run_id=(?P<run_id>\S+) (?P<counts>(?:\S+=\S+ )*?)"
@@ -143,15 +147,18 @@ class RunReport:
     @contextmanager
     def step(self, name: str):
         """Time a step; durations accumulate when a step runs more than once (several batches). An
-        exception leaving the step names it the failed step (the innermost one, for nested steps)."""
+        exception leaving the step names it the failed step (the innermost one, for nested steps). The Spark
+        jobs the step starts carry its name (`SPARK_STEP_PROPERTY`), in the event log and the Spark UI."""
         began = time.perf_counter()
         log.info("%s ...", name, extra={"fields": {"step": name}})
+        restore = _label_spark_jobs(name)
         try:
             yield
         except BaseException:
             self.failed_step = self.failed_step or name
             raise
         finally:
+            restore()
             self.steps[name] = round(self.steps.get(name, 0.0) + time.perf_counter() - began, 3)
 
     def add(self, **counts: int) -> None:
@@ -192,3 +199,28 @@ class RunReport:
             flush=True,
         )
         return document
+
+
+def _label_spark_jobs(step: str):
+    """Name `step` on the Spark jobs this thread starts from now on: `SPARK_STEP_PROPERTY` (kept by the jobs Spark
+    starts in its own threads too, e.g. broadcasts) and the job group (the Spark UI's Job Group column). Local
+    properties: no effect on what the jobs compute. Returns the function that puts back the enclosing step's
+    names. Without a running SparkContext (or without pyspark) it does nothing."""
+    try:
+        from pyspark import SparkContext
+    except ImportError:
+        return lambda: None
+    context = SparkContext._active_spark_context
+    if context is None:
+        return lambda: None
+    keys = (SPARK_STEP_PROPERTY, SPARK_JOB_GROUP_PROPERTY)
+    previous = {key: context.getLocalProperty(key) for key in keys}
+    for key in keys:
+        context.setLocalProperty(key, step)
+
+    def restore() -> None:
+        if SparkContext._active_spark_context is context:  # not stopped inside the step
+            for key, value in previous.items():
+                context.setLocalProperty(key, value)
+
+    return restore

@@ -152,3 +152,38 @@ def test_the_packaged_code_version_is_read_from_lakehouse_zip(tmp_path):
     )
     assert result.stdout.strip() == "0123abcd" * 5, result.stderr
     assert code_version() != "0123abcd" * 5  # the checkout's own commit
+
+
+def test_a_steps_spark_jobs_carry_its_name_and_the_enclosing_one_comes_back(spark, tmp_path):
+    """The jobs a step starts are in the step's job group (the Spark UI's Job Group) and carry SPARK_STEP_PROPERTY
+    (the benchmark's per-step counts); a nested step names its own jobs, and leaving it names the outer step's."""
+    from spark_jobs.run_report import SPARK_STEP_PROPERTY, RunReport
+
+    context = spark.sparkContext
+    report = RunReport(storage=open_lake(str(tmp_path), create=True), job="silver_and_gold", mode="stream")
+    tracker = context.statusTracker()
+    with report.step("outer_step"):
+        spark.range(3).count()
+        with report.step("inner_step"):
+            spark.range(4).count()
+            assert context.getLocalProperty(SPARK_STEP_PROPERTY) == "inner_step"
+        assert context.getLocalProperty(SPARK_STEP_PROPERTY) == "outer_step"
+        spark.range(5).count()
+    assert context.getLocalProperty(SPARK_STEP_PROPERTY) is None
+    assert context.getLocalProperty("spark.jobGroup.id") is None
+    outer, inner = tracker.getJobIdsForGroup("outer_step"), tracker.getJobIdsForGroup("inner_step")
+    assert len(outer) >= 2 and len(inner) >= 1
+    assert max(inner) < max(outer) and not set(inner) & set(outer)
+
+
+def test_a_step_outside_spark_labels_nothing(tmp_path, monkeypatch):
+    """A job without a SparkContext (the feature store's, the serving's) times its steps as before."""
+    from pyspark import SparkContext
+
+    from spark_jobs.run_report import RunReport
+
+    monkeypatch.setattr(SparkContext, "_active_spark_context", None)
+    report = RunReport(storage=open_lake(str(tmp_path), create=True), job="ingest_features", mode="stream")
+    with report.step("write"):
+        pass
+    assert set(report.steps) == {"write"}

@@ -142,28 +142,46 @@ def spark_submit(
 
 
 def event_log_hot_spots(folder: Path, top: int = 12) -> dict | None:
-    """The longest SQL executions of a Spark event log (description → seconds) and job/stage/task counts."""
+    """The longest SQL executions of a Spark event log (description → seconds), job/stage/task counts, and per
+    run step (`by_step`, from the step name the run report puts on each job) its jobs, SQL executions and Delta
+    log reads: snapshot state computations and file filterings (Delta names those executions)."""
     logs = [path for path in folder.iterdir() if path.is_file()]
     if not logs:
         return None
-    executions: dict[int, dict] = {}
-    jobs = stages = tasks = 0
-    stage_seconds = 0.0
     with logs[0].open() as stream:
-        for text in stream:
-            event = json.loads(text)
-            kind = event["Event"]
-            if kind == "SparkListenerJobStart":
-                jobs += 1
-            elif kind == "SparkListenerStageCompleted":
-                info = event["Stage Info"]
-                stages += 1
-                tasks += info["Number of Tasks"]
-                stage_seconds += (info.get("Completion Time", 0) - info.get("Submission Time", 0)) / 1000
-            elif kind.endswith("SparkListenerSQLExecutionStart"):
-                executions[event["executionId"]] = {"what": event["description"][:120], "start": event["time"]}
-            elif kind.endswith("SparkListenerSQLExecutionEnd") and event["executionId"] in executions:
-                executions[event["executionId"]]["end"] = event["time"]
+        events = [json.loads(text) for text in stream]
+    return {"event_log": str(logs[0]), **hot_spots_of(events, top=top)}
+
+
+def hot_spots_of(events: list[dict], top: int = 12) -> dict:
+    """`event_log_hot_spots` of the parsed events of one event log."""
+    from spark_jobs.run_report import SPARK_STEP_PROPERTY
+
+    executions: dict[int, dict] = {}
+    jobs: dict[int, dict] = {}
+    stages = tasks = 0
+    stage_seconds = 0.0
+    for event in events:
+        kind = event["Event"]
+        if kind == "SparkListenerJobStart":
+            properties = event.get("Properties") or {}
+            execution = properties.get("spark.sql.execution.id")
+            jobs[event["Job ID"]] = {
+                "step": properties.get(SPARK_STEP_PROPERTY) or "(no step)",
+                "execution": None if execution is None else int(execution),
+                "start": event["Submission Time"],
+            }
+        elif kind == "SparkListenerJobEnd" and event["Job ID"] in jobs:
+            jobs[event["Job ID"]]["end"] = event["Completion Time"]
+        elif kind == "SparkListenerStageCompleted":
+            info = event["Stage Info"]
+            stages += 1
+            tasks += info["Number of Tasks"]
+            stage_seconds += (info.get("Completion Time", 0) - info.get("Submission Time", 0)) / 1000
+        elif kind.endswith("SparkListenerSQLExecutionStart"):
+            executions[event["executionId"]] = {"what": event["description"][:120], "start": event["time"]}
+        elif kind.endswith("SparkListenerSQLExecutionEnd") and event["executionId"] in executions:
+            executions[event["executionId"]]["end"] = event["time"]
     timed = [
         {"what": item["what"], "seconds": round((item["end"] - item["start"]) / 1000, 2)}
         for item in executions.values()
@@ -171,15 +189,39 @@ def event_log_hot_spots(folder: Path, top: int = 12) -> dict | None:
     ]
     timed.sort(key=lambda item: -item["seconds"])
     return {
-        "event_log": str(logs[0]),
-        "jobs": jobs,
+        "jobs": len(jobs),
         "stages": stages,
         "tasks": tasks,
         "stage_seconds": round(stage_seconds, 1),
         "sql_executions": len(timed),
         "sql_seconds": round(sum(item["seconds"] for item in timed), 1),
         "longest_sql_executions": timed[:top],
+        "by_step": _by_step(jobs, executions),
     }
+
+
+_STEP_COUNTS = ("jobs", "job_seconds", "sql_executions", "delta_snapshot_states", "delta_file_filterings")
+
+
+def _by_step(jobs: dict[int, dict], executions: dict[int, dict]) -> dict:
+    """Per step: its jobs, their summed seconds, and the SQL executions they ran for (each counted in the step of
+    its first job; an execution that ran no job is not counted): all of them, Delta's snapshot state computations
+    and its file filterings."""
+    steps: dict[str, dict] = {}
+    counted: set[int] = set()
+    for job in sorted(jobs.values(), key=lambda item: item["start"]):
+        step = steps.setdefault(job["step"], dict.fromkeys(_STEP_COUNTS, 0))
+        step["jobs"] += 1
+        step["job_seconds"] = round(step["job_seconds"] + (job.get("end", job["start"]) - job["start"]) / 1000, 2)
+        execution = job["execution"]
+        if execution is None or execution in counted:
+            continue
+        counted.add(execution)
+        what = executions.get(execution, {}).get("what", "")
+        step["sql_executions"] += 1
+        step["delta_snapshot_states"] += "Compute snapshot for version" in what
+        step["delta_file_filterings"] += "Filtering files for query" in what
+    return steps
 
 
 def python_process(options: BenchmarkOptions, script: str, arguments: list[str]) -> ProcessRun:
