@@ -1,16 +1,17 @@
 """The event-id index: every event_id silver holds → the event day(s) (`dt`) it may be held at.
 
 Why. Silver is partitioned by event day; the dedupe cannot read all of it for every batch. Reading only the
-batch's days ± 1 misses a re-delivery whose `ts` moved further (it would land twice). The index makes the
-lookup exact at any distance with reads that grow with the batch, not the lake: the dedupe reads silver at
-the batch's days ± 1 plus exactly the days the index names for the batch's ids (silver_ingest.known_silver_rows).
+batch's days ± 1 misses a re-delivery whose `ts` moved further (it would land twice), and reads days of silver
+for every batch (most of it new events). The index makes the lookup exact at any distance with reads that grow
+with the batch's re-deliveries, not the lake: the dedupe reads silver at exactly the days the index names for
+the batch's ids, and no silver at all when it names none (silver_ingest.known_silver_rows).
 
 What it holds. A superset of silver's (event_id, dt) pairs: an id may name a day silver does not hold it at
-(a crash after the index write, before the silver commit), never the reverse. So the index is a hint the
+(a crash after the index write, before the silver commit), never the reverse. So a hit is a hint the
 dedupe verifies: it reads silver at the named day and only silver's rows decide (insert / duplicate /
-conflicting_duplicate). Adding a pair is an idempotent set-add (SQLite `INSERT OR IGNORE` on the
-(event_id, dt) key; DynamoDB `UpdateItem ADD` to a string set): a rerun or a second delivery adds nothing,
-and no read-modify-write can drop a day.
+conflicting_duplicate); a miss is trusted: the id is not in silver. Adding a pair is an idempotent set-add
+(SQLite `INSERT OR IGNORE` on the (event_id, dt) key; DynamoDB `UpdateItem ADD` to a string set): a rerun or a
+second delivery adds nothing, and no read-modify-write can drop a day.
 
 Who writes it, and when. The silver ingestion (silver_ingest.write_batch) and the quarantine replay
 (quarantine_replay.replay_quarantine) add the (event_id, dt) of every row they are about to insert, after the

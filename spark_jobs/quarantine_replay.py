@@ -9,8 +9,8 @@ selects it again. A crash in between leaves the row without its replay record on
 finds the line in silver as a no-op (or a duplicate again) and records it then. A formerly unreadable file
 that now reads is replayed whole: its lines are judged one by one (new quarantine rows for those failing).
 
-Duplicates are found exactly at any distance, like ingestion: silver at the lines' days +-1 plus the days the
-event-id index names (spark_jobs/event_id_index.py); the (event_id, dt) of each line moving into silver is added
+Duplicates are found exactly at any distance, like ingestion: silver at the days the event-id index names for
+the lines' ids (spark_jobs/event_id_index.py); the (event_id, dt) of each line moving into silver is added
 to the index before the silver commit.
 """
 
@@ -146,7 +146,7 @@ def replay_quarantine(
 
     with report.step("classify"):
         valid = silver.accepted_records(replayed_lines)
-        # The same exact lookup as ingestion: silver at the lines' days +-1 and the days the event-id index names.
+        # The same exact lookup as ingestion: silver at the days the event-id index names for the lines' ids.
         lookup = known_silver_rows(spark, silver_path, valid, silver_options.event_id_index)
         batch_dates = lookup.batch_dates
         # Checkpointed: the silver insert below would invalidate a cached plan that reads silver.

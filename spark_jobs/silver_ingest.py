@@ -486,7 +486,7 @@ class KnownSilverRows:
     """What the dedupe compares a batch with: the silver rows that may share an event_id with it."""
 
     batch_dates: list  # the batch's event days
-    rows: DataFrame  # the batch's ids in silver at its days +-1 and at the days the index names for them
+    rows: DataFrame  # the batch's ids in silver at the days the index names for them
     indexed: DataFrame  # (event_id, dt) the index holds for the batch's ids, checkpointed
     details: dict  # ids looked up and found, the days read because the index named them
 
@@ -507,11 +507,13 @@ def known_silver_rows(
 ) -> KnownSilverRows:
     """The silver rows a batch may repeat, exact at any distance with reads bounded by the batch, not the lake.
 
-    Silver at the batch's event days +-1 (most re-deliveries keep their ts), filtered to the batch's ids, plus,
-    for ids the event-id index knows at other days (a re-delivery whose ts moved), exactly those days, filtered
-    to those ids. The index
-    is a superset of silver's (event_id, dt) pairs, so a day it names without the row (a crash between the
-    index write and the silver commit) is read and simply holds nothing for the id: silver decides.
+    The event-id index is a superset of silver's (event_id, dt) pairs (event_id_index.py: both writers add a
+    row's pair before its silver commit, and an index missing pairs is not complete, so it is backfilled from
+    silver before the first batch), so every silver row sharing an id with the batch lies at a day the index
+    names for that id: silver is read at exactly those days, filtered to those (id, day) pairs, and not at all
+    when the index knows none of the batch's ids (a stream batch of new events). A day the index names without
+    the row (a crash between the index write and the silver commit) is read and simply holds nothing for the
+    id: silver decides.
     """
     if index is None:
         raise ValueError("the dedupe needs the event-id index (SilverOptions.event_id_index)")
@@ -519,32 +521,25 @@ def known_silver_rows(
     # Spark job has a fixed cost that dominates a small stream batch.
     batch = valid.agg(F.collect_set("dt").alias("days"), F.countDistinct("event_id").alias("ids")).first()
     batch_dates = sorted(batch["days"])
-    near_dates = sorted({day + timedelta(days=delta) for day in batch_dates for delta in (-1, 0, 1)})
     indexed = indexed_days(valid, index).localCheckpoint(eager=True)
     found = indexed.agg(F.collect_set("dt").alias("days"), F.countDistinct("event_id").alias("ids")).first()
-    far_dates = sorted(set(found["days"]) - set(near_dates))
-    far = indexed.where(F.col("dt").isin(far_dates))
+    named_dates = sorted(found["days"])
     details = {
         "ids_looked_up": int(batch["ids"]),
         "ids_found": int(found["ids"]),
-        "indexed_days_read": [day.isoformat() for day in far_dates],
+        "indexed_days_read": [day.isoformat() for day in named_dates],
     }
-    if not near_dates or not table_exists(spark, silver_path):
+    if not named_dates or not table_exists(spark, silver_path):
         return KnownSilverRows(batch_dates, spark.createDataFrame([], silver.SILVER_SCHEMA), indexed, details)
+    # Partition pruning on the named days; the semi join keeps only the (id, day) pairs the index named, so
+    # the days' other rows (most of them) are dropped at the scan instead of being checkpointed and counted by
+    # the dedupe. A stream batch's pairs are broadcast; a backfill's millions are joined without the hint
+    # (Spark picks the join).
+    pairs = indexed.select("event_id", "dt").distinct()
+    if found["ids"] <= MAX_BROADCAST_REPEATED_IDS:
+        pairs = F.broadcast(pairs)
     table = spark.read.format("delta").load(silver_path)
-    # Only rows sharing an id with the batch can be repeated by it: the near days' other rows (most of them)
-    # are dropped at the scan instead of being checkpointed and counted by the dedupe. A stream batch's ids
-    # are broadcast; a backfill's millions are joined without the hint (Spark picks the join).
-    batch_ids = valid.select("event_id").distinct()
-    if batch["ids"] <= MAX_BROADCAST_REPEATED_IDS:
-        batch_ids = F.broadcast(batch_ids)
-    rows = table.where(F.col("dt").isin(near_dates)).join(batch_ids, "event_id", "left_semi")
-    if far_dates:
-        # Partition pruning on the named days; the semi join keeps only the ids the index named there.
-        named = table.where(F.col("dt").isin(far_dates)).join(
-            far.select("event_id", "dt").distinct(), ["event_id", "dt"], "left_semi"
-        )
-        rows = rows.unionByName(named)
+    rows = table.where(F.col("dt").isin(named_dates)).join(pairs, ["event_id", "dt"], "left_semi")
     return KnownSilverRows(batch_dates, rows, indexed, details)
 
 

@@ -70,7 +70,7 @@ def test_redelivery_with_ts_moved_three_days_is_a_conflicting_duplicate(spark, t
     assert silver_days(spark, lake)["e1"] == [date(2026, 1, 5)]
     detail = spark.read.format("delta").load(str(lake / QUARANTINE)).collect()[0].detail
     assert detail.startswith("field=ts_us value=1767312000000000") and "first_seen=" in detail
-    # The dedupe read silver at the batch's days +-1 and at the one day the index named for e1, nothing else.
+    # The dedupe read silver only at the one day the index named for e1 (not at e3's or the batch's days).
     lookup = report["dedupe"][-1]["event_id_index"]
     assert (lookup["ids_looked_up"], lookup["ids_found"]) == (2, 1)
     assert lookup["indexed_days_read"] == ["2026-01-05"]
@@ -87,6 +87,26 @@ def test_exact_redelivery_ten_days_later_is_a_duplicate(spark, tmp_path):
     assert silver_days(spark, lake) == {"e1": [date(2026, 1, 1)], "e2": [date(2026, 1, 11)]}
     duplicates = spark.read.format("delta").load(str(lake / DUPLICATES)).collect()
     assert [(row.event_id, row.source_file.rsplit("/", 1)[1]) for row in duplicates] == [("e1", "part-2.gz")]
+
+
+def test_a_batch_of_new_events_reads_no_silver_and_a_same_day_redelivery_is_still_found(spark, tmp_path):
+    """The index knows none of a batch of new events: the dedupe reads no silver file. An exact re-delivery on
+    the same day is found through the day the index names for it."""
+    lake = tmp_path / "lake"
+    write_bronze(lake, "2026/01/01/00", "part-1.gz", [event("e1", ts=T0 + 60)])
+    run_job(lake)
+    write_bronze(lake, "2026/01/01/01", "part-2.gz", [event("e2", ts=T0 + 120), event("e3", ts=T0 + 180)])
+    report = run_job(lake)
+    counts = report["counts"]
+    assert (counts["accepted"], counts["duplicates"], counts["dedupe_silver_files_read"]) == (2, 0, 0)
+    assert report["dedupe"][-1]["event_id_index"]["indexed_days_read"] == []
+    write_bronze(lake, "2026/01/01/02", "part-3.gz", [event("e2", ts=T0 + 120), event("e4", ts=T0 + 240)])
+    report = run_job(lake)
+    counts = report["counts"]
+    assert (counts["accepted"], counts["duplicates"], counts["quarantined"]) == (1, 1, 0)
+    assert counts["dedupe_silver_files_read"] >= 1
+    assert report["dedupe"][-1]["event_id_index"]["indexed_days_read"] == ["2026-01-01"]
+    assert silver_days(spark, lake) == {name: [date(2026, 1, 1)] for name in ("e1", "e2", "e3", "e4")}
 
 
 def test_crash_between_index_write_and_silver_commit_then_rerun(spark, tmp_path, monkeypatch):
