@@ -11,12 +11,14 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from devtools.benchmark.options import BenchmarkOptions, SparkRunSettings
 from devtools.repo import REPO_ROOT
 from devtools.spark_submit import SparkSetupMissing, spark_submit_command, spark_submit_environment
+from spark_jobs.run_report import SPARK_STEP_PROPERTY
 
 
 @dataclass
@@ -148,15 +150,12 @@ def event_log_hot_spots(folder: Path, top: int = 12) -> dict | None:
     logs = [path for path in folder.iterdir() if path.is_file()]
     if not logs:
         return None
-    with logs[0].open() as stream:
-        events = [json.loads(text) for text in stream]
-    return {"event_log": str(logs[0]), **hot_spots_of(events, top=top)}
+    with logs[0].open() as stream:  # read a line at a time: a full build's log is tens of MB
+        return {"event_log": str(logs[0]), **hot_spots_of((json.loads(text) for text in stream), top=top)}
 
 
-def hot_spots_of(events: list[dict], top: int = 12) -> dict:
-    """`event_log_hot_spots` of the parsed events of one event log."""
-    from spark_jobs.run_report import SPARK_STEP_PROPERTY
-
+def hot_spots_of(events: Iterable[dict], top: int = 12) -> dict:
+    """`event_log_hot_spots` of the parsed events of one event log, read once in order."""
     executions: dict[int, dict] = {}
     jobs: dict[int, dict] = {}
     stages = tasks = 0
