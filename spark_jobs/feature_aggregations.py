@@ -337,7 +337,10 @@ class CardFrames:
         windows = sorted({item.window_us for item in self._sums.values()})
         copy = F.col("_copy")
         is_event = copy == 0
-        rows = events.select(
+        # Shuffled by card before the copies are made: the windows below need exactly this partitioning, so the
+        # exchange moves each event once with its own columns, not every copy with its terms (half the rows,
+        # half the width); the copies and terms are then made within the card's partition.
+        rows = events.repartition("card_id").select(
             "*", F.explode(F.array(*[F.lit(0), *[F.lit(window) for window in windows]])).alias("_copy")
         )
         order = F.when(is_event, F.col("ts_us") * 2).otherwise((F.col("ts_us") + copy) * 2 + 1)
