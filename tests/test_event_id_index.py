@@ -211,6 +211,19 @@ def test_sqlite_backend(tmp_path):
         assert index.entry_count() == 1235
 
 
+def test_executor_writes_group_arrow_batches_into_chunks_of_at_least_the_chunk_size():
+    """One index transaction per chunk, not per 10,000-row Arrow batch; no batch is lost or split."""
+    import pyarrow as pa
+
+    from spark_jobs.event_id_index import _chunks_of
+
+    batches = [pa.RecordBatch.from_pydict({"n": list(range(size))}) for size in (4, 3, 0, 5, 1, 2)]
+    chunks = list(_chunks_of(iter(batches), 7))
+    assert [[batch.num_rows for batch in chunk] for chunk in chunks] == [[4, 3], [0, 5, 1, 2]]
+    assert list(_chunks_of(iter([]), 7)) == []
+    assert [len(chunk) for chunk in _chunks_of(iter(batches), 1)] == [1, 1, 2, 1, 1]
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
