@@ -54,10 +54,11 @@ LOOKUP_SCHEMA = T.StructType(
 _WRITTEN_SCHEMA = T.StructType([T.StructField("written", T.LongType(), False)])
 SQLITE_LOOKUP_CHUNK = 500  # ids per `IN (...)`: below SQLite's bound-parameter limit on every version
 BUSY_TIMEOUT_SECONDS = 60.0  # Spark's Python workers write the local file concurrently; one waits for another
-# Pairs per `EventIdIndex.add` call from an executor (many Arrow batches of 10,000). Into SQLite, a transaction of
-# random keys rewrites most of the B-tree pages it touches, so 10,000 pairs a transaction cost ~20 µs a pair at
-# 3M entries: 145 s of the 5M-event full build. In transactions of 200,000 sorted pairs: ~4 µs.
-WRITE_CHUNK_PAIRS = 200_000
+# Pairs per SQLite `add` from an executor (Arrow batches of 10,000 grouped). A transaction of random keys rewrites
+# most of the B-tree pages it touches, so 10,000 pairs a transaction cost ~20 µs a pair at 3M entries: 145 s of the
+# 5M-event full build. In transactions of 200,000 sorted pairs: ~4 µs. DynamoDB writes one item per id whatever the
+# chunk, so it keeps one Arrow batch per call (its threads and futures would grow with a larger one).
+SQLITE_WRITE_CHUNK_PAIRS = 200_000
 
 
 class EventIdIndex(Protocol):
@@ -92,6 +93,11 @@ class EventIdIndexLocation:
     def __post_init__(self) -> None:
         if bool(self.sqlite_path) == bool(self.dynamodb_table):
             raise ValueError("the event-id index is either a SQLite path or a DynamoDB table, exactly one")
+
+    @property
+    def write_chunk_pairs(self) -> int:
+        """How many pairs an executor hands the backend's `add` at a time (1: every Arrow batch on its own)."""
+        return SQLITE_WRITE_CHUNK_PAIRS if self.sqlite_path else 1
 
     def open(self) -> EventIdIndex:
         if self.sqlite_path:
@@ -145,7 +151,8 @@ _SCHEMA = (
 
 class SqliteEventIdIndex:
     """`EventIdIndex` in one SQLite file (local runs, tests, the benchmark). WAL: readers never wait for a
-    writer; writers (Spark's Python workers) take turns, each write one short transaction."""
+    writer; writers (Spark's Python workers) take turns, each write one transaction (about a second for
+    SQLITE_WRITE_CHUNK_PAIRS pairs, far below BUSY_TIMEOUT_SECONDS)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -232,13 +239,14 @@ def indexed_days(event_ids: DataFrame, location: EventIdIndexLocation) -> DataFr
 
 
 def add_to_index(entries: DataFrame, location: EventIdIndexLocation) -> int:
-    """Add the frame's (event_id, dt) pairs, executor-side in chunks of about WRITE_CHUNK_PAIRS. Returns the
+    """Add the frame's (event_id, dt) pairs, executor-side in chunks (`location.write_chunk_pairs`). Returns the
     number of pairs written (distinct per chunk; a pair written twice is still one entry)."""
+    chunk_pairs = location.write_chunk_pairs
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         index = location.open()
         try:
-            for chunk in _chunks_of(batches, WRITE_CHUNK_PAIRS):
+            for chunk in _chunks_of(batches, chunk_pairs):
                 pairs = (  # a generator: the backend's own set is the chunk's only copy in Python
                     pair
                     for batch in chunk

@@ -212,16 +212,20 @@ def test_sqlite_backend(tmp_path):
 
 
 def test_executor_writes_group_arrow_batches_into_chunks_of_at_least_the_chunk_size():
-    """One index transaction per chunk, not per 10,000-row Arrow batch; no batch is lost or split."""
+    """One SQLite transaction per chunk, not per 10,000-row Arrow batch (DynamoDB: a batch per call); no batch is
+    lost or split, the last partial chunk included."""
     import pyarrow as pa
 
-    from spark_jobs.event_id_index import _chunks_of
+    from spark_jobs.event_id_index import EventIdIndexLocation, _chunks_of
 
     batches = [pa.RecordBatch.from_pydict({"n": list(range(size))}) for size in (4, 3, 0, 5, 1, 2)]
     chunks = list(_chunks_of(iter(batches), 7))
     assert [[batch.num_rows for batch in chunk] for chunk in chunks] == [[4, 3], [0, 5, 1, 2]]
+    assert [[batch.num_rows for batch in chunk] for chunk in _chunks_of(iter(batches[:5]), 7)] == [[4, 3], [0, 5, 1]]
     assert list(_chunks_of(iter([]), 7)) == []
     assert [len(chunk) for chunk in _chunks_of(iter(batches), 1)] == [1, 1, 2, 1, 1]
+    assert EventIdIndexLocation(sqlite_path="/tmp/x.sqlite").write_chunk_pairs == 200_000
+    assert EventIdIndexLocation(dynamodb_table="t").write_chunk_pairs == 1
 
 
 def _free_port() -> int:
