@@ -215,9 +215,10 @@ class SqliteEventIdIndex:
 # --- Spark: executor-side bulk lookups and writes ----------------------------------------------------------------
 
 
-def indexed_days(event_ids: DataFrame, location: EventIdIndexLocation) -> DataFrame:
+def indexed_days(event_ids: DataFrame, location: EventIdIndexLocation, *, ids_distinct: bool = False) -> DataFrame:
     """(event_id, dt) for every indexed day of the frame's distinct event_ids; each executor looks up its
-    partition's ids in chunks (one Arrow batch: up to spark.sql.execution.arrow.maxRecordsPerBatch ids)."""
+    partition's ids in chunks (one Arrow batch: up to spark.sql.execution.arrow.maxRecordsPerBatch ids).
+    `ids_distinct` says the frame's ids are distinct already (silver.event_id_counts): no second shuffle."""
 
     def lookup(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         index = location.open()
@@ -235,7 +236,8 @@ def indexed_days(event_ids: DataFrame, location: EventIdIndexLocation) -> DataFr
         finally:
             index.close()
 
-    return event_ids.select("event_id").distinct().mapInArrow(lookup, LOOKUP_SCHEMA)
+    ids = event_ids.select("event_id")
+    return (ids if ids_distinct else ids.distinct()).mapInArrow(lookup, LOOKUP_SCHEMA)
 
 
 def add_to_index(entries: DataFrame, location: EventIdIndexLocation) -> int:

@@ -148,6 +148,7 @@ def replay_quarantine(
         valid = silver.accepted_records(replayed_lines)
         # The same exact lookup as ingestion: silver at the days the event-id index names for the lines' ids.
         lookup = known_silver_rows(spark, silver_path, valid, silver_options.event_id_index)
+        lookup.batch_id_counts.unpersist()  # every line is ranked here: replays are small
         batch_dates = lookup.batch_dates
         # Checkpointed: the silver insert below would invalidate a cached plan that reads silver.
         known = lookup.rows.localCheckpoint(eager=True)

@@ -280,14 +280,31 @@ def accepted_records(parsed: DataFrame) -> DataFrame:
     )
 
 
-def repeated_event_ids(batch_valid: DataFrame, silver_known: DataFrame) -> DataFrame:
+def event_id_counts(batch_valid: DataFrame) -> DataFrame:
+    """(event_id, rows): each of the batch's distinct ids with its number of rows. One aggregation (partial counts
+    before the shuffle) that the dedupe reads three ways: the ids it looks up in the event-id index, how many
+    they are, and which repeat (`repeated_event_ids`)."""
+    return batch_valid.groupBy("event_id").agg(F.count(F.lit(1)).alias("rows"))
+
+
+def repeated_event_ids(
+    batch_id_counts: DataFrame, silver_known: DataFrame, *, broadcast_known: bool = True
+) -> DataFrame:
     """The event_ids seen more than once among the batch and the silver rows it may repeat.
 
-    An aggregation over the ids alone (partial counts before the shuffle): much cheaper than ranking
-    every row, and usually a small set (re-deliveries are a few percent of a batch).
+    `batch_id_counts` is `event_id_counts` of the batch. Silver holds one row per event_id, so an id repeats
+    when the batch holds it twice or more, or once with a silver row: no second aggregation over the batch's ids.
+    `broadcast_known` (the default) broadcasts the silver ids; a caller expecting millions passes False and Spark
+    picks the join. Usually a small set (re-deliveries are a few percent of a batch).
     """
-    ids = silver_known.select("event_id").unionByName(batch_valid.select("event_id"))
-    return ids.groupBy("event_id").count().where(F.col("count") > 1).select("event_id")
+    known_ids = silver_known.select("event_id", F.lit(True).alias("in_silver")).distinct()
+    if broadcast_known:
+        known_ids = F.broadcast(known_ids)
+    return (
+        batch_id_counts.join(known_ids, "event_id", "left")
+        .where((F.col("rows") > 1) | F.col("in_silver").isNotNull())
+        .select("event_id")
+    )
 
 
 def classify_valid_records(
@@ -295,27 +312,36 @@ def classify_valid_records(
 ) -> DataFrame:
     """Tag each valid batch row with `outcome`: insert, noop, duplicate or conflicting_duplicate.
 
-    `silver_known` holds the silver rows that may share an event_id with the batch (the batch's dt
-    partitions ± 1 day, plus the days the event-id index names for its ids: silver_ingest.known_silver_rows).
-    Ranking puts silver rows first (earlier batches win), then the batch by
-    (source_file, line_number).
+    `silver_known` holds the silver rows that may share an event_id with the batch (the days the event-id
+    index names for its ids: silver_ingest.known_silver_rows). Ranking puts silver rows first (earlier
+    batches win), then the batch by (source_file, line_number).
 
     With `repeated_ids` (`repeated_event_ids`, small enough to broadcast), only the rows of those ids are
-    ranked; every other batch row is the only row of its id, so it is inserted. Without it every row is
-    ranked. Both give the same outcomes.
+    ranked (`contested_records`); every other batch row is the only row of its id, so it is inserted
+    (`unique_records`). Without it every row is ranked. Both give the same outcomes.
     """
     if repeated_ids is None:
         return _rank_by_event(batch_valid, silver_known)
-    repeated = F.broadcast(repeated_ids)
-    unique = (
-        batch_valid.join(repeated, "event_id", "left_anti")
+    return unique_records(batch_valid, repeated_ids).unionByName(
+        contested_records(batch_valid, silver_known, repeated_ids)
+    )
+
+
+def unique_records(batch_valid: DataFrame, repeated_ids: DataFrame) -> DataFrame:
+    """The batch rows whose id is not in `repeated_ids` (broadcast), classified `insert` without ranking."""
+    return (
+        batch_valid.join(F.broadcast(repeated_ids), "event_id", "left_anti")
         .withColumn("outcome", F.lit("insert"))
         .withColumn("conflict_detail", F.lit(None).cast("string"))
     )
-    contested = _rank_by_event(
+
+
+def contested_records(batch_valid: DataFrame, silver_known: DataFrame, repeated_ids: DataFrame) -> DataFrame:
+    """The batch rows whose id is in `repeated_ids` (broadcast), classified by ranking them with silver's."""
+    repeated = F.broadcast(repeated_ids)
+    return _rank_by_event(
         batch_valid.join(repeated, "event_id", "left_semi"), silver_known.join(repeated, "event_id", "left_semi")
     )
-    return unique.unionByName(contested)
 
 
 def _rank_by_event(batch_valid: DataFrame, silver_known: DataFrame) -> DataFrame:

@@ -323,39 +323,15 @@ def write_batch(
         silver_path = table_path(storage, SILVER_TABLE)
         lookup = known_silver_rows(spark, silver_path, valid, options.event_id_index)
         batch_dates = lookup.batch_dates
-        # The silver rows the batch may repeat, checkpointed: no plan below reads the silver table, so the
-        # silver commit cannot invalidate the cached classification (Spark drops every cached plan over a
-        # path a write commits to, and the ranking would run again for each later write).
-        known_scan = lookup.rows.select("event_id", *silver.PAYLOAD_FIELDS, "source_file", "line_number")
-        known = known_scan.localCheckpoint(eager=True)
-        lookup.record(report, known_scan)
-        repeated = silver.repeated_event_ids(valid, known).localCheckpoint(eager=True)
-        repeated_count = repeated.count()
-        ranked_only_repeated = repeated_count <= MAX_BROADCAST_REPEATED_IDS
-        classified = silver.classify_valid_records(
-            valid, known, repeated_ids=repeated if ranked_only_repeated else None
-        ).persist(StorageLevel.MEMORY_AND_DISK)
-        report.details.setdefault("dedupe", []).append(
-            {
-                "repeated_event_ids": repeated_count,
-                "ranked": "repeated ids only" if ranked_only_repeated else "all rows",
-                "event_id_index": lookup.details,
-            }
-        )
+        classified, checkpoints = classify_against_silver(valid, lookup, report)
         outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
         if outcomes.get("conflicting_duplicate"):  # quarantined too (silver.conflict_quarantine's reason)
             reasons["conflicting_duplicate"] = (
                 reasons.get("conflicting_duplicate", 0) + outcomes["conflicting_duplicate"]
             )
-        rejected = (
-            silver.rejected_lines(parsed)
-            .unionByName(silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate")))
-            .persist(StorageLevel.MEMORY_AND_DISK)
+        rejected = silver.rejected_lines(parsed).unionByName(
+            silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate"))
         )
-        if reasons:  # materialized while the parsed batch is cached (else its write would parse it again)
-            rejected.count()
-    # Both outputs are materialized: free the parsed batch before the writes need the memory.
-    parsed.unpersist()
     accepted = outcomes.get("insert", 0) + outcomes.get("noop", 0)
     duplicates = outcomes.get("duplicate", 0)
     quarantined = sum(reasons.values())
@@ -391,9 +367,8 @@ def write_batch(
                 spark, table_path(storage, QUARANTINE_TABLE), silver.quarantine_rows(rejected, run_id=run_id)
             )
     fail_point("after_quarantine_commit")
-    for cached in (classified, rejected):
-        cached.unpersist()
-    for checkpoint in (repeated, known, lookup.indexed):
+    parsed.unpersist()
+    for checkpoint in checkpoints:
         release_checkpoint(checkpoint)
 
     report.add(
@@ -407,6 +382,41 @@ def write_batch(
     by_reason = report.counts["quarantined_by_reason"]
     for reason, count in reasons.items():
         by_reason[reason] = by_reason.get(reason, 0) + count
+
+
+def classify_against_silver(
+    valid: DataFrame, lookup: KnownSilverRows, report: RunReport
+) -> tuple[DataFrame, list[DataFrame]]:
+    """`valid` with each row's outcome (silver.classify_valid_records) against the silver rows `lookup` found, and
+    the checkpoints it reads, for the caller to release after its writes."""
+    # The silver rows the batch may repeat, checkpointed: no plan below reads the silver table, so the
+    # silver commit cannot invalidate the cached parsed batch the writes read (Spark drops every cached
+    # plan over a path a write commits to).
+    known_scan = lookup.rows.select("event_id", *silver.PAYLOAD_FIELDS, "source_file", "line_number")
+    known = known_scan.localCheckpoint(eager=True)
+    lookup.record(report, known_scan)
+    repeated = silver.repeated_event_ids(
+        lookup.batch_id_counts, known, broadcast_known=lookup.details["ids_found"] <= MAX_BROADCAST_REPEATED_IDS
+    ).localCheckpoint(eager=True)
+    lookup.batch_id_counts.unpersist()
+    repeated_count = repeated.count()
+    ranked_only_repeated = repeated_count <= MAX_BROADCAST_REPEATED_IDS
+    # Only the ranked rows are materialized: with few repeated ids, the rest are inserted as they are and
+    # each write reads them from the cached parsed batch (a checkpoint of every row cost 36 s at 5M events).
+    if ranked_only_repeated:
+        ranked = silver.contested_records(valid, known, repeated).localCheckpoint(eager=True)
+        classified = silver.unique_records(valid, repeated).unionByName(ranked)
+    else:
+        ranked = silver.classify_valid_records(valid, known).localCheckpoint(eager=True)
+        classified = ranked
+    report.details.setdefault("dedupe", []).append(
+        {
+            "repeated_event_ids": repeated_count,
+            "ranked": "repeated ids only" if ranked_only_repeated else "all rows",
+            "event_id_index": lookup.details,
+        }
+    )
+    return classified, [ranked, repeated, known, lookup.indexed]
 
 
 def parse_and_count(
@@ -488,6 +498,7 @@ class KnownSilverRows:
     batch_dates: list  # the batch's event days
     rows: DataFrame  # the batch's ids in silver at the days the index names for them
     indexed: DataFrame  # (event_id, dt) the index holds for the batch's ids, checkpointed
+    batch_id_counts: DataFrame  # silver.event_id_counts of the batch, cached: the caller unpersists it
     details: dict  # ids looked up and found, the days read because the index named them
 
     def record(self, report: RunReport, scanned: DataFrame) -> None:
@@ -517,20 +528,22 @@ def known_silver_rows(
     """
     if index is None:
         raise ValueError("the dedupe needs the event-id index (SilverOptions.event_id_index)")
-    # One aggregation each over the batch and the index's answer (days and distinct ids together): every
-    # Spark job has a fixed cost that dominates a small stream batch.
-    batch = valid.agg(F.collect_set("dt").alias("days"), F.countDistinct("event_id").alias("ids")).first()
-    batch_dates = sorted(batch["days"])
-    indexed = indexed_days(valid, index).localCheckpoint(eager=True)
+    # The batch's ids are aggregated once, cached, and read for their number, the index lookup and
+    # (silver.repeated_event_ids) the ids that repeat: at 5M events each separate distinct was a 6-17 s shuffle.
+    batch_dates = sorted(valid.agg(F.collect_set("dt").alias("days")).first()["days"])
+    batch_id_counts = silver.event_id_counts(valid).persist(StorageLevel.MEMORY_AND_DISK)
+    ids_looked_up = batch_id_counts.count()
+    indexed = indexed_days(batch_id_counts, index, ids_distinct=True).localCheckpoint(eager=True)
     found = indexed.agg(F.collect_set("dt").alias("days"), F.countDistinct("event_id").alias("ids")).first()
     named_dates = sorted(found["days"])
     details = {
-        "ids_looked_up": int(batch["ids"]),
+        "ids_looked_up": ids_looked_up,
         "ids_found": int(found["ids"]),
         "indexed_days_read": [day.isoformat() for day in named_dates],
     }
     if not named_dates or not table_exists(spark, silver_path):
-        return KnownSilverRows(batch_dates, spark.createDataFrame([], silver.SILVER_SCHEMA), indexed, details)
+        empty = spark.createDataFrame([], silver.SILVER_SCHEMA)
+        return KnownSilverRows(batch_dates, empty, indexed, batch_id_counts, details)
     # Partition pruning on the named days; the semi join keeps only the (id, day) pairs the index named, so
     # the days' other rows (most of them) are dropped at the scan instead of being checkpointed and counted by
     # the dedupe. A stream batch's pairs are broadcast; a backfill's millions are joined without the hint
@@ -540,7 +553,7 @@ def known_silver_rows(
         pairs = F.broadcast(pairs)
     table = spark.read.format("delta").load(silver_path)
     rows = table.where(F.col("dt").isin(named_dates)).join(pairs, ["event_id", "dt"], "left_semi")
-    return KnownSilverRows(batch_dates, rows, indexed, details)
+    return KnownSilverRows(batch_dates, rows, indexed, batch_id_counts, details)
 
 
 def index_inserts(classified: DataFrame, index: EventIdIndexLocation | None, report: RunReport) -> None:

@@ -193,6 +193,23 @@ def test_crash_and_rerun_equals_an_uninterrupted_run(spark, reference_lake, tmp_
     assert run_job(lake)["counts"]["files"] == 0
 
 
+def test_ranking_every_row_gives_the_tables_of_ranking_only_repeated_ids(spark, reference_lake, tmp_path, monkeypatch):
+    """Past MAX_BROADCAST_REPEATED_IDS repeated ids the dedupe ranks and checkpoints every row; below it, only
+    the repeated ids' rows are ranked and the others are inserted straight from the cached parsed batch."""
+    from spark_jobs import silver_ingest
+
+    assert [entry["ranked"] for entry in latest_report(reference_lake)["dedupe"]] == ["repeated ids only"]
+    monkeypatch.setattr(silver_ingest, "MAX_BROADCAST_REPEATED_IDS", 0)
+    lake = tmp_path / "lake"
+    build_messy_lake(lake)
+    report = run_job(lake)
+    assert [entry["ranked"] for entry in report["dedupe"]] == ["all rows"]
+    balance = ("records_read", "accepted", "duplicates", "quarantined", "quarantined_by_reason")
+    reference_counts = latest_report(reference_lake)["counts"]
+    assert {name: report["counts"][name] for name in balance} == {name: reference_counts[name] for name in balance}
+    assert snapshot(spark, lake) == snapshot(spark, reference_lake)
+
+
 def test_no_card_number_outside_bronze(spark, reference_lake, tmp_path):
     numbers = card_numbers_in_bronze(reference_lake)
     assert PAN in numbers

@@ -51,8 +51,13 @@ def test_classify_first_seen_wins_and_compares_payload_by_value(spark):
         ],
         PAYLOAD_SCHEMA,
     )
-    repeated = silver.repeated_event_ids(batch, known)
+    repeated = silver.repeated_event_ids(silver.event_id_counts(batch), known)
     assert sorted(r.event_id for r in repeated.collect()) == ["e1", "e2", "e3"]
+    # Once in the batch and once in silver repeats too, whether silver's ids are broadcast or joined.
+    once = batch.where("event_id = 'e1' AND line_number = 1")
+    for broadcast_known in (True, False):
+        repeated_once = silver.repeated_event_ids(silver.event_id_counts(once), known, broadcast_known=broadcast_known)
+        assert [r.event_id for r in repeated_once.collect()] == ["e1"]
     ranked_all = silver.classify_valid_records(batch, known)
     ranked_repeated = silver.classify_valid_records(batch, known, repeated_ids=repeated)
     outcomes = {
@@ -216,7 +221,9 @@ def test_dedupe_after_a_key_rotation_compares_under_the_stored_rows_key_version(
     )
     for classified in (
         silver.classify_valid_records(batch, known),
-        silver.classify_valid_records(batch, known, repeated_ids=silver.repeated_event_ids(batch, known)),
+        silver.classify_valid_records(
+            batch, known, repeated_ids=silver.repeated_event_ids(silver.event_id_counts(batch), known)
+        ),
     ):
         outcomes = {row.event_id: (row.outcome, row.conflict_detail) for row in classified.collect()}
         assert outcomes["e1"] == ("duplicate", None)
