@@ -223,19 +223,27 @@ def _is_night_at_request(feature: Feature, windows: CardWindows) -> int:
 # row per event and window would cost about what it saves).
 
 
+# Every card window orders by this column of `CardFrames.prepare`: 2·ts_us on an event row (an exit row's is odd).
+# The running sums need it over the events and their exits; ordering the event rows' windows by it too, rather
+# than by ts_us, lets them reuse that sort (measured: one sort of every event fewer per build). A RANGE frame
+# [2t − 2W, 2t] over it holds exactly the events with ts in [t − W, t]; up to 2t − 1, those with ts < t.
+CARD_ORDER = "_order"
+
+
 def card_time_window(feature: Feature, *, exclude_current_ts: bool = False) -> WindowSpec:
-    """The card's events in [ts_us − window, ts_us] (or up to ts_us − 1): a RANGE frame over exact ts_us."""
+    """The card's events in [ts_us − window, ts_us] (or up to ts_us − 1): a RANGE frame over exact ts_us (as
+    CARD_ORDER, 2·ts_us)."""
     from pyspark.sql import Window
 
-    ordered = Window.partitionBy("card_id").orderBy("ts_us")
-    return ordered.rangeBetween(-feature.window_us, -1 if exclude_current_ts else 0)
+    ordered = Window.partitionBy("card_id").orderBy(CARD_ORDER)
+    return ordered.rangeBetween(-2 * feature.window_us, -1 if exclude_current_ts else 0)
 
 
 def _card_earlier_running(*partition: str) -> WindowSpec:
     """Every event of the partition (default: the card) with ts_us < the row's: an O(n) running frame."""
     from pyspark.sql import Window
 
-    return Window.partitionBy("card_id", *partition).orderBy("ts_us").rangeBetween(Window.unboundedPreceding, -1)
+    return Window.partitionBy("card_id", *partition).orderBy(CARD_ORDER).rangeBetween(Window.unboundedPreceding, -1)
 
 
 # Windows at least this long are summed by running sums with exit rows (`CardFrames`): the 30-day features, ~50
@@ -326,12 +334,12 @@ class CardFrames:
         return F.col(name)
 
     def prepare(self, events: DataFrame) -> DataFrame:
-        """`events` with the registered prepared columns, one row per event (the exit rows are dropped)."""
+        """`events` with the registered prepared columns and CARD_ORDER, one row per event (exit rows dropped)."""
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
         if not self._sums and not self._previous:
-            return events
+            return events.withColumn(CARD_ORDER, F.col("ts_us") * 2)
         # Each event row once as itself (copy 0) and once per window W as its exit (copy W): one scan of `events`,
         # and every column keeps its values (and so its nullability) on every copy.
         windows = sorted({item.window_us for item in self._sums.values()})
@@ -339,22 +347,30 @@ class CardFrames:
         is_event = copy == 0
         # Shuffled by card before the copies are made: the windows below need exactly this partitioning, so the
         # exchange moves each event once with its own columns, not every copy with its terms (half the rows,
-        # half the width); the copies and terms are then made within the card's partition.
-        rows = events.repartition("card_id").select(
+        # half the width); the copies and terms are then made within the card's partition. Each term is
+        # evaluated once per event, before the copies (its exit copy only negates it): the z-score's terms are
+        # decimal products of 38 digits, which cost more than the running sums over them.
+        values = {name: f"_value__{name}" for name in self._sums}
+        per_event = events.repartition("card_id").select(
+            "*", *[item.term.alias(values[name]) for name, item in self._sums.items()]
+        )
+        rows = per_event.select(
             "*", F.explode(F.array(*[F.lit(0), *[F.lit(window) for window in windows]])).alias("_copy")
         )
         order = F.when(is_event, F.col("ts_us") * 2).otherwise((F.col("ts_us") + copy) * 2 + 1)
         terms = {name: f"_term__{name}" for name in self._sums}
         union = rows.select(
-            "*",
-            order.alias("_order"),
+            *events.columns,
+            order.alias(CARD_ORDER),
             is_event.alias("_is_event"),
             *[
-                F.when(is_event, item.term).when(copy == item.window_us, -item.term).alias(terms[name])
+                F.when(is_event, F.col(values[name]))
+                .when(copy == item.window_us, -F.col(values[name]))
+                .alias(terms[name])
                 for name, item in self._sums.items()
             ],
         )
-        ordered = Window.partitionBy("card_id").orderBy("_order")
+        ordered = Window.partitionBy("card_id").orderBy(CARD_ORDER)
         frames = {
             False: ordered.rangeBetween(Window.unboundedPreceding, Window.currentRow),
             True: ordered.rangeBetween(Window.unboundedPreceding, -1),
@@ -366,7 +382,7 @@ class CardFrames:
             previous = F.last(F.when(F.col("_is_event"), F.struct("ts_us", source)), ignorenulls=True)
             previous = previous.over(previous_event)
             prepared.append(F.when(F.col(source) != previous[source], previous["ts_us"]).alias(name))
-        rows = union.select(*events.columns, "_is_event", *prepared).where("_is_event").drop("_is_event")
+        rows = union.select(*events.columns, CARD_ORDER, "_is_event", *prepared).where("_is_event").drop("_is_event")
         if not self._finished:
             return rows
         # The sums a finished value reads are dropped here unless a feature column reads them directly.
