@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -25,6 +24,7 @@ from spark_jobs.bronze_contract import DEFAULT_FRAMING_LIMITS, FUTURE_TS_ALLOWAN
 from spark_jobs.bronze_ledger import REPORT_DAYS, BatchPlan, BronzeFile, BronzeLedger
 from spark_jobs.delta_tables import ensure_table, insert_new_rows, stats_columns
 from spark_jobs.fault_injection import fail_point
+from spark_jobs.frame_cache import FrameCache
 from spark_jobs.job_log import log
 from spark_jobs.run_report import RunReport
 from spark_jobs.storage import LakeStorage
@@ -174,46 +174,48 @@ def write_batch(
 ) -> None:
     from spark_jobs.silver_ingest import planned_files_frame
 
-    with report.step("parse_chargebacks"):
-        parsed = labels.parse_planned_chargeback_files(
-            planned_files_frame(spark, files), read_file=storage.read_planned, limits=options.limits
-        ).persist(StorageLevel.MEMORY_AND_DISK)
-        kinds = parsed.groupBy("kind", "reason").agg(
-            F.count(F.lit(1)).alias("rows"), F.sum("file_records_read").alias("records_read")
-        )
-        records_read, accepted, reasons = 0, 0, {}
-        for row in kinds.collect():
-            if row.kind == labels.KIND_FILE:
-                records_read += int(row.records_read or 0)
-            elif row.kind == labels.KIND_ACCEPTED:
-                accepted += row.rows
-            if row.reason and row.kind != labels.KIND_ACCEPTED:
-                reasons[row.reason] = reasons.get(row.reason, 0) + row.rows
-    quarantined = sum(reasons.values())
-    if records_read != accepted + quarantined:
-        raise ChargebackBalanceError(
-            f"chargeback records read {records_read} != valid {accepted} + quarantined {quarantined} for files "
-            f"{[item.uri for item in files[:3]]}..."
-        )
-    with report.step("write_chargebacks"):
-        written = insert_new_rows(
-            spark,
-            lake.table_path(storage, lake.CHARGEBACKS_TABLE),
-            labels.chargeback_rows(parsed, run_id=report.run_id, ingested_at=ingested_at),
-            match_condition="t.source_file = s.source_file AND t.line_number = s.line_number",
-        )
-    inserted = int(written.get("rows_inserted", 0))
-    fail_point("after_chargebacks_commit")
-    with report.step("write_label_quarantine"):
-        if quarantined:
-            insert_new_rows(
-                spark,
-                lake.table_path(storage, lake.LABEL_QUARANTINE_TABLE),
-                labels.feed_quarantine_rows(parsed, run_id=report.run_id),
-                match_condition="t.source_file = s.source_file AND t.line_number <=> s.line_number",
+    with FrameCache() as frames:
+        with report.step("parse_chargebacks"):
+            parsed = frames.persist(
+                labels.parse_planned_chargeback_files(
+                    planned_files_frame(spark, files), read_file=storage.read_planned, limits=options.limits
+                )
             )
-    fail_point("after_label_quarantine_commit")
-    parsed.unpersist()
+            kinds = parsed.groupBy("kind", "reason").agg(
+                F.count(F.lit(1)).alias("rows"), F.sum("file_records_read").alias("records_read")
+            )
+            records_read, accepted, reasons = 0, 0, {}
+            for row in kinds.collect():
+                if row.kind == labels.KIND_FILE:
+                    records_read += int(row.records_read or 0)
+                elif row.kind == labels.KIND_ACCEPTED:
+                    accepted += row.rows
+                if row.reason and row.kind != labels.KIND_ACCEPTED:
+                    reasons[row.reason] = reasons.get(row.reason, 0) + row.rows
+        quarantined = sum(reasons.values())
+        if records_read != accepted + quarantined:
+            raise ChargebackBalanceError(
+                f"chargeback records read {records_read} != valid {accepted} + quarantined {quarantined} for files "
+                f"{[item.uri for item in files[:3]]}..."
+            )
+        with report.step("write_chargebacks"):
+            written = insert_new_rows(
+                spark,
+                lake.table_path(storage, lake.CHARGEBACKS_TABLE),
+                labels.chargeback_rows(parsed, run_id=report.run_id, ingested_at=ingested_at),
+                match_condition="t.source_file = s.source_file AND t.line_number = s.line_number",
+            )
+        inserted = int(written.get("rows_inserted", 0))
+        fail_point("after_chargebacks_commit")
+        with report.step("write_label_quarantine"):
+            if quarantined:
+                insert_new_rows(
+                    spark,
+                    lake.table_path(storage, lake.LABEL_QUARANTINE_TABLE),
+                    labels.feed_quarantine_rows(parsed, run_id=report.run_id),
+                    match_condition="t.source_file = s.source_file AND t.line_number <=> s.line_number",
+                )
+        fail_point("after_label_quarantine_commit")
     report.add(
         chargeback_records_read=records_read,
         chargebacks_ingested=inserted,

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -31,6 +30,7 @@ from spark_jobs.delta_tables import (
 )
 from spark_jobs.fault_injection import fail_point
 from spark_jobs.feature_registry import FEATURE_SET_VERSION, MAX_WINDOW
+from spark_jobs.frame_cache import FrameCache
 from spark_jobs.lake import GOLD_TABLE, SILVER_TABLE, gold_watermark_uri, state_commit_log, table_path
 from spark_jobs.run_report import RunReport
 from spark_jobs.scan_metrics import scanned_files_and_bytes
@@ -162,45 +162,44 @@ def _absorb_changes(
     until: int,
     computed_at: datetime,
 ) -> None:
-    with report.step("gold_read_changes"):
-        changes = (
-            spark.read.format("delta")
-            .option("readChangeFeed", "true")
-            .option("startingVersion", since + 1)
-            .option("endingVersion", until)
-            .load(paths.silver)
-            .where(F.col("_change_type") == "insert")
-            .select("card_id", "ts_us", "dt")
+    with FrameCache() as frames:
+        with report.step("gold_read_changes"):
+            changes = (
+                spark.read.format("delta")
+                .option("readChangeFeed", "true")
+                .option("startingVersion", since + 1)
+                .option("endingVersion", until)
+                .load(paths.silver)
+                .where(F.col("_change_type") == "insert")
+                .select("card_id", "ts_us", "dt")
+            )
+            spans = frames.persist(change_spans(changes))
+            # One job: the counts and the spans' day pairs together (each Spark job has a fixed cost).
+            summary = spans.agg(
+                F.countDistinct("card_id").alias("cards"),
+                F.sum("n").alias("rows"),
+                F.collect_set(_span_day_pair()).alias("pairs"),
+            ).collect()[0]
+            stats.add_scan(spans)
+        stats.changed_silver_rows = int(summary["rows"] or 0)
+        stats.affected_cards = int(summary["cards"] or 0)
+        if not stats.affected_cards:
+            return
+        read_days, affected_days = _days_of_pairs(summary["pairs"])
+        bounds = F.broadcast(spans.select("card_id", "first_new_us", "last_new_us"))
+        history = (
+            _silver_on_days(spark, paths.silver, read_days)
+            .join(bounds, "card_id")
+            .where(F.col("ts_us").between(F.col("first_new_us") - MAX_WINDOW_US, F.col("last_new_us") + MAX_WINDOW_US))
         )
-        spans = change_spans(changes).persist(StorageLevel.MEMORY_AND_DISK)
-        # One job: the counts and the spans' day pairs together (each Spark job has a fixed cost).
-        summary = spans.agg(
-            F.countDistinct("card_id").alias("cards"),
-            F.sum("n").alias("rows"),
-            F.collect_set(_span_day_pair()).alias("pairs"),
-        ).collect()[0]
-        stats.add_scan(spans)
-    stats.changed_silver_rows = int(summary["rows"] or 0)
-    stats.affected_cards = int(summary["cards"] or 0)
-    if not stats.affected_cards:
-        spans.unpersist()
-        return
-    read_days, affected_days = _days_of_pairs(summary["pairs"])
-    bounds = F.broadcast(spans.select("card_id", "first_new_us", "last_new_us"))
-    history = (
-        _silver_on_days(spark, paths.silver, read_days)
-        .join(bounds, "card_id")
-        .where(F.col("ts_us").between(F.col("first_new_us") - MAX_WINDOW_US, F.col("last_new_us") + MAX_WINDOW_US))
-    )
-    recomputed = gold.card_features(history.drop("first_new_us", "last_new_us"), computed_at=computed_at)
-    # Only the rows whose windows can hold a new event; the earlier history was context.
-    affected_rows = (
-        recomputed.join(bounds, "card_id")
-        .where(F.col("ts_us").between(F.col("first_new_us"), F.col("last_new_us") + MAX_WINDOW_US))
-        .select(*gold.GOLD_SCHEMA.fieldNames())
-    )
-    _merge_changed(spark, paths, stats, report, affected_rows, None, None, days=affected_days)
-    spans.unpersist()
+        recomputed = gold.card_features(history.drop("first_new_us", "last_new_us"), computed_at=computed_at)
+        # Only the rows whose windows can hold a new event; the earlier history was context.
+        affected_rows = (
+            recomputed.join(bounds, "card_id")
+            .where(F.col("ts_us").between(F.col("first_new_us"), F.col("last_new_us") + MAX_WINDOW_US))
+            .select(*gold.GOLD_SCHEMA.fieldNames())
+        )
+        _merge_changed(spark, paths, stats, report, affected_rows, None, None, days=affected_days)
 
 
 def change_spans(changes: DataFrame) -> DataFrame:
@@ -325,33 +324,33 @@ def _merge_changed(
     """
     from delta.tables import DeltaTable
 
-    with report.step("gold_compute"):
-        rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-        stats.rows_recomputed += rows.count()
-        stats.add_scan(rows)
-    condition = "t.dt = s.dt AND t.event_id = s.event_id"
-    if low_us is not None:
-        days = _days_between(low_us, high_us)
-    if days is not None:
-        condition = f"t.dt IN ({sql_literal_list(days)}) AND {condition}"
-    with report.step("gold_merge"):
-        version_before = table_version(spark, paths.gold)
-        if is_empty(spark, paths.gold):
-            metrics = append_into_empty(spark, paths.gold, rows, version_before=version_before)
-            stats.rows_inserted += metrics.get("numOutputRows", 0)
-        else:
-            (
-                DeltaTable.forPath(spark, paths.gold)
-                .alias("t")
-                .merge(rows.alias("s"), condition)
-                .whenMatchedUpdateAll(condition=gold.values_differ())
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
-            metrics = commit_metrics_since(spark, paths.gold, version_before)
-            stats.rows_inserted += metrics.get("numTargetRowsInserted", 0)
-            stats.rows_updated += metrics.get("numTargetRowsUpdated", 0)
-    rows.unpersist()
+    with FrameCache() as frames:
+        with report.step("gold_compute"):
+            rows = frames.persist(rows)
+            stats.rows_recomputed += rows.count()
+            stats.add_scan(rows)
+        condition = "t.dt = s.dt AND t.event_id = s.event_id"
+        if low_us is not None:
+            days = _days_between(low_us, high_us)
+        if days is not None:
+            condition = f"t.dt IN ({sql_literal_list(days)}) AND {condition}"
+        with report.step("gold_merge"):
+            version_before = table_version(spark, paths.gold)
+            if is_empty(spark, paths.gold):
+                metrics = append_into_empty(spark, paths.gold, rows, version_before=version_before)
+                stats.rows_inserted += metrics.get("numOutputRows", 0)
+            else:
+                (
+                    DeltaTable.forPath(spark, paths.gold)
+                    .alias("t")
+                    .merge(rows.alias("s"), condition)
+                    .whenMatchedUpdateAll(condition=gold.values_differ())
+                    .whenNotMatchedInsertAll()
+                    .execute()
+                )
+                metrics = commit_metrics_since(spark, paths.gold, version_before)
+                stats.rows_inserted += metrics.get("numTargetRowsInserted", 0)
+                stats.rows_updated += metrics.get("numTargetRowsUpdated", 0)
     fail_point("after_gold_merge")
 
 

@@ -30,7 +30,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -59,6 +58,7 @@ from spark_jobs.feature_registry import (
     MERCHANT_LOOKBACK,
     Feature,
 )
+from spark_jobs.frame_cache import FrameCache
 from spark_jobs.lake import (
     CHARGEBACKS_TABLE,
     MERCHANT_FEATURES_TABLE,
@@ -145,7 +145,7 @@ def _numerator(feature: Feature) -> str:
     return f"_numerator_{feature.name}"
 
 
-def snapshot_values(events: DataFrame, chargebacks: DataFrame, *, last_day: int) -> DataFrame:
+def snapshot_values(events: DataFrame, chargebacks: DataFrame, *, last_day: int, frames: FrameCache) -> DataFrame:
     """(merchant_id, day_number, every MERCHANT_FEATURES column) of every (merchant, day) with a row up to
     `last_day`: the days with an event of the merchant in [day − ROW_SPAN_DAYS, day − 1]. A row is exact when
     `events` holds every event of the merchant in that span (the stream mode reads silver from its first
@@ -156,11 +156,12 @@ def snapshot_values(events: DataFrame, chargebacks: DataFrame, *, last_day: int)
     `merchant_txn_count_W`(D) = P(D − 1) − P(D − 1 − W) and a rate's denominator P(D − L − 1) − P(D − L − W − 1).
     The numerator counts an event of day d known on day k on the days [max(d + L + 1, k), d + L + W]: +n on the
     first, −n on the day after the last, summed up to D. All sums are of longs, so the values equal the
-    per-event definition's exactly."""
+    per-event definition's exactly. Two small aggregates are checkpointed in `frames`: the caller's writes read
+    them."""
     # Both small aggregates feed several branches below: materialized once, so silver is scanned twice, not
     # once per branch (Spark does not reuse all of their exchanges).
-    daily = daily_events(events.select("merchant_id", "ts_us")).localCheckpoint()
-    known = known_chargebacks(events, chargebacks).localCheckpoint()
+    daily = frames.checkpoint(daily_events(events.select("merchant_id", "ts_us")), eager=False)
+    known = frames.checkpoint(known_chargebacks(events, chargebacks), eager=False)
     # Each merchant's days: its first event's day (P starts there) .. its last row's day.
     span = (
         daily.groupBy("merchant_id")
@@ -462,12 +463,13 @@ def _kept_last_day(last_day: int | None, watermark: dict | None, stats: Merchant
 def _recompute_all(
     spark: SparkSession, target: str, inputs: _Inputs, stats: MerchantRunStats, *, last_day: int | None, computed_at
 ) -> None:
-    if last_day is None:
-        rows = spark.createDataFrame([], MERCHANT_FEATURES_SCHEMA)
-    else:
-        values = snapshot_values(inputs.events(spark), inputs.chargebacks(spark), last_day=last_day)
-        rows = snapshot_rows(values, computed_at=computed_at)
-    _merge(spark, target, stats, rows, days=None, delete_missing=True)
+    with FrameCache() as frames:
+        if last_day is None:
+            rows = spark.createDataFrame([], MERCHANT_FEATURES_SCHEMA)
+        else:
+            values = snapshot_values(inputs.events(spark), inputs.chargebacks(spark), last_day=last_day, frames=frames)
+            rows = snapshot_rows(values, computed_at=computed_at)
+        _merge(spark, target, stats, rows, days=None, delete_missing=True)
 
 
 def _change_feed_gap(storage: LakeStorage, inputs: _Inputs, watermark: dict) -> str | None:
@@ -527,47 +529,50 @@ def _absorb_changes(
     previous_last_day = watermark.get("last_snapshot_day")
     if last_day is None:
         return
-    pair_frames = []
-    silver_changes = _changes(spark, inputs.silver_path, watermark.get("silver_version"), inputs.silver_version)
-    if silver_changes is not None:
-        pair_frames.append(pairs_of_changed_events(silver_changes.select("merchant_id", "ts_us")))
-    chargeback_changes = _changes(
-        spark, inputs.chargebacks_path, watermark.get("chargebacks_version"), inputs.chargebacks_version
-    )
-    if chargeback_changes is not None:
-        pair_frames.append(
-            pairs_of_changed_chargebacks(chargeback_changes, _events_of_reports(spark, inputs, chargeback_changes))
+    with FrameCache() as frames:
+        pair_frames = []
+        silver_changes = _changes(spark, inputs.silver_path, watermark.get("silver_version"), inputs.silver_version)
+        if silver_changes is not None:
+            pair_frames.append(pairs_of_changed_events(silver_changes.select("merchant_id", "ts_us")))
+        chargeback_changes = _changes(
+            spark, inputs.chargebacks_path, watermark.get("chargebacks_version"), inputs.chargebacks_version
         )
-    # Snapshot days after the last run's last one are computed whole (a new day, silver's last day moved).
-    new_days_after = min(previous_last_day, last_day)
-    pairs = None
-    if pair_frames:
-        pairs = pair_frames[0]
-        for frame in pair_frames[1:]:
-            pairs = pairs.unionByName(frame)
-        pairs = pairs.where(F.col("day_number") <= new_days_after).distinct().persist(StorageLevel.MEMORY_AND_DISK)
-    changed_days = [] if pairs is None else sorted(row[0] for row in pairs.select("day_number").distinct().collect())
-    new_days = list(range(new_days_after + 1, last_day + 1))
-    days = sorted({*changed_days, *new_days})
-    if not days:
-        stats.notes.append("no change to silver or the chargebacks since the watermark, no new snapshot day")
-        return
-    stats.affected_pairs = pairs.count() if pairs is not None else 0
-    # Every event any wanted row depends on lies at most ROW_SPAN_DAYS before its day.
-    events = inputs.events(spark, from_day=days[0] - ROW_SPAN_DAYS)
-    if not new_days:  # only the affected merchants' events are needed
-        events = events.join(F.broadcast(pairs.select("merchant_id").distinct()), "merchant_id", "left_semi")
-    # Rows before days[0] lack part of their history: only the wanted days are kept.
-    values = snapshot_values(events, inputs.chargebacks(spark), last_day=last_day)
-    wanted = values.where(F.col("day_number") > new_days_after)
-    if pairs is not None:
-        wanted = wanted.unionByName(
-            values.where(F.col("day_number") <= new_days_after).join(pairs, ["merchant_id", "day_number"], "left_semi")
+        if chargeback_changes is not None:
+            pair_frames.append(
+                pairs_of_changed_chargebacks(chargeback_changes, _events_of_reports(spark, inputs, chargeback_changes))
+            )
+        # Snapshot days after the last run's last one are computed whole (a new day, silver's last day moved).
+        new_days_after = min(previous_last_day, last_day)
+        pairs = None
+        if pair_frames:
+            pairs = pair_frames[0]
+            for frame in pair_frames[1:]:
+                pairs = pairs.unionByName(frame)
+            pairs = frames.persist(pairs.where(F.col("day_number") <= new_days_after).distinct())
+        changed_days = (
+            [] if pairs is None else sorted(row[0] for row in pairs.select("day_number").distinct().collect())
         )
-    rows = snapshot_rows(wanted, computed_at=computed_at)
-    _merge(spark, target, stats, rows, days=[_EPOCH + timedelta(days=day) for day in days], delete_missing=False)
-    if pairs is not None:
-        pairs.unpersist()
+        new_days = list(range(new_days_after + 1, last_day + 1))
+        days = sorted({*changed_days, *new_days})
+        if not days:
+            stats.notes.append("no change to silver or the chargebacks since the watermark, no new snapshot day")
+            return
+        stats.affected_pairs = pairs.count() if pairs is not None else 0
+        # Every event any wanted row depends on lies at most ROW_SPAN_DAYS before its day.
+        events = inputs.events(spark, from_day=days[0] - ROW_SPAN_DAYS)
+        if not new_days:  # only the affected merchants' events are needed
+            events = events.join(F.broadcast(pairs.select("merchant_id").distinct()), "merchant_id", "left_semi")
+        # Rows before days[0] lack part of their history: only the wanted days are kept.
+        values = snapshot_values(events, inputs.chargebacks(spark), last_day=last_day, frames=frames)
+        wanted = values.where(F.col("day_number") > new_days_after)
+        if pairs is not None:
+            wanted = wanted.unionByName(
+                values.where(F.col("day_number") <= new_days_after).join(
+                    pairs, ["merchant_id", "day_number"], "left_semi"
+                )
+            )
+        rows = snapshot_rows(wanted, computed_at=computed_at)
+        _merge(spark, target, stats, rows, days=[_EPOCH + timedelta(days=day) for day in days], delete_missing=False)
 
 
 def _merge(
@@ -584,31 +589,31 @@ def _merge(
     `days` when given. Into an empty table the rows are appended."""
     from delta.tables import DeltaTable
 
-    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
-    recomputed, distinct_days = rows.agg(F.count(F.lit(1)), F.countDistinct("day")).first()  # one job
-    stats.rows_recomputed += recomputed
-    stats.days_recomputed += len(days) if days is not None else distinct_days
-    version_before = table_version(spark, target)
-    if is_empty(spark, target):
-        metrics = append_into_empty(spark, target, rows, version_before=version_before)
-        stats.rows_inserted += metrics.get("numOutputRows", 0)
-    else:
-        condition = "t.merchant_id = s.merchant_id AND t.day = s.day"
-        if days is not None:
-            condition = f"t.day IN ({sql_literal_list(days)}) AND {condition}"
-        merge = (
-            DeltaTable.forPath(spark, target)
-            .alias("t")
-            .merge(rows.alias("s"), condition)
-            .whenMatchedUpdateAll(condition=values_differ())
-            .whenNotMatchedInsertAll()
-        )
-        if delete_missing:
-            merge = merge.whenNotMatchedBySourceDelete()
-        merge.execute()
-        metrics = commit_metrics_since(spark, target, version_before)
-        stats.rows_inserted += metrics.get("numTargetRowsInserted", 0)
-        stats.rows_updated += metrics.get("numTargetRowsUpdated", 0)
-        stats.rows_deleted += metrics.get("numTargetRowsDeleted", 0)
-    rows.unpersist()
+    with FrameCache() as frames:
+        rows = frames.persist(rows)
+        recomputed, distinct_days = rows.agg(F.count(F.lit(1)), F.countDistinct("day")).first()  # one job
+        stats.rows_recomputed += recomputed
+        stats.days_recomputed += len(days) if days is not None else distinct_days
+        version_before = table_version(spark, target)
+        if is_empty(spark, target):
+            metrics = append_into_empty(spark, target, rows, version_before=version_before)
+            stats.rows_inserted += metrics.get("numOutputRows", 0)
+        else:
+            condition = "t.merchant_id = s.merchant_id AND t.day = s.day"
+            if days is not None:
+                condition = f"t.day IN ({sql_literal_list(days)}) AND {condition}"
+            merge = (
+                DeltaTable.forPath(spark, target)
+                .alias("t")
+                .merge(rows.alias("s"), condition)
+                .whenMatchedUpdateAll(condition=values_differ())
+                .whenNotMatchedInsertAll()
+            )
+            if delete_missing:
+                merge = merge.whenNotMatchedBySourceDelete()
+            merge.execute()
+            metrics = commit_metrics_since(spark, target, version_before)
+            stats.rows_inserted += metrics.get("numTargetRowsInserted", 0)
+            stats.rows_updated += metrics.get("numTargetRowsUpdated", 0)
+            stats.rows_deleted += metrics.get("numTargetRowsDeleted", 0)
     fail_point("after_merchant_merge")

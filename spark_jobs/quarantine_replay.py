@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -27,6 +26,7 @@ from spark_jobs import silver
 from spark_jobs.bronze_contract import DEFAULT_FRAMING_LIMITS, FramingLimits
 from spark_jobs.delta_tables import table_exists
 from spark_jobs.fault_injection import fail_point
+from spark_jobs.frame_cache import FrameCache
 from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_REPLAYS_TABLE, QUARANTINE_TABLE, SILVER_TABLE, table_path
 from spark_jobs.run_report import RunReport
 from spark_jobs.silver_ingest import (
@@ -37,7 +37,6 @@ from spark_jobs.silver_ingest import (
     insert_silver,
     known_silver_rows,
     read_and_parse,
-    release_checkpoint,
 )
 from spark_jobs.storage import LakeStorage
 
@@ -108,6 +107,20 @@ def replay_quarantine(
     ingested_at: datetime,
 ) -> None:
     """Replay the lines `selection` picks (its reasons and arrival dates) with `silver_options`."""
+    with FrameCache() as frames:  # the replay's caches and checkpoints, released however it ends
+        _replay_selected(spark, storage, silver_options, report, selection, ingested_at=ingested_at, frames=frames)
+
+
+def _replay_selected(
+    spark: SparkSession,
+    storage: LakeStorage,
+    silver_options: SilverOptions,
+    report: RunReport,
+    selection: QuarantineReplayOptions,
+    *,
+    ingested_at: datetime,
+    frames: FrameCache,
+) -> None:
     quarantine_path = table_path(storage, QUARANTINE_TABLE)
     silver_path = table_path(storage, SILVER_TABLE)
     report.add(selected=0, moved_to_silver=0, moved_to_duplicates=0, still_quarantined=0, newly_quarantined=0)
@@ -120,7 +133,7 @@ def replay_quarantine(
         selected = selected.where(F.col("ingest_date") >= F.lit(selection.since))
     # Checkpointed, not cached: the quarantine MERGE below would make Spark drop a cached plan that reads the
     # quarantine table, and everything derived from `selected` would then see the post-replay table.
-    selected = selected.select("source_file", "line_number", "reason").localCheckpoint(eager=True)
+    selected = frames.checkpoint(selected.select("source_file", "line_number", "reason"))
     files = sorted(row.source_file for row in selected.select("source_file").distinct().collect())
     report.add(selected=selected.count())
     if not files:
@@ -129,8 +142,7 @@ def replay_quarantine(
     with report.step("reparse"):
         # Judged against the folder's hour end + buffering (the object's LastModified is not re-listed here).
         arrivals = folder_arrivals(files, silver_options.firehose_buffering)
-        parsed = read_and_parse(spark, storage, files, silver_options, arrivals=arrivals)
-        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+        parsed = frames.persist(read_and_parse(spark, storage, files, silver_options, arrivals=arrivals))
         line_rows = parsed.where(F.col("kind") != silver.KIND_FILE)
         whole_files = selected.where(F.col("line_number").isNull()).select("source_file").distinct()
         # Selected lines, plus every line of a selected whole-file row whose file now reads.
@@ -142,19 +154,19 @@ def replay_quarantine(
         still_unreadable = parsed.where((F.col("kind") == silver.KIND_FILE) & F.col("reason").isNotNull()).join(
             whole_files, "source_file", "left_semi"
         )
-        replayed_lines = replayed_lines.persist(StorageLevel.MEMORY_AND_DISK)
+        replayed_lines = frames.persist(replayed_lines)
 
     with report.step("classify"):
         valid = silver.accepted_records(replayed_lines)
         # The same exact lookup as ingestion: silver at the days the event-id index names for the lines' ids.
-        lookup = known_silver_rows(spark, silver_path, valid, silver_options.event_id_index)
+        lookup = known_silver_rows(spark, silver_path, valid, silver_options.event_id_index, frames)
         lookup.batch_id_counts.unpersist()  # every line is ranked here: replays are small
         batch_dates = lookup.batch_dates
         # Checkpointed: the silver insert below would invalidate a cached plan that reads silver.
-        known = lookup.rows.localCheckpoint(eager=True)
+        known = frames.checkpoint(lookup.rows)
         lookup.record(report, lookup.rows)
         report.details["event_id_index_lookup"] = lookup.details
-        classified = silver.classify_valid_records(valid, known).localCheckpoint(eager=True)
+        classified = frames.checkpoint(silver.classify_valid_records(valid, known))
         rejected = silver.rejected_lines(replayed_lines.unionByName(still_unreadable)).unionByName(
             silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate"))
         )
@@ -192,12 +204,6 @@ def replay_quarantine(
         still_quarantined=rejected.count() - newly,
         newly_quarantined=newly,
     )
-    for frame in (parsed, replayed_lines):
-        frame.unpersist()
-    release_checkpoint(classified)
-    release_checkpoint(selected)
-    release_checkpoint(lookup.indexed)
-    release_checkpoint(known)
 
 
 def open_quarantine_rows(spark: SparkSession, storage: LakeStorage) -> DataFrame:

@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -40,6 +39,7 @@ from spark_jobs.event_id_index import (
     mark_index_complete,
 )
 from spark_jobs.fault_injection import fail_point
+from spark_jobs.frame_cache import FrameCache
 from spark_jobs.job_log import log
 from spark_jobs.lake import DUPLICATES_TABLE, QUARANTINE_REPLAYS_TABLE, QUARANTINE_TABLE, SILVER_TABLE, table_path
 from spark_jobs.run_report import RunReport
@@ -316,60 +316,61 @@ def write_batch(
     arrivals: dict[str, datetime | None] | None = None,
 ) -> None:
     run_id = report.run_id
-    with report.step("parse_bronze"):
-        parsed, records_read, blank_lines, reasons = parse_and_count(spark, storage, files, options, arrivals)
-    valid = silver.accepted_records(parsed)
-    with report.step("deduplicate"):
-        silver_path = table_path(storage, SILVER_TABLE)
-        lookup = known_silver_rows(spark, silver_path, valid, options.event_id_index)
-        batch_dates = lookup.batch_dates
-        classified, checkpoints = classify_against_silver(valid, lookup, report)
-        outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
-        if outcomes.get("conflicting_duplicate"):  # quarantined too (silver.conflict_quarantine's reason)
-            reasons["conflicting_duplicate"] = (
-                reasons.get("conflicting_duplicate", 0) + outcomes["conflicting_duplicate"]
+    # The parsed batch and the checkpoints are released when the writes are done, or when one fails.
+    with FrameCache() as frames:
+        with report.step("parse_bronze"):
+            parsed, records_read, blank_lines, reasons = parse_and_count(
+                spark, storage, files, options, arrivals, frames
             )
-        rejected = silver.rejected_lines(parsed).unionByName(
-            silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate"))
-        )
-    accepted = outcomes.get("insert", 0) + outcomes.get("noop", 0)
-    duplicates = outcomes.get("duplicate", 0)
-    quarantined = sum(reasons.values())
-    if records_read != accepted + duplicates + quarantined:
-        raise BalanceError(
-            f"records read {records_read} != accepted {accepted} + duplicates {duplicates} + quarantined "
-            f"{quarantined} for files {[item.uri for item in files[:3]]}..."
-        )
+        valid = silver.accepted_records(parsed)
+        with report.step("deduplicate"):
+            silver_path = table_path(storage, SILVER_TABLE)
+            lookup = known_silver_rows(spark, silver_path, valid, options.event_id_index, frames)
+            batch_dates = lookup.batch_dates
+            classified = classify_against_silver(valid, lookup, report, frames)
+            outcomes = {row.outcome: row["count"] for row in classified.groupBy("outcome").count().collect()}
+            if outcomes.get("conflicting_duplicate"):  # quarantined too (silver.conflict_quarantine's reason)
+                reasons["conflicting_duplicate"] = (
+                    reasons.get("conflicting_duplicate", 0) + outcomes["conflicting_duplicate"]
+                )
+            rejected = silver.rejected_lines(parsed).unionByName(
+                silver.conflict_quarantine(classified.where(F.col("outcome") == "conflicting_duplicate"))
+            )
+        accepted = outcomes.get("insert", 0) + outcomes.get("noop", 0)
+        duplicates = outcomes.get("duplicate", 0)
+        quarantined = sum(reasons.values())
+        if records_read != accepted + duplicates + quarantined:
+            raise BalanceError(
+                f"records read {records_read} != accepted {accepted} + duplicates {duplicates} + quarantined "
+                f"{quarantined} for files {[item.uri for item in files[:3]]}..."
+            )
 
-    # A write with no rows is skipped (its MERGE would find nothing to insert): the counts above are exact.
-    with report.step("write_event_id_index"):
-        if outcomes.get("insert"):
-            index_inserts(classified, options.event_id_index, report)
-    fail_point("after_event_id_index_write")  # the index names days silver does not hold yet: a hint, safe
-    with report.step("write_silver"):
-        if outcomes.get("insert"):
-            inserts = silver.silver_rows(
-                classified.where(F.col("outcome") == "insert"), run_id=run_id, ingested_at=ingested_at
-            )
-            insert_silver(spark, silver_path, inserts, batch_dates)
-    fail_point("after_silver_commit")
-    with report.step("write_duplicates"):
-        if duplicates:
-            insert_by_location(
-                spark,
-                table_path(storage, DUPLICATES_TABLE),
-                silver.duplicate_rows(classified.where(F.col("outcome") == "duplicate"), run_id=run_id),
-            )
-    fail_point("after_duplicates_commit")
-    with report.step("write_quarantine"):
-        if quarantined:
-            insert_by_location(
-                spark, table_path(storage, QUARANTINE_TABLE), silver.quarantine_rows(rejected, run_id=run_id)
-            )
-    fail_point("after_quarantine_commit")
-    parsed.unpersist()
-    for checkpoint in checkpoints:
-        release_checkpoint(checkpoint)
+        # A write with no rows is skipped (its MERGE would find nothing to insert): the counts above are exact.
+        with report.step("write_event_id_index"):
+            if outcomes.get("insert"):
+                index_inserts(classified, options.event_id_index, report)
+        fail_point("after_event_id_index_write")  # the index names days silver does not hold yet: a hint, safe
+        with report.step("write_silver"):
+            if outcomes.get("insert"):
+                inserts = silver.silver_rows(
+                    classified.where(F.col("outcome") == "insert"), run_id=run_id, ingested_at=ingested_at
+                )
+                insert_silver(spark, silver_path, inserts, batch_dates)
+        fail_point("after_silver_commit")
+        with report.step("write_duplicates"):
+            if duplicates:
+                insert_by_location(
+                    spark,
+                    table_path(storage, DUPLICATES_TABLE),
+                    silver.duplicate_rows(classified.where(F.col("outcome") == "duplicate"), run_id=run_id),
+                )
+        fail_point("after_duplicates_commit")
+        with report.step("write_quarantine"):
+            if quarantined:
+                insert_by_location(
+                    spark, table_path(storage, QUARANTINE_TABLE), silver.quarantine_rows(rejected, run_id=run_id)
+                )
+        fail_point("after_quarantine_commit")
 
     report.add(
         records_read=records_read,
@@ -385,29 +386,31 @@ def write_batch(
 
 
 def classify_against_silver(
-    valid: DataFrame, lookup: KnownSilverRows, report: RunReport
-) -> tuple[DataFrame, list[DataFrame]]:
-    """`valid` with each row's outcome (silver.classify_valid_records) against the silver rows `lookup` found, and
-    the checkpoints it reads, for the caller to release after its writes."""
+    valid: DataFrame, lookup: KnownSilverRows, report: RunReport, frames: FrameCache
+) -> DataFrame:
+    """`valid` with each row's outcome (silver.classify_valid_records) against the silver rows `lookup` found; the
+    checkpoints it reads are held by `frames`, for the caller's writes."""
     # The silver rows the batch may repeat, checkpointed: no plan below reads the silver table, so the
     # silver commit cannot invalidate the cached parsed batch the writes read (Spark drops every cached
     # plan over a path a write commits to).
     known_scan = lookup.rows.select("event_id", *silver.PAYLOAD_FIELDS, "source_file", "line_number")
-    known = known_scan.localCheckpoint(eager=True)
+    known = frames.checkpoint(known_scan)
     lookup.record(report, known_scan)
-    repeated = silver.repeated_event_ids(
-        lookup.batch_id_counts, known, broadcast_known=lookup.details["ids_found"] <= MAX_BROADCAST_REPEATED_IDS
-    ).localCheckpoint(eager=True)
-    lookup.batch_id_counts.unpersist()
+    repeated = frames.checkpoint(
+        silver.repeated_event_ids(
+            lookup.batch_id_counts, known, broadcast_known=lookup.details["ids_found"] <= MAX_BROADCAST_REPEATED_IDS
+        )
+    )
+    lookup.batch_id_counts.unpersist()  # early: the writes below do not read it
     repeated_count = repeated.count()
     ranked_only_repeated = repeated_count <= MAX_BROADCAST_REPEATED_IDS
     # Only the ranked rows are materialized: with few repeated ids, the rest are inserted as they are and
     # each write reads them from the cached parsed batch (a checkpoint of every row cost 36 s at 5M events).
     if ranked_only_repeated:
-        ranked = silver.contested_records(valid, known, repeated).localCheckpoint(eager=True)
+        ranked = frames.checkpoint(silver.contested_records(valid, known, repeated))
         classified = silver.unique_records(valid, repeated).unionByName(ranked)
     else:
-        ranked = silver.classify_valid_records(valid, known).localCheckpoint(eager=True)
+        ranked = frames.checkpoint(silver.classify_valid_records(valid, known))
         classified = ranked
     report.details.setdefault("dedupe", []).append(
         {
@@ -416,7 +419,7 @@ def classify_against_silver(
             "event_id_index": lookup.details,
         }
     )
-    return classified, [ranked, repeated, known, lookup.indexed]
+    return classified
 
 
 def parse_and_count(
@@ -425,10 +428,11 @@ def parse_and_count(
     files: list[BronzeFile],
     options: SilverOptions,
     arrivals: dict[str, datetime | None] | None,
+    frames: FrameCache,
 ) -> tuple[DataFrame, int, int, dict]:
-    """The parsed batch, cached, with its records read, blank lines and rejected rows by reason, counted in the
-    one job that materializes it (silver.rejected_lines: rejected lines, and files with a reason: unreadable)."""
-    parsed = read_and_parse(spark, storage, files, options, arrivals=arrivals).persist(StorageLevel.MEMORY_AND_DISK)
+    """The parsed batch, cached in `frames`, with its records read, blank lines and rejected rows by reason, counted
+    in the one job that materializes it (silver.rejected_lines: rejected lines, and files with a reason: unreadable)."""
+    parsed = frames.persist(read_and_parse(spark, storage, files, options, arrivals=arrivals))
     totals = parsed.groupBy("kind", "reason").agg(
         F.count(F.lit(1)).alias("rows"),
         F.sum("file_records_read").alias("records_read"),
@@ -443,13 +447,6 @@ def parse_and_count(
         if row.kind == silver.KIND_REJECTED or (row.kind == silver.KIND_FILE and row.reason is not None):
             reasons[row.reason] = reasons.get(row.reason, 0) + row.rows
     return parsed, records_read, blank_lines, reasons
-
-
-def release_checkpoint(frame: DataFrame) -> None:
-    """Free a local checkpoint's blocks now (DataFrame.unpersist does not know them)."""
-    plan = frame._jdf.queryExecution().logical()
-    if plan.getClass().getSimpleName() == "LogicalRDD":
-        plan.rdd().unpersist(False)
 
 
 def read_and_parse(
@@ -497,8 +494,8 @@ class KnownSilverRows:
 
     batch_dates: list  # the batch's event days
     rows: DataFrame  # the batch's ids in silver at the days the index names for them
-    indexed: DataFrame  # (event_id, dt) the index holds for the batch's ids, checkpointed
-    batch_id_counts: DataFrame  # silver.event_id_counts of the batch, cached: the caller unpersists it
+    indexed: DataFrame  # (event_id, dt) the index holds for the batch's ids, checkpointed in the caller's frames
+    batch_id_counts: DataFrame  # silver.event_id_counts of the batch, cached in the caller's frames
     details: dict  # ids looked up and found, the days read because the index named them
 
     def record(self, report: RunReport, scanned: DataFrame) -> None:
@@ -514,7 +511,11 @@ class KnownSilverRows:
 
 
 def known_silver_rows(
-    spark: SparkSession, silver_path: str, valid: DataFrame, index: EventIdIndexLocation | None
+    spark: SparkSession,
+    silver_path: str,
+    valid: DataFrame,
+    index: EventIdIndexLocation | None,
+    frames: FrameCache,
 ) -> KnownSilverRows:
     """The silver rows a batch may repeat, exact at any distance with reads bounded by the batch, not the lake.
 
@@ -531,9 +532,9 @@ def known_silver_rows(
     # The batch's ids are aggregated once, cached, and read for their number, the index lookup and
     # (silver.repeated_event_ids) the ids that repeat: at 5M events each separate distinct was a 6-17 s shuffle.
     batch_dates = sorted(valid.agg(F.collect_set("dt").alias("days")).first()["days"])
-    batch_id_counts = silver.event_id_counts(valid).persist(StorageLevel.MEMORY_AND_DISK)
+    batch_id_counts = frames.persist(silver.event_id_counts(valid))
     ids_looked_up = batch_id_counts.count()
-    indexed = indexed_days(batch_id_counts, index, ids_distinct=True).localCheckpoint(eager=True)
+    indexed = frames.checkpoint(indexed_days(batch_id_counts, index, ids_distinct=True))
     found = indexed.agg(F.collect_set("dt").alias("days"), F.countDistinct("event_id").alias("ids")).first()
     named_dates = sorted(found["days"])
     details = {

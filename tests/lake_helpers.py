@@ -115,3 +115,11 @@ def files_containing_card_numbers(root: Path, numbers: set[str], *, skip: tuple[
         runs = set(re.findall(r"\d{12,19}", text))
         found.extend((str(relative), number) for number in sorted(runs & numbers))
     return found
+
+
+def frames_held(spark) -> dict[int, str]:
+    """The persisted RDDs of the Spark context (Dataset caches and local checkpoints, by id and name), without
+    Delta's own snapshot-state caches: what a job that fails must not leave behind in a process that lives on."""
+    held = spark.sparkContext._jsc.getPersistentRDDs()
+    names = {int(rdd_id): str(rdd.rdd().name() or rdd.rdd().toString()) for rdd_id, rdd in held.items()}
+    return {rdd_id: name for rdd_id, name in names.items() if not name.startswith("Delta Table State")}

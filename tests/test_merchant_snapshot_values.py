@@ -11,6 +11,7 @@ import pytest
 
 from spark_jobs import merchant_features
 from spark_jobs.feature_registry import MERCHANT_CHARGEBACK_RATE, MERCHANT_COUNT, MERCHANT_FEATURES
+from spark_jobs.frame_cache import FrameCache
 
 DAY_US = merchant_features.DAY_US
 L = merchant_features.LABEL_MATURITY_DAYS
@@ -73,9 +74,10 @@ def test_snapshot_values_equal_the_definition_event_by_event(spark, seed):
     last_day = max(ts for _, _, ts in events) // DAY_US - 10  # cuts the last stretch short
     frame = spark.createDataFrame(events, "event_id string, merchant_id string, ts_us long")
     chargebacks = spark.createDataFrame(reports, "event_id string, reported_at_us long")
+    with FrameCache() as frames:
+        values = merchant_features.snapshot_values(frame, chargebacks, last_day=last_day, frames=frames).collect()
     got = {
-        (row.merchant_id, row.day_number): {item.name: row[item.name] for item in MERCHANT_FEATURES}
-        for row in merchant_features.snapshot_values(frame, chargebacks, last_day=last_day).collect()
+        (row.merchant_id, row.day_number): {item.name: row[item.name] for item in MERCHANT_FEATURES} for row in values
     }
     expected = expected_rows(events, reports, last_day)
     assert sum(1 for row in expected.values() if row["merchant_cb_rate_30d"]) > 20  # the rates are exercised

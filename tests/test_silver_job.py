@@ -19,6 +19,7 @@ from tests.lake_helpers import (
     card_numbers_in_bronze,
     event,
     files_containing_card_numbers,
+    frames_held,
     sort_rows,
     table_rows,
     table_version,
@@ -182,8 +183,10 @@ def test_crash_and_rerun_equals_an_uninterrupted_run(spark, reference_lake, tmp_
     lake = tmp_path / "lake"
     build_messy_lake(lake)
     monkeypatch.setenv("LAKEHOUSE_FAIL_AT", fail_at)
+    held_before = frames_held(spark)
     with pytest.raises(InjectedFault):
         run_job(lake)
+    assert frames_held(spark).keys() <= held_before.keys()  # the failed run released its batch and checkpoints
     failed = latest_report(lake)
     assert failed["status"] == "failed" and fail_at in failed["error"]
     monkeypatch.delenv("LAKEHOUSE_FAIL_AT")
@@ -275,10 +278,10 @@ def test_process_exit_mid_run_then_rerun(spark, reference_lake, tmp_path):
     assert snapshot(spark, lake) == snapshot(spark, reference_lake)
 
 
-def test_replay_moves_lines_that_now_pass_and_keeps_the_rest(spark, tmp_path):
-    from scripts import replay_quarantine
-
-    lake = tmp_path / "lake"
+def quarantined_nok_lake(root: Path) -> tuple[Path, Path]:
+    """A lake whose NOK lines (r1, r2 and r1's re-delivery) are quarantined as unknown_currency, and an FX rates
+    file that knows NOK."""
+    lake = root / "lake"
     write_bronze(
         lake,
         "2026/01/01/00",
@@ -288,9 +291,30 @@ def test_replay_moves_lines_that_now_pass_and_keeps_the_rest(spark, tmp_path):
     write_bronze(lake, "2026/01/01/01", "part-2.gz", [event("r1", currency="NOK")])  # re-delivery of r1
     counts = run_job(lake)["counts"]
     assert counts["quarantined_by_reason"] == {"unknown_currency": 3, "bad_type": 1}
-
-    rates = tmp_path / "fx.csv"
+    rates = root / "fx.csv"
     rates.write_text((REPO_ROOT / "spark_jobs/reference_data/fx_rates.csv").read_text() + "NOK,0.095\n")
+    return lake, rates
+
+
+def replay(lake: Path, rates: Path) -> None:
+    from scripts import replay_quarantine
+
+    arguments = ["--reason", "unknown_currency", "--fx-rates", str(rates)]
+    replay_quarantine.main([DEV_KEY, "--lake-root", str(lake), *arguments])
+
+
+@pytest.fixture(scope="module")
+def replayed_lake(spark, tmp_path_factory) -> Path:
+    """quarantined_nok_lake after one uninterrupted replay of its unknown_currency lines."""
+    lake, rates = quarantined_nok_lake(tmp_path_factory.mktemp("replayed"))
+    replay(lake, rates)
+    return lake
+
+
+def test_replay_moves_lines_that_now_pass_and_keeps_the_rest(spark, tmp_path):
+    from scripts import replay_quarantine
+
+    lake, rates = quarantined_nok_lake(tmp_path)
     replay_quarantine.main(
         [DEV_KEY, "--lake-root", str(lake), "--reason", "unknown_currency", "--fx-rates", str(rates)]
     )
@@ -327,6 +351,32 @@ def test_replay_moves_lines_that_now_pass_and_keeps_the_rest(spark, tmp_path):
         locations += [row for row in rows if table != TABLES[2] or row not in departed]
     assert len(locations) == len(set(locations)) == 5
     assert len(spark.read.format("delta").load(str(lake / "silver/quarantine_replays")).collect()) == 3
+
+
+@pytest.mark.parametrize(
+    "fail_at", ["replay_after_event_id_index_write", "replay_before_quarantine_update", "replay_before_replay_record"]
+)
+def test_a_replay_that_crashes_and_reruns_equals_an_uninterrupted_replay(
+    spark, replayed_lake, tmp_path, monkeypatch, fail_at
+):
+    lake, rates = quarantined_nok_lake(tmp_path)
+    monkeypatch.setenv("LAKEHOUSE_FAIL_AT", fail_at)
+    held_before = frames_held(spark)
+    with pytest.raises(InjectedFault):
+        replay(lake, rates)
+    assert frames_held(spark).keys() <= held_before.keys()  # the failed replay released its caches
+    assert latest_report(lake)["status"] == "failed"
+    monkeypatch.delenv("LAKEHOUSE_FAIL_AT")
+    replay(lake, rates)
+    assert snapshot(spark, lake) == snapshot(spark, replayed_lake)
+    departures = [
+        sort_rows(
+            (row.source_file.rsplit("/", 1)[1], row.line_number, row.outcome)
+            for row in spark.read.format("delta").load(str(root / "silver/quarantine_replays")).collect()
+        )
+        for root in (lake, replayed_lake)
+    ]
+    assert departures[0] == departures[1]  # each departed line recorded once, with the same outcome
 
 
 @settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
