@@ -117,6 +117,10 @@ def _target_phrases(results: dict) -> dict[str, str]:
             f"{h_run['bytes_scanned'] / 1e6:.1f} MB; gold's update {h_run['gold_files_scanned']} silver files, "
             f"{h_run['gold_bytes_scanned'] / 1e6:.0f} MB)"
         ),
+        "stream_increment_10k_s": (
+            f"a {stream['batch']['events']:,}-event stream increment on H {h_run['wall_seconds']:.1f} s without "
+            f"start-up ({h_run['wall_seconds_with_startup']:.1f} s with)"
+        ),
         "records_per_batch_write": (
             f"{results['feature_store_ingest']['records_per_batch_write']} records per BatchWriteRecord call"
         ),

@@ -81,6 +81,17 @@ def parse_options(argv: list[str] | None = None) -> BenchmarkOptions:
         default=None,
         help="stream runs on each of H and 2H, alternating (default: --repeat)",
     )
+    parser.add_argument(
+        "--quiet-load",
+        type=float,
+        default=None,
+        metavar="LOAD",
+        help="before each timed Spark or DuckDB run, wait until the 1-minute load average is at most LOAD (at most "
+        "--quiet-wait seconds); every run records its load average at the start either way (default: no wait)",
+    )
+    parser.add_argument(
+        "--quiet-wait", type=float, default=600.0, help="longest wait for --quiet-load, seconds (default 600)"
+    )
     parser.add_argument("--lookups", type=int, default=10_000, help="online-store lookups (default 10k)")
     parser.add_argument(
         "--spark-master", default="local[*]", help="spark-submit --master for every Spark job (default local[*])"

@@ -46,6 +46,8 @@ class BenchmarkOptions:
     event_log: bool = False
     standalone_cluster: bool = False  # cluster_stage.py: one more full build on a loopback standalone cluster
     sample_seconds: float = 0.1
+    quiet_load: float | None = None  # wait before each timed run until the 1-minute load average is at most this
+    quiet_wait: float = 600.0
     serving_requests: int = 2000
     serving_only: bool = False
     no_docs: bool = False

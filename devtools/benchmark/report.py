@@ -13,6 +13,7 @@ TARGETS = (
     ("full_build_5m_vs_duckdb", 3.0, "x DuckDB", "<="),
     ("full_build_5m_peak_rss_gb", 6.0, "GB", "<="),
     ("stream_increment_2h_over_h", 1.3, "x", "<="),
+    ("stream_increment_10k_s", 12.0, "s", "<="),  # the batch on H, median, without start-up
     ("records_per_batch_write", 24.0, "records/call", ">="),
     ("online_lookup_p99_ms", 5.0, "ms", "<="),
     ("serving_compute_p99_ms", 2.0, "ms", "<="),  # 100-event card: state read + computation
@@ -33,6 +34,7 @@ def targets(results: dict) -> tuple[list[dict], dict]:
             round(headline["spark"]["median"]["peak_rss_bytes"] / 1e9, 2) if headline else None
         ),
         "stream_increment_2h_over_h": stream.get("ratio_2h_over_h"),
+        "stream_increment_10k_s": ((stream.get("H") or {}).get("median") or {}).get("wall_seconds"),
         "records_per_batch_write": ingest.get("records_per_batch_write"),
         "online_lookup_p99_ms": (lookup.get("median") or {}).get("p99_ms"),
         "serving_compute_p99_ms": (results.get("serving_latency") or {}).get("compute_p99_ms"),

@@ -29,7 +29,7 @@ from devtools.benchmark.processes import (
     spark_job_timing,
     spark_submit,
 )
-from devtools.benchmark.stats import log, summarize_runs
+from devtools.benchmark.stats import log, settle_load, summarize_runs
 from devtools.repo import REPO_ROOT
 from spark_jobs.lake import FEATURE_STORE_DEAD_LETTERS, FEATURE_STORE_WATERMARK
 
@@ -95,6 +95,7 @@ def _full_build_size(options: BenchmarkOptions, events: int) -> dict:
 def _spark_full_build(options: BenchmarkOptions, pristine: Path, run_root: Path) -> tuple[dict, dict]:
     """`--mode full` on a fresh run folder: the timing (with the run report's steps) and the run report."""
     fresh_run_root(pristine, run_root)
+    load = settle_load(options.quiet_load, options.quiet_wait)
     run = spark_submit(
         options.spark_run, "spark_jobs/silver_and_gold.py", [*FULL_BUILD_ARGS, "--lake-root", str(run_root)]
     )
@@ -103,6 +104,7 @@ def _spark_full_build(options: BenchmarkOptions, pristine: Path, run_root: Path)
     timing = spark_job_timing(run, "silver_and_gold")
     timing["steps"] = report["duration_per_step_seconds"]
     timing["report_duration_seconds"] = report["duration_seconds"]
+    timing.update(load)
     log(
         f"  spark {timing['wall_seconds']} s without start-up, {timing['wall_seconds_with_startup']} s with; "
         f"peak RSS {timing['peak_rss_bytes'] / 1e9:.2f} GB"
@@ -124,6 +126,7 @@ def build_reference(options: BenchmarkOptions, lake: Path, reference_dir: Path, 
 
 
 def _reference_full_build(options: BenchmarkOptions, pristine: Path, reference_dir: Path) -> dict:
+    load = settle_load(options.quiet_load, options.quiet_wait)
     reference = build_reference(options, pristine, reference_dir, what="DuckDB reference build")
     document = last_json_line(reference)
     log(f"  duckdb {document['seconds']} s, peak RSS {reference.peak_rss_bytes / 1e9:.2f} GB")
@@ -135,6 +138,7 @@ def _reference_full_build(options: BenchmarkOptions, pristine: Path, reference_d
         "cpu_seconds": round(reference.cpu_seconds, 3),
         "phases": document["phases"],
         "counts": document["counts"],
+        **load,
     }
 
 
@@ -287,6 +291,7 @@ def _alternate_stream_runs(options: BenchmarkOptions, histories: dict[str, dict]
 
 
 def stream_run(options: BenchmarkOptions, run_root: Path) -> dict:
+    load = settle_load(options.quiet_load, options.quiet_wait)
     run = spark_submit(
         options.spark_run,
         "spark_jobs/silver_and_gold.py",
@@ -315,6 +320,7 @@ def stream_run(options: BenchmarkOptions, run_root: Path) -> dict:
         affected_cards=gold.get("affected_cards"),
         report_duration_seconds=report["duration_seconds"],
         steps=report["duration_per_step_seconds"],
+        **load,
     )
     log(
         f"  {timing['wall_seconds']} s without start-up, CPU {timing['cpu_seconds']} s; silver "

@@ -93,5 +93,18 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
+def settle_load(limit: float | None, longest_wait: float) -> dict:
+    """The 1-minute load average as a timed run starts; with `limit`, after waiting (polling every 10 s, at most
+    `longest_wait` s) for it to fall to `limit`, so that a run does not start on the previous run's tail."""
+    started = time.monotonic()
+    load = os.getloadavg()[0]
+    if limit is not None and load > limit:
+        log(f"load average {load:.2f} > {limit:g}: waiting up to {longest_wait:.0f} s before the next timed run")
+        while load > limit and time.monotonic() - started < longest_wait:
+            time.sleep(10)
+            load = os.getloadavg()[0]
+    return {"load_average_before": round(load, 2), "waited_for_load_seconds": round(time.monotonic() - started, 1)}
+
+
 def log(message: str) -> None:
     print(f"[benchmark {time.strftime('%H:%M:%S')}] {message}", flush=True)
