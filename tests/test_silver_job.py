@@ -157,13 +157,21 @@ def test_rerun_changes_nothing_and_a_later_batch_dedupes_against_silver(spark, t
     assert report["counts"]["files"] == 0 and report["status"] == "succeeded"
     assert {table: table_version(spark, lake / table) for table in TABLES} == versions
 
+    report = assert_late_batch_dedupes_against_silver(spark, lake)
+    assert [entry["ranked"] for entry in report["dedupe"]] == ["repeated ids only"]
+
+
+def assert_late_batch_dedupes_against_silver(spark, lake: Path) -> dict:
+    """A later batch on the messy lake: e1 again (a duplicate of silver's row), e7 with another country (a
+    conflicting duplicate) and a new e9 three days back; returns the run report."""
     write_bronze(
         lake,
         "2026/01/01/05",
         "late.gz",
         [event("e1", card_number=PAN), event("e7", ts=T0 - 1, country="GB"), event("e9", ts=T0 - 86400 * 3)],
     )
-    counts = run_job(lake)["counts"]
+    report = run_job(lake)
+    counts = report["counts"]
     assert (counts["accepted"], counts["duplicates"], counts["quarantined_by_reason"]) == (
         1,
         1,
@@ -173,6 +181,7 @@ def test_rerun_changes_nothing_and_a_later_batch_dedupes_against_silver(spark, t
     assert (
         quarantine.where("reason = 'conflicting_duplicate' AND detail LIKE 'field=country value=\"GB\"%'").count() == 1
     )
+    return report
 
 
 @pytest.mark.parametrize(
@@ -211,6 +220,9 @@ def test_ranking_every_row_gives_the_tables_of_ranking_only_repeated_ids(spark, 
     reference_counts = latest_report(reference_lake)["counts"]
     assert {name: report["counts"][name] for name in balance} == {name: reference_counts[name] for name in balance}
     assert snapshot(spark, lake) == snapshot(spark, reference_lake)
+    # Against a silver that holds the batch's ids (the other path: test_rerun_changes_nothing_and_a_later_...).
+    report = assert_late_batch_dedupes_against_silver(spark, lake)
+    assert [entry["ranked"] for entry in report["dedupe"]] == ["all rows"]
 
 
 def test_no_card_number_outside_bronze(spark, reference_lake, tmp_path):
