@@ -90,7 +90,8 @@ def run_quarantine_replay(storage: LakeStorage, report: RunReport, options: Quar
     spark = build_spark_session("replay_quarantine", s3_endpoint_url=options.endpoint_url)
     ensure_silver_tables(spark, storage)
     ensure_event_id_index(spark, storage, silver_options, report)  # a lake built before the index: backfill
-    replay_quarantine(spark, storage, silver_options, report, options, ingested_at=report.started_at)
+    with FrameCache() as frames:  # the replay's caches and checkpoints, released however it ends
+        replay_quarantine(spark, storage, silver_options, report, options, ingested_at=report.started_at, frames=frames)
     counts = report.counts
     return JobResult(
         metrics={"replay": {"ReplayedToSilver": counts["moved_to_silver"], "Selected": counts["selected"]}}
@@ -105,22 +106,10 @@ def replay_quarantine(
     selection: QuarantineReplayOptions,
     *,
     ingested_at: datetime,
-) -> None:
-    """Replay the lines `selection` picks (its reasons and arrival dates) with `silver_options`."""
-    with FrameCache() as frames:  # the replay's caches and checkpoints, released however it ends
-        _replay_selected(spark, storage, silver_options, report, selection, ingested_at=ingested_at, frames=frames)
-
-
-def _replay_selected(
-    spark: SparkSession,
-    storage: LakeStorage,
-    silver_options: SilverOptions,
-    report: RunReport,
-    selection: QuarantineReplayOptions,
-    *,
-    ingested_at: datetime,
     frames: FrameCache,
 ) -> None:
+    """Replay the lines `selection` picks (its reasons and arrival dates) with `silver_options`; the frames it
+    caches are held by `frames`."""
     quarantine_path = table_path(storage, QUARANTINE_TABLE)
     silver_path = table_path(storage, SILVER_TABLE)
     report.add(selected=0, moved_to_silver=0, moved_to_duplicates=0, still_quarantined=0, newly_quarantined=0)
