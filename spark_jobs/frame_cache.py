@@ -8,8 +8,8 @@ parsed batch and checkpoints in executor memory until it exits.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,13 +35,6 @@ class FrameCache(ExitStack):
         saved = frame.localCheckpoint(eager=eager)
         self.callback(_quietly, release_checkpoint, saved)
         return saved
-
-
-@contextmanager
-def cached(frame: DataFrame) -> Iterator[DataFrame]:
-    """`frame` persisted for the `with` block."""
-    with FrameCache() as frames:
-        yield frames.persist(frame)
 
 
 def release_checkpoint(frame: DataFrame) -> None:

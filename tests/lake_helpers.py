@@ -123,3 +123,16 @@ def frames_held(spark) -> dict[int, str]:
     held = spark.sparkContext._jsc.getPersistentRDDs()
     names = {int(rdd_id): str(rdd.rdd().name() or rdd.rdd().toString()) for rdd_id, rdd in held.items()}
     return {rdd_id: name for rdd_id, name in names.items() if not name.startswith("Delta Table State")}
+
+
+@contextlib.contextmanager
+def fails_releasing_its_frames(spark):
+    """The block must raise the injected fault, and leave no persisted RDD the context did not hold before it."""
+    import pytest
+
+    from spark_jobs.fault_injection import InjectedFault
+
+    held_before = frames_held(spark)
+    with pytest.raises(InjectedFault):
+        yield
+    assert frames_held(spark).keys() <= held_before.keys()  # the failed run released its caches and checkpoints

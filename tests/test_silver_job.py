@@ -14,12 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spark_jobs import silver_and_gold
-from spark_jobs.fault_injection import InjectedFault
 from tests.lake_helpers import (
     card_numbers_in_bronze,
     event,
+    fails_releasing_its_frames,
     files_containing_card_numbers,
-    frames_held,
     sort_rows,
     table_rows,
     table_version,
@@ -192,10 +191,8 @@ def test_crash_and_rerun_equals_an_uninterrupted_run(spark, reference_lake, tmp_
     lake = tmp_path / "lake"
     build_messy_lake(lake)
     monkeypatch.setenv("LAKEHOUSE_FAIL_AT", fail_at)
-    held_before = frames_held(spark)
-    with pytest.raises(InjectedFault):
+    with fails_releasing_its_frames(spark):
         run_job(lake)
-    assert frames_held(spark).keys() <= held_before.keys()  # the failed run released its batch and checkpoints
     failed = latest_report(lake)
     assert failed["status"] == "failed" and fail_at in failed["error"]
     monkeypatch.delenv("LAKEHOUSE_FAIL_AT")
@@ -327,9 +324,7 @@ def test_replay_moves_lines_that_now_pass_and_keeps_the_rest(spark, tmp_path):
     from scripts import replay_quarantine
 
     lake, rates = quarantined_nok_lake(tmp_path)
-    replay_quarantine.main(
-        [DEV_KEY, "--lake-root", str(lake), "--reason", "unknown_currency", "--fx-rates", str(rates)]
-    )
+    replay(lake, rates)
     report = latest_report(lake)
     assert report["status"] == "succeeded"
     assert report["counts"]["selected"] == 3
@@ -373,10 +368,8 @@ def test_a_replay_that_crashes_and_reruns_equals_an_uninterrupted_replay(
 ):
     lake, rates = quarantined_nok_lake(tmp_path)
     monkeypatch.setenv("LAKEHOUSE_FAIL_AT", fail_at)
-    held_before = frames_held(spark)
-    with pytest.raises(InjectedFault):
+    with fails_releasing_its_frames(spark):
         replay(lake, rates)
-    assert frames_held(spark).keys() <= held_before.keys()  # the failed replay released its caches
     assert latest_report(lake)["status"] == "failed"
     monkeypatch.delenv("LAKEHOUSE_FAIL_AT")
     replay(lake, rates)
